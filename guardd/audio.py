@@ -1,0 +1,141 @@
+"""Audio in: the microphone through sounddevice/PortAudio, and 16 kHz WAV files for replay.
+
+The PortAudio callback only copies the block and enqueues it: no model, no log, no lock held
+by anything slow. The queue is bounded; when the core loop falls behind by more than
+`audio.queue_s`, new blocks are dropped and counted rather than memory growing.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import wave
+from pathlib import Path
+from typing import Any, Iterator
+
+from guardd.errors import AudioError
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16000  # hertz
+BLOCK_SAMPLES = 1280  # 80 ms, the wake models' hop
+BLOCK_BYTES = BLOCK_SAMPLES * 2
+PORTAUDIO_HINT = "the PortAudio library is missing; install it with: sudo apt install libportaudio2"
+
+
+def import_sounddevice() -> Any:
+    """sounddevice loads PortAudio at import and raises OSError without it: say what to install."""
+    try:
+        import sounddevice
+    except OSError as exc:
+        raise AudioError(PORTAUDIO_HINT) from exc
+    return sounddevice
+
+
+def resolve_device(sd: Any, device: str | int | None) -> int | None:
+    """An input device by index or by (part of) its name, as `guardd devices` lists them."""
+    if device is None:
+        return None
+    try:
+        info = sd.query_devices(device, kind="input")
+    except (ValueError, sd.PortAudioError) as exc:
+        raise AudioError(
+            f"audio.device {device!r}: {exc}; run `guardd devices` to list the input devices"
+        ) from None
+    return int(info["index"])
+
+
+def list_input_devices() -> list[dict[str, Any]]:
+    sd = import_sounddevice()
+    default_in = sd.default.device[0] if sd.default.device else -1
+    devices = []
+    for info in sd.query_devices():
+        if info["max_input_channels"] > 0:
+            hostapi = sd.query_hostapis(info["hostapi"])["name"]
+            devices.append(
+                {
+                    "index": info["index"],
+                    "name": info["name"],
+                    "hostapi": hostapi,
+                    "channels": info["max_input_channels"],
+                    "default_samplerate": info["default_samplerate"],
+                    "default": info["index"] == default_in,
+                }
+            )
+    return devices
+
+
+class Microphone:
+    """A RawInputStream of 16 kHz mono int16 in 80 ms blocks, feeding a bounded queue."""
+
+    def __init__(self, device: str | int | None, queue_s: float) -> None:
+        self._sd = import_sounddevice()
+        self.device = resolve_device(self._sd, device)
+        self.frames: queue.Queue[bytes] = queue.Queue(maxsize=max(1, int(queue_s * SAMPLE_RATE / BLOCK_SAMPLES)))
+        self.overflows = 0  # PortAudio said input was lost before it reached us
+        self.dropped = 0  # blocks we dropped because the core loop was too far behind
+        self._stream: Any = None
+
+    def _callback(self, indata: Any, frames: int, time_info: Any, status: Any) -> None:
+        if status.input_overflow:
+            self.overflows += 1
+        try:
+            self.frames.put_nowait(bytes(indata))
+        except queue.Full:
+            self.dropped += 1
+
+    def start(self) -> None:
+        sd = self._sd
+        try:
+            self._stream = sd.RawInputStream(
+                samplerate=SAMPLE_RATE,
+                blocksize=BLOCK_SAMPLES,
+                channels=1,
+                dtype="int16",
+                device=self.device,
+                callback=self._callback,
+            )
+            self._stream.start()
+        except sd.PortAudioError as exc:
+            self._stream = None
+            raise AudioError(
+                f"cannot open the input device {self.device if self.device is not None else '(default)'} "
+                f"for 16 kHz mono: {exc}; pick one that `guardd devices` lists (a 'plughw' or "
+                "'default' device resamples for you)"
+            ) from None
+
+    @property
+    def active(self) -> bool:
+        return self._stream is not None and bool(self._stream.active)
+
+    def stop(self) -> None:
+        if self._stream is not None:
+            try:
+                self._stream.stop()
+                self._stream.close()
+            finally:
+                self._stream = None
+
+
+def read_wav_frames(path: Path) -> Iterator[bytes]:
+    """80 ms blocks of a 16 kHz mono 16-bit WAV; the last block is padded with silence."""
+    try:
+        w = wave.open(str(path), "rb")
+    except FileNotFoundError:
+        raise AudioError(f"{path}: no such file") from None
+    except (wave.Error, EOFError, OSError) as exc:
+        raise AudioError(f"{path}: not a readable WAV file ({exc})") from None
+    with w:
+        if (w.getframerate(), w.getnchannels(), w.getsampwidth()) != (SAMPLE_RATE, 1, 2):
+            raise AudioError(
+                f"{path}: is {w.getframerate()} Hz, {w.getnchannels()} channel(s), "
+                f"{8 * w.getsampwidth()}-bit; guardd needs 16000 Hz mono 16-bit. Convert it with: "
+                f"sox {path} -r 16000 -c 1 -b 16 converted.wav"
+            )
+        while True:
+            block = w.readframes(BLOCK_SAMPLES)
+            if not block:
+                return
+            if len(block) < BLOCK_BYTES:
+                block += bytes(BLOCK_BYTES - len(block))
+            yield block

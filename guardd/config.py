@@ -1,0 +1,308 @@
+"""The owner's configuration: frozen settings with units in their names, and a loader that checks
+everything at once and names the file, line and key of every problem.
+
+Unknown keys are errors, so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from guardd.errors import ConfigError
+
+DEFAULT_CONFIG_PATH = Path("/etc/guardd/guardd.yaml")
+
+
+def default_state_dir() -> str:
+    """systemd's StateDirectory= when running as a service, else a per-user directory."""
+    if os.environ.get("STATE_DIRECTORY"):
+        return os.environ["STATE_DIRECTORY"].split(":")[0]
+    if os.geteuid() == 0:
+        return "/var/lib/guardd"
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return str(Path(base) / "guardd")
+
+
+@dataclass(frozen=True)
+class WakeConfig:
+    models: tuple[str, ...] = ("alexa", "hey_jarvis")  # built-in names or paths to .onnx files
+    threshold: float = 0.5  # score 0..1 a frame must reach
+    trigger_frames: int = 1  # consecutive 80 ms frames at or above the threshold
+    refractory_s: float = 2.0  # seconds after a wake during which no model can fire again
+
+
+@dataclass(frozen=True)
+class UtteranceConfig:
+    pre_roll_s: float = 0.25  # seconds kept before the detected start of speech
+    trailing_silence_s: float = 0.8  # seconds of silence that end the utterance
+    max_length_s: float = 15.0  # seconds; an utterance is cut here
+    no_speech_timeout_s: float = 5.0  # seconds after a wake with no speech: nothing is kept
+    vad_aggressiveness: int = 2  # webrtcvad mode 0 (keeps most) .. 3 (filters most non-speech)
+    vad_frame_ms: int = 30  # webrtcvad sub-frame: 10, 20 or 30 milliseconds
+
+
+@dataclass(frozen=True)
+class RetentionConfig:
+    max_age_h: float = 24.0  # hours a recording is kept, by the wall clock
+    max_total_mb: float = 200.0  # megabytes of recordings; the oldest go first
+
+
+@dataclass(frozen=True)
+class AudioConfig:
+    device: str | int | None = None  # input device name (substring) or index; None: the default
+    queue_s: float = 30.0  # seconds of audio that may wait for the core loop before frames drop
+
+
+@dataclass(frozen=True)
+class LedConfig:
+    pin: int = 17  # BCM number
+    active_high: bool = True  # True: the pin drives the LED's anode through a resistor
+
+
+@dataclass(frozen=True)
+class ButtonConfig:
+    pin: int = 27  # BCM number
+    pull_up: bool = True  # True: the button connects the pin to ground, internal pull-up on
+
+
+@dataclass(frozen=True)
+class Config:
+    state_dir: str = field(default_factory=default_state_dir)  # recordings, log and keys
+    wake: WakeConfig = WakeConfig()
+    utterance: UtteranceConfig = UtteranceConfig()
+    retention: RetentionConfig = RetentionConfig()
+    audio: AudioConfig = AudioConfig()
+    led: LedConfig = LedConfig()
+    button: ButtonConfig = ButtonConfig()
+    source: str = "<defaults>"  # where this config came from, for messages
+
+    @property
+    def state_path(self) -> Path:
+        return Path(self.state_dir)
+
+
+# --- value checks: each returns None when fine, or the message after "key: " -------------------
+
+Check = Callable[[Any], "str | None"]
+
+
+def _between(lo: float, hi: float, *, lo_open: bool = False) -> Check:
+    def check(v: Any) -> str | None:
+        bad = v <= lo if lo_open else v < lo
+        if bad or v > hi:
+            return f"must be between {lo:g} and {hi:g} (got {v!r})"
+        return None
+
+    return check
+
+
+def _at_least(lo: float) -> Check:
+    return lambda v: None if v >= lo else f"must be at least {lo:g} (got {v!r})"
+
+
+def _positive(v: Any) -> str | None:
+    return None if v > 0 else f"must be greater than 0 (got {v!r})"
+
+
+def _one_of(*allowed: Any) -> Check:
+    names = ", ".join(str(a) for a in allowed)
+    return lambda v: None if v in allowed else f"must be one of {names} (got {v!r})"
+
+
+def _gpio_pin(v: Any) -> str | None:
+    return None if 0 <= v <= 27 else f"must be a BCM GPIO number 0..27 (got {v!r})"
+
+
+def _model_list(v: Any) -> str | None:
+    if not v:
+        return "needs at least one model (for example [alexa])"
+    from guardd.wake import BUILTIN_MODELS
+
+    for m in v:
+        if m not in BUILTIN_MODELS and not m.endswith(".onnx"):
+            return (
+                f"{m!r} is neither a built-in model ({', '.join(BUILTIN_MODELS)}) "
+                "nor a path to an .onnx file"
+            )
+    if len(set(v)) != len(v):
+        return "lists a model twice"
+    return None
+
+
+CHECKS: dict[str, Check] = {
+    "wake.models": _model_list,
+    "wake.threshold": _between(0, 1, lo_open=True),
+    "wake.trigger_frames": _between(1, 25),
+    "wake.refractory_s": _between(0, 60),
+    "utterance.pre_roll_s": _between(0, 1),
+    "utterance.trailing_silence_s": _between(0.1, 5),
+    "utterance.max_length_s": _between(1, 120),
+    "utterance.no_speech_timeout_s": _between(0.5, 30),
+    "utterance.vad_aggressiveness": _one_of(0, 1, 2, 3),
+    "utterance.vad_frame_ms": _one_of(10, 20, 30),
+    "retention.max_age_h": _positive,
+    "retention.max_total_mb": _positive,
+    "audio.queue_s": _between(1, 300),
+    "led.pin": _gpio_pin,
+    "button.pin": _gpio_pin,
+}
+
+
+# --- the loader ---------------------------------------------------------------------------------
+
+
+class _Problems:
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.lines: list[str] = []
+
+    def add(self, node: yaml.Node | None, key: str, message: str) -> None:
+        where = f"{self.source}:{node.start_mark.line + 1}" if node is not None else self.source
+        self.lines.append(f"{where}: {key}: {message}" if key else f"{where}: {message}")
+
+
+def _type_name(tp: Any) -> str:
+    return {
+        "bool": "true or false",
+        "int": "a whole number",
+        "float": "a number",
+        "str": "a string",
+        "tuple[str, ...]": "a list of strings",
+        "str | int | None": "a device name, an index or null",
+    }.get(str(tp), str(tp))
+
+
+def _convert(tp: str, value: Any) -> tuple[bool, Any]:
+    """Check a YAML value against a field's annotation; bools are never numbers here."""
+    if tp == "bool":
+        return isinstance(value, bool), value
+    if tp == "int":
+        return isinstance(value, int) and not isinstance(value, bool), value
+    if tp == "float":
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        return ok, float(value) if ok else value
+    if tp == "str":
+        return isinstance(value, str) and value != "", value
+    if tp == "tuple[str, ...]":
+        ok = isinstance(value, list) and all(isinstance(v, str) and v for v in value)
+        return ok, tuple(value) if ok else value
+    if tp == "str | int | None":
+        ok = value is None or (isinstance(value, (str, int)) and not isinstance(value, bool))
+        return ok, value
+    raise AssertionError(f"no conversion for {tp}")
+
+
+def _load_section(
+    cls: type, node: yaml.Node, prefix: str, loader: yaml.SafeLoader, problems: _Problems
+) -> Any:
+    if not isinstance(node, yaml.MappingNode):
+        problems.add(node, prefix, "must be a mapping of keys to values")
+        return cls()
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "source"}
+    values: dict[str, Any] = {}
+    for key_node, value_node in node.value:
+        key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node)
+        full = f"{prefix}.{key}" if prefix else key
+        if key in values:
+            problems.add(key_node, full, "appears twice")
+            continue
+        if key not in fields:
+            known = ", ".join(sorted(fields))
+            problems.add(key_node, full, f"unknown key (known keys here: {known})")
+            continue
+        tp = str(fields[key].type)
+        if dataclasses.is_dataclass(fields[key].default):
+            values[key] = _load_section(type(fields[key].default), value_node, full, loader, problems)
+            continue
+        value = loader.construct_object(value_node, deep=True)
+        ok, converted = _convert(tp, value)
+        if not ok:
+            problems.add(value_node, full, f"must be {_type_name(tp)} (got {value!r})")
+            continue
+        message = CHECKS[full](converted) if full in CHECKS else None
+        if message:
+            problems.add(value_node, full, message)
+            continue
+        values[key] = converted
+    return cls(**values)
+
+
+def _cross_checks(config: Config, node: yaml.Node, problems: _Problems) -> None:
+    if config.led.pin == config.button.pin:
+        problems.add(
+            _find(node, "button", "pin"),
+            "button.pin",
+            f"uses GPIO{config.button.pin}, which led.pin already uses; give each its own pin",
+        )
+    if config.utterance.pre_roll_s >= config.utterance.max_length_s:
+        problems.add(
+            _find(node, "utterance", "pre_roll_s"),
+            "utterance.pre_roll_s",
+            "must be shorter than utterance.max_length_s",
+        )
+
+
+def _find(node: yaml.Node, *keys: str) -> yaml.Node | None:
+    """The value node at a key path, for a line number; None when it is absent."""
+    for key in keys:
+        if not isinstance(node, yaml.MappingNode):
+            return None
+        match = [v for k, v in node.value if getattr(k, "value", None) == key]
+        if not match:
+            return None
+        node = match[0]
+    return node
+
+
+def parse(text: str, source: str) -> Config:
+    """Parse and validate a config text; raise ConfigError listing every problem."""
+    problems = _Problems(source)
+    loader = yaml.SafeLoader(text)
+    try:
+        try:
+            root = loader.get_single_node()
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            line = f":{mark.line + 1}" if mark else ""
+            raise ConfigError(
+                [f"{source}{line}: not valid YAML: {exc.problem or exc.context}"]
+            ) from None
+        if root is None:
+            raise ConfigError(
+                [f"{source}: the file is empty; copy config/guardd.yaml from guardd as a start"]
+            )
+        config = _load_section(Config, root, "", loader, problems)
+        if not problems.lines:
+            _cross_checks(config, root, problems)
+    finally:
+        loader.dispose()
+    if problems.lines:
+        raise ConfigError(problems.lines)
+    return dataclasses.replace(config, source=source)
+
+
+def load(path: str | Path | None) -> Config:
+    """Load the config at `path`; with None, the system config if it exists, else defaults."""
+    if path is None:
+        env = os.environ.get("GUARDD_CONFIG")
+        if env:
+            path = env
+        elif DEFAULT_CONFIG_PATH.exists():
+            path = DEFAULT_CONFIG_PATH
+        else:
+            return Config()
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([f"{path}: no such file; pass --config PATH to a guardd.yaml"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigError([f"{path}: cannot read the config: {reason}"]) from None
+    return parse(text, str(path))

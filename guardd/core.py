@@ -1,0 +1,200 @@
+"""The core loop's state: one thread owns it, every adapter is passed in, and time comes from an
+injected clock, so `run`, `replay` and the tests drive exactly the same code.
+
+Invariants:
+- a record is durable in the audit log before the action it describes (LED on, file kept, file
+  deleted); if the log cannot be written the action does not happen and the LED shows a fault;
+- the LED is lit from the frame a wake word fires until its utterance is kept or dropped;
+- audio is held only between a wake and the end of its utterance, plus a rolling pre-roll of
+  `utterance.pre_roll_s` that never leaves memory unless a wake word keeps it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import deque
+from typing import Any, Callable
+
+import numpy as np
+
+from guardd import __version__
+from guardd.auditlog import AuditLog
+from guardd.config import Config
+from guardd.endpoint import Endpointer, NoSpeech, Utterance, Vad
+from guardd.errors import AuditLogError
+from guardd.panel import ButtonEdge, LedState
+from guardd.recordings import Recordings, sha256_hex, wav_bytes
+from guardd.wake import FRAME_SAMPLES, SAMPLE_RATE, WakeDetector
+
+log = logging.getLogger(__name__)
+
+FRAME_BYTES = FRAME_SAMPLES * 2
+RETENTION_EVERY_S = 60.0  # how often the retention rule runs, on the core's clock
+
+Emit = Callable[[dict[str, Any]], None]
+
+
+def _ms(seconds: float) -> int:
+    return int(round(seconds * 1000))
+
+
+class Core:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        wake: WakeDetector,
+        vad: Vad,
+        auditlog: AuditLog,
+        recordings: Recordings,
+        show: Callable[[LedState], None],
+        clock: Callable[[], float],
+        wall_clock: Callable[[], float],
+        emit: Emit,
+    ) -> None:
+        self.config = config
+        self.wake = wake
+        self.vad = vad
+        self.log = auditlog
+        self.recordings = recordings
+        self._show = show
+        self.clock = clock
+        self.wall_clock = wall_clock
+        self._emit = emit
+        self.audio_t = 0.0  # seconds of audio processed
+        self.frames = 0
+        self.endpointer: Endpointer | None = None
+        self.fault: str | None = None
+        self._next_retention = float("-inf")
+        history = int(config.utterance.pre_roll_s * SAMPLE_RATE * 2 / FRAME_BYTES) + 1
+        self._history: deque[bytes] = deque(maxlen=history)
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def start(self, **details: int | str) -> None:
+        """Log the start (raising if the log cannot be written: nothing may run unlogged)."""
+        self.log.append("start", version=__version__, pid=os.getpid(), **details)
+        for stray in self.recordings.stray_temp_files():
+            self._record("deleted", file=stray.name, reason="incomplete")
+            stray.unlink(missing_ok=True)
+        self._retention()
+        self._show(LedState.IDLE)
+
+    def stop(self, reason: str) -> None:
+        if self.endpointer is not None:
+            self.endpointer = None
+            self._record("discard", reason="stopping")
+        self._show(LedState.IDLE)
+        self._record("stop", reason=reason)
+
+    # -- inputs --------------------------------------------------------------------------------
+
+    def on_audio(self, frame: bytes) -> None:
+        if len(frame) != FRAME_BYTES:
+            raise ValueError(f"audio frames are {FRAME_BYTES} bytes, got {len(frame)}")
+        self.frames += 1
+        self.audio_t = self.frames * FRAME_SAMPLES / SAMPLE_RATE
+        # The model is fed every frame, also while recording, so its streaming state stays aligned.
+        wake = self.wake.process(np.frombuffer(frame, dtype=np.int16), self.audio_t)
+        if self.endpointer is not None:
+            self._continue_utterance(frame)
+        elif wake is not None:
+            self._on_wake(wake.model, wake.score)
+        self._history.append(frame)
+        if self.clock() >= self._next_retention:
+            self._retention()
+
+    def on_button(self, edge: ButtonEdge) -> None:
+        """Button edges arrive here; the confirmation gate that acts on them is added on top."""
+        log.debug("button %s at %.3f", "down" if edge.pressed else "up", edge.t)
+
+    # -- the listening pipeline ----------------------------------------------------------------
+
+    def _on_wake(self, model: str, score: float) -> None:
+        if not self._record("wake", model=model, score=f"{score:.4f}", audio_ms=_ms(self.audio_t)):
+            return  # unlogged: nothing is kept
+        self.endpointer = Endpointer(
+            self.config.utterance, self.vad, b"".join(self._history), self.audio_t
+        )
+        self._show(LedState.RECORDING)
+        self._emit({"event": "wake", "t": self.audio_t, "model": model, "score": round(score, 4)})
+
+    def _continue_utterance(self, frame: bytes) -> None:
+        assert self.endpointer is not None
+        outcome = self.endpointer.feed(frame)
+        if outcome is None:
+            return
+        self.endpointer = None
+        if isinstance(outcome, NoSpeech):
+            self._record("discard", reason="no_speech", audio_ms=_ms(outcome.t))
+            self._emit({"event": "discard", "t": self.audio_t, "reason": "no_speech"})
+        else:
+            self._keep(outcome)
+        self._show(LedState.FAULT if self.fault else LedState.IDLE)
+
+    def _keep(self, utt: Utterance) -> None:
+        data = wav_bytes(utt.pcm)
+        digest = sha256_hex(data)
+        seq = self.log.head.seq + 1
+        name = self.recordings.path_for(seq).name
+        fields: dict[str, int | str] = {
+            "file": name,
+            "sha256": digest,
+            "bytes": len(data),
+            "start_ms": _ms(utt.start),
+            "end_ms": _ms(utt.end),
+            "cut": int(utt.cut),
+        }
+        if not self._record("utterance", **fields):
+            return
+        try:
+            self.recordings.keep(seq, data)
+        except OSError as exc:
+            self._set_fault(f"cannot keep {name}: {exc.strerror or exc}")
+            return
+        self._emit(
+            {
+                "event": "utterance",
+                "t": self.audio_t,
+                "start": round(utt.start, 3),
+                "end": round(utt.end, 3),
+                "sha256": digest,
+                "bytes": len(data),
+                "file": name,
+            }
+        )
+
+    def _retention(self) -> None:
+        self._next_retention = self.clock() + RETENTION_EVERY_S
+        for rec, reason in self.recordings.due_for_deletion(self.wall_clock()):
+            if not self._record("deleted", file=rec.path.name, reason=reason, bytes=rec.size):
+                return  # a deletion is never unlogged
+            rec.path.unlink(missing_ok=True)
+            self._emit({"event": "deleted", "t": self.audio_t, "file": rec.path.name, "reason": reason})
+
+    # -- the log and faults --------------------------------------------------------------------
+
+    def _record(self, type_: str, **fields: int | str) -> bool:
+        """Append to the log; on failure enter the fault state and report False."""
+        try:
+            self.log.append(type_, **fields)
+        except AuditLogError as exc:
+            self._set_fault(str(exc), loggable=False)
+            return False
+        if self.fault and type_ != "fault":
+            # The log writes again: the fault is over.
+            self.fault = None
+            self._show(LedState.RECORDING if self.endpointer else LedState.IDLE)
+        return True
+
+    def _set_fault(self, reason: str, loggable: bool = True) -> None:
+        first = self.fault is None
+        self.fault = reason
+        self.endpointer = None  # nothing is kept while something is wrong
+        self._show(LedState.FAULT)
+        if first:
+            log.error("fault: %s", reason)
+            self._emit({"event": "fault", "t": self.audio_t, "reason": reason})
+            if loggable:
+                self._record("fault", reason=reason)

@@ -1,0 +1,118 @@
+"""After a wake word: where the utterance starts and ends, found by webrtcvad on 10/20/30 ms
+sub-frames, with a pre-roll so its first syllable is not clipped.
+
+Works on sample counts, never on the wall clock, so `replay` and `run` cut the same audio.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Protocol
+
+from guardd.config import UtteranceConfig
+
+SAMPLE_RATE = 16000  # hertz
+BYTES_PER_SAMPLE = 2
+ONSET_WINDOW_S = 0.3  # speech starts when this much recent audio is mostly voiced
+VOICED_RATIO = 0.9  # "mostly": the ratio py-webrtcvad's example endpointer uses both ways
+
+
+class Vad(Protocol):
+    def is_speech(self, buf: bytes, sample_rate: int) -> bool: ...
+
+
+def webrtc_vad(aggressiveness: int) -> Vad:
+    import webrtcvad
+
+    return webrtcvad.Vad(aggressiveness)
+
+
+@dataclass(frozen=True)
+class Utterance:
+    """Speech kept after a wake: its PCM and where it lies, in seconds of audio."""
+
+    pcm: bytes
+    start: float
+    end: float
+    cut: bool  # True when max_length_s ended it rather than silence
+
+
+@dataclass(frozen=True)
+class NoSpeech:
+    """Nobody spoke after the wake word before no_speech_timeout_s."""
+
+    t: float
+
+
+class Endpointer:
+    """One utterance's worth of state; create one per wake.
+
+    Holds the audio since `pre_roll_s` before the wake (so speech that began as the wake fired is
+    not clipped). While waiting, a window of ONSET_WINDOW_S of sub-frames triggers the start when
+    VOICED_RATIO of it is voiced; the start is the window's first voiced sub-frame minus
+    pre_roll_s. While speaking, the utterance ends when VOICED_RATIO of the last
+    trailing_silence_s is unvoiced, or at max_length_s.
+    """
+
+    def __init__(self, cfg: UtteranceConfig, vad: Vad, history: bytes, wake_t: float) -> None:
+        self.cfg = cfg
+        self._vad = vad
+        self._sub_bytes = SAMPLE_RATE * cfg.vad_frame_ms // 1000 * BYTES_PER_SAMPLE
+        self._pcm = bytearray(history)  # audio from t0 on
+        self._t0 = wake_t - len(history) / (SAMPLE_RATE * BYTES_PER_SAMPLE)
+        self._scanned = len(history)  # bytes already given to the VAD: scanning starts at the wake
+        self._onset_window: deque[tuple[int, bool]] = deque(
+            maxlen=max(1, round(ONSET_WINDOW_S * 1000 / cfg.vad_frame_ms))
+        )
+        self._silence_window: deque[bool] = deque(
+            maxlen=max(1, round(cfg.trailing_silence_s * 1000 / cfg.vad_frame_ms))
+        )
+        self._start: int | None = None  # byte offset into _pcm where the utterance starts
+        self.wake_t = wake_t
+
+    def _t(self, offset: int) -> float:
+        return self._t0 + offset / (SAMPLE_RATE * BYTES_PER_SAMPLE)
+
+    @property
+    def speaking(self) -> bool:
+        return self._start is not None
+
+    def feed(self, frame: bytes) -> Utterance | NoSpeech | None:
+        """Add audio; return the outcome once the utterance is over, else None."""
+        self._pcm += frame
+        while len(self._pcm) - self._scanned >= self._sub_bytes:
+            offset = self._scanned
+            sub = bytes(self._pcm[offset : offset + self._sub_bytes])
+            self._scanned += self._sub_bytes
+            voiced = self._vad.is_speech(sub, SAMPLE_RATE)
+            outcome = self._step(offset, voiced)
+            if outcome is not None:
+                return outcome
+        return None
+
+    def _step(self, offset: int, voiced: bool) -> Utterance | NoSpeech | None:
+        end = offset + self._sub_bytes
+        if self._start is None:
+            self._onset_window.append((offset, voiced))
+            window = self._onset_window
+            if len(window) == window.maxlen and sum(v for _, v in window) >= VOICED_RATIO * len(window):
+                onset = next(o for o, v in window if v)
+                pre_roll = int(self.cfg.pre_roll_s * SAMPLE_RATE) * BYTES_PER_SAMPLE
+                self._start = max(0, onset - pre_roll)
+            elif self._t(end) - self.wake_t >= self.cfg.no_speech_timeout_s:
+                return NoSpeech(self._t(end))
+            return None
+        self._silence_window.append(voiced)
+        window_full = len(self._silence_window) == self._silence_window.maxlen
+        unvoiced = len(self._silence_window) - sum(self._silence_window)
+        if window_full and unvoiced >= VOICED_RATIO * len(self._silence_window):
+            return self._finish(end, cut=False)
+        max_bytes = int(self.cfg.max_length_s * SAMPLE_RATE) * BYTES_PER_SAMPLE
+        if end - self._start >= max_bytes:
+            return self._finish(self._start + max_bytes, cut=True)
+        return None
+
+    def _finish(self, end: int, cut: bool) -> Utterance:
+        assert self._start is not None
+        return Utterance(bytes(self._pcm[self._start : end]), self._t(self._start), self._t(end), cut)

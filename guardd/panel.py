@@ -1,0 +1,117 @@
+"""The physical panel: one LED that tells the truth about what guardd is doing, and one button.
+
+Both are gpiozero devices built on the pin factory passed in (MockFactory in tests, replay and
+--simulate; the board's own factory on a Pi). Button edges are only stamped and handed to a
+callback (the core's inbox); no decision is ever taken on gpiozero's thread.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
+
+from guardd.config import ButtonConfig, LedConfig
+from guardd.errors import PanelError
+
+if TYPE_CHECKING:
+    from gpiozero import Factory
+
+log = logging.getLogger(__name__)
+
+
+class LedState(enum.Enum):
+    """Each state has its own pattern: (on seconds, off seconds); (1, 0) is solid, (0, 1) dark."""
+
+    IDLE = (0.0, 1.0)  # dark: nothing is being kept
+    RECORDING = (1.0, 0.0)  # solid: audio after a wake word is being kept
+    FAULT = (0.1, 0.1)  # fast flicker: something is wrong, nothing will be sent
+
+    @property
+    def on_s(self) -> float:
+        return self.value[0]
+
+    @property
+    def off_s(self) -> float:
+        return self.value[1]
+
+
+@dataclass(frozen=True)
+class ButtonEdge:
+    """The button went down (pressed=True) or up, at time t on the core's clock."""
+
+    pressed: bool
+    t: float
+
+
+class Panel:
+    def __init__(
+        self,
+        led: LedConfig,
+        button: ButtonConfig,
+        *,
+        pin_factory: Factory | None,
+        clock: Callable[[], float],
+        on_edge: Callable[[ButtonEdge], None],
+        on_show: Callable[[LedState], None] | None = None,
+    ) -> None:
+        try:
+            from gpiozero import LED, Button
+            from gpiozero.exc import GPIOZeroError
+        except ImportError as exc:  # pragma: no cover - gpiozero is a dependency
+            raise PanelError("gpiozero is not installed: pip install gpiozero") from exc
+        self._clock = clock
+        self._on_edge = on_edge
+        self._on_show = on_show
+        self.state: LedState | None = None
+        try:
+            self.led = LED(led.pin, active_high=led.active_high, initial_value=False, pin_factory=pin_factory)
+            self.button = Button(button.pin, pull_up=button.pull_up, pin_factory=pin_factory)
+        except (GPIOZeroError, OSError, RuntimeError) as exc:
+            self.close()
+            raise PanelError(
+                f"cannot set up the LED on GPIO{led.pin} and the button on GPIO{button.pin}: {exc}; "
+                "check led.pin and button.pin in the config and that no other program uses them"
+            ) from exc
+        self.button.when_pressed = self._pressed
+        self.button.when_released = self._released
+        self.show(LedState.IDLE)
+
+    def _pressed(self, *_: Any) -> None:
+        self._on_edge(ButtonEdge(True, self._clock()))
+
+    def _released(self, *_: Any) -> None:
+        self._on_edge(ButtonEdge(False, self._clock()))
+
+    @property
+    def button_is_down(self) -> bool:
+        return bool(self.button.is_pressed)
+
+    def show(self, state: LedState) -> None:
+        if state is self.state:
+            return
+        self.state = state
+        if state.off_s == 0:
+            self.led.on()
+        elif state.on_s == 0:
+            self.led.off()
+        else:
+            self.led.blink(on_time=state.on_s, off_time=state.off_s, background=True)
+        if self._on_show is not None:
+            self._on_show(state)
+
+    def close(self) -> None:
+        for name in ("led", "button"):
+            device = getattr(self, name, None)
+            if device is not None:
+                if name == "led":
+                    device.off()
+                device.close()
+
+
+def mock_factory() -> Factory:
+    """gpiozero's own mock pins, for replay, --simulate and tests."""
+    from gpiozero.pins.mock import MockFactory
+
+    return MockFactory()

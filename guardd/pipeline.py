@@ -1,0 +1,80 @@
+"""Assembles the core and its adapters from a config; `run` and `replay` differ only in where
+audio, button presses and time come from."""
+
+from __future__ import annotations
+
+import logging
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+from guardd.auditlog import AuditLog
+from guardd.config import Config
+from guardd.core import Core, Emit
+from guardd.endpoint import webrtc_vad
+from guardd.panel import ButtonEdge, LedState, Panel
+from guardd.recordings import Recordings
+from guardd.wake import WakeDetector
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Pipeline:
+    core: Core
+    panel: Panel
+    auditlog: AuditLog
+
+
+def log_dir(config: Config) -> Any:
+    return config.state_path / "log"
+
+
+@contextmanager
+def open_pipeline(
+    config: Config,
+    *,
+    pin_factory: Any,
+    clock: Callable[[], float],
+    on_edge: Callable[[ButtonEdge], None],
+    emit: Emit,
+    on_show: Callable[[LedState], None] | None = None,
+    wall_clock: Callable[[], float] = time.time,
+) -> Iterator[Pipeline]:
+    """Open the log, load the models, set up the panel; close all of them on the way out."""
+    wake = WakeDetector(
+        list(config.wake.models),
+        config.wake.threshold,
+        config.wake.trigger_frames,
+        config.wake.refractory_s,
+    )
+    vad = webrtc_vad(config.utterance.vad_aggressiveness)
+    auditlog = AuditLog(log_dir(config))
+    auditlog.open()
+    try:
+        panel = Panel(
+            config.led,
+            config.button,
+            pin_factory=pin_factory,
+            clock=clock,
+            on_edge=on_edge,
+            on_show=on_show,
+        )
+        try:
+            core = Core(
+                config,
+                wake=wake,
+                vad=vad,
+                auditlog=auditlog,
+                recordings=Recordings(config.state_path / "recordings", config.retention),
+                show=panel.show,
+                clock=clock,
+                wall_clock=wall_clock,
+                emit=emit,
+            )
+            yield Pipeline(core, panel, auditlog)
+        finally:
+            panel.close()
+    finally:
+        auditlog.close()

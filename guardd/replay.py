@@ -1,0 +1,82 @@
+"""`guardd replay AUDIO.wav`: the `run` pipeline fed from a file as fast as the CPU allows, on
+audio time, with the LED and button on gpiozero's mock pins and presses at given audio times.
+
+After the file ends, silence keeps the clock going until the utterance in progress is over and
+every press time has passed, so what happens at the end of the file is decided, not cut off.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+from guardd.audio import BLOCK_BYTES, read_wav_frames
+from guardd.config import Config
+from guardd.daemon import describe
+from guardd.panel import ButtonEdge, mock_factory
+from guardd.pipeline import open_pipeline
+
+PRESS_HOLD_S = 0.1  # a simulated press is held this long, a quick human tap
+SILENCE = bytes(BLOCK_BYTES)
+
+
+def replay(
+    config: Config,
+    wav: Path,
+    *,
+    json_out: bool = False,
+    press_at: list[float] | None = None,
+    out: TextIO = sys.stdout,
+) -> int:
+    frames = read_wav_frames(wav)
+    first = next(frames, None)  # fail on a bad file before the log records a start
+    edges: list[ButtonEdge] = []
+    pending = sorted(press_at or [])
+    events: list[dict[str, Any]] = []
+
+    def emit(event: dict[str, Any]) -> None:
+        events.append(event)
+        if json_out:
+            out.write(json.dumps(event, sort_keys=True) + "\n")
+        else:
+            out.write(f"{event['t']:8.2f}s  {describe(event)}\n")
+        out.flush()
+
+    audio_t = 0.0
+    with open_pipeline(
+        config, pin_factory=mock_factory(), clock=lambda: audio_t, on_edge=edges.append, emit=emit
+    ) as p:
+        core = p.core
+        pin = p.panel.button.pin
+        releases: list[float] = []
+        core.start(mode="replay", file=wav.name)
+
+        def press_due() -> None:
+            # Edges land in `edges` synchronously (MockPin runs callbacks in the caller's thread).
+            while pending and pending[0] <= audio_t:
+                pending.pop(0)
+                pin.drive_low()
+                releases.append(audio_t + PRESS_HOLD_S)
+            while releases and releases[0] <= audio_t:
+                releases.pop(0)
+                pin.drive_high()
+            for edge in edges:
+                core.on_button(edge)
+            edges.clear()
+
+        def feed(frame: bytes) -> None:
+            nonlocal audio_t
+            press_due()
+            core.on_audio(frame)
+            audio_t = core.audio_t
+
+        if first is not None:
+            feed(first)
+            for frame in frames:
+                feed(frame)
+        while core.endpointer is not None or pending or releases:
+            feed(SILENCE)
+        core.stop("end of file")
+    return 0
