@@ -89,6 +89,7 @@ class AuditLog:
         self._boot = boot_id()
         self._fd: int | None = None
         self._lock_fd: int | None = None
+        self._broken: str | None = None  # why appends are refused after an unrepaired failed write
         self.head = Head(0, GENESIS)
         self.recovered: list[str] = []  # names of torn tails set aside at open
 
@@ -130,8 +131,12 @@ class AuditLog:
         if cut == len(data):
             return
         torn = data[cut:]
-        aside = self.directory / f"torn-{int(self._wall())}-{path.stem}.bin"
-        with open(aside, "wb") as f:
+        # Never overwrite an earlier torn tail: a Pi without a real-time clock repeats its times.
+        stem = f"torn-{int(self._wall())}-{path.stem}"
+        n = 0
+        while (aside := self.directory / f"{stem}{f'-{n}' if n else ''}.bin").exists():
+            n += 1
+        with open(aside, "xb") as f:
             f.write(torn)
             f.flush()
             os.fsync(f.fileno())
@@ -146,21 +151,25 @@ class AuditLog:
         try:
             record = json.loads(last)
             head = Head(int(record["seq"]), str(record["h"]))
-        except (ValueError, KeyError, TypeError):
+            encoded = canonical(record)  # TypeError for floats, bools or nested values
+        except (ValueError, KeyError, TypeError, RecursionError):
             raise LogIntegrityError(
                 f"the last record of {path} is damaged; run `guardd verify` to see where. "
                 "guardd will not write after a damaged record"
             ) from None
-        if canonical(record) != last:
+        if encoded != last:
             raise LogIntegrityError(f"the last record of {path} is not canonical; run `guardd verify`")
         return head
 
     # -- writing -------------------------------------------------------------------------------
 
     def append(self, type_: str, **fields: int | str) -> dict[str, Any]:
-        """Write one record and make it durable. Raises AuditLogError; then nothing may follow."""
+        """Write one record and make it durable. On AuditLogError the action must not happen; the
+        file and head are as they were (if that cannot be ensured, every later append is refused)."""
         if self._fd is None:
             raise AuditLogError("the log is not open")
+        if self._broken:
+            raise AuditLogError(f"the log could not be repaired after a failed write: {self._broken}")
         body: dict[str, Any] = dict(fields)
         body.update(
             type=type_,
@@ -174,13 +183,23 @@ class AuditLog:
         line = canonical(body) + b"\n"
         if len(line) > MAX_LINE_BYTES:
             raise AuditLogError(f"log record {type_} is {len(line)} bytes, over the limit")
+        size = None
         try:
+            size = os.fstat(self._fd).st_size
             written = os.write(self._fd, line)
             if written != len(line):
                 raise OSError(errno.EIO, "short write to the log")
             os.fdatasync(self._fd)
         except OSError as exc:
-            # The head stays where it was: a partial line is a torn tail for the next start.
+            # The head stays where it was, so the file must too: a record whose append failed
+            # would otherwise be followed by a second record with the same seq. If the cut-back
+            # fails, refuse every later append (a partial line is a torn tail for the next start).
+            if size is not None:
+                try:
+                    os.ftruncate(self._fd, size)
+                    os.fdatasync(self._fd)
+                except OSError as undo:
+                    self._broken = undo.strerror or str(undo)
             raise AuditLogError(f"cannot write the log: {exc.strerror or exc}") from exc
         self.head = Head(body["seq"], body["h"])
         return body
@@ -246,11 +265,7 @@ def verify(directory: Path) -> tuple[int, list[Problem]]:
         with open(path, "rb") as f:
             data = f.read()
         lines = data.split(b"\n")
-        if lines and lines[-1] == b"":
-            lines.pop()
-        elif lines:
-            problems.append(Problem(expected_seq, "torn tail", f"{path.name} ends in a partial line"))
-            lines.pop()
+        torn = lines.pop() != b""  # the bytes after the last newline: b"" when the file is whole
         for raw in lines:
             count += 1
             try:
@@ -260,7 +275,7 @@ def verify(directory: Path) -> tuple[int, list[Problem]]:
                 seq, h = record["seq"], record["h"]
                 body = {k: v for k, v in record.items() if k != "h"}
                 encoded = canonical(record)
-            except (ValueError, KeyError, TypeError) as exc:
+            except (ValueError, KeyError, TypeError, RecursionError) as exc:
                 problems.append(Problem(expected_seq, "unreadable", f"{path.name}: {exc}"))
                 expected_seq += 1
                 prev = "?"
@@ -276,4 +291,6 @@ def verify(directory: Path) -> tuple[int, list[Problem]]:
                 problems.append(Problem(seq, "modified", "h does not match the record's contents"))
             expected_seq = seq + 1 if isinstance(seq, int) else expected_seq + 1
             prev = h
+        if torn:  # named by the seq it would have had, after the lines before it are counted
+            problems.append(Problem(expected_seq, "torn tail", f"{path.name} ends in a partial line"))
     return count, problems

@@ -7,6 +7,7 @@ Unknown keys are errors, so a typo never silently falls back to a default.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,7 +40,7 @@ class WakeConfig:
 
 @dataclass(frozen=True)
 class UtteranceConfig:
-    pre_roll_s: float = 0.25  # seconds kept before the detected start of speech
+    pre_roll_s: float = 0.2  # seconds kept before the detected start of speech
     trailing_silence_s: float = 0.8  # seconds of silence that end the utterance
     max_length_s: float = 15.0  # seconds; an utterance is cut here
     no_speech_timeout_s: float = 5.0  # seconds after a wake with no speech: nothing is kept
@@ -107,7 +108,10 @@ def _at_least(lo: float) -> Check:
 
 
 def _positive(v: Any) -> str | None:
-    return None if v > 0 else f"must be greater than 0 (got {v!r})"
+    if not v > 0:
+        return f"must be greater than 0 (got {v!r})"
+    # .inf would mean "keep forever" and breaks the size arithmetic: a limit must be a number.
+    return None if math.isfinite(v) else f"must be a finite number (got {v!r})"
 
 
 def _one_of(*allowed: Any) -> Check:
@@ -186,7 +190,12 @@ def _convert(tp: str, value: Any) -> tuple[bool, Any]:
         return isinstance(value, int) and not isinstance(value, bool), value
     if tp == "float":
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        return ok, float(value) if ok else value
+        if not ok:
+            return False, value
+        try:
+            return True, float(value)
+        except OverflowError:  # an integer too large for a float: let the range check name it
+            return True, math.inf if value > 0 else -math.inf
     if tp == "str":
         return isinstance(value, str) and value != "", value
     if tp == "tuple[str, ...]":
@@ -206,12 +215,14 @@ def _load_section(
         return cls()
     fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "source"}
     values: dict[str, Any] = {}
+    seen: set[str] = set()  # every key met, also those whose value was rejected
     for key_node, value_node in node.value:
-        key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node)
+        key = key_node.value if isinstance(key_node, yaml.ScalarNode) else "(a list or mapping)"
         full = f"{prefix}.{key}" if prefix else key
-        if key in values:
+        if key in seen:
             problems.add(key_node, full, "appears twice")
             continue
+        seen.add(key)
         if key not in fields:
             known = ", ".join(sorted(fields))
             problems.add(key_node, full, f"unknown key (known keys here: {known})")
@@ -220,7 +231,11 @@ def _load_section(
         if dataclasses.is_dataclass(fields[key].default):
             values[key] = _load_section(type(fields[key].default), value_node, full, loader, problems)
             continue
-        value = loader.construct_object(value_node, deep=True)
+        try:
+            value = loader.construct_object(value_node, deep=True)
+        except yaml.YAMLError as exc:  # e.g. a !!python/object tag, which safe loading refuses
+            problems.add(value_node, full, f"not a plain YAML value: {getattr(exc, 'problem', exc)}")
+            continue
         ok, converted = _convert(tp, value)
         if not ok:
             problems.add(value_node, full, f"must be {_type_name(tp)} (got {value!r})")

@@ -76,8 +76,8 @@ class Core:
         """Log the start (raising if the log cannot be written: nothing may run unlogged)."""
         self.log.append("start", version=__version__, pid=os.getpid(), **details)
         for stray in self.recordings.stray_temp_files():
-            self._record("deleted", file=stray.name, reason="incomplete")
-            stray.unlink(missing_ok=True)
+            if self._record("deleted", file=stray.name, reason="incomplete"):
+                stray.unlink(missing_ok=True)
         self._retention()
         self._show(LedState.IDLE)
 

@@ -58,7 +58,7 @@ class Panel:
     ) -> None:
         try:
             from gpiozero import LED, Button
-            from gpiozero.exc import GPIOZeroError
+            from gpiozero.exc import BadPinFactory, GPIOZeroError
         except ImportError as exc:  # pragma: no cover - gpiozero is a dependency
             raise PanelError("gpiozero is not installed: pip install gpiozero") from exc
         self._clock = clock
@@ -68,6 +68,13 @@ class Panel:
         try:
             self.led = LED(led.pin, active_high=led.active_high, initial_value=False, pin_factory=pin_factory)
             self.button = Button(button.pin, pull_up=button.pull_up, pin_factory=pin_factory)
+        except BadPinFactory as exc:
+            self.close()
+            raise PanelError(
+                "no GPIO pin factory could be loaded: on a Raspberry Pi 5 install python3-lgpio "
+                "(and make the venv with --system-site-packages); on a machine without GPIO use "
+                "`guardd run --simulate`"
+            ) from exc
         except (GPIOZeroError, OSError, RuntimeError) as exc:
             self.close()
             raise PanelError(

@@ -12,12 +12,13 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from guardd.audio import BLOCK_BYTES, read_wav_frames
+from guardd.audio import BLOCK_BYTES, BLOCK_SAMPLES, SAMPLE_RATE, read_wav_frames
 from guardd.config import Config
-from guardd.daemon import describe
-from guardd.panel import ButtonEdge, mock_factory
+from guardd.daemon import LED_DRAWING, describe
+from guardd.panel import ButtonEdge, LedState, mock_factory
 from guardd.pipeline import open_pipeline
 
+FRAME_S = BLOCK_SAMPLES / SAMPLE_RATE
 PRESS_HOLD_S = 0.1  # a simulated press is held this long, a quick human tap
 SILENCE = bytes(BLOCK_BYTES)
 
@@ -44,9 +45,18 @@ def replay(
             out.write(f"{event['t']:8.2f}s  {describe(event)}\n")
         out.flush()
 
+    def draw(state: LedState) -> None:
+        if not json_out:
+            out.write(f"{audio_t:8.2f}s  [LED {LED_DRAWING[state]}]\n")
+
     audio_t = 0.0
     with open_pipeline(
-        config, pin_factory=mock_factory(), clock=lambda: audio_t, on_edge=edges.append, emit=emit
+        config,
+        pin_factory=mock_factory(),
+        clock=lambda: audio_t,
+        on_edge=edges.append,
+        emit=emit,
+        on_show=draw,
     ) as p:
         core = p.core
         pin = p.panel.button.pin
@@ -68,9 +78,9 @@ def replay(
 
         def feed(frame: bytes) -> None:
             nonlocal audio_t
-            press_due()
+            press_due()  # edges are stamped at the start of the frame they precede
+            audio_t = round(audio_t + FRAME_S, 6)  # the core works at the frame's end
             core.on_audio(frame)
-            audio_t = core.audio_t
 
         if first is not None:
             feed(first)

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Sets up a development copy of guardd: the Debian packages it needs and a venv in .venv with
+# guardd installed (editable) plus its test tools. Safe to run again; it only adds what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# libportaudio2: sounddevice's PortAudio. espeak-ng and sox: the generated test and demo speech.
+# alsa-utils: the ALSA configuration the tests' file-plugin microphone needs.
+packages=(libportaudio2 espeak-ng sox alsa-utils python3-venv)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    echo "setup: installing ${missing[*]}" >&2
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+python="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+    "$python" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e '.[test]'

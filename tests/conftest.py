@@ -1,0 +1,95 @@
+"""Shared test fixtures: generated speech audio, configs in a temp directory, and the guardd CLI
+as a subprocess (the way an owner or an outside check meets it)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "tests" / "fixtures"
+AUDIO = FIXTURES / "audio"
+GUARDD = [sys.executable, "-m", "guardd"]
+
+
+@pytest.fixture(scope="session")
+def manifest() -> dict[str, Any]:
+    """Speech made by espeak-ng (tests/fixtures/generate.py), generated once and cached."""
+    subprocess.run(
+        [sys.executable, str(FIXTURES / "generate.py"), str(AUDIO)], check=True, timeout=600
+    )
+    data = json.loads((AUDIO / "manifest.json").read_text())
+    data["dir"] = AUDIO
+    return data
+
+
+def write_config(directory: Path, **sections: Any) -> Path:
+    """A config whose state_dir lives in `directory`; keyword arguments add or replace sections."""
+    body: dict[str, Any] = {"state_dir": str(directory / "state")}
+    body.update(sections)
+    path = directory / "guardd.yaml"
+    path.write_text(yaml.safe_dump(body, sort_keys=False))
+    return path
+
+
+@pytest.fixture
+def config_path(tmp_path: Path) -> Path:
+    return write_config(tmp_path)
+
+
+def guardd(*args: str, timeout: float = 120, env: dict[str, str] | None = None,
+           check: bool = False, input: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the guardd CLI to completion and capture its output."""
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    return subprocess.run(
+        [*GUARDD, *args], capture_output=True, text=True, timeout=timeout, env=full_env,
+        check=check, input=input, cwd=ROOT,
+    )
+
+
+def replay_events(wav: Path, config: Path, *extra: str) -> list[dict[str, Any]]:
+    """`guardd replay --json` on a file: its events, in order."""
+    result = guardd("replay", str(wav), "--config", str(config), "--json", *extra)
+    assert result.returncode == 0, result.stderr
+    return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+
+
+ASOUNDRC = """\
+# The default capture device reads a raw file through ALSA's file plugin: the real
+# sounddevice -> PortAudio -> ALSA path, on a machine with no sound card. It is not paced in
+# real time, and after the file it delivers silence.
+pcm.!default {{
+    type plug
+    slave.pcm "guardd_file"
+}}
+pcm.guardd_file {{
+    type file
+    slave.pcm "null"
+    file "/dev/null"
+    infile "{raw}"
+    format "raw"
+    hint {{ show on description "guardd test input" }}
+}}
+"""
+
+
+def alsa_env(directory: Path, wav: Path) -> dict[str, str]:
+    """An environment whose ALSA default input plays `wav` (16 kHz mono 16-bit) once."""
+    import wave
+
+    with wave.open(str(wav), "rb") as w:
+        assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (16000, 1, 2)
+        raw = directory / (wav.stem + ".raw")
+        raw.write_bytes(w.readframes(w.getnframes()))
+    home = directory / "home"
+    home.mkdir(exist_ok=True)
+    (home / ".asoundrc").write_text(ASOUNDRC.format(raw=raw))
+    return {"HOME": str(home)}

@@ -1,0 +1,122 @@
+"""The wake detector: guardd's lean pipeline over openWakeWord's shipped ONNX files scores every
+frame as stock openwakeword.Model does (within 1e-3), loads nothing from the network, and applies
+threshold, trigger count and refractory time as documented."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from guardd.errors import ModelError
+from guardd.wake import FRAME_SAMPLES, WakeDetector, resolve_model, shipped_models_dir
+
+MODELS = ["alexa", "hey_jarvis"]
+
+
+def samples(path: Path) -> np.ndarray:
+    with wave.open(str(path), "rb") as w:
+        return np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16)
+
+
+def frames(x: np.ndarray) -> list[np.ndarray]:
+    return [x[i : i + FRAME_SAMPLES] for i in range(0, len(x) - FRAME_SAMPLES + 1, FRAME_SAMPLES)]
+
+
+def guardd_scores(x: np.ndarray, models: list[str]) -> np.ndarray:
+    detector = WakeDetector(models, threshold=0.5)
+    out = []
+    for i, f in enumerate(frames(x)):
+        detector.process(f, (i + 1) * 0.08)
+        out.append([detector.last_scores[m] for m in models])
+    return np.array(out)
+
+
+def test_scores_match_stock_openwakeword_within_1e_3_on_every_fixture(manifest):
+    import openwakeword
+
+    paths = [openwakeword.models[m]["model_path"] for m in MODELS]
+    worst = 0.0
+    for entry in manifest["positives"] + manifest["negatives"]:
+        x = samples(manifest["dir"] / entry["file"])
+        stock = openwakeword.Model(wakeword_model_paths=paths)
+        expected = np.array(
+            [[s for _, s in sorted(stock.predict(f).items())] for f in frames(x)]
+        )  # sorted keys: alexa_v0.1, hey_jarvis_v0.1, the order of MODELS
+        got = guardd_scores(x, MODELS)
+        worst = max(worst, float(np.abs(expected - got).max()))
+    assert worst < 1e-3
+
+
+def test_builtin_models_are_the_files_shipped_in_the_openwakeword_wheel():
+    for name in ("alexa", "hey_jarvis", "hey_mycroft"):
+        label, path = resolve_model(name)
+        assert label == name
+        assert path.parent == shipped_models_dir() and path.is_file()
+
+
+def test_a_custom_onnx_path_loads_under_its_file_name(tmp_path):
+    custom = tmp_path / "kitchen_word.onnx"
+    shutil.copy(resolve_model("alexa")[1], custom)
+    detector = WakeDetector([str(custom)], threshold=0.5)
+    assert [c.label for c in detector.classifiers] == ["kitchen_word"]
+
+
+@pytest.mark.parametrize(
+    "model, message",
+    [
+        ("ok_google", "not a built-in name (alexa, hey_jarvis, hey_mycroft) and not a path to an .onnx file"),
+        ("/nonexistent/word.onnx", "no such file"),
+    ],
+)
+def test_an_unknown_model_is_refused_by_name(model, message):
+    with pytest.raises(ModelError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        resolve_model(model)
+
+
+def test_the_detector_never_imports_openwakeword_or_its_training_stack():
+    code = (
+        "import sys; from guardd.wake import WakeDetector; WakeDetector(['alexa'], 0.5); "
+        "bad = [m for m in ('openwakeword', 'scipy', 'sklearn') if m in sys.modules]; "
+        "print(','.join(bad))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def loudest_positive(manifest: dict) -> np.ndarray:
+    """The alexa positive with the highest peak score, so several frames clear the threshold."""
+    alexa = [e for e in manifest["positives"] if e["model"] == "alexa"]
+    peaks = [guardd_scores(samples(manifest["dir"] / e["file"]), ["alexa"]).max() for e in alexa[:6]]
+    return samples(manifest["dir"] / alexa[int(np.argmax(peaks))]["file"])
+
+
+def wakes(x: np.ndarray, **kwargs) -> list:
+    detector = WakeDetector(["alexa"], **kwargs)
+    found = []
+    for i, f in enumerate(frames(x)):
+        wake = detector.process(f, round((i + 1) * 0.08, 2))
+        if wake:
+            found.append(wake)
+    return found
+
+
+def test_refractory_time_allows_one_wake_per_spoken_wake_word(manifest):
+    x = loudest_positive(manifest)
+    without = wakes(x, threshold=0.5, refractory_s=0.0)
+    with_refractory = wakes(x, threshold=0.5, refractory_s=2.0)
+    assert len(without) >= 2, "the wake word should score above threshold on several frames"
+    assert [w.t for w in with_refractory] == [without[0].t]
+
+
+def test_trigger_frames_waits_for_consecutive_frames_above_threshold(manifest):
+    x = loudest_positive(manifest)
+    one = wakes(x, threshold=0.5, trigger_frames=1)
+    two = wakes(x, threshold=0.5, trigger_frames=2)
+    assert round(two[0].t - one[0].t, 2) == 0.08
+    assert wakes(x, threshold=0.5, trigger_frames=25) == []
