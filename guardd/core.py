@@ -188,6 +188,10 @@ class Core:
             self._show(LedState.RECORDING if self.endpointer else LedState.IDLE)
         return True
 
+    def report_fault(self, reason: str) -> None:
+        """An adapter failed (the microphone, say): log it once and show the fault."""
+        self._set_fault(reason)
+
     def _set_fault(self, reason: str, loggable: bool = True) -> None:
         first = self.fault is None
         self.fault = reason

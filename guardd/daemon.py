@@ -17,6 +17,7 @@ from typing import Any, TextIO
 
 from guardd.audio import Microphone
 from guardd.config import Config
+from guardd.errors import AudioError
 from guardd.panel import ButtonEdge, LedState, mock_factory
 from guardd.pipeline import open_pipeline
 
@@ -100,13 +101,18 @@ def run(config: Config, *, simulate: bool = False) -> int:
             emit=emit,
             on_show=draw_led if simulate else None,
         ) as p:
-            mic = Microphone(config.audio.device, config.audio.queue_s)
             p.core.start(mode="simulate" if simulate else "run", config=config.source)
+            try:
+                mic = Microphone(config.audio.device, config.audio.queue_s)
+                mic.start()
+            except AudioError as exc:
+                p.core.report_fault(str(exc))
+                p.core.stop("fault")
+                raise
             if simulate:
                 threading.Thread(
                     target=simulate_button, args=(p.panel.button.pin, sys.stdin), daemon=True
                 ).start()
-            mic.start()
             log.info("listening (models: %s)", ", ".join(config.wake.models))
             try:
                 while stop.signal is None:

@@ -1,0 +1,92 @@
+"""The owner's command line: devices, clear errors that name the fix, log and verify."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import wave
+from pathlib import Path
+
+from conftest import ROOT, alsa_env, guardd, write_config
+
+NO_PORTAUDIO = (
+    "import ctypes.util, sys\n"
+    "real = ctypes.util.find_library\n"
+    "ctypes.util.find_library = lambda name: None if 'portaudio' in name else real(name)\n"
+    "from guardd.cli import main\n"
+    "sys.exit(main(sys.argv[1:]))\n"
+)
+
+
+def write_wav(path: Path, rate: int = 16000, channels: int = 1, seconds: float = 0.5) -> Path:
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(channels)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(bytes(int(rate * seconds) * 2 * channels))
+    return path
+
+
+def test_devices_lists_the_alsa_input_with_its_index(tmp_path):
+    env = alsa_env(tmp_path, write_wav(tmp_path / "in.wav"))
+    result = guardd("devices", env=env)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert any("guardd_file" in line for line in lines)
+    assert any(line.startswith(">") and "default" in line for line in lines)
+
+
+def test_a_missing_portaudio_library_names_the_package_to_install(tmp_path):
+    for command in (["devices"], ["run", "--simulate", "--config", str(write_config(tmp_path))]):
+        result = subprocess.run(
+            [sys.executable, "-c", NO_PORTAUDIO, *command], capture_output=True, text=True,
+            timeout=60, cwd=ROOT, stdin=subprocess.DEVNULL,
+        )
+        assert result.returncode == 1
+        assert result.stderr.strip().splitlines()[-1] == (
+            "guardd: error: the PortAudio library is missing; install it with: "
+            "sudo apt install libportaudio2"
+        )
+
+
+def test_an_unknown_input_device_is_refused_and_points_to_guardd_devices(tmp_path):
+    env = alsa_env(tmp_path, write_wav(tmp_path / "in.wav"))
+    config = write_config(tmp_path, audio={"device": "no such microphone"})
+    result = guardd("run", "--simulate", "--config", str(config), env=env, timeout=60)
+    assert result.returncode == 1
+    assert "audio.device 'no such microphone'" in result.stderr
+    assert "guardd devices" in result.stderr
+    records = [json.loads(line) for line in (tmp_path / "state/log/segment-000001.jsonl").read_text().splitlines()]
+    assert [r["type"] for r in records] == ["start", "fault", "stop"]
+    assert "no such microphone" in records[1]["reason"]
+
+
+def test_replay_refuses_audio_that_is_not_16khz_mono_and_says_how_to_convert(tmp_path, config_path):
+    wav = write_wav(tmp_path / "cd.wav", rate=44100, channels=2)
+    result = guardd("replay", str(wav), "--config", str(config_path))
+    assert result.returncode == 1
+    assert "is 44100 Hz, 2 channel(s), 16-bit; guardd needs 16000 Hz mono 16-bit" in result.stderr
+    assert "sox" in result.stderr
+    assert not (tmp_path / "state" / "log" / "segment-000001.jsonl").exists()
+
+
+def test_replay_of_a_missing_file_says_so(tmp_path, config_path):
+    result = guardd("replay", str(tmp_path / "nope.wav"), "--config", str(config_path))
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"guardd: error: {tmp_path / 'nope.wav'}: no such file"
+
+
+def test_log_and_verify_read_what_replay_wrote_and_verify_catches_an_edit(tmp_path, config_path, manifest):
+    wav = manifest["dir"] / manifest["demo"]["file"]
+    assert guardd("replay", str(wav), "--config", str(config_path)).returncode == 0
+    shown = guardd("log", "--config", str(config_path)).stdout.splitlines()
+    assert [line.split()[3] for line in shown] == ["start", "wake", "utterance", "stop"]
+    ok = guardd("verify", "--config", str(config_path))
+    assert ok.returncode == 0 and "ok, 4 records, chain intact" in ok.stdout
+
+    segment = tmp_path / "state" / "log" / "segment-000001.jsonl"
+    segment.write_text(segment.read_text().replace('"model":"alexa"', '"model":"hey_jarvis"'))
+    bad = guardd("verify", "--config", str(config_path))
+    assert bad.returncode == 1
+    assert "seq 2: modified" in bad.stdout
