@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 import yaml
 
+from guardd.destinations import check_url, load_headers
 from guardd.errors import ConfigError
 
 DEFAULT_CONFIG_PATH = Path("/etc/guardd/guardd.yaml")
@@ -73,6 +74,50 @@ class ButtonConfig:
 
 
 @dataclass(frozen=True)
+class DestinationConfig:
+    """Where approved bytes may go. Only the owner's config names addresses; clients name these."""
+
+    url: str = ""  # https://..., or http:// to a loopback address only
+    method: str = "POST"  # POST or PUT
+    headers: tuple[tuple[str, str], ...] = ()  # resolved values; secrets come from env or a file
+    timeout_s: float = 10.0  # seconds for the whole send
+    max_bytes: int = 10_000_000  # largest payload accepted for this destination
+    name: str = ""  # the key under destinations:, filled in by the loader
+
+
+@dataclass(frozen=True)
+class AfterWakeConfig:
+    upload_to: str | None = None  # a destination name: ask to upload each kept utterance there
+
+
+@dataclass(frozen=True)
+class ConfirmConfig:
+    timeout_s: float = 30.0  # seconds the LED asks before the request is denied
+    long_press_s: float = 2.0  # a press held this long denies instead of approving
+    stuck_s: float = 10.0  # a button held down since before arming for this long: denied, fault
+    debounce_s: float = 0.03  # seconds the button line must be stable before a change counts
+    queue: int = 4  # requests that may wait behind the armed one; more are refused as busy
+
+
+def default_socket_path() -> str:
+    """systemd's RuntimeDirectory= when running as a service, else /run or the user's runtime dir."""
+    if os.environ.get("RUNTIME_DIRECTORY"):
+        return str(Path(os.environ["RUNTIME_DIRECTORY"].split(":")[0]) / "guardd.sock")
+    if os.geteuid() == 0:
+        return "/run/guardd/guardd.sock"
+    base = os.environ.get("XDG_RUNTIME_DIR") or f"/tmp/guardd-{os.geteuid()}"
+    return str(Path(base) / "guardd.sock")
+
+
+@dataclass(frozen=True)
+class SocketConfig:
+    path: str = field(default_factory=default_socket_path)  # the control socket
+    group: str | None = None  # group allowed to connect (mode 0660); None: the daemon's own group
+    max_frame_bytes: int = 16_000_000  # longest request line (base64 payloads are 4/3 their size)
+    read_timeout_s: float = 10.0  # seconds a client has to send a whole request line
+
+
+@dataclass(frozen=True)
 class Config:
     state_dir: str = field(default_factory=default_state_dir)  # recordings, log and keys
     wake: WakeConfig = WakeConfig()
@@ -81,11 +126,18 @@ class Config:
     audio: AudioConfig = AudioConfig()
     led: LedConfig = LedConfig()
     button: ButtonConfig = ButtonConfig()
+    destinations: tuple[DestinationConfig, ...] = ()
+    after_wake: AfterWakeConfig = AfterWakeConfig()
+    confirm: ConfirmConfig = ConfirmConfig()
+    socket: SocketConfig = SocketConfig()
     source: str = "<defaults>"  # where this config came from, for messages
 
     @property
     def state_path(self) -> Path:
         return Path(self.state_dir)
+
+    def destination(self, name: str) -> DestinationConfig | None:
+        return next((d for d in self.destinations if d.name == name), None)
 
 
 # --- value checks: each returns None when fine, or the message after "key: " -------------------
@@ -155,6 +207,17 @@ CHECKS: dict[str, Check] = {
     "audio.queue_s": _between(1, 300),
     "led.pin": _gpio_pin,
     "button.pin": _gpio_pin,
+    "destinations.*.url": check_url,
+    "destinations.*.method": _one_of("POST", "PUT"),
+    "destinations.*.timeout_s": _between(0.1, 600),
+    "destinations.*.max_bytes": _between(1, 100_000_000),
+    "confirm.timeout_s": _between(1, 600),
+    "confirm.long_press_s": _between(0.3, 30),
+    "confirm.stuck_s": _between(1, 600),
+    "confirm.debounce_s": _between(0.001, 0.2),
+    "confirm.queue": _between(0, 64),
+    "socket.max_frame_bytes": _between(1024, 200_000_000),
+    "socket.read_timeout_s": _between(0.1, 600),
 }
 
 
@@ -179,6 +242,7 @@ def _type_name(tp: Any) -> str:
         "str": "a string",
         "tuple[str, ...]": "a list of strings",
         "str | int | None": "a device name, an index or null",
+        "str | None": "a string or null",
     }.get(str(tp), str(tp))
 
 
@@ -201,6 +265,8 @@ def _convert(tp: str, value: Any) -> tuple[bool, Any]:
     if tp == "tuple[str, ...]":
         ok = isinstance(value, list) and all(isinstance(v, str) and v for v in value)
         return ok, tuple(value) if ok else value
+    if tp == "str | None":
+        return value is None or (isinstance(value, str) and value != ""), value
     if tp == "str | int | None":
         ok = value is None or (isinstance(value, (str, int)) and not isinstance(value, bool))
         return ok, value
@@ -213,7 +279,7 @@ def _load_section(
     if not isinstance(node, yaml.MappingNode):
         problems.add(node, prefix, "must be a mapping of keys to values")
         return cls()
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "source"}
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in ("source", "name")}
     values: dict[str, Any] = {}
     seen: set[str] = set()  # every key met, also those whose value was rejected
     for key_node, value_node in node.value:
@@ -228,6 +294,12 @@ def _load_section(
             problems.add(key_node, full, f"unknown key (known keys here: {known})")
             continue
         tp = str(fields[key].type)
+        if full == "destinations":
+            values[key] = _load_destinations(value_node, loader, problems)
+            continue
+        if tp == "tuple[tuple[str, str], ...]":  # headers
+            values[key] = load_headers(value_node, full, loader, problems.add)
+            continue
         if dataclasses.is_dataclass(fields[key].default):
             values[key] = _load_section(type(fields[key].default), value_node, full, loader, problems)
             continue
@@ -240,12 +312,42 @@ def _load_section(
         if not ok:
             problems.add(value_node, full, f"must be {_type_name(tp)} (got {value!r})")
             continue
-        message = CHECKS[full](converted) if full in CHECKS else None
+        check = CHECKS.get(_generic(full))
+        message = check(converted) if check else None
         if message:
             problems.add(value_node, full, message)
             continue
         values[key] = converted
     return cls(**values)
+
+
+def _generic(key: str) -> str:
+    """destinations.stt.url -> destinations.*.url, the key CHECKS knows."""
+    parts = key.split(".")
+    return ".".join(["destinations", "*", *parts[2:]]) if parts[0] == "destinations" and len(parts) > 2 else key
+
+
+def _load_destinations(
+    node: yaml.Node, loader: yaml.SafeLoader, problems: _Problems
+) -> tuple[DestinationConfig, ...]:
+    if not isinstance(node, yaml.MappingNode):
+        problems.add(node, "destinations", "must be a mapping of names to destinations")
+        return ()
+    found: list[DestinationConfig] = []
+    for key_node, value_node in node.value:
+        name = key_node.value if isinstance(key_node, yaml.ScalarNode) else ""
+        if not name or not all(c.isalnum() or c in "-_" for c in name):
+            problems.add(key_node, "destinations", f"{name!r} is not a name (letters, digits, - and _)")
+            continue
+        if any(d.name == name for d in found):
+            problems.add(key_node, f"destinations.{name}", "appears twice")
+            continue
+        before = len(problems.lines)
+        dest = _load_section(DestinationConfig, value_node, f"destinations.{name}", loader, problems)
+        if not dest.url and len(problems.lines) == before:
+            problems.add(key_node, f"destinations.{name}.url", "is required")
+        found.append(dataclasses.replace(dest, name=name))
+    return tuple(found)
 
 
 def _cross_checks(config: Config, node: yaml.Node, problems: _Problems) -> None:
@@ -254,6 +356,14 @@ def _cross_checks(config: Config, node: yaml.Node, problems: _Problems) -> None:
             _find(node, "button", "pin"),
             "button.pin",
             f"uses GPIO{config.button.pin}, which led.pin already uses; give each its own pin",
+        )
+    upload_to = config.after_wake.upload_to
+    if upload_to is not None and config.destination(upload_to) is None:
+        names = ", ".join(d.name for d in config.destinations) or "none are configured"
+        problems.add(
+            _find(node, "after_wake", "upload_to"),
+            "after_wake.upload_to",
+            f"names no destination {upload_to!r} (destinations: {names})",
         )
     if config.utterance.pre_roll_s >= config.utterance.max_length_s:
         problems.add(

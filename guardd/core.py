@@ -3,10 +3,14 @@ injected clock, so `run`, `replay` and the tests drive exactly the same code.
 
 Invariants:
 - a record is durable in the audit log before the action it describes (LED on, file kept, file
-  deleted); if the log cannot be written the action does not happen and the LED shows a fault;
-- the LED is lit from the frame a wake word fires until its utterance is kept or dropped;
+  deleted, request armed, payload released); if the log cannot be written the action does not
+  happen and the LED shows a fault;
+- the LED is never dark while audio after a wake word is being kept; its pattern is derived
+  from the state every time the state changes (fault, awaiting a press, sending, recording, idle);
 - audio is held only between a wake and the end of its utterance, plus a rolling pre-roll of
-  `utterance.pre_roll_s` that never leaves memory unless a wake word keeps it.
+  `utterance.pre_roll_s` that never leaves memory unless a wake word keeps it;
+- a restart approves nothing: requests left without a decision are logged as aborted and their
+  spooled payloads deleted.
 """
 
 from __future__ import annotations
@@ -19,12 +23,16 @@ from typing import Any, Callable
 import numpy as np
 
 from guardd import __version__
-from guardd.auditlog import AuditLog
+from guardd.auditlog import AuditLog, read_records
+from guardd.broker import Broker, Refused
 from guardd.config import Config
 from guardd.endpoint import Endpointer, NoSpeech, Utterance, Vad
 from guardd.errors import AuditLogError
+from guardd.gate import Gate
+from guardd.outbox import Caller, Outbox
 from guardd.panel import ButtonEdge, LedState
 from guardd.recordings import Recordings, sha256_hex, wav_bytes
+from guardd.sender import Sender, SendResult
 from guardd.wake import FRAME_SAMPLES, SAMPLE_RATE, WakeDetector
 
 log = logging.getLogger(__name__)
@@ -52,6 +60,8 @@ class Core:
         clock: Callable[[], float],
         wall_clock: Callable[[], float],
         emit: Emit,
+        sender: Sender | None = None,
+        button_down: bool = False,
     ) -> None:
         self.config = config
         self.wake = wake
@@ -61,7 +71,8 @@ class Core:
         self._show = show
         self.clock = clock
         self.wall_clock = wall_clock
-        self._emit = emit
+        self._sink = emit
+        self.recent: deque[dict[str, Any]] = deque(maxlen=10)
         self.audio_t = 0.0  # seconds of audio processed
         self.frames = 0
         self.endpointer: Endpointer | None = None
@@ -69,19 +80,46 @@ class Core:
         self._next_retention = float("-inf")
         history = int(config.utterance.pre_roll_s * SAMPLE_RATE * 2 / FRAME_BYTES) + 1
         self._history: deque[bytes] = deque(maxlen=history)
+        self.broker = Broker(
+            config,
+            gate=Gate(config.confirm, button_down=button_down, now=clock()),
+            outbox=Outbox(config.state_path / "outbox"),
+            # Without a threaded sender (replay, tests), bytes are sent inline: time stands still.
+            sender=sender or Sender(self.on_send_result, threaded=False),
+            record=self._record,
+            emit=self._emit_now,
+            changed=self._refresh_led,
+            clock=clock,
+            next_seq=lambda: self.log.head.seq + 1,
+        )
 
     # -- lifecycle -----------------------------------------------------------------------------
 
     def start(self, **details: int | str) -> None:
         """Log the start (raising if the log cannot be written: nothing may run unlogged)."""
         self.log.append("start", version=__version__, pid=os.getpid(), **details)
+        self._abort_unfinished_requests()
         for stray in self.recordings.stray_temp_files():
             if self._record("deleted", file=stray.name, reason="incomplete"):
                 stray.unlink(missing_ok=True)
         self._retention()
-        self._show(LedState.IDLE)
+        self._refresh_led()
+
+    def _abort_unfinished_requests(self) -> None:
+        """Pending requests die with the process: log each one left undecided as aborted."""
+        undecided: dict[str, None] = {}
+        for record in read_records(self.log.directory):
+            if record.get("type") == "request":
+                undecided[str(record.get("id"))] = None
+            elif record.get("type") == "decision":
+                undecided.pop(str(record.get("id")), None)
+        for request_id in undecided:
+            self._record("decision", id=request_id, decision="denied", reason="aborted")
+        for leftover in self.broker.outbox.leftovers():
+            leftover.unlink(missing_ok=True)
 
     def stop(self, reason: str) -> None:
+        self.broker.abort_all("stopping")
         if self.endpointer is not None:
             self.endpointer = None
             self._record("discard", reason="stopping")
@@ -106,8 +144,15 @@ class Core:
             self._retention()
 
     def on_button(self, edge: ButtonEdge) -> None:
-        """Button edges arrive here; the confirmation gate that acts on them is added on top."""
         log.debug("button %s at %.3f", "down" if edge.pressed else "up", edge.t)
+        self.broker.on_edge(edge.pressed, edge.t)
+
+    def on_send_result(self, result: SendResult) -> None:
+        self.broker.on_result(result)
+
+    def tick(self) -> None:
+        """Let the clock act: confirmation timeouts, long presses, stuck buttons."""
+        self.broker.tick(self.clock())
 
     # -- the listening pipeline ----------------------------------------------------------------
 
@@ -117,7 +162,7 @@ class Core:
         self.endpointer = Endpointer(
             self.config.utterance, self.vad, b"".join(self._history), self.audio_t
         )
-        self._show(LedState.RECORDING)
+        self._refresh_led()
         self._emit({"event": "wake", "t": self.audio_t, "model": model, "score": round(score, 4)})
 
     def _continue_utterance(self, frame: bytes) -> None:
@@ -131,7 +176,7 @@ class Core:
             self._emit({"event": "discard", "t": self.audio_t, "reason": "no_speech"})
         else:
             self._keep(outcome)
-        self._show(LedState.FAULT if self.fault else LedState.IDLE)
+        self._refresh_led()
 
     def _keep(self, utt: Utterance) -> None:
         data = wav_bytes(utt.pcm)
@@ -164,6 +209,13 @@ class Core:
                 "file": name,
             }
         )
+        upload_to = self.config.after_wake.upload_to
+        if upload_to is not None:
+            me = Caller(os.getuid(), os.getpid(), "guardd (after wake)")
+            try:
+                self.broker.submit("upload", upload_to, data, me, content_type="audio/wav")
+            except Refused as exc:
+                log.warning("upload of %s not requested: %s", name, exc)
 
     def _retention(self) -> None:
         self._next_retention = self.clock() + RETENTION_EVERY_S
@@ -175,18 +227,52 @@ class Core:
 
     # -- the log and faults --------------------------------------------------------------------
 
-    def _record(self, type_: str, **fields: int | str) -> bool:
-        """Append to the log; on failure enter the fault state and report False."""
+    def _emit(self, event: dict[str, Any]) -> None:
+        self.recent.append(event)
+        self._sink(event)
+
+    def _emit_now(self, event: dict[str, Any]) -> None:
+        self._emit({**event, "t": self.audio_t})
+
+    def status(self) -> dict[str, Any]:
+        """What `guardd status` shows: the state, the armed request, the queue, recent events."""
+        return {
+            "state": self._led_state().name.lower(),
+            "fault": self.fault,
+            "recording": self.endpointer is not None,
+            "audio_s": round(self.audio_t, 2),
+            **self.broker.status(),
+            "recent_events": list(self.recent),
+        }
+
+    def _refresh_led(self) -> None:
+        self._show(self._led_state())
+
+    def _led_state(self) -> LedState:
+        if self.fault:
+            state = LedState.FAULT
+        elif self.broker.armed:
+            state = LedState.AWAITING
+        elif self.broker.sending:
+            state = LedState.SENDING
+        elif self.endpointer is not None:
+            state = LedState.RECORDING
+        else:
+            state = LedState.IDLE
+        return state
+
+    def _record(self, type_: str, **fields: int | str) -> int | None:
+        """Append to the log and return the record's seq; on failure enter the fault state."""
         try:
-            self.log.append(type_, **fields)
+            seq = int(self.log.append(type_, **fields)["seq"])
         except AuditLogError as exc:
             self._set_fault(str(exc), loggable=False)
-            return False
+            return None
         if self.fault and type_ != "fault":
             # The log writes again: the fault is over.
             self.fault = None
-            self._show(LedState.RECORDING if self.endpointer else LedState.IDLE)
-        return True
+            self._refresh_led()
+        return seq
 
     def report_fault(self, reason: str) -> None:
         """An adapter failed (the microphone, say): log it once and show the fault."""
@@ -196,7 +282,7 @@ class Core:
         first = self.fault is None
         self.fault = reason
         self.endpointer = None  # nothing is kept while something is wrong
-        self._show(LedState.FAULT)
+        self._refresh_led()
         if first:
             log.error("fault: %s", reason)
             self._emit({"event": "fault", "t": self.audio_t, "reason": reason})

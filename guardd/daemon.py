@@ -16,19 +16,28 @@ import time
 from typing import Any, TextIO
 
 from guardd.audio import Microphone
+from guardd.broker import Refused
 from guardd.config import Config
-from guardd.errors import AudioError
+from guardd.control import BadRequest, ClientCall, ClientGone, ControlServer, parse_submit
+from guardd.core import Core
+from guardd.errors import AudioError, GuarddError
 from guardd.panel import ButtonEdge, LedState, mock_factory
 from guardd.pipeline import open_pipeline
+from guardd.sender import Sender, SendResult
 
 log = logging.getLogger(__name__)
 
 POLL_S = 0.1  # the longest the loop waits for audio before looking at signals and the inbox
-INBOX_LIMIT = 256  # button edges waiting for the core; more than this is a stuck or noisy line
+INBOX_LIMIT = 1024  # events waiting for the core (edges, client calls, send results)
+FINAL = ("denied", "sent", "failed")  # a submit's last status; the connection closes after it
+
+Inbox = queue.Queue  # of ButtonEdge | ClientCall | ClientGone | SendResult
 
 LED_DRAWING = {
     LedState.IDLE: "○ off        idle, listening for the wake word",
     LedState.RECORDING: "● on         recording after the wake word",
+    LedState.AWAITING: "◐ blinking   a request asks for approval: press the button",
+    LedState.SENDING: "◑ quick      sending the approved bytes",
     LedState.FAULT: "◌ flicker    fault: nothing will be kept or sent",
 }
 
@@ -46,7 +55,60 @@ def describe(event: dict[str, Any]) -> str:
             f"kept {event['file']}: {event['end'] - event['start']:.1f} s, "
             f"{event['bytes']} bytes, sha256 {event['sha256'][:16]}…"
         )
+    if kind == "request":
+        return (
+            f"request {event['id']}: {event['kind']} of {event['bytes']} bytes to "
+            f"{event['destination']} (sha256 {event['sha256'][:16]}…), waiting for a press"
+        )
+    if kind == "decision":
+        return f"request {event['id']} {event['decision']} ({event['reason']})"
+    if kind in ("sent", "send_failed"):
+        outcome = "delivered" if event["delivered"] else f"not delivered: {event.get('error', '')}"
+        return f"request {event['id']} sent, HTTP {event['status']}, {outcome}"
     return " ".join(f"{k}={v}" for k, v in event.items() if k != "t")
+
+
+class Clients:
+    """Turns control-socket calls into core actions and core events into client messages."""
+
+    def __init__(self, core: Core, server: ControlServer) -> None:
+        self.core = core
+        self.server = server
+        self.subscribers: set[int] = set()
+
+    def handle(self, event: ClientCall | ClientGone) -> None:
+        if isinstance(event, ClientGone):
+            self.subscribers.discard(event.client)
+            self.core.broker.cancel_client(event.client)
+            return
+        client, message = event.client, event.message
+        call = message["call"]
+        if call == "status":
+            self.server.send(client, {"status": "ok", **self.core.status()})
+        elif call == "subscribe":
+            self.subscribers.add(client)
+            self.server.send(client, {"status": "subscribed"})
+        elif call == "submit":
+            self._submit(event)
+
+    def _submit(self, event: ClientCall) -> None:
+        client = event.client
+
+        def reply(message: dict[str, Any]) -> None:
+            self.server.send(client, message, close=message["status"] in FINAL)
+
+        try:
+            kind, to, payload, content_type = parse_submit(event.message)
+            self.core.broker.submit(kind, to, payload, event.caller, reply=reply, client=client,
+                                    content_type=content_type)
+        except BadRequest as exc:
+            self.server.send(client, {"status": "error", "code": "bad_request", "message": str(exc)}, close=True)
+        except Refused as exc:
+            self.server.send(client, {"status": "error", "code": exc.code, "message": str(exc)}, close=True)
+
+    def publish(self, event: dict[str, Any]) -> None:
+        for client in list(self.subscribers):
+            self.server.send(client, event)
 
 
 class StopFlag:
@@ -81,52 +143,69 @@ def simulate_button(pin: Any, lines: TextIO) -> None:
 def run(config: Config, *, simulate: bool = False) -> int:
     stop = StopFlag()
     previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
-    inbox: queue.Queue[ButtonEdge] = queue.Queue(maxsize=INBOX_LIMIT)
+    inbox: Inbox = queue.Queue(maxsize=INBOX_LIMIT)
+    clients: Clients | None = None
 
-    def on_edge(edge: ButtonEdge) -> None:
+    def deliver(item: Any) -> None:
         try:
-            inbox.put_nowait(edge)
+            inbox.put_nowait(item)
         except queue.Full:
-            log.warning("button inbox full; edge dropped")
+            if isinstance(item, SendResult):
+                inbox.put(item)  # a result is never dropped: the core must log it
+            else:
+                log.warning("inbox full; %s dropped", type(item).__name__)
 
     def emit(event: dict[str, Any]) -> None:
         log.info("%s", describe(event))
+        if clients is not None:
+            clients.publish(event)
 
+    sender = Sender(deliver, threaded=True)
     try:
         with open_pipeline(
             config,
             pin_factory=mock_factory() if simulate else None,
             clock=time.monotonic,
-            on_edge=on_edge,
+            on_edge=deliver,
             emit=emit,
+            sender=sender,
             on_show=draw_led if simulate else None,
         ) as p:
-            p.core.start(mode="simulate" if simulate else "run", config=config.source)
+            core = p.core
+            core.start(mode="simulate" if simulate else "run", config=config.source)
+            server = ControlServer(config.socket, deliver)
             try:
+                server.start()
                 mic = Microphone(config.audio.device, config.audio.queue_s)
                 mic.start()
-            except AudioError as exc:
-                p.core.report_fault(str(exc))
-                p.core.stop("fault")
+            except (AudioError, GuarddError) as exc:
+                core.report_fault(str(exc))
+                core.stop("fault")
+                server.stop()
                 raise
+            clients = Clients(core, server)
+            sender.start()
             if simulate:
                 threading.Thread(
                     target=simulate_button, args=(p.panel.button.pin, sys.stdin), daemon=True
                 ).start()
-            log.info("listening (models: %s)", ", ".join(config.wake.models))
+            log.info("listening (models: %s; control socket %s)", ", ".join(config.wake.models), server.path)
             try:
                 while stop.signal is None:
-                    while not inbox.empty():
-                        p.core.on_button(inbox.get_nowait())
+                    _drain(inbox, core, clients)
                     try:
                         frame = mic.frames.get(timeout=POLL_S)
                     except queue.Empty:
-                        continue
-                    p.core.on_audio(frame)
+                        frame = None
+                    if frame is not None:
+                        core.on_audio(frame)
+                    core.tick()
             finally:
                 mic.stop()
                 reason = signal.Signals(stop.signal).name if stop.signal else "error"
-                p.core.stop(reason)
+                core.stop(reason)
+                server.stop()
+                sender.stop()
                 if mic.overflows or mic.dropped:
                     log.warning("audio: %d overflows, %d blocks dropped", mic.overflows, mic.dropped)
             log.info("stopped (%s)", reason)
@@ -134,3 +213,17 @@ def run(config: Config, *, simulate: bool = False) -> int:
         for s, handler in previous.items():
             signal.signal(s, handler)
     return 0
+
+
+def _drain(inbox: Inbox, core: Core, clients: Clients) -> None:
+    while True:
+        try:
+            item = inbox.get_nowait()
+        except queue.Empty:
+            return
+        if isinstance(item, ButtonEdge):
+            core.on_button(item)
+        elif isinstance(item, SendResult):
+            core.on_send_result(item)
+        else:
+            clients.handle(item)

@@ -24,9 +24,11 @@ log = logging.getLogger(__name__)
 class LedState(enum.Enum):
     """Each state has its own pattern: (on seconds, off seconds); (1, 0) is solid, (0, 1) dark."""
 
-    IDLE = (0.0, 1.0)  # dark: nothing is being kept
+    IDLE = (0.0, 1.0)  # dark: listening for the wake word, nothing kept
     RECORDING = (1.0, 0.0)  # solid: audio after a wake word is being kept
-    FAULT = (0.1, 0.1)  # fast flicker: something is wrong, nothing will be sent
+    AWAITING = (0.5, 0.5)  # slow blink, 1 Hz: a request asks for a press
+    SENDING = (0.15, 0.15)  # quick blink: approved bytes are leaving
+    FAULT = (0.05, 0.05)  # flicker: something is wrong, nothing will be sent
 
     @property
     def on_s(self) -> float:

@@ -15,6 +15,7 @@ from guardd.core import Core, Emit
 from guardd.endpoint import webrtc_vad
 from guardd.panel import ButtonEdge, LedState, Panel
 from guardd.recordings import Recordings
+from guardd.sender import Sender
 from guardd.wake import WakeDetector
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ def open_pipeline(
     clock: Callable[[], float],
     on_edge: Callable[[ButtonEdge], None],
     emit: Emit,
+    sender: Sender | None = None,
     on_show: Callable[[LedState], None] | None = None,
     wall_clock: Callable[[], float] = time.time,
 ) -> Iterator[Pipeline]:
@@ -72,6 +74,8 @@ def open_pipeline(
                 clock=clock,
                 wall_clock=wall_clock,
                 emit=emit,
+                sender=sender,
+                button_down=panel.button_is_down,
             )
             yield Pipeline(core, panel, auditlog)
         finally:

@@ -81,12 +81,13 @@ def replay(
             press_due()  # edges are stamped at the start of the frame they precede
             audio_t = round(audio_t + FRAME_S, 6)  # the core works at the frame's end
             core.on_audio(frame)
+            core.tick()
 
         if first is not None:
             feed(first)
             for frame in frames:
                 feed(frame)
-        while core.endpointer is not None or pending or releases:
+        while core.endpointer is not None or pending or releases or core.broker.busy:
             feed(SILENCE)
         core.stop("end of file")
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,10 +17,13 @@ from guardd.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "config" / "guardd.yaml"
-GUARDD = "/tmp/venv/bin/guardd"
+GUARDD = [sys.executable, "-m", "guardd"]
 EXIT_CONFIG = 78
 
-KNOWN_TOP = "known keys here: audio, button, led, retention, state_dir, utterance, wake"
+KNOWN_TOP = (
+    "known keys here: after_wake, audio, button, confirm, destinations, led, retention, socket, "
+    "state_dir, utterance, wake"
+)
 KNOWN_WAKE = "known keys here: models, refractory_s, threshold, trigger_frames"
 
 
@@ -59,7 +63,7 @@ def key_lines(node, prefix=""):
 
 
 def guardd(*args):
-    return subprocess.run([GUARDD, *args], capture_output=True, text=True, timeout=120)
+    return subprocess.run([*GUARDD, *args], capture_output=True, text=True, timeout=120, cwd=ROOT)
 
 
 # -- the documented example ----------------------------------------------------------------------
@@ -68,7 +72,11 @@ def guardd(*args):
 def test_the_example_config_is_the_defaults_except_state_dir():
     loaded = configmod.load(EXAMPLE)
     assert loaded.state_dir == "/var/lib/guardd"
-    assert loaded == Config(state_dir=loaded.state_dir, source=str(EXAMPLE))
+    defaults = Config(state_dir=loaded.state_dir, source=str(EXAMPLE))
+    # The socket's default depends on who runs guardd; the example names the service's path.
+    assert loaded.socket.path == "/run/guardd/guardd.sock"
+    assert loaded == dataclasses.replace(defaults, socket=loaded.socket)
+    assert dataclasses.replace(loaded.socket, path="") == dataclasses.replace(defaults.socket, path="")
     assert loaded.source == str(EXAMPLE)
 
 

@@ -1,0 +1,133 @@
+"""The confirmation gate: decides whether a person approved the one armed request.
+
+Rules (from FIDO authenticators and hardware wallets), each an invariant of this class:
+- One armed request at a time. The caller arms the next only after this one is decided.
+- Only a press that *starts after arming* counts. A level ("is the button down?") never
+  approves: a button held down at arming must first be released, and one held past `stuck_s`
+  from arming denies the request as stuck.
+- A press approves when it is released before `long_press_s`; held that long it denies.
+- Debouncing is done here, on the injected clock, because gpiozero's bounce_time differs by
+  pin backend and its MockPin ignores it. The raw line must be stable for `debounce_s` before a
+  change counts; the press is dated from the first edge of that stable run.
+- Timeout: a press must start strictly before armed_at + timeout_s (an exclusive bound on a
+  monotonic clock). A press that started in time may finish after the deadline.
+- One press approves one request: presence is never cached, and a press that started before a
+  request was armed cannot approve it.
+The gate never sees payloads; it decides about the request id it was armed with. Time only
+moves forward through `advance(now)`, which the core calls after every input and on every tick.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from guardd.config import ConfirmConfig
+
+
+@dataclass(frozen=True)
+class Decision:
+    request_id: str
+    approved: bool
+    reason: str  # "pressed", "timeout", "long press", "stuck", "cancelled", ...
+    t: float
+
+
+class Gate:
+    def __init__(self, cfg: ConfirmConfig, *, button_down: bool = False, now: float = 0.0) -> None:
+        self.cfg = cfg
+        # Raw line state and the time of its last change (for debouncing).
+        self._raw_down = button_down
+        self._raw_since = now
+        # The debounced state, and when its current run started (raw edge time).
+        self._down = button_down
+        self._down_since = now
+        self.armed: str | None = None
+        self.armed_at = 0.0
+        self._must_release = False  # the button was down at arming
+        self._press_started: float | None = None  # a fresh press after arming, in progress
+
+    # -- inputs --------------------------------------------------------------------------------
+
+    def edge(self, pressed: bool, t: float) -> Decision | None:
+        """A raw edge from the button. Bounces are absorbed by the debouncer."""
+        decision = self.advance(t)  # settle the state as of just before this edge
+        if pressed != self._raw_down:
+            self._raw_down = pressed
+            self._raw_since = t
+        return decision
+
+    def arm(self, request_id: str, now: float) -> None:
+        if self.armed is not None:
+            raise RuntimeError(f"request {self.armed} is still armed; one at a time")
+        self.advance(now)
+        self.armed = request_id
+        self.armed_at = now
+        # Whatever the line is doing right now began before arming: it must end first.
+        self._must_release = self._down or self._raw_down
+        self._press_started = None
+
+    def cancel(self, now: float, reason: str = "cancelled") -> Decision | None:
+        if self.armed is None:
+            return None
+        return self._decide(False, reason, now)
+
+    def advance(self, now: float) -> Decision | None:
+        """Let time pass to `now`: debounced changes, long presses, stuck buttons, timeouts."""
+        decision = None
+        if self._raw_down != self._down and now - self._raw_since >= self.cfg.debounce_s:
+            decision = self._debounced(self._raw_down, self._raw_since)
+        if decision is None and self.armed is not None:
+            decision = self._deadlines(now)
+        return decision
+
+    # -- the rules -----------------------------------------------------------------------------
+
+    def _debounced(self, down: bool, since: float) -> Decision | None:
+        self._down = down
+        self._down_since = since
+        if self.armed is None:
+            return None
+        if down:
+            if not self._must_release and since > self.armed_at:
+                if since < self.armed_at + self.cfg.timeout_s:
+                    self._press_started = since
+            return None
+        # Released.
+        if self._must_release:
+            self._must_release = False
+            return None
+        if self._press_started is not None:
+            started, self._press_started = self._press_started, None
+            if since - started >= self.cfg.long_press_s:
+                return self._decide(False, "long press", since)
+            return self._decide(True, "pressed", since)
+        return None
+
+    def _deadlines(self, now: float) -> Decision | None:
+        if self._press_started is not None and now - self._press_started >= self.cfg.long_press_s:
+            return self._decide(False, "long press", now)
+        if self._must_release and self._down and now - self.armed_at >= self.cfg.stuck_s:
+            return self._decide(False, "stuck", now)
+        deadline = self.armed_at + self.cfg.timeout_s
+        settling = self._raw_down and not self._down and self.armed_at < self._raw_since < deadline
+        if self._press_started is None and now >= deadline and not settling:
+            # (A press that began before the deadline and is still being debounced is let finish.)
+            return self._decide(False, "timeout", now)
+        return None
+
+    def _decide(self, approved: bool, reason: str, t: float) -> Decision:
+        assert self.armed is not None
+        decision = Decision(self.armed, approved, reason, t)
+        self.armed = None
+        self._press_started = None
+        self._must_release = False
+        return decision
+
+    @property
+    def button_down(self) -> bool:
+        """The debounced button state (for status, and for unmute by long press)."""
+        return self._down
+
+    @property
+    def down_since(self) -> float:
+        return self._down_since

@@ -1,0 +1,80 @@
+"""Outbound requests and their payloads, copied into the daemon's own state.
+
+A client's bytes are copied into `<state_dir>/outbox/<id>.bin` (mode 0600) the moment they
+arrive; guardd never keeps a path a client gave it. The SHA-256 taken then is what the owner
+approves, and the sender hashes the spooled bytes again just before they leave. Spooled payloads
+die with the process: at start-up every one left behind is deleted (its request is logged as
+aborted), so a restart can never send anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+Reply = Callable[[dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who asked, from SO_PEERCRED on the control socket (or guardd itself after a wake)."""
+
+    uid: int
+    pid: int
+    exe: str
+
+    def fields(self) -> dict[str, int | str]:
+        return {"uid": self.uid, "pid": self.pid, "exe": self.exe}
+
+
+@dataclass
+class Request:
+    id: str
+    kind: str  # "upload" or "message"
+    destination: str
+    sha256: str
+    size: int  # bytes
+    content_type: str
+    spool: Path
+    caller: Caller
+    reply: Reply | None = None  # the submitting client's stream; None for after-wake uploads
+    client: int | None = None  # the control connection that owns it; its loss cancels it
+    submitted_at: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> dict[str, Any]:
+        return {"id": self.id, "kind": self.kind, "destination": self.destination,
+                "sha256": self.sha256, "bytes": self.size}
+
+
+class Outbox:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def path_for(self, request_id: str) -> Path:
+        return self.directory / f"{request_id}.bin"
+
+    def spool(self, request_id: str, payload: bytes) -> tuple[Path, str]:
+        """Copy a payload in (0600, fsync'ed) and return its path and SHA-256."""
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path = self.path_for(request_id)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        try:
+            view = memoryview(payload)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        return path, hashlib.sha256(payload).hexdigest()
+
+    def discard(self, request_id: str) -> None:
+        self.path_for(request_id).unlink(missing_ok=True)
+
+    def leftovers(self) -> list[Path]:
+        if not self.directory.is_dir():
+            return []
+        return sorted(self.directory.glob("*.bin"))
