@@ -68,6 +68,94 @@ def cmd_devices(args: argparse.Namespace) -> int:
     return 0
 
 
+def _socket_path(args: argparse.Namespace) -> Path:
+    if args.socket:
+        return Path(args.socket)
+    if os.environ.get("GUARDD_SOCKET"):
+        return Path(os.environ["GUARDD_SOCKET"])
+    return Path(_config(args).socket.path)
+
+
+def _print_progress(message: dict) -> None:
+    status = message.get("status")
+    if status == "queued":
+        print(f"queued behind another request (position {message.get('position')})", file=sys.stderr)
+    elif status == "waiting" and "sha256" in message:
+        print(
+            f"request {message['id']}: {message['bytes']} bytes to {message['destination']} "
+            f"(sha256 {message['sha256'][:16]}…). Press the guardd button while its LED blinks; "
+            f"{message['seconds_left']:g} s left",
+            file=sys.stderr,
+        )
+    elif status == "approved":
+        print("approved by a press; sending", file=sys.stderr)
+    elif status == "sent":
+        print(f"delivered (HTTP {message['http_status']})", file=sys.stderr)
+        if message.get("body"):
+            print(message["body"])
+    elif status == "failed":
+        print(f"send failed: {message.get('error')}", file=sys.stderr)
+    elif status == "denied":
+        print(f"denied: {message.get('reason')}", file=sys.stderr)
+    elif status == "error":
+        print(f"refused: {message.get('message')}", file=sys.stderr)
+
+
+def cmd_send(args: argparse.Namespace) -> int:
+    from guardd import client
+
+    if args.text is not None:
+        payload, text = args.text.encode("utf-8"), True
+    elif args.file == "-" or args.stdin == "-":
+        payload = sys.stdin.buffer.read()
+        try:
+            payload.decode("utf-8")
+            text = True
+        except UnicodeDecodeError:
+            text = False
+    else:
+        try:
+            payload = Path(args.file).read_bytes()
+        except OSError as exc:
+            print(f"guardd: error: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+            return EXIT_FAILURE
+        text = False
+    content_type = args.content_type
+    if not text and content_type is None and str(args.file).endswith(".wav"):
+        content_type = "audio/wav"
+    request = client.submit_request(args.to, payload, text=text, content_type=content_type)
+    try:
+        return client.send(_socket_path(args), request, _print_progress)
+    except client.DaemonUnreachable as exc:
+        print(f"guardd: error: {exc}", file=sys.stderr)
+        return client.EXIT_NO_DAEMON
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from guardd import client
+
+    try:
+        state = client.status(_socket_path(args))
+    except client.DaemonUnreachable as exc:
+        print(f"guardd: error: {exc}", file=sys.stderr)
+        return client.EXIT_NO_DAEMON
+    if args.json:
+        print(json.dumps(state, sort_keys=True))
+        return 0
+    print(f"state:     {state['state']}" + (f" (fault: {state['fault']})" if state.get("fault") else ""))
+    armed = state.get("armed")
+    print("armed:     " + (f"{armed['id']} {armed['kind']} of {armed['bytes']} bytes to "
+                           f"{armed['destination']}, {armed['seconds_left']:g} s left" if armed else "none"))
+    sending = state.get("sending")
+    if sending:
+        print(f"sending:   {sending['id']} to {sending['destination']}")
+    print(f"queue:     {len(state.get('queue', []))} waiting")
+    for event in state.get("recent_events", []):
+        fields = " ".join(f"{k}={v}" for k, v in sorted(event.items()) if k not in ("event", "t", "body"))
+        print(f"  {event['event']:<10} {fields}")
+    return 0
+
+
 def _log_dir(args: argparse.Namespace) -> Path:
     if getattr(args, "dir", None):
         return Path(args.dir)
@@ -141,6 +229,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON object per event per line")
     p.add_argument("--press-at", metavar="SECONDS", type=float, nargs="+", default=[],
                    help="press the simulated button at these audio times")
+
+    p = add("send", cmd_send, "ask to send a message or file to a configured destination; "
+            "it leaves only after a press of the button")
+    p.add_argument("--to", required=True, metavar="NAME", help="a destination named in the config")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--file", metavar="F", help="a file to upload (- reads standard input)")
+    what.add_argument("--text", metavar="T", help="a text message")
+    what.add_argument("stdin", nargs="?", choices=["-"], help="- : the payload from standard input")
+    p.add_argument("--content-type", metavar="TYPE", help="Content-Type of an upload")
+    p.add_argument("--socket", metavar="PATH", help="the control socket (default: socket.path)")
+    p.epilog = ("exit status: 0 delivered, 3 denied, 4 timed out, 5 busy, 6 unknown destination, "
+                "7 send failed, 8 guardd not reachable, 9 refused otherwise")
+
+    p = add("status", cmd_status, "show what guardd is doing: state, armed request, queue, last events")
+    p.add_argument("--json", action="store_true", help="the status as one JSON object")
+    p.add_argument("--socket", metavar="PATH", help="the control socket (default: socket.path)")
 
     p = add("check-config", cmd_check_config, "validate a config file and report every problem")
     p.add_argument("path", nargs="?", metavar="PATH", help="the file to check")
