@@ -93,3 +93,46 @@ def alsa_env(directory: Path, wav: Path) -> dict[str, str]:
     home.mkdir(exist_ok=True)
     (home / ".asoundrc").write_text(ASOUNDRC.format(raw=raw))
     return {"HOME": str(home)}
+
+
+class Receiver:
+    """A real HTTP server on loopback standing in for a destination: it keeps every request."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        received = self.received = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - the name http.server calls
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                received.append({"path": self.path, "headers": dict(self.headers), "body": body})
+                self.send_response(200)
+                self.end_headers()
+                self.wfile.write(b'{"text":"heard you"}')
+
+            do_PUT = do_POST
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/in"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def bodies(self) -> list[bytes]:
+        return [r["body"] for r in self.received]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver():
+    r = Receiver()
+    yield r
+    r.close()

@@ -1,0 +1,260 @@
+"""Sends as an owner meets them: `guardd replay --press-at` with after-wake uploads, and a real
+`guardd run` (audio through ALSA, the button through --simulate's stdin) with `guardd send` and
+raw clients on its control socket. A real HTTP server on loopback counts what arrives."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import GUARDD, ROOT, Receiver, alsa_env, replay_events, write_config
+
+from guardd.auditlog import read_records, verify
+
+DEADLINE_S = 30.0
+
+
+def types(log_dir: Path) -> list[str]:
+    return [r["type"] for r in read_records(log_dir)]
+
+
+# -- replay --press-at ---------------------------------------------------------------------------
+
+
+def upload_config(tmp_path: Path, receiver: Receiver) -> Path:
+    return write_config(
+        tmp_path,
+        destinations={"inbox": {"url": receiver.url}},
+        after_wake={"upload_to": "inbox"},
+        confirm={"timeout_s": 5.0},
+    )
+
+
+def test_a_press_while_the_led_asks_uploads_exactly_the_kept_utterance(tmp_path, manifest, receiver):
+    wav = manifest["dir"] / manifest["demo"]["file"]
+    config = upload_config(tmp_path, receiver)
+    first = replay_events(wav, config)  # no press: learn when the request is armed
+    asked = next(e for e in first if e["event"] == "request")
+    receiver.received.clear()
+
+    events = replay_events(wav, config, "--press-at", str(asked["t"] + 1.0))
+    by_kind = {e["event"]: e for e in events}
+    assert [e["event"] for e in events] == ["wake", "utterance", "request", "decision", "sent"]
+    assert by_kind["decision"]["decision"] == "approved"
+    assert by_kind["sent"]["status"] == 200 and by_kind["sent"]["body"] == '{"text":"heard you"}'
+    assert len(receiver.bodies) == 1
+    body = receiver.bodies[0]
+    assert hashlib.sha256(body).hexdigest() == by_kind["request"]["sha256"] == by_kind["utterance"]["sha256"]
+    kept = tmp_path / "state" / "recordings" / by_kind["utterance"]["file"]
+    assert body == kept.read_bytes()
+    assert receiver.received[0]["headers"]["Content-Type"] == "audio/wav"
+
+    log_dir = tmp_path / "state" / "log"
+    second_run = types(log_dir)[types(log_dir).index("stop") + 1 :]
+    assert second_run == ["start", "wake", "utterance", "request", "decision", "send", "sent", "stop"]
+    assert verify(log_dir)[1] == []
+
+
+def test_without_a_press_the_upload_times_out_and_nothing_arrives(tmp_path, manifest, receiver):
+    wav = manifest["dir"] / manifest["demo"]["file"]
+    events = replay_events(wav, upload_config(tmp_path, receiver))
+    request = next(e for e in events if e["event"] == "request")
+    decision = next(e for e in events if e["event"] == "decision")
+    assert (decision["decision"], decision["reason"]) == ("denied", "timeout")
+    assert 5.0 <= decision["t"] - request["t"] <= 5.0 + 0.08 * 2  # replay ran the clock on
+    assert receiver.received == []
+
+
+def test_a_press_during_the_wake_word_approves_nothing_later(tmp_path, manifest, receiver):
+    wav = manifest["dir"] / manifest["demo"]["file"]
+    demo = manifest["demo"]
+    events = replay_events(wav, upload_config(tmp_path, receiver), "--press-at", str(demo["wake_start"]),
+                           str(demo["command_start"]))
+    decision = next(e for e in events if e["event"] == "decision")
+    assert (decision["decision"], decision["reason"]) == ("denied", "timeout")
+    assert receiver.received == []
+
+
+# -- a running daemon ----------------------------------------------------------------------------
+
+
+class Daemon:
+    """`guardd run --simulate` with ALSA audio; `press()` writes a line to its stdin."""
+
+    def __init__(self, tmp_path: Path, wav: Path, receiver: Receiver) -> None:
+        self.sock = tmp_path / "guardd.sock"
+        self.config = write_config(
+            tmp_path,
+            audio={"queue_s": 120},
+            destinations={"inbox": {"url": receiver.url, "max_bytes": 1000}},
+            confirm={"timeout_s": 3.0, "queue": 0},
+            socket={"path": str(self.sock), "max_frame_bytes": 4096, "read_timeout_s": 1.0},
+        )
+        self.log_dir = tmp_path / "state" / "log"
+        env = dict(os.environ)
+        env.update(alsa_env(tmp_path, wav))
+        self.stderr = open(tmp_path / "daemon.txt", "w")
+        self.proc = subprocess.Popen(
+            [*GUARDD, "run", "--simulate", "--config", str(self.config)],
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self.stderr, env=env, cwd=ROOT,
+            text=True,
+        )
+        wait_until(lambda: self.sock.exists(), "the control socket")
+
+    def press(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write("\n")
+        self.proc.stdin.flush()
+
+    def send(self, *args: str) -> subprocess.Popen:
+        return subprocess.Popen([*GUARDD, "send", "--socket", str(self.sock), *args],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+
+    def records(self, type_: str) -> list[dict]:
+        return [r for r in read_records(self.log_dir) if r["type"] == type_]
+
+    def stop(self) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=10)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+            self.stderr.close()
+
+
+def wait_until(condition, what: str, timeout_s: float = DEADLINE_S) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory, manifest):
+    receiver = Receiver()
+    tmp = tmp_path_factory.mktemp("daemon")
+    d = Daemon(tmp, manifest["dir"] / manifest["demo"]["file"], receiver)
+    d.receiver = receiver
+    yield d
+    assert d.stop() == 0
+    receiver.close()
+    assert verify(d.log_dir)[1] == []
+
+
+def armed(daemon: Daemon, count: int) -> None:
+    wait_until(lambda: len(daemon.records("request")) >= count, f"request #{count} to be logged")
+
+
+def test_guardd_send_is_delivered_after_a_press_on_the_running_daemon(daemon):
+    daemon.receiver.received.clear()
+    n = len(daemon.records("request"))
+    client = daemon.send("--to", "inbox", "--text", "dinner is ready")
+    armed(daemon, n + 1)
+    time.sleep(0.2)  # the press must come after arming, as a person's would
+    daemon.press()
+    out, err = client.communicate(timeout=DEADLINE_S)
+    assert client.returncode == 0, err
+    assert "delivered (HTTP 200)" in err and out.strip() == '{"text":"heard you"}'
+    assert daemon.receiver.bodies == [b"dinner is ready"]
+    request = daemon.records("request")[-1]
+    assert request["exe"] == os.path.realpath(sys.executable) and request["uid"] == os.getuid()
+
+
+def test_guardd_send_without_a_press_times_out_with_exit_4(daemon):
+    daemon.receiver.received.clear()
+    client = daemon.send("--to", "inbox", "--text", "nobody is here")
+    _, err = client.communicate(timeout=DEADLINE_S)
+    assert client.returncode == 4 and "denied: timeout" in err
+    assert daemon.receiver.received == []
+
+
+def test_guardd_send_exit_codes_for_unknown_destination_busy_and_too_large(daemon, tmp_path):
+    unknown = daemon.send("--to", "elsewhere", "--text", "x")
+    _, err = unknown.communicate(timeout=DEADLINE_S)
+    assert unknown.returncode == 6 and "no destination named 'elsewhere' (configured: inbox)" in err
+
+    n = len(daemon.records("request"))
+    first = daemon.send("--to", "inbox", "--text", "first")
+    armed(daemon, n + 1)
+    busy = daemon.send("--to", "inbox", "--text", "second")
+    _, err = busy.communicate(timeout=DEADLINE_S)
+    assert busy.returncode == 5, err
+    first.kill()  # a client that goes away cancels its request
+    first.wait(timeout=10)
+    wait_until(lambda: daemon.records("decision")[-1]["reason"] == "cancelled", "the cancellation")
+
+    big = tmp_path / "big.bin"
+    big.write_bytes(b"x" * 1001)
+    too_large = daemon.send("--to", "inbox", "--file", str(big))
+    _, err = too_large.communicate(timeout=DEADLINE_S)
+    assert too_large.returncode == 9 and "over inbox's max_bytes of 1000" in err
+    assert daemon.receiver.received == []
+
+
+def raw_client(daemon: Daemon) -> socket.socket:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(10)
+    s.connect(str(daemon.sock))
+    return s
+
+
+def read_lines(s: socket.socket) -> list[dict]:
+    data = b""
+    while chunk := s.recv(65536):
+        data += chunk
+    return [json.loads(line) for line in data.splitlines()]
+
+
+def test_an_oversized_frame_is_refused_and_the_connection_closed(daemon):
+    s = raw_client(daemon)
+    s.sendall(b'{"call":"submit","to":"inbox","text":"' + b"a" * 5000 + b'"}\n')
+    assert read_lines(s) == [{"code": "too_large", "message": "a request line may be at most 4096 bytes",
+                              "status": "error"}]
+
+
+def test_a_slow_client_is_cut_off_after_the_read_deadline(daemon):
+    s = raw_client(daemon)
+    s.sendall(b'{"call":"sta')
+    started = time.monotonic()
+    assert read_lines(s)[0]["code"] == "timeout"
+    assert time.monotonic() - started < 5
+
+
+def test_garbage_gets_a_clear_error_and_the_daemon_keeps_serving(daemon):
+    for line in (b"not json\n", b"[1,2]\n", b'{"call":"rm -rf"}\n', b'{"call":"submit","to":"inbox"}\n',
+                 b'{"call":"submit","to":"inbox","kind":"upload","data":"%%%"}\n'):
+        s = raw_client(daemon)
+        s.sendall(line)
+        reply = read_lines(s)
+        assert reply[0]["status"] == "error" and reply[0]["code"] == "bad_request", (line, reply)
+    s = raw_client(daemon)
+    s.sendall(b'{"call":"status"}\n')
+    s.settimeout(10)
+    status = json.loads(s.makefile("rb").readline())
+    assert status["status"] == "ok" and status["state"] == "idle"
+
+
+def test_a_subscriber_hears_request_decision_and_sent_with_the_response_body(daemon):
+    sub = raw_client(daemon)
+    sub.sendall(b'{"call":"subscribe"}\n')
+    lines = sub.makefile("rb")
+    assert json.loads(lines.readline()) == {"status": "subscribed"}
+    n = len(daemon.records("request"))
+    client = daemon.send("--to", "inbox", "--text", "for the subscriber")
+    armed(daemon, n + 1)
+    time.sleep(0.2)
+    daemon.press()
+    client.communicate(timeout=DEADLINE_S)
+    heard = [json.loads(lines.readline())["event"] for _ in range(3)]
+    assert heard == ["request", "decision", "sent"]
