@@ -2,24 +2,44 @@
 # guardd's main job on a machine with no Pi: sets up (scripts/setup.sh), makes a spoken request
 # with espeak-ng ("Alexa ... send a message to the kitchen speaker saying dinner is ready"), and
 # runs it through the same pipeline as `guardd run`, on audio time, with the LED drawn in the
-# terminal. Then it shows the audit log and verifies it. Everything stays in ./.demo.
+# terminal: wake word, utterance kept, an upload request, a simulated button press while the LED
+# blinks, and the approved bytes delivered to a receiver on loopback. Then it shows the audit log
+# and verifies it. Everything stays in ./.demo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 
 demo="$PWD/.demo"
+rm -rf "$demo/state" "$demo/port"
 mkdir -p "$demo"
-.venv/bin/python tests/fixtures/generate.py --only-demo "$demo/audio"
-cat > "$demo/guardd.yaml" <<EOF
-# The demo's config: the defaults, with state kept in this folder.
-state_dir: $demo/state
-EOF
+.venv/bin/python tests/fixtures/generate.py --only-demo "$demo/audio" >/dev/null
 
-echo "== guardd replay: the spoken request, as guardd hears it"
-.venv/bin/guardd replay "$demo/audio/demo.wav" --config "$demo/guardd.yaml"
+.venv/bin/python scripts/demo_receiver.py "$demo/port" &
+receiver=$!
+trap 'kill $receiver 2>/dev/null' EXIT
+for _ in $(seq 100); do [ -s "$demo/port" ] && break; sleep 0.1; done
+
+cat > "$demo/guardd.yaml" <<CONFIG
+# The demo's config: the defaults, state kept in this folder, and one destination on loopback.
+state_dir: $demo/state
+destinations:
+  assistant:
+    url: http://127.0.0.1:$(cat "$demo/port")/utterance
+after_wake:
+  upload_to: assistant
+CONFIG
+
+# The simulated person presses the button a second after the request starts asking: the end of
+# the spoken request (from the generator's manifest), the trailing silence, then one second.
+press_at=$(.venv/bin/python -c "
+import json; d = json.load(open('$demo/audio/manifest.json'))['demo']
+print(round(d['command_end'] + 0.8 + 1.0, 2))")
+
+echo "== guardd replay: the spoken request as guardd hears it; the button is pressed at ${press_at}s"
+.venv/bin/guardd replay "$demo/audio/demo.wav" --config "$demo/guardd.yaml" --press-at "$press_at"
 echo
-echo "== guardd log: what was recorded, each step logged before it happened"
-.venv/bin/guardd log --config "$demo/guardd.yaml" --last 4
+echo "== guardd log: every step, each logged before it happened"
+.venv/bin/guardd log --config "$demo/guardd.yaml"
 echo
 echo "== guardd verify: the hash chain holds"
 .venv/bin/guardd verify --config "$demo/guardd.yaml"
