@@ -120,8 +120,8 @@ class Broker:
         self._emit({"event": "request", **request.describe()})
         self.waiting.append(request)
         self._arm_next()
-        if request.reply and request is not self.armed:
-            request.reply({"status": "queued", "id": request.id, "position": len(self.waiting)})
+        if request is not self.armed:
+            self._reply(request, {"status": "queued", "id": request.id, "position": len(self.waiting)})
         return request
 
     def _arm_next(self) -> None:
@@ -133,9 +133,9 @@ class Broker:
         self._changed()
         if request.reply:
             request.extra["told"] = self._clock()
-            request.reply({"status": "waiting", "id": request.id, "destination": request.destination,
-                           "sha256": request.sha256, "bytes": request.size,
-                           "seconds_left": self.config.confirm.timeout_s})
+            self._reply(request, {"status": "waiting", "id": request.id, "destination": request.destination,
+                                  "sha256": request.sha256, "bytes": request.size,
+                                  "seconds_left": self.config.confirm.timeout_s})
 
     # -- inputs --------------------------------------------------------------------------------
 
@@ -148,7 +148,7 @@ class Broker:
         if request is not None and request.reply and now - request.extra.get("told", -1.0) >= 1.0:
             request.extra["told"] = now  # the client hears it is still waiting, once a second
             left = self.gate.armed_at + self.config.confirm.timeout_s - now
-            request.reply({"status": "waiting", "id": request.id, "seconds_left": round(max(left, 0), 1)})
+            self._reply(request, {"status": "waiting", "id": request.id, "seconds_left": round(max(left, 0), 1)})
 
     def cancel_client(self, client: int) -> None:
         """A client went away: its requests are cancelled (denied, logged), never sent."""

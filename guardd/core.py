@@ -26,7 +26,7 @@ from guardd import __version__
 from guardd.auditlog import AuditLog, read_records
 from guardd.broker import Broker, Refused
 from guardd.config import Config
-from guardd.endpoint import Endpointer, NoSpeech, Utterance, Vad
+from guardd.endpoint import WAKE_LOOKBACK_S, Endpointer, NoSpeech, Utterance, Vad
 from guardd.errors import AuditLogError
 from guardd.gate import Gate
 from guardd.outbox import Caller, Outbox
@@ -78,7 +78,8 @@ class Core:
         self.endpointer: Endpointer | None = None
         self.fault: str | None = None
         self._next_retention = float("-inf")
-        history = int(config.utterance.pre_roll_s * SAMPLE_RATE * 2 / FRAME_BYTES) + 1
+        history_s = config.utterance.pre_roll_s + WAKE_LOOKBACK_S
+        history = int(history_s * SAMPLE_RATE * 2 / FRAME_BYTES) + 1
         self._history: deque[bytes] = deque(maxlen=history)
         self.broker = Broker(
             config,

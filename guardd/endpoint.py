@@ -16,6 +16,9 @@ SAMPLE_RATE = 16000  # hertz
 BYTES_PER_SAMPLE = 2
 ONSET_WINDOW_S = 0.3  # speech starts when this much recent audio is mostly voiced
 VOICED_RATIO = 0.9  # "mostly": the ratio py-webrtcvad's example endpointer uses both ways
+WAKE_GAP_S = 0.09  # unvoiced audio that marks the end of the wake word itself
+WAKE_LOOKBACK_S = 0.25  # the gap is searched from this long before the wake fired
+WAKE_TAIL_MAX_S = 0.5  # no such gap this long after the wake: the request began with no pause
 
 
 class Vad(Protocol):
@@ -48,11 +51,13 @@ class NoSpeech:
 class Endpointer:
     """One utterance's worth of state; create one per wake.
 
-    Holds the audio since `pre_roll_s` before the wake (so speech that began as the wake fired is
-    not clipped). While waiting, a window of ONSET_WINDOW_S of sub-frames triggers the start when
-    VOICED_RATIO of it is voiced; the start is the window's first voiced sub-frame minus
-    pre_roll_s. While speaking, the utterance ends when VOICED_RATIO of the last
-    trailing_silence_s is unvoiced, or at max_length_s.
+    Holds the audio since WAKE_LOOKBACK_S + `pre_roll_s` before the wake. The wake word's end is
+    the first WAKE_GAP_S of unvoiced audio from WAKE_LOOKBACK_S before the wake on (when the
+    speaker ran straight on, the wake itself after WAKE_TAIL_MAX_S); the search for the
+    request's start begins there. Then a window of
+    ONSET_WINDOW_S of sub-frames triggers the start when VOICED_RATIO of it is voiced; the start
+    is the window's first voiced sub-frame minus pre_roll_s. While speaking, the utterance ends
+    when VOICED_RATIO of the last trailing_silence_s is unvoiced, or at max_length_s.
     """
 
     def __init__(self, cfg: UtteranceConfig, vad: Vad, history: bytes, wake_t: float) -> None:
@@ -61,7 +66,11 @@ class Endpointer:
         self._sub_bytes = SAMPLE_RATE * cfg.vad_frame_ms // 1000 * BYTES_PER_SAMPLE
         self._pcm = bytearray(history)  # audio from t0 on
         self._t0 = wake_t - len(history) / (SAMPLE_RATE * BYTES_PER_SAMPLE)
-        self._scanned = len(history)  # bytes already given to the VAD: scanning starts at the wake
+        # The VAD scans from WAKE_LOOKBACK_S before the wake: the model often fires just after
+        # the pause that follows the wake word has begun, or after the request has begun.
+        lookback = int(WAKE_LOOKBACK_S * SAMPLE_RATE) * BYTES_PER_SAMPLE
+        self._scanned = max(0, len(history) - lookback)
+        self._history_bytes = len(history)
         self._onset_window: deque[tuple[int, bool]] = deque(
             maxlen=max(1, round(ONSET_WINDOW_S * 1000 / cfg.vad_frame_ms))
         )
@@ -69,6 +78,9 @@ class Endpointer:
             maxlen=max(1, round(cfg.trailing_silence_s * 1000 / cfg.vad_frame_ms))
         )
         self._start: int | None = None  # byte offset into _pcm where the utterance starts
+        self._gap_frames = max(1, round(WAKE_GAP_S * 1000 / cfg.vad_frame_ms))
+        self._quiet_run = 0  # consecutive unvoiced sub-frames since the wake
+        self._wake_word_over = False
         self.wake_t = wake_t
 
     def _t(self, offset: int) -> float:
@@ -93,12 +105,20 @@ class Endpointer:
 
     def _step(self, offset: int, voiced: bool) -> Utterance | NoSpeech | None:
         end = offset + self._sub_bytes
+        pre_roll = int(self.cfg.pre_roll_s * SAMPLE_RATE) * BYTES_PER_SAMPLE
+        if self._start is None and not self._wake_word_over:
+            self._quiet_run = 0 if voiced else self._quiet_run + 1
+            if self._quiet_run >= self._gap_frames:
+                self._wake_word_over = True
+            elif self._t(end) - self.wake_t >= WAKE_TAIL_MAX_S:
+                # Speech since the wake with no pause: the request started with the wake.
+                self._start = max(0, self._history_bytes - pre_roll)
+            return None
         if self._start is None:
             self._onset_window.append((offset, voiced))
             window = self._onset_window
             if len(window) == window.maxlen and sum(v for _, v in window) >= VOICED_RATIO * len(window):
                 onset = next(o for o, v in window if v)
-                pre_roll = int(self.cfg.pre_roll_s * SAMPLE_RATE) * BYTES_PER_SAMPLE
                 self._start = max(0, onset - pre_roll)
             elif self._t(end) - self.wake_t >= self.cfg.no_speech_timeout_s:
                 return NoSpeech(self._t(end))

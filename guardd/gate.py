@@ -76,6 +76,10 @@ class Gate:
         decision = None
         if self._raw_down != self._down and now - self._raw_since >= self.cfg.debounce_s:
             decision = self._debounced(self._raw_down, self._raw_since)
+        elif self._must_release and not self._raw_down and not self._down and now - self._raw_since >= self.cfg.debounce_s:
+            # The line was down at arming only for a glitch shorter than debounce_s, and has been
+            # stably up since: there is nothing left to release, so the next press may count.
+            self._must_release = False
         if decision is None and self.armed is not None:
             decision = self._deadlines(now)
         return decision
