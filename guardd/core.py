@@ -107,15 +107,27 @@ class Core:
         self._refresh_led()
 
     def _abort_unfinished_requests(self) -> None:
-        """Pending requests die with the process: log each one left undecided as aborted."""
-        undecided: dict[str, None] = {}
+        """Pending requests die with the process. At start-up each request the log left open is
+        closed: undecided ones as denied ("aborted"); approved ones whose send never started, or
+        whose send has no result, with an `unfinished` record saying what is known."""
+        stage: dict[str, str] = {}
         for record in read_records(self.log.directory):
-            if record.get("type") == "request":
-                undecided[str(record.get("id"))] = None
-            elif record.get("type") == "decision":
-                undecided.pop(str(record.get("id")), None)
-        for request_id in undecided:
-            self._record("decision", id=request_id, decision="denied", reason="aborted")
+            kind, request_id = record.get("type"), str(record.get("id"))
+            if kind == "request":
+                stage[request_id] = "request"
+            elif kind == "decision" and request_id in stage:
+                stage[request_id] = "approved" if record.get("decision") == "approved" else "done"
+            elif kind == "send" and request_id in stage:
+                stage[request_id] = "send"
+            elif kind in ("sent", "unfinished"):
+                stage[request_id] = "done"
+        for request_id, where in stage.items():
+            if where == "request":
+                self._record("decision", id=request_id, decision="denied", reason="aborted")
+            elif where == "approved":
+                self._record("unfinished", id=request_id, outcome="not sent")
+            elif where == "send":
+                self._record("unfinished", id=request_id, outcome="unknown: stopped while sending")
         for leftover in self.broker.outbox.leftovers():
             leftover.unlink(missing_ok=True)
 
