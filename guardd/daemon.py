@@ -21,6 +21,7 @@ from guardd.config import Config
 from guardd.control import BadRequest, ClientCall, ClientGone, ControlServer, parse_submit
 from guardd.core import Core
 from guardd.errors import AudioError, GuarddError
+from guardd.notify import Notifier
 from guardd.panel import ButtonEdge, LedState, mock_factory
 from guardd.pipeline import open_pipeline
 from guardd.sender import Sender, SendResult
@@ -155,8 +156,12 @@ def run(config: Config, *, simulate: bool = False) -> int:
             else:
                 log.warning("inbox full; %s dropped", type(item).__name__)
 
+    notifier = Notifier()
+
     def emit(event: dict[str, Any]) -> None:
         log.info("%s", describe(event))
+        if event["event"] == "fault":
+            notifier.status(f"fault: {event['reason']}")
         if clients is not None:
             clients.publish(event)
 
@@ -189,7 +194,9 @@ def run(config: Config, *, simulate: bool = False) -> int:
                 threading.Thread(
                     target=simulate_button, args=(p.panel.button.pin, sys.stdin), daemon=True
                 ).start()
-            log.info("listening (models: %s; control socket %s)", ", ".join(config.wake.models), server.path)
+            listening = f"listening (models: {', '.join(config.wake.models)}; control socket {server.path})"
+            log.info("%s", listening)
+            notifier.ready(listening)
             try:
                 while stop.signal is None:
                     _drain(inbox, core, clients)
@@ -200,7 +207,11 @@ def run(config: Config, *, simulate: bool = False) -> int:
                     if frame is not None:
                         core.on_audio(frame)
                     core.tick()
+                    # Only a loop that got here is healthy: a stall anywhere above (a log write
+                    # stuck on the SD card, say) stops the pings and systemd restarts guardd.
+                    notifier.watchdog(time.monotonic())
             finally:
+                notifier.stopping()
                 mic.stop()
                 reason = signal.Signals(stop.signal).name if stop.signal else "error"
                 core.stop(reason)
@@ -210,6 +221,7 @@ def run(config: Config, *, simulate: bool = False) -> int:
                     log.warning("audio: %d overflows, %d blocks dropped", mic.overflows, mic.dropped)
             log.info("stopped (%s)", reason)
     finally:
+        notifier.close()
         for s, handler in previous.items():
             signal.signal(s, handler)
     return 0
