@@ -1,0 +1,101 @@
+"""`guardd doctor`: one line per check, the fix for each failure, non-zero exit on any failure;
+on this machine with and without PortAudio, with a bad pin config and a read-only state dir."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, alsa_env, guardd, write_config
+from test_cli import NO_PORTAUDIO
+
+
+def lines_of(output: str) -> dict[str, str]:
+    """check name -> its 'ok'/'FAIL' line (and the fix line after a FAIL)."""
+    found: dict[str, str] = {}
+    rows = output.splitlines()
+    for i, row in enumerate(rows):
+        if row.startswith(("ok  ", "FAIL")):
+            name = row[6:].split(":", 1)[0]
+            fix = rows[i + 1].strip() if row.startswith("FAIL") and i + 1 < len(rows) else ""
+            found[name] = row + ("\n" + fix if fix else "")
+    return found
+
+
+def speech_env(tmp_path: Path, manifest: dict) -> dict[str, str]:
+    env = alsa_env(tmp_path, manifest["dir"] / manifest["demo"]["file"])
+    env["GPIOZERO_PIN_FACTORY"] = "mock"
+    return env
+
+
+def test_doctor_passes_what_this_machine_has_and_names_the_fix_for_what_it_lacks(tmp_path, manifest):
+    config = write_config(tmp_path, socket={"path": str(tmp_path / "run" / "guardd.sock")})
+    (tmp_path / "run").mkdir()
+    result = guardd("doctor", "--config", str(config), env=speech_env(tmp_path, manifest), timeout=60)
+    checks = lines_of(result.stdout)
+    for name in ("config", "PortAudio", "microphone", "wake models", "GPIO pin factory",
+                 "LED and button pins", "state directory", "audit log", "control socket", "clock"):
+        assert checks[name].startswith("ok  "), checks.get(name, result.stdout)
+    assert "peak level" in checks["microphone"]
+    # No systemd runs here: the one failure, with its fix, and the exit status says so.
+    assert checks["service"].startswith("FAIL") and "fix: " in checks["service"]
+    assert result.returncode == 1
+
+
+def test_doctor_without_portaudio_names_the_package(tmp_path, manifest):
+    config = write_config(tmp_path)
+    env = dict(os.environ, **speech_env(tmp_path, manifest))
+    result = subprocess.run([sys.executable, "-c", NO_PORTAUDIO, "doctor", "--config", str(config)],
+                            capture_output=True, text=True, timeout=60, cwd=ROOT, env=env)
+    checks = lines_of(result.stdout)
+    assert checks["PortAudio"] == ("FAIL  PortAudio: the PortAudio library is missing\n"
+                                   "fix: install it with: sudo apt install libportaudio2")
+    assert "microphone" not in checks  # nothing to open a microphone with
+    assert result.returncode == 1
+
+
+def test_doctor_without_gpio_says_how_to_get_it(tmp_path):
+    config = write_config(tmp_path)
+    result = guardd("doctor", "--config", str(config), env={"GPIOZERO_PIN_FACTORY": ""}, timeout=60)
+    checks = lines_of(result.stdout)
+    assert checks["GPIO pin factory"].startswith("FAIL  GPIO pin factory: no pin factory loads")
+    assert "python3-lgpio" in checks["GPIO pin factory"]
+    assert result.returncode == 1
+
+
+def test_doctor_with_a_bad_pin_config_reports_the_line_and_still_checks_the_rest(tmp_path):
+    config = tmp_path / "guardd.yaml"
+    config.write_text(f"state_dir: {tmp_path}/state\nled:\n  pin: 40\n")
+    result = guardd("doctor", "--config", str(config), timeout=60)
+    checks = lines_of(result.stdout)
+    assert checks["config"].startswith(f"FAIL  config: {config}:3: led.pin: must be a BCM GPIO number 0..27 (got 40)")
+    assert checks["PortAudio"].startswith("ok  ") and "clock" in checks
+    assert result.returncode == 1
+
+
+@pytest.mark.skipif(shutil.which("setpriv") is None, reason="needs setpriv (util-linux) to drop root")
+def test_doctor_with_a_read_only_state_dir_says_so():
+    # pytest's tmp_path sits under a 0700 directory that an ordinary user cannot enter.
+    tmp_path = Path(tempfile.mkdtemp(prefix="guardd-doctor-", dir="/tmp"))
+    tmp_path.chmod(0o755)
+    state = tmp_path / "state"
+    state.mkdir(mode=0o555)
+    config = tmp_path / "guardd.yaml"
+    config.write_text(f"state_dir: {state}\n")
+    config.chmod(0o644)
+    # As root every directory is writable, so the owner's view is checked as an ordinary user.
+    result = subprocess.run(
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+         sys.executable, "-m", "guardd", "doctor", "--config", str(config)],
+        capture_output=True, text=True, timeout=60, cwd=ROOT, env=dict(os.environ, HOME=str(tmp_path)),
+    )
+    checks = lines_of(result.stdout)
+    assert checks["state directory"].startswith(f"FAIL  state directory: {state} is not writable: Permission denied"), result.stdout + result.stderr
+    assert "StateDirectory=" in checks["state directory"]
+    assert result.returncode == 1
+    shutil.rmtree(tmp_path)
