@@ -68,8 +68,13 @@ def list_input_devices() -> list[dict[str, Any]]:
 class Microphone:
     """A RawInputStream of 16 kHz mono int16 in 80 ms blocks, feeding a bounded queue."""
 
-    def __init__(self, device: str | int | None, queue_s: float) -> None:
+    def __init__(self, device: str | int | None, queue_s: float, *, rescan: bool = False) -> None:
         self._sd = import_sounddevice()
+        if rescan:
+            # PortAudio lists devices once, at initialisation: start it again so a microphone
+            # plugged back in is found. Only the keeper calls this, with no stream open.
+            self._sd._terminate()
+            self._sd._initialize()
         self.device = resolve_device(self._sd, device)
         self.frames: queue.Queue[bytes] = queue.Queue(maxsize=max(1, int(queue_s * SAMPLE_RATE / BLOCK_SAMPLES)))
         self.overflows = 0  # PortAudio said input was lost before it reached us

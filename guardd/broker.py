@@ -60,6 +60,7 @@ class Broker:
         self.armed: Request | None = None
         self.sending: Request | None = None
         self.history: deque[dict[str, Any]] = deque(maxlen=10)  # recent decisions, for status
+        self.last_activity = float("-inf")  # when a request was last armed or decided
 
     @property
     def busy(self) -> bool:
@@ -129,7 +130,8 @@ class Broker:
             return
         request = self.waiting.popleft()
         self.armed = request
-        self.gate.arm(request.id, self._clock())
+        self.last_activity = self._clock()
+        self.gate.arm(request.id, self.last_activity)
         self._changed()
         if request.reply:
             request.extra["told"] = self._clock()
@@ -176,6 +178,7 @@ class Broker:
         request = self.armed
         assert request is not None and request.id == decision.request_id
         self.armed = None
+        self.last_activity = max(self.last_activity, decision.t, self._clock())
         approved = decision.approved
         reason = decision.reason
         if self._record("decision", id=request.id, decision="approved" if approved else "denied",

@@ -87,6 +87,12 @@ def send(path: Path, request: dict[str, Any], progress: Callable[[dict[str, Any]
     raise DaemonUnreachable("guardd closed the connection before the request was decided")
 
 
+def mute(path: Path) -> dict[str, Any]:
+    for message in messages(path, {"call": "mute"}, timeout_s=10):
+        return message
+    raise DaemonUnreachable("guardd closed the connection without an answer")
+
+
 def status(path: Path) -> dict[str, Any]:
     for message in messages(path, {"call": "status"}, timeout_s=10):
         return message

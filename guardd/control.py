@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 MAX_CLIENTS = 32
 MAX_PENDING_OUTPUT = 8_000_000  # bytes queued for a client that does not read: then it is dropped
 READ_CHUNK = 65536
-CALLS = ("submit", "status", "subscribe")
+CALLS = ("submit", "status", "subscribe", "mute")
 
 
 @dataclass(frozen=True)

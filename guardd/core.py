@@ -62,6 +62,8 @@ class Core:
         emit: Emit,
         sender: Sender | None = None,
         button_down: bool = False,
+        muted: bool = False,
+        persist_mute: Callable[[bool], None] | None = None,
     ) -> None:
         self.config = config
         self.wake = wake
@@ -76,7 +78,12 @@ class Core:
         self.audio_t = 0.0  # seconds of audio processed
         self.frames = 0
         self.endpointer: Endpointer | None = None
-        self.fault: str | None = None
+        self.faults: dict[str, str] = {}  # kind ("log", "audio", "storage") -> reason
+        # Mute: the daemon closes the microphone stream while this is set. Only a long press
+        # (see tick) clears it; persist_mute keeps it across restarts (None in replay).
+        self.muted = muted
+        self._persist_mute = persist_mute
+        self._toggled_press = float("-inf")  # the start time of the press that last toggled
         self._next_retention = float("-inf")
         history_s = config.utterance.pre_roll_s + WAKE_LOOKBACK_S
         history = int(history_s * SAMPLE_RATE * 2 / FRAME_BYTES) + 1
@@ -144,6 +151,8 @@ class Core:
     def on_audio(self, frame: bytes) -> None:
         if len(frame) != FRAME_BYTES:
             raise ValueError(f"audio frames are {FRAME_BYTES} bytes, got {len(frame)}")
+        if self.muted:
+            return  # a block already queued when the stream closed: never looked at
         self.frames += 1
         self.audio_t = self.frames * FRAME_SAMPLES / SAMPLE_RATE
         # The model is fed every frame, also while recording, so its streaming state stays aligned.
@@ -164,8 +173,52 @@ class Core:
         self.broker.on_result(result)
 
     def tick(self) -> None:
-        """Let the clock act: confirmation timeouts, long presses, stuck buttons."""
-        self.broker.tick(self.clock())
+        """Let the clock act: confirmation timeouts, long presses, stuck buttons, mute toggles."""
+        now = self.clock()
+        self.broker.tick(now)
+        gate = self.broker.gate
+        held_since = gate.down_since
+        if (
+            gate.button_down
+            and self.broker.armed is None
+            and held_since > self.broker.last_activity  # began with no request asking, and none since
+            and held_since > self._toggled_press
+            and now - held_since >= self.config.button.mute_press_s
+        ):
+            self._toggled_press = held_since
+            if self.muted:
+                self.unmute("button")
+            else:
+                self.mute("button")
+
+    def mute(self, source: str) -> None:
+        """Close the microphone (the daemon acts on `muted`); any caller may do this."""
+        if self.muted:
+            return
+        self._record("mute", source=source)  # logged or not, muting is the safe direction
+        self.muted = True
+        self.endpointer = None  # audio being kept is dropped, not finished
+        if self._persist_mute is not None:
+            try:
+                self._persist_mute(True)
+            except OSError as exc:
+                self._set_fault("storage", f"cannot save the mute state: {exc.strerror}")
+        self._refresh_led()
+
+    def unmute(self, source: str) -> None:
+        """Only the physical long press calls this. Fails closed: unlogged or unsaved, still muted."""
+        if not self.muted:
+            return
+        if self._record("unmute", source=source) is None:
+            return
+        if self._persist_mute is not None:
+            try:
+                self._persist_mute(False)
+            except OSError as exc:
+                self._set_fault("storage", f"cannot save the mute state: {exc.strerror}")
+                return
+        self.muted = False
+        self._refresh_led()
 
     # -- the listening pipeline ----------------------------------------------------------------
 
@@ -209,8 +262,9 @@ class Core:
         try:
             self.recordings.keep(seq, data)
         except OSError as exc:
-            self._set_fault(f"cannot keep {name}: {exc.strerror or exc}")
+            self._set_fault("storage", f"cannot keep {name}: {exc.strerror or exc}")
             return
+        self.clear_fault("storage")
         self._emit(
             {
                 "event": "utterance",
@@ -253,6 +307,7 @@ class Core:
             "state": self._led_state().name.lower(),
             "fault": self.fault,
             "recording": self.endpointer is not None,
+            "muted": self.muted,
             "audio_s": round(self.audio_t, 2),
             **self.broker.status(),
             "recent_events": list(self.recent),
@@ -270,34 +325,47 @@ class Core:
             state = LedState.SENDING
         elif self.endpointer is not None:
             state = LedState.RECORDING
+        elif self.muted:
+            state = LedState.MUTED
         else:
             state = LedState.IDLE
         return state
 
     def _record(self, type_: str, **fields: int | str) -> int | None:
-        """Append to the log and return the record's seq; on failure enter the fault state."""
+        """Append to the log and return the record's seq; on failure enter the log fault."""
         try:
             seq = int(self.log.append(type_, **fields)["seq"])
         except AuditLogError as exc:
-            self._set_fault(str(exc), loggable=False)
+            self._set_fault("log", str(exc), loggable=False)
             return None
-        if self.fault and type_ != "fault":
-            # The log writes again: the fault is over.
-            self.fault = None
-            self._refresh_led()
+        if "log" in self.faults:
+            self.clear_fault("log")  # the log writes again
         return seq
 
-    def report_fault(self, reason: str) -> None:
-        """An adapter failed (the microphone, say): log it once and show the fault."""
-        self._set_fault(reason)
+    @property
+    def fault(self) -> str | None:
+        """The first fault still standing, for status and the LED; None when all is well."""
+        return next(iter(self.faults.values()), None)
 
-    def _set_fault(self, reason: str, loggable: bool = True) -> None:
-        first = self.fault is None
-        self.fault = reason
+    def report_fault(self, kind: str, reason: str) -> None:
+        """An adapter failed ("audio": the microphone, say): logged once, shown until cleared."""
+        self._set_fault(kind, reason)
+
+    def clear_fault(self, kind: str) -> None:
+        if self.faults.pop(kind, None) is not None:
+            if kind != "log":
+                self._record("recovered", fault=kind)
+            log.info("recovered: %s", kind)
+            self._emit({"event": "recovered", "t": self.audio_t, "fault": kind})
+            self._refresh_led()
+
+    def _set_fault(self, kind: str, reason: str, loggable: bool = True) -> None:
+        first = kind not in self.faults
+        self.faults[kind] = reason
         self.endpointer = None  # nothing is kept while something is wrong
         self._refresh_led()
         if first:
             log.error("fault: %s", reason)
             self._emit({"event": "fault", "t": self.audio_t, "reason": reason})
             if loggable:
-                self._record("fault", reason=reason)
+                self._record("fault", kind=kind, reason=reason)

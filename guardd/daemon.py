@@ -7,6 +7,7 @@ core, so its state needs no locks.
 
 from __future__ import annotations
 
+import functools
 import logging
 import queue
 import signal
@@ -15,12 +16,13 @@ import threading
 import time
 from typing import Any, TextIO
 
-from guardd.audio import Microphone
+from guardd.audio import Microphone, import_sounddevice
 from guardd.broker import Refused
 from guardd.config import Config
 from guardd.control import BadRequest, ClientCall, ClientGone, ControlServer, parse_submit
 from guardd.core import Core
 from guardd.errors import AudioError, GuarddError
+from guardd.mute import read_muted, write_muted
 from guardd.notify import Notifier
 from guardd.panel import ButtonEdge, LedState, mock_factory
 from guardd.pipeline import open_pipeline
@@ -39,6 +41,7 @@ LED_DRAWING = {
     LedState.RECORDING: "● on         recording after the wake word",
     LedState.AWAITING: "◐ blinking   a request asks for approval: press the button",
     LedState.SENDING: "◑ quick      sending the approved bytes",
+    LedState.MUTED: "· blip       muted: the microphone is closed (hold the button 3 s to unmute)",
     LedState.FAULT: "◌ flicker    fault: nothing will be kept or sent",
 }
 
@@ -86,6 +89,10 @@ class Clients:
         call = message["call"]
         if call == "status":
             self.server.send(client, {"status": "ok", **self.core.status()})
+        elif call == "mute":  # software can mute, never unmute
+            caller = event.caller
+            self.core.mute(f"socket uid={caller.uid} pid={caller.pid} exe={caller.exe}")
+            self.server.send(client, {"status": "muted"}, close=True)
         elif call == "subscribe":
             self.subscribers.add(client)
             self.server.send(client, {"status": "subscribed"})
@@ -110,6 +117,73 @@ class Clients:
     def publish(self, event: dict[str, Any]) -> None:
         for client in list(self.subscribers):
             self.server.send(client, event)
+
+
+class MicrophoneKeeper:
+    """Keeps the microphone open while unmuted and closed while muted (promise 5: closed, not
+    ignored), and brings a lost one back: a stream that fails or stops delivering is a fault,
+    logged once, and is reopened with backoff (PortAudio re-scanned, so a replugged USB
+    microphone is found) until audio flows again."""
+
+    STALL_S = 1.0  # no block for this long from an open stream: the microphone is lost
+    BACKOFF_S = (0.25, 0.5, 1.0, 2.0)  # between reopen attempts; the last repeats
+
+    def __init__(self, config: Config, core: Core) -> None:
+        self.config = config
+        self.core = core
+        self.mic: Microphone | None = None
+        self.failures = 0
+        self.next_try = 0.0
+        self.last_block = 0.0
+        self.overflows = self.dropped = 0
+
+    def read(self, now: float) -> bytes | None:
+        """One block of audio, or None after waiting at most POLL_S."""
+        if self.core.muted:
+            self.close()
+            time.sleep(POLL_S)
+            return None
+        if self.mic is None and not self._open(now):
+            return None
+        assert self.mic is not None
+        try:
+            block = self.mic.frames.get(timeout=POLL_S)
+        except queue.Empty:
+            if time.monotonic() - self.last_block > self.STALL_S or not self.mic.active:
+                self._lost("the microphone stopped delivering audio")
+            return None
+        self.last_block = time.monotonic()
+        if self.failures:
+            self.failures = 0
+            self.core.clear_fault("audio")
+        return block
+
+    def _open(self, now: float) -> bool:
+        if now < self.next_try:
+            time.sleep(min(POLL_S, self.next_try - now))
+            return False
+        try:
+            mic = Microphone(self.config.audio.device, self.config.audio.queue_s, rescan=self.failures > 0)
+            mic.start()
+        except AudioError as exc:
+            self._lost(str(exc))
+            return False
+        self.mic = mic
+        self.last_block = time.monotonic()
+        return True
+
+    def _lost(self, reason: str) -> None:
+        self.close()
+        self.core.report_fault("audio", reason)  # logged the first time only
+        self.next_try = time.monotonic() + self.BACKOFF_S[min(self.failures, len(self.BACKOFF_S) - 1)]
+        self.failures += 1
+
+    def close(self) -> None:
+        if self.mic is not None:
+            self.overflows += self.mic.overflows
+            self.dropped += self.mic.dropped
+            self.mic.stop()
+            self.mic = None
 
 
 class StopFlag:
@@ -165,6 +239,7 @@ def run(config: Config, *, simulate: bool = False) -> int:
         if clients is not None:
             clients.publish(event)
 
+    import_sounddevice()  # a missing PortAudio is no fault to retry: say what to install, and stop
     sender = Sender(deliver, threaded=True)
     try:
         with open_pipeline(
@@ -175,19 +250,21 @@ def run(config: Config, *, simulate: bool = False) -> int:
             emit=emit,
             sender=sender,
             on_show=draw_led if simulate else None,
+            muted=read_muted(config.state_path),
+            persist_mute=functools.partial(write_muted, config.state_path),
         ) as p:
             core = p.core
-            core.start(mode="simulate" if simulate else "run", config=config.source)
+            core.start(mode="simulate" if simulate else "run", config=config.source, muted=int(core.muted))
+            if core.muted:
+                log.warning("muted: hold the button for %g s to unmute", config.button.mute_press_s)
             server = ControlServer(config.socket, deliver)
             try:
                 server.start()
-                mic = Microphone(config.audio.device, config.audio.queue_s)
-                mic.start()
-            except (AudioError, GuarddError) as exc:
-                core.report_fault(str(exc))
+            except GuarddError as exc:
+                core.report_fault("socket", str(exc))
                 core.stop("fault")
-                server.stop()
                 raise
+            microphone = MicrophoneKeeper(config, core)
             clients = Clients(core, server)
             sender.start()
             if simulate:
@@ -200,10 +277,7 @@ def run(config: Config, *, simulate: bool = False) -> int:
             try:
                 while stop.signal is None:
                     _drain(inbox, core, clients)
-                    try:
-                        frame = mic.frames.get(timeout=POLL_S)
-                    except queue.Empty:
-                        frame = None
+                    frame = microphone.read(time.monotonic())
                     if frame is not None:
                         core.on_audio(frame)
                     core.tick()
@@ -212,13 +286,13 @@ def run(config: Config, *, simulate: bool = False) -> int:
                     notifier.watchdog(time.monotonic())
             finally:
                 notifier.stopping()
-                mic.stop()
+                microphone.close()
                 reason = signal.Signals(stop.signal).name if stop.signal else "error"
                 core.stop(reason)
                 server.stop()
                 sender.stop()
-                if mic.overflows or mic.dropped:
-                    log.warning("audio: %d overflows, %d blocks dropped", mic.overflows, mic.dropped)
+                if microphone.overflows or microphone.dropped:
+                    log.warning("audio: %d overflows, %d blocks dropped", microphone.overflows, microphone.dropped)
             log.info("stopped (%s)", reason)
     finally:
         notifier.close()

@@ -28,6 +28,7 @@ class LedState(enum.Enum):
     RECORDING = (1.0, 0.0)  # solid: audio after a wake word is being kept
     AWAITING = (0.5, 0.5)  # slow blink, 1 Hz: a request asks for a press
     SENDING = (0.15, 0.15)  # quick blink: approved bytes are leaving
+    MUTED = (0.1, 2.9)  # a short blip every 3 s: the microphone is closed
     FAULT = (0.05, 0.05)  # flicker: something is wrong, nothing will be sent
 
     @property

@@ -43,6 +43,8 @@ def open_pipeline(
     sender: Sender | None = None,
     on_show: Callable[[LedState], None] | None = None,
     wall_clock: Callable[[], float] = time.time,
+    muted: bool = False,
+    persist_mute: Callable[[bool], None] | None = None,
 ) -> Iterator[Pipeline]:
     """Open the log, load the models, set up the panel; close all of them on the way out."""
     wake = WakeDetector(
@@ -52,7 +54,7 @@ def open_pipeline(
         config.wake.refractory_s,
     )
     vad = webrtc_vad(config.utterance.vad_aggressiveness)
-    auditlog = AuditLog(log_dir(config))
+    auditlog = AuditLog(log_dir(config), rotation=config.log)
     auditlog.open()
     try:
         panel = Panel(
@@ -76,6 +78,8 @@ def open_pipeline(
                 emit=emit,
                 sender=sender,
                 button_down=panel.button_is_down,
+                muted=muted,
+                persist_mute=persist_mute,
             )
             yield Pipeline(core, panel, auditlog)
         finally:

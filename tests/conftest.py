@@ -30,12 +30,20 @@ def manifest() -> dict[str, Any]:
     return data
 
 
-def write_config(directory: Path, **sections: Any) -> Path:
-    """A config whose state_dir lives in `directory`; keyword arguments add or replace sections."""
-    body: dict[str, Any] = {"state_dir": str(directory / "state")}
+def write_config(directory: Path, *, unmuted: bool = True, **sections: Any) -> Path:
+    """A config whose state_dir lives in `directory`; keyword arguments add or replace sections.
+
+    A fresh state starts muted (promise 5); `unmuted` leaves the state as the owner's long
+    press would, so a test of listening does not first have to hold the button for 3 s."""
+    body: dict[str, Any] = {"state_dir": str(directory / "state"),
+                            "socket": {"path": str(directory / "guardd.sock")}}
     body.update(sections)
     path = directory / "guardd.yaml"
     path.write_text(yaml.safe_dump(body, sort_keys=False))
+    if unmuted:
+        from guardd.mute import write_muted
+
+        write_muted(directory / "state", False)
     return path
 
 

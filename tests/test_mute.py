@@ -1,0 +1,220 @@
+"""Promise 5: software can mute, never unmute. Unmute is a physical long press with no request
+asking; while muted the microphone stream is closed; the state survives restarts, and a missing
+or unreadable state means muted."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from conftest import GUARDD, ROOT, alsa_env, write_config
+
+from guardd import config as configmod
+from guardd.auditlog import read_records
+from guardd.mute import read_muted, write_muted
+from guardd.outbox import Caller
+from guardd.panel import LedState, mock_factory
+from guardd.pipeline import open_pipeline
+
+DEADLINE_S = 30.0
+
+
+def wait_until(condition, what: str) -> None:
+    deadline = time.monotonic() + DEADLINE_S
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class Daemon:
+    def __init__(self, tmp_path: Path, wav: Path, *, unmuted: bool) -> None:
+        self.config = write_config(tmp_path, unmuted=unmuted, audio={"queue_s": 120})
+        self.sock = tmp_path / "guardd.sock"
+        self.log_dir = tmp_path / "state" / "log"
+        self.env = dict(os.environ, **alsa_env(tmp_path, wav))
+        self.raw = str(tmp_path / (wav.stem + ".raw"))
+        self.stderr_path = tmp_path / "stderr.txt"
+        self.start()
+
+    def start(self) -> None:
+        self.stderr = open(self.stderr_path, "a")
+        self.proc = subprocess.Popen([*GUARDD, "run", "--simulate", "--config", str(self.config)], cwd=ROOT,
+                                     env=self.env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                     stderr=self.stderr, text=True)
+        wait_until(self.sock.exists, "the control socket")
+
+    def stdin(self, line: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+
+    def types(self) -> list[str]:
+        return [r["type"] for r in read_records(self.log_dir)]
+
+    def microphone_open(self) -> bool:
+        """Whether the process holds the ALSA input (the file plugin's infile) open."""
+        fds = Path(f"/proc/{self.proc.pid}/fd")
+        return any(os.path.realpath(fd) == self.raw for fd in fds.iterdir() if fd.is_symlink())
+
+    def call(self, message: dict) -> dict:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(10)
+            s.connect(str(self.sock))
+            s.sendall(json.dumps(message).encode() + b"\n")
+            return json.loads(s.makefile("rb").readline())
+
+    def stop(self) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=10)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+            self.stderr.close()
+
+
+@pytest.fixture
+def demo(manifest) -> Path:
+    return manifest["dir"] / manifest["demo"]["file"]
+
+
+def test_a_fresh_install_starts_muted_with_the_microphone_closed(tmp_path, demo):
+    d = Daemon(tmp_path, demo, unmuted=False)
+    try:
+        time.sleep(1.5)
+        assert not d.microphone_open()
+        assert d.types() == ["start"] and next(read_records(d.log_dir))["muted"] == 1
+        assert d.call({"call": "status"})["muted"] is True
+        assert "[LED · blip" in d.stderr_path.read_text()
+        # Holding the button for the configured 3 s unmutes: the stream opens and guardd listens.
+        d.stdin("hold 3.5")
+        wait_until(lambda: "wake" in d.types(), "a wake word after unmuting")
+        assert d.types()[:3] == ["start", "unmute", "wake"]
+        assert read_muted(tmp_path / "state") is False
+    finally:
+        assert d.stop() == 0
+
+
+def test_guardd_mute_closes_the_stream_and_it_stays_muted_across_a_restart(tmp_path, demo):
+    d = Daemon(tmp_path, demo, unmuted=True)
+    try:
+        wait_until(d.microphone_open, "the microphone to open")
+        result = subprocess.run([*GUARDD, "mute", "--socket", str(d.sock)], capture_output=True, text=True,
+                                timeout=30, cwd=ROOT)
+        assert result.returncode == 0 and "muted" in result.stdout
+        wait_until(lambda: not d.microphone_open(), "the stream to close")
+        mute = [r for r in read_records(d.log_dir) if r["type"] == "mute"]
+        assert len(mute) == 1 and mute[0]["source"].startswith(f"socket uid={os.getuid()}")
+        assert d.stop() == 0
+        d.start()  # a restart keeps it muted: the stream is never opened
+        time.sleep(1.5)
+        assert not d.microphone_open()
+        assert list(read_records(d.log_dir))[-1]["muted"] == 1
+    finally:
+        d.stop()
+
+
+def test_no_software_call_unmutes(tmp_path, demo):
+    d = Daemon(tmp_path, demo, unmuted=False)
+    try:
+        for call in ("unmute", "toggle", "mute_off"):
+            assert d.call({"call": call})["code"] == "bad_request"
+        assert d.call({"call": "status"})["muted"] is True
+        assert "unmute" not in d.types()
+    finally:
+        d.stop()
+
+
+@pytest.mark.parametrize("content", [None, b"", b"UNMUTED\n", b"\xff\xfe", b"unmuted-ish\n"])
+def test_a_missing_or_unreadable_mute_state_means_muted(tmp_path, content):
+    if content is not None:
+        (tmp_path / "mute").write_bytes(content)
+    assert read_muted(tmp_path) is True
+    write_muted(tmp_path, False)
+    assert read_muted(tmp_path) is False and (tmp_path / "mute").stat().st_mode & 0o777 == 0o600
+
+
+class Panel:
+    """The core on MockFactory pins with an injected clock, muted at start."""
+
+    def __init__(self, tmp_path: Path, receiver_url: str) -> None:
+        cfg = configmod.load(write_config(tmp_path, destinations={"inbox": {"url": receiver_url}}))
+        self.t = [0.0]
+        self.edges: list = []
+        self.saved: list[bool] = []
+        self._cm = open_pipeline(cfg, pin_factory=mock_factory(), clock=lambda: self.t[0],
+                                 on_edge=self.edges.append, emit=lambda e: None, muted=True,
+                                 persist_mute=self.saved.append)
+        self.p = self._cm.__enter__()
+        self.p.core.start(mode="test")
+        self.pin = self.p.panel.button.pin
+
+    def at(self, t: float) -> None:
+        while self.t[0] < t:  # the core ticks every 80 ms, as replay's frames do
+            self.t[0] = min(t, round(self.t[0] + 0.08, 6))
+            self._edges()
+            self.p.core.tick()
+
+    def _edges(self) -> None:
+        for edge in self.edges:
+            self.p.core.on_button(edge)
+        self.edges.clear()
+
+    def down(self) -> None:
+        self.pin.drive_low()
+        self._edges()
+
+    def up(self) -> None:
+        self.pin.drive_high()
+        self._edges()
+
+    def close(self) -> None:
+        self._cm.__exit__(None, None, None)
+
+
+def test_a_long_press_with_nothing_asking_unmutes_and_another_mutes(tmp_path, receiver):
+    panel = Panel(tmp_path, receiver.url)
+    try:
+        core = panel.p.core
+        assert core.muted and panel.p.panel.state is LedState.MUTED
+        panel.at(1.0)
+        panel.down()
+        panel.at(3.9)
+        assert core.muted  # 2.9 s is not yet 3 s
+        panel.at(4.1)
+        assert not core.muted and panel.saved == [False]
+        panel.at(9.0)  # still held: one press toggles once
+        panel.up()
+        panel.at(10.0)
+        panel.down()
+        panel.at(13.1)
+        panel.up()
+        assert core.muted and panel.saved == [False, True]
+    finally:
+        panel.close()
+
+
+def test_a_long_press_that_begins_while_a_request_asks_denies_it_and_does_not_unmute(tmp_path, receiver):
+    panel = Panel(tmp_path, receiver.url)
+    try:
+        core = panel.p.core
+        core.broker.submit("message", "inbox", b"hello", Caller(0, 1, "test"))
+        panel.at(0.5)
+        panel.down()
+        panel.at(5.0)
+        panel.up()
+        panel.at(6.0)
+        decisions = [r for r in read_records(tmp_path / "state" / "log") if r["type"] == "decision"]
+        assert [(d["decision"], d["reason"]) for d in decisions] == [("denied", "long press")]
+        assert core.muted and panel.saved == []
+        assert receiver.received == []
+    finally:
+        panel.close()
