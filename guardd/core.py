@@ -294,6 +294,10 @@ class Core:
 
     # -- the log and faults --------------------------------------------------------------------
 
+    def note(self, type_: str, **fields: int | str) -> int | None:
+        """Log a record for the daemon around the core (a reload, say); its seq or None."""
+        return self._record(type_, **fields)
+
     def _emit(self, event: dict[str, Any]) -> None:
         self.recent.append(event)
         self._sink(event)

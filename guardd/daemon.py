@@ -18,7 +18,9 @@ from typing import Any, TextIO
 
 from guardd.audio import Microphone, import_sounddevice
 from guardd.broker import Refused
+from guardd import config as configmod
 from guardd.config import Config
+from guardd.errors import ConfigError
 from guardd.control import BadRequest, ClientCall, ClientGone, ControlServer, parse_submit
 from guardd.core import Core
 from guardd.errors import AudioError, GuarddError
@@ -187,18 +189,55 @@ class MicrophoneKeeper:
 
 
 class StopFlag:
-    """Set by SIGTERM/SIGINT; the handler does nothing else."""
+    """Set by SIGTERM/SIGINT (stop) and SIGHUP (reload); the handler does nothing else."""
 
     def __init__(self) -> None:
         self.signal: int | None = None
+        self.reload = False
 
     def __call__(self, signum: int, _frame: Any) -> None:
-        self.signal = signum
+        if signum == signal.SIGHUP:
+            self.reload = True
+        else:
+            self.signal = signum
 
 
-def simulate_button(pin: Any, lines: TextIO) -> None:
-    """Each line on stdin is a press: empty for a short one, `hold SECONDS` to hold it down."""
-    for line in lines:
+def try_reload(config: Config, core: Core) -> Config | None:
+    """The new config if it loads and differs; a bad one is reported and the old one kept."""
+    try:
+        new = configmod.load(config.source) if config.source != "<defaults>" else Config()
+    except ConfigError as exc:
+        for line in exc.problems:
+            log.error("reload refused, the running config stays: %s", line)
+        core.note("reload", result="refused", reason=exc.problems[0][-300:])
+        return None
+    if new == config:
+        log.info("reload: %s is unchanged", config.source)
+        core.note("reload", result="unchanged")
+        return None
+    core.note("reload", result="applied")
+    return new
+
+
+class SimulatedButton:
+    """--simulate: each line on stdin is a press, on whichever panel is current (a reload
+    builds a new one): an empty line for a short press, `hold SECONDS` to hold it down."""
+
+    def __init__(self) -> None:
+        self.pin: Any = None
+        self._thread: threading.Thread | None = None
+
+    def attach(self, pin: Any) -> None:
+        self.pin = pin
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._read, args=(sys.stdin,), daemon=True)
+            self._thread.start()
+
+    def _read(self, lines: TextIO) -> None:
+        for line in lines:
+            self.press(line)
+
+    def press(self, line: str) -> None:
         words = line.split()
         hold_s = 0.1
         if words[:1] == ["hold"] and len(words) == 2:
@@ -206,18 +245,39 @@ def simulate_button(pin: Any, lines: TextIO) -> None:
                 hold_s = float(words[1])
             except ValueError:
                 print(f"simulate: cannot read {words[1]!r} as seconds", file=sys.stderr)
-                continue
+                return
         elif words:
             print("simulate: an empty line presses the button; `hold SECONDS` holds it", file=sys.stderr)
-            continue
+            return
+        pin = self.pin
         pin.drive_low()
         time.sleep(hold_s)
         pin.drive_high()
 
 
 def run(config: Config, *, simulate: bool = False) -> int:
+    """Serve until SIGTERM/SIGINT. SIGHUP with a valid, changed config starts everything again
+    with it in this process (pending requests are denied first, as at any stop)."""
     stop = StopFlag()
-    previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    handled = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+    previous = {s: signal.signal(s, stop) for s in handled}
+    notifier = Notifier()
+    button = SimulatedButton() if simulate else None
+    try:
+        current: Config | None = config
+        while current is not None:
+            current = _serve(current, button, stop, notifier)
+            if current is not None:
+                notifier.send("RELOADING=1", "STATUS=reloading the config")
+    finally:
+        notifier.close()
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    return 0
+
+
+def _serve(config: Config, button: SimulatedButton | None, stop: StopFlag, notifier: Notifier) -> Config | None:
+    """One life of the pipeline; returns the config to restart with, or None to stop."""
     inbox: Inbox = queue.Queue(maxsize=INBOX_LIMIT)
     clients: Clients | None = None
 
@@ -230,8 +290,6 @@ def run(config: Config, *, simulate: bool = False) -> int:
             else:
                 log.warning("inbox full; %s dropped", type(item).__name__)
 
-    notifier = Notifier()
-
     def emit(event: dict[str, Any]) -> None:
         log.info("%s", describe(event))
         if event["event"] == "fault":
@@ -241,64 +299,66 @@ def run(config: Config, *, simulate: bool = False) -> int:
 
     import_sounddevice()  # a missing PortAudio is no fault to retry: say what to install, and stop
     sender = Sender(deliver, threaded=True)
-    try:
-        with open_pipeline(
-            config,
-            pin_factory=mock_factory() if simulate else None,
-            clock=time.monotonic,
-            on_edge=deliver,
-            emit=emit,
-            sender=sender,
-            on_show=draw_led if simulate else None,
-            muted=read_muted(config.state_path),
-            persist_mute=functools.partial(write_muted, config.state_path),
-        ) as p:
-            core = p.core
-            core.start(mode="simulate" if simulate else "run", config=config.source, muted=int(core.muted))
-            if core.muted:
-                log.warning("muted: hold the button for %g s to unmute", config.button.mute_press_s)
-            server = ControlServer(config.socket, deliver)
-            try:
-                server.start()
-            except GuarddError as exc:
-                core.report_fault("socket", str(exc))
-                core.stop("fault")
-                raise
-            microphone = MicrophoneKeeper(config, core)
-            clients = Clients(core, server)
-            sender.start()
-            if simulate:
-                threading.Thread(
-                    target=simulate_button, args=(p.panel.button.pin, sys.stdin), daemon=True
-                ).start()
-            listening = f"listening (models: {', '.join(config.wake.models)}; control socket {server.path})"
-            log.info("%s", listening)
-            notifier.ready(listening)
-            try:
-                while stop.signal is None:
-                    _drain(inbox, core, clients)
-                    frame = microphone.read(time.monotonic())
-                    if frame is not None:
-                        core.on_audio(frame)
-                    core.tick()
-                    # Only a loop that got here is healthy: a stall anywhere above (a log write
-                    # stuck on the SD card, say) stops the pings and systemd restarts guardd.
-                    notifier.watchdog(time.monotonic())
-            finally:
-                notifier.stopping()
-                microphone.close()
+    next_config: Config | None = None
+    with open_pipeline(
+        config,
+        pin_factory=mock_factory() if button else None,
+        clock=time.monotonic,
+        on_edge=deliver,
+        emit=emit,
+        sender=sender,
+        on_show=draw_led if button else None,
+        muted=read_muted(config.state_path),
+        persist_mute=functools.partial(write_muted, config.state_path),
+    ) as p:
+        core = p.core
+        core.start(mode="simulate" if button else "run", config=config.source, muted=int(core.muted))
+        if core.muted:
+            log.warning("muted: hold the button for %g s to unmute", config.button.mute_press_s)
+        server = ControlServer(config.socket, deliver)
+        try:
+            server.start()
+        except GuarddError as exc:
+            core.report_fault("socket", str(exc))
+            core.stop("fault")
+            raise
+        microphone = MicrophoneKeeper(config, core)
+        clients = Clients(core, server)
+        sender.start()
+        if button is not None:
+            button.attach(p.panel.button.pin)
+        listening = f"listening (models: {', '.join(config.wake.models)}; control socket {server.path})"
+        log.info("%s", listening)
+        notifier.ready(listening)
+        try:
+            while stop.signal is None:
+                if stop.reload:
+                    stop.reload = False
+                    next_config = try_reload(config, core)
+                    if next_config is not None:
+                        break
+                _drain(inbox, core, clients)
+                frame = microphone.read(time.monotonic())
+                if frame is not None:
+                    core.on_audio(frame)
+                core.tick()
+                # Only a loop that got here is healthy: a stall anywhere above (a log write
+                # stuck on the SD card, say) stops the pings and systemd restarts guardd.
+                notifier.watchdog(time.monotonic())
+        finally:
+            notifier.stopping()
+            microphone.close()
+            if next_config is not None:
+                reason = "reload"
+            else:
                 reason = signal.Signals(stop.signal).name if stop.signal else "error"
-                core.stop(reason)
-                server.stop()
-                sender.stop()
-                if microphone.overflows or microphone.dropped:
-                    log.warning("audio: %d overflows, %d blocks dropped", microphone.overflows, microphone.dropped)
-            log.info("stopped (%s)", reason)
-    finally:
-        notifier.close()
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-    return 0
+            core.stop(reason)
+            server.stop()
+            sender.stop()
+            if microphone.overflows or microphone.dropped:
+                log.warning("audio: %d overflows, %d blocks dropped", microphone.overflows, microphone.dropped)
+        log.info("stopped (%s)", reason)
+    return next_config
 
 
 def _drain(inbox: Inbox, core: Core, clients: Clients) -> None:
