@@ -175,8 +175,10 @@ class MicrophoneKeeper:
         return True
 
     def _lost(self, reason: str) -> None:
-        self.close()
+        # The fault first: closing a stream whose capture thread is stuck in a read can take as
+        # long as the device stays stuck, and the LED and the log must not wait for that.
         self.core.report_fault("audio", reason)  # logged the first time only
+        self.close()
         self.next_try = time.monotonic() + self.BACKOFF_S[min(self.failures, len(self.BACKOFF_S) - 1)]
         self.failures += 1
 
