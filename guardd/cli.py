@@ -8,7 +8,6 @@ Exit status: 0 success, 1 failure (a problem found, or an error named on stderr)
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import logging
 import os
@@ -131,6 +130,18 @@ def cmd_send(args: argparse.Namespace) -> int:
         return client.EXIT_NO_DAEMON
 
 
+def cmd_mute(args: argparse.Namespace) -> int:
+    from guardd import client
+
+    try:
+        client.mute(_socket_path(args))
+    except client.DaemonUnreachable as exc:
+        print(f"guardd: error: {exc}", file=sys.stderr)
+        return client.EXIT_NO_DAEMON
+    print("muted: the microphone is closed. Only holding the button unmutes it.")
+    return 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from guardd import client
 
@@ -143,6 +154,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(json.dumps(state, sort_keys=True))
         return 0
     print(f"state:     {state['state']}" + (f" (fault: {state['fault']})" if state.get("fault") else ""))
+    print(f"muted:     {'yes: hold the button to unmute' if state.get('muted') else 'no'}")
     armed = state.get("armed")
     print("armed:     " + (f"{armed['id']} {armed['kind']} of {armed['bytes']} bytes to "
                            f"{armed['destination']}, {armed['seconds_left']:g} s left" if armed else "none"))
@@ -156,6 +168,26 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from guardd.doctor import Result, run_checks
+
+    results: list[Result] = []
+    try:
+        cfg: configmod.Config | None = _config(args)
+        results.append(Result(True, "config", cfg.source))
+    except ConfigError as exc:
+        cfg = None
+        results.append(Result(False, "config", "; ".join(exc.problems), "fix the config: guardd check-config"))
+    results += run_checks(cfg, hardware=args.hardware)
+    for r in results:
+        print(f"{'ok  ' if r.ok else 'FAIL'}  {r.name}: {r.detail}")
+        if not r.ok:
+            print(f"      fix: {r.fix}")
+    failed = [r for r in results if not r.ok]
+    print(f"\n{len(results) - len(failed)} ok, {len(failed)} failed")
+    return EXIT_FAILURE if failed else 0
+
+
 def _log_dir(args: argparse.Namespace) -> Path:
     if getattr(args, "dir", None):
         return Path(args.dir)
@@ -164,42 +196,128 @@ def _log_dir(args: argparse.Namespace) -> Path:
     return Path(log_dir(_config(args)))
 
 
-def _local_time(wall_ms: int) -> str:
-    return datetime.datetime.fromtimestamp(wall_ms / 1000).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+def _key_dir(args: argparse.Namespace) -> Path | None:
+    """The device's sealing key state: checked by verify so a clean cut of the tail shows."""
+    if getattr(args, "dir", None):
+        keys = Path(args.dir).parent / "keys"
+        return keys if keys.is_dir() else None
+    return _config(args).state_path / "keys"
+
+
+def _keys(args: argparse.Namespace) -> list[str]:
+    """--key values: a verification key, or a file holding one per line."""
+    keys = []
+    for value in args.key or []:
+        path = Path(value)
+        if len(value) < 200 and path.is_file():
+            keys += [line.strip() for line in path.read_text().splitlines() if line.strip()]
+        else:
+            keys.append(value)
+    return keys
 
 
 def cmd_log(args: argparse.Namespace) -> int:
+    from guardd import logview
     from guardd.auditlog import read_records
 
+    if args.action == "init":
+        return _log_init(args)
     directory = _log_dir(args)
-    if not directory.is_dir():
-        print(f"no log yet in {directory}")
+    if args.head:
+        print(logview.head_of(directory))
         return 0
-    records = [r for r in read_records(directory) if not args.type or r.get("type") in args.type]
-    if args.last:
-        records = records[-args.last :]
-    skip = {"seq", "prev", "h", "type", "wall_ms", "mono_us", "boot"}
-    for r in records:
-        if args.json:
-            print(json.dumps(r, sort_keys=True))
-            continue
-        fields = " ".join(f"{k}={v}" for k, v in sorted(r.items()) if k not in skip)
-        print(f"{r.get('seq', '?'):>6} {_local_time(int(r.get('wall_ms', 0)))} {r.get('type', '?'):<10} {fields}")
+    try:
+        since = logview.parse_time(args.since) if args.since else None
+        until = logview.parse_time(args.until) if args.until else None
+    except ValueError as exc:
+        print(f"guardd: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+    def show(record: dict) -> None:
+        if logview.matches(record, args.type, since, until):
+            print(json.dumps(record, sort_keys=True, separators=(",", ":")) if args.json
+                  else logview.describe(record), flush=True)
+
+    if not directory.is_dir():
+        print(f"no log yet in {directory}", file=sys.stderr)
+        if not args.follow:
+            return 0
+    else:
+        records = [r for r in read_records(directory) if logview.matches(r, args.type, since, until)]
+        for r in records[-args.last :] if args.last else records:
+            show(r)
+    if args.follow:
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        logview.follow(directory, show)
+    return 0
+
+
+def _log_init(args: argparse.Namespace) -> int:
+    from guardd.auditlog import AuditLog
+
+    cfg = _config(args)
+    directory = _log_dir(args)
+    log_ = AuditLog(directory, key_dir=_key_dir(args) or directory.parent / "keys",
+                    rotation=cfg.log, announce_key=False)
+    log_.open()
+    try:
+        if log_.verification_key is None:
+            if log_.unsealed is None:
+                print("guardd: error: the log is already sealed with a key; its verification key "
+                      "was shown when it was made and is not kept on this device", file=sys.stderr)
+                return EXIT_FAILURE
+            log_.rekey(f"re-initialised by the owner: {log_.unsealed}"[:1000])
+        key = log_.verification_key
+    finally:
+        log_.close()
+    print("This is the log's verification key. Write it down or store it off this device: "
+          "`guardd verify --key KEY` checks every seal with it. It is not shown again.", file=sys.stderr)
+    print(key)
     return 0
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from guardd.auditlog import verify
+    from guardd.auditlog import read_records
+    from guardd.logverify import parse_head, verify
+    from guardd.sealing import parse_verification_key
 
     directory = _log_dir(args)
-    count, problems = verify(directory)
+    keys = _keys(args)
+    try:
+        for key in keys:
+            parse_verification_key(key)
+        if args.head:
+            parse_head(args.head)
+    except ValueError as exc:
+        print(f"guardd: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    count, problems = verify(directory, keys=keys, head=args.head, key_dir=_key_dir(args))
     for problem in problems:
         print(f"FAIL {problem}")
     if problems:
         print(f"{directory}: {len(problems)} problem(s) in {count} records")
         return EXIT_FAILURE
-    print(f"{directory}: ok, {count} records, chain intact")
+    for record in read_records(directory):
+        if record.get("type") in ("recovery", "rekey", "retention"):
+            detail = " ".join(f"{k}={v}" for k, v in sorted(record.items())
+                              if k in ("set_aside", "skipped", "reason", "deleted_from", "deleted_through"))
+            print(f"note seq {record.get('seq')}: {record.get('type')}: {detail}")
+    seals = "and seals intact" if keys else "intact (seals not checked: pass --key)"
+    head = f", head matches {args.head}" if args.head else ""
+    print(f"{directory}: ok, {count} records, chain {seals}{head}")
     return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from guardd.logview import export
+
+    cfg = _config(args)
+    try:
+        _, _, problems = export(cfg.state_path, _log_dir(args), Path(args.out), _keys(args), sys.stdout)
+    except (FileExistsError, OSError) as exc:
+        print(f"guardd: error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    return EXIT_FAILURE if problems else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -242,6 +360,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.epilog = ("exit status: 0 delivered, 3 denied, 4 timed out, 5 busy, 6 unknown destination, "
                 "7 send failed, 8 guardd not reachable, 9 refused otherwise")
 
+    p = add("mute", cmd_mute, "close the microphone now; only a long press of the button reopens it")
+    p.add_argument("--socket", metavar="PATH", help="the control socket (default: socket.path)")
+
     p = add("status", cmd_status, "show what guardd is doing: state, armed request, queue, last events")
     p.add_argument("--json", action="store_true", help="the status as one JSON object")
     p.add_argument("--socket", metavar="PATH", help="the control socket (default: socket.path)")
@@ -251,14 +372,33 @@ def build_parser() -> argparse.ArgumentParser:
 
     add("devices", cmd_devices, "list audio input devices for audio.device")
 
-    p = add("log", cmd_log, "show the audit log")
+    p = add("doctor", cmd_doctor, "check everything guardd needs, one line per check with the fix")
+    p.add_argument("--hardware", action="store_true",
+                   help="also blink the LED and wait for a press of the button")
+
+    p = add("log", cmd_log, "show the audit log (`guardd log init`: make its sealing key)")
+    p.add_argument("action", nargs="?", choices=["init"],
+                   help="init: make the sealing key and print the verification key once")
     p.add_argument("--dir", metavar="DIR", help="a log directory instead of <state_dir>/log")
     p.add_argument("--json", action="store_true", help="the records as stored, one per line")
     p.add_argument("--type", action="append", metavar="TYPE", help="only records of this type")
+    p.add_argument("--since", metavar="TIME", help="from this local time (2026-11-03T14:00) or 2h, 7d ago")
+    p.add_argument("--until", metavar="TIME", help="before this local time or 30m ago")
     p.add_argument("-n", "--last", type=int, metavar="N", help="only the last N records")
+    p.add_argument("-f", "--follow", action="store_true", help="keep showing new records")
+    p.add_argument("--head", action="store_true", help="print the head (SEQ:H) to note elsewhere")
 
-    p = add("verify", cmd_verify, "check that the audit log is intact")
+    p = add("verify", cmd_verify, "check that the audit log is intact; exit 0 only if it is")
     p.add_argument("--dir", metavar="DIR", help="a log directory instead of <state_dir>/log")
+    p.add_argument("--key", action="append", metavar="K",
+                   help="a verification key (or a file of them) from `guardd log init`: check the seals")
+    p.add_argument("--head", metavar="SEQ:H", help="a head noted earlier with `guardd log --head`")
+
+    p = add("export", cmd_export, "copy your recordings and the log, with a verification report, "
+            "to a local directory")
+    p.add_argument("out", metavar="DIR", help="a new or empty directory")
+    p.add_argument("--dir", metavar="DIR", help="a log directory instead of <state_dir>/log")
+    p.add_argument("--key", action="append", metavar="K", help="a verification key to check the seals")
     return parser
 
 

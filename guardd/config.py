@@ -35,8 +35,9 @@ def default_state_dir() -> str:
 class WakeConfig:
     models: tuple[str, ...] = ("alexa", "hey_jarvis")  # built-in names or paths to .onnx files
     threshold: float = 0.5  # score 0..1 a frame must reach
-    trigger_frames: int = 1  # consecutive 80 ms frames at or above the threshold
+    trigger_frames: int = 2  # consecutive 80 ms frames at or above the threshold
     refractory_s: float = 2.0  # seconds after a wake during which no model can fire again
+    gate_silence: bool = True  # skip the models while only room noise could reach a score
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,13 @@ class RetentionConfig:
 
 
 @dataclass(frozen=True)
+class LogConfig:
+    segment_max_bytes: int = 1_000_000  # a log segment is closed once it reaches this size
+    max_segments: int = 100  # segments kept; older ones are deleted after a `retention` record
+    max_age_days: float = 365.0  # days a closed segment is kept after its last record
+
+
+@dataclass(frozen=True)
 class AudioConfig:
     device: str | int | None = None  # input device name (substring) or index; None: the default
     queue_s: float = 30.0  # seconds of audio that may wait for the core loop before frames drop
@@ -71,6 +79,7 @@ class LedConfig:
 class ButtonConfig:
     pin: int = 27  # BCM number
     pull_up: bool = True  # True: the button connects the pin to ground, internal pull-up on
+    mute_press_s: float = 3.0  # held this long with no request armed: mute, or unmute
 
 
 @dataclass(frozen=True)
@@ -123,6 +132,7 @@ class Config:
     wake: WakeConfig = WakeConfig()
     utterance: UtteranceConfig = UtteranceConfig()
     retention: RetentionConfig = RetentionConfig()
+    log: LogConfig = LogConfig()
     audio: AudioConfig = AudioConfig()
     led: LedConfig = LedConfig()
     button: ButtonConfig = ButtonConfig()
@@ -204,9 +214,13 @@ CHECKS: dict[str, Check] = {
     "utterance.vad_frame_ms": _one_of(10, 20, 30),
     "retention.max_age_h": _positive,
     "retention.max_total_mb": _positive,
+    "log.segment_max_bytes": _between(4096, 1_000_000_000),
+    "log.max_segments": _between(2, 1_000_000),
+    "log.max_age_days": _between(1, 36_500),
     "audio.queue_s": _between(1, 300),
     "led.pin": _gpio_pin,
     "button.pin": _gpio_pin,
+    "button.mute_press_s": _between(1, 30),
     "destinations.*.url": check_url,
     "destinations.*.method": _one_of("POST", "PUT"),
     "destinations.*.timeout_s": _between(0.1, 600),

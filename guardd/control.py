@@ -65,7 +65,10 @@ def parse_submit(message: dict[str, Any]) -> tuple[str, str, bytes, str | None]:
         text = message.get("text")
         if not isinstance(text, str):
             raise BadRequest("a message needs \"text\": a string")
-        return kind, to, text.encode("utf-8"), None
+        try:
+            return kind, to, text.encode("utf-8"), None
+        except UnicodeEncodeError:  # JSON allows "\ud800", a lone surrogate UTF-8 cannot hold
+            raise BadRequest("\"text\" is not valid Unicode") from None
     if kind == "upload":
         data = message.get("data")
         if not isinstance(data, str):

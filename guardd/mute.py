@@ -5,8 +5,9 @@ damaged) reads as muted, so a lost or corrupted state can never turn the microph
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+from guardd.durable import write_atomically
 
 UNMUTED = "unmuted"
 MUTED = "muted"
@@ -24,19 +25,5 @@ def read_muted(state_dir: Path) -> bool:
 
 
 def write_muted(state_dir: Path, muted: bool) -> None:
-    """Atomically: temp file, fsync, rename, fsync the directory. Raises OSError."""
-    state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    path = mute_path(state_dir)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-    try:
-        os.write(fd, ((MUTED if muted else UNMUTED) + "\n").encode("ascii"))
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.rename(tmp, path)
-    dfd = os.open(state_dir, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
+    """Durably (see guardd.durable). Raises OSError."""
+    write_atomically(mute_path(state_dir), ((MUTED if muted else UNMUTED) + "\n").encode("ascii"))

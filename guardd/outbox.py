@@ -10,10 +10,11 @@ aborted), so a restart can never send anything.
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
+
+from guardd.durable import write_atomically
 
 Reply = Callable[[dict[str, Any]], None]
 
@@ -58,17 +59,9 @@ class Outbox:
         return self.directory / f"{request_id}.bin"
 
     def spool(self, request_id: str, payload: bytes) -> tuple[Path, str]:
-        """Copy a payload in (0600, fsync'ed) and return its path and SHA-256."""
-        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        """Copy a payload in (0600, durable) and return its path and SHA-256."""
         path = self.path_for(request_id)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-        try:
-            view = memoryview(payload)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        write_atomically(path, payload)
         return path, hashlib.sha256(payload).hexdigest()
 
     def discard(self, request_id: str) -> None:

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import re
 import wave
 from dataclasses import dataclass
 from pathlib import Path
 
 from guardd.config import RetentionConfig
+from guardd.durable import write_atomically
 
 SAMPLE_RATE = 16000  # hertz
 _NAME = re.compile(r"^utterance-(\d{8})\.wav$")
@@ -48,24 +48,9 @@ class Recordings:
         return self.directory / f"utterance-{seq:08d}.wav"
 
     def keep(self, seq: int, data: bytes) -> Path:
-        """Write a WAV atomically with mode 0600: temp file, fsync, rename, fsync the directory."""
-        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        """Write a WAV atomically with mode 0600 (see guardd.durable)."""
         final = self.path_for(seq)
-        tmp = final.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.rename(tmp, final)
-        dfd = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
+        write_atomically(final, data)
         return final
 
     def listing(self) -> list[Recording]:

@@ -63,6 +63,18 @@ def guardd(*args: str, timeout: float = 120, env: dict[str, str] | None = None,
     )
 
 
+def wait_until(condition, what: str, timeout_s: float = 30.0) -> None:
+    """Poll `condition` until it holds; fail naming `what` after `timeout_s`."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
 def replay_events(wav: Path, config: Path, *extra: str) -> list[dict[str, Any]]:
     """`guardd replay --json` on a file: its events, in order."""
     result = guardd("replay", str(wav), "--config", str(config), "--json", *extra)

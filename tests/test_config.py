@@ -21,10 +21,10 @@ GUARDD = [sys.executable, "-m", "guardd"]
 EXIT_CONFIG = 78
 
 KNOWN_TOP = (
-    "known keys here: after_wake, audio, button, confirm, destinations, led, retention, socket, "
+    "known keys here: after_wake, audio, button, confirm, destinations, led, log, retention, socket, "
     "state_dir, utterance, wake"
 )
-KNOWN_WAKE = "known keys here: models, refractory_s, threshold, trigger_frames"
+KNOWN_WAKE = "known keys here: gate_silence, models, refractory_s, threshold, trigger_frames"
 
 
 def problems_of(tmp_path, text, name="cfg.yaml"):
@@ -97,12 +97,12 @@ def test_a_good_config_loads_its_values(tmp_path):
     path = tmp_path / "cfg.yaml"
     path.write_text(
         f"state_dir: {tmp_path}\nwake:\n  models: [hey_jarvis, /opt/m/custom.onnx]\n"
-        "  threshold: 0.7\n  trigger_frames: 2\nretention:\n  max_age_h: 1\n"
+        "  threshold: 0.7\n  trigger_frames: 3\nretention:\n  max_age_h: 1\n"
         "audio:\n  device: 3\nled:\n  pin: 5\n  active_high: false\n"
     )
     cfg = configmod.load(path)
     assert cfg.wake.models == ("hey_jarvis", "/opt/m/custom.onnx")
-    assert (cfg.wake.threshold, cfg.wake.trigger_frames) == (0.7, 2)
+    assert (cfg.wake.threshold, cfg.wake.trigger_frames) == (0.7, 3)
     assert cfg.retention.max_age_h == 1.0 and isinstance(cfg.retention.max_age_h, float)
     assert (cfg.audio.device, cfg.led.pin, cfg.led.active_high) == (3, 5, False)
     assert cfg.state_path == tmp_path

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import GUARDD, ROOT, alsa_env, write_config
+from conftest import GUARDD, ROOT, alsa_env, wait_until, write_config
 
 from guardd import config as configmod
 from guardd.auditlog import read_records
@@ -22,16 +22,7 @@ from guardd.outbox import Caller
 from guardd.panel import LedState, mock_factory
 from guardd.pipeline import open_pipeline
 
-DEADLINE_S = 30.0
 
-
-def wait_until(condition, what: str) -> None:
-    deadline = time.monotonic() + DEADLINE_S
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class Daemon:

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import GUARDD, ROOT, Receiver, alsa_env, replay_events, write_config
+from conftest import GUARDD, ROOT, Receiver, alsa_env, replay_events, wait_until, write_config
 
 from guardd.auditlog import read_records, verify
 
@@ -130,14 +130,6 @@ class Daemon:
                 self.proc.kill()
             self.stderr.close()
 
-
-def wait_until(condition, what: str, timeout_s: float = DEADLINE_S) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture(scope="module")

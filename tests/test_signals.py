@@ -13,20 +13,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import GUARDD, ROOT, alsa_env, write_config
+from conftest import GUARDD, ROOT, alsa_env, wait_until, write_config
 
 from guardd.auditlog import read_records, verify
 
-DEADLINE_S = 30.0
 
-
-def wait_until(condition, what: str) -> None:
-    deadline = time.monotonic() + DEADLINE_S
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def start(tmp_path: Path, wav: Path, receiver_url: str, **sections):
