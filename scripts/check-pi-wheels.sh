@@ -10,8 +10,9 @@
 #   bash scripts/check-pi-wheels.sh            both targets; exit 0 only if both resolve
 #   PI_TARGETS="3.13:41" bash scripts/check-pi-wheels.sh     just Trixie
 #
-# Environment: PYTHON (3.11+ with pip, for tomllib; default .venv/bin/python, else python3), PI_WHEELS_INDEX_URL (default
-# https://pypi.org/simple), KEEP_WHEELS=1 to keep the downloads (their directory is printed).
+# Environment: PYTHON (3.11+ with pip, for tomllib; default .venv/bin/python, else python3),
+# PI_WHEELS_INDEX_URL (default: pip's own default index), KEEP_WHEELS=1 to keep the downloads
+# (their directory is printed).
 # The machine's own pip configuration is ignored (PIP_CONFIG_FILE=/dev/null, --isolated) so that
 # local mirrors, find-links or constraints cannot make the answer differ from what a Pi gets.
 set -euo pipefail
@@ -21,7 +22,8 @@ cd "$(dirname "$0")/.."
 default_python=python3
 [ ! -x .venv/bin/python ] || default_python=.venv/bin/python
 python=${PYTHON:-$default_python}
-index=${PI_WHEELS_INDEX_URL:-https://pypi.org/simple}
+index_args=()
+[ -z "${PI_WHEELS_INDEX_URL:-}" ] || index_args=(--index-url "$PI_WHEELS_INDEX_URL")
 # python-version:glibc-minor. Raspberry Pi OS Bookworm ships Python 3.11 on glibc 2.36, Trixie
 # Python 3.13 on glibc 2.41; pip on the Pi accepts every manylinux tag up to its glibc.
 read -r -a targets <<<"${PI_TARGETS:-3.11:36 3.13:41}"
@@ -55,7 +57,7 @@ for target in "${targets[@]}"; do
     label="Python $pyver, aarch64, glibc 2.$glibc"
     if PIP_CONFIG_FILE=/dev/null "$python" -m pip --isolated --disable-pip-version-check download \
             --quiet --only-binary=:all: --implementation cp --python-version "$pyver" \
-            "${platforms[@]}" --index-url "$index" --dest "$dest" "${deps[@]}" >"$dest.log" 2>&1; then
+            "${platforms[@]}" "${index_args[@]}" --dest "$dest" "${deps[@]}" >"$dest.log" 2>&1; then
         shopt -s nullglob
         wheels=("$dest"/*.whl)
         others=()
