@@ -26,7 +26,7 @@ n = 0
 while True:
     n += 1
     record = log.append("test", n=n, note="x" * (n % 300))
-    sys.stdout.write(f"done {record['seq']}\n")  # only after append returned: fdatasync is done
+    sys.stdout.write(f"done {record['seq']}\\n")  # only after append returned: fdatasync is done
     sys.stdout.flush()
 """
 
