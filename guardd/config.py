@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import reprlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -248,6 +249,12 @@ class _Problems:
         self.lines.append(f"{where}: {key}: {message}" if key else f"{where}: {message}")
 
 
+# A value quoted in a message is cut short: YAML aliases can make a small file hold a list whose
+# full repr is gigabytes ("billion laughs").
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxdict, _SHORT.maxstring, _SHORT.maxother = 2, 6, 6, 80, 80
+
+
 def _type_name(tp: Any) -> str:
     return {
         "bool": "true or false",
@@ -324,7 +331,7 @@ def _load_section(
             continue
         ok, converted = _convert(tp, value)
         if not ok:
-            problems.add(value_node, full, f"must be {_type_name(tp)} (got {value!r})")
+            problems.add(value_node, full, f"must be {_type_name(tp)} (got {_SHORT.repr(value)})")
             continue
         check = CHECKS.get(_generic(full))
         message = check(converted) if check else None
@@ -366,11 +373,18 @@ def _load_destinations(
 
 def _cross_checks(config: Config, node: yaml.Node, problems: _Problems) -> None:
     if config.led.pin == config.button.pin:
-        problems.add(
-            _find(node, "button", "pin"),
-            "button.pin",
-            f"uses GPIO{config.button.pin}, which led.pin already uses; give each its own pin",
-        )
+        if _find(node, "button", "pin") is None:  # the button kept its default: point at the LED's line
+            problems.add(
+                _find(node, "led", "pin"),
+                "led.pin",
+                f"uses GPIO{config.led.pin}, which button.pin already uses by default; give each its own pin",
+            )
+        else:
+            problems.add(
+                _find(node, "button", "pin"),
+                "button.pin",
+                f"uses GPIO{config.button.pin}, which led.pin already uses; give each its own pin",
+            )
     upload_to = config.after_wake.upload_to
     if upload_to is not None and config.destination(upload_to) is None:
         names = ", ".join(d.name for d in config.destinations) or "none are configured"

@@ -103,6 +103,7 @@ class _Conn:
         self.outbuf = bytearray()
         self.line_started: float | None = now  # the read deadline runs from here
         self.closing = False  # close once the output is flushed
+        self.closing_since = 0.0  # a client that never reads it is closed read_timeout_s later
 
 
 class ControlServer:
@@ -191,10 +192,13 @@ class ControlServer:
             if conn is None:
                 return
             conn.outbuf += data
+            was_closing = conn.closing
             if len(conn.outbuf) > MAX_PENDING_OUTPUT:
                 conn.outbuf.clear()
                 conn.closing = True
             conn.closing = conn.closing or close
+            if conn.closing and not was_closing:
+                conn.closing_since = time.monotonic()
         self._poke()
 
     def _poke(self) -> None:
@@ -310,8 +314,8 @@ class ControlServer:
                     continue
                 with self._lock:
                     del conn.outbuf[:sent]
-            if conn.closing and not conn.outbuf:
-                self._close(client)
+            if conn.closing and (not conn.outbuf or now - conn.closing_since > self.cfg.read_timeout_s):
+                self._close(client)  # flushed, or the client does not read what it is owed
             elif conn.line_started is not None and now - conn.line_started > self.cfg.read_timeout_s:
                 self._refuse(client, "timeout", f"a request line must arrive within {self.cfg.read_timeout_s:g} s")
 

@@ -1,0 +1,252 @@
+"""Promise 2: the LED tells the truth. Each state has its own pattern, checked on the pin itself.
+
+The real core drives a real gpiozero LED on MockFactory pins (the audio, the gate, the log and
+the sender are all real; time is an injected clock, so a request never times out while we
+watch). For each state the test asserts the panel's LedState and then watches the pin for a
+bounded stretch of real time: gpiozero blinks on a background thread, and MockPin records every
+change with the time since the previous one, so the on and off durations are measured, not assumed.
+
+    idle               dark          listening for the wake word, nothing kept
+    recording          solid         audio after a wake word is being kept
+    awaiting approval  blink 0.5/0.5 a request asks for a press
+    sending            blink 0.15/0.15
+    muted              blip 0.1/2.9  the microphone is closed
+    fault              flicker 0.05/0.05
+
+"Sent" and "denied" have no pattern of their own: once a request is decided or its send has a
+result, the LED shows whatever is true next (dark when idle, the slow blink if another request
+is waiting). The tests below pin that down too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import statistics
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+from gpiozero.pins.mock import MockFactory
+
+from guardd.audio import read_wav_frames
+from guardd.config import AfterWakeConfig, Config, ConfirmConfig, DestinationConfig
+from guardd.outbox import Caller
+from guardd.panel import LedState
+from guardd.pipeline import open_pipeline
+from guardd.sender import Sender, SendResult
+
+ME = Caller(1000, 4242, "/usr/bin/led-test")
+WAIT_S = 10.0
+
+
+class Speaker:
+    """The core with its LED on a mock pin. Sends wait in a sender that is started on demand,
+    so `sending` lasts as long as the test looks at it."""
+
+    def __init__(self, config: Config, stack: contextlib.ExitStack) -> None:
+        self.t = [100.0]
+        self.shown: list[LedState] = []
+        self.results: list[SendResult] = []
+        self.sender = Sender(self.results.append, threaded=True)
+        stack.callback(self.sender.stop)
+        self.edges: list[Any] = []
+        p = stack.enter_context(open_pipeline(
+            config, pin_factory=MockFactory(), clock=lambda: self.t[0], on_edge=self.edges.append,
+            emit=lambda e: None, sender=self.sender, on_show=self.shown.append))
+        self.core, self.panel = p.core, p.panel
+        self.led_pin = p.panel.led.pin
+        self.button_pin = p.panel.button.pin
+        self.core.start(mode="test")
+
+    @property
+    def state(self) -> LedState | None:
+        return self.panel.state
+
+    def at(self, t: float) -> None:
+        self.t[0] = t
+        self.core.tick()
+
+    def press(self, t: float) -> None:
+        self.t[0] = t
+        self.button_pin.drive_low()
+        self.t[0] = t + 0.1
+        self.button_pin.drive_high()
+        for edge in self.edges:
+            self.core.on_button(edge)
+        self.edges.clear()
+        self.at(t + 0.2)
+
+    def submit(self, payload: bytes = b"hello") -> None:
+        self.core.broker.submit("message", "inbox", payload, ME, client=1)
+
+    def finish_sending(self) -> None:
+        self.sender.start()
+        deadline = time.monotonic() + WAIT_S
+        while not self.results and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert self.results, "the sender gave no result"
+        self.core.on_send_result(self.results.pop(0))
+
+    def listen_until(self, wav: Path, state: LedState) -> None:
+        for frame in read_wav_frames(wav):
+            self.core.on_audio(frame)
+            self.t[0] = 100.0 + self.core.audio_t
+            if self.state is state:
+                return
+        raise AssertionError(f"the LED never showed {state.name}")
+
+
+@pytest.fixture
+def speaker(tmp_path: Path, receiver) -> Iterator[Speaker]:
+    with contextlib.ExitStack() as stack:
+        config = Config(state_dir=str(tmp_path / "state"),
+                        destinations=(DestinationConfig(url=receiver.url, name="inbox"),),
+                        after_wake=AfterWakeConfig(upload_to="inbox"),
+                        confirm=ConfirmConfig(timeout_s=30.0))
+        yield Speaker(config, stack)
+
+
+# -- watching the pin --------------------------------------------------------------------------
+
+
+def watch(pin: Any, seconds: float) -> tuple[list[Any], dict[bool, list[float]]]:
+    """The pin's changes over `seconds` of real time, and the durations of the complete lit and
+    dark stretches in between (the first stretch started before we looked, so it is left out)."""
+    pin.clear_states()
+    time.sleep(seconds)
+    states = list(pin.states)
+    durations: dict[bool, list[float]] = {True: [], False: []}
+    for before, change in zip(states[1:], states[2:]):
+        durations[bool(before.state)].append(change.timestamp)  # how long `before` lasted
+    return states, durations
+
+
+def assert_steady(pin: Any, lit: bool, seconds: float = 0.6) -> None:
+    states, _ = watch(pin, seconds)
+    assert len(states) == 1, f"the LED toggled {len(states) - 1} times; it should be steady"
+    assert bool(states[0].state) is lit and bool(pin.state) is lit
+
+
+def assert_blinks(pin: Any, on_s: float, off_s: float, seconds: float) -> None:
+    _, durations = watch(pin, seconds)
+    for lit, want in ((True, on_s), (False, off_s)):
+        got = durations[lit]
+        assert got, f"no complete {'lit' if lit else 'dark'} stretch in {seconds} s"
+        tolerance = max(0.03, 0.25 * want)  # a thread's sleep on a busy machine
+        assert abs(statistics.median(got) - want) <= tolerance, (
+            f"{'lit' if lit else 'dark'} for {got}, expected {want} s")
+
+
+# -- one test per pattern ---------------------------------------------------------------------------
+
+
+def test_each_state_has_its_own_pattern():
+    patterns = {s: s.value for s in LedState}
+    assert len(set(patterns.values())) == len(LedState) == 6
+    assert patterns == {
+        LedState.IDLE: (0.0, 1.0),
+        LedState.RECORDING: (1.0, 0.0),
+        LedState.AWAITING: (0.5, 0.5),
+        LedState.SENDING: (0.15, 0.15),
+        LedState.MUTED: (0.1, 2.9),
+        LedState.FAULT: (0.05, 0.05),
+    }
+
+
+def test_idle_is_dark_and_steady(speaker):
+    assert speaker.state is LedState.IDLE
+    assert_steady(speaker.led_pin, lit=False)
+
+
+def test_recording_is_solid_while_audio_after_the_wake_word_is_kept(speaker, manifest):
+    speaker.listen_until(manifest["dir"] / manifest["positives"][0]["file"], LedState.RECORDING)
+    assert speaker.core.endpointer is not None  # audio is being kept right now
+    assert_steady(speaker.led_pin, lit=True)
+
+
+def test_awaiting_approval_blinks_half_a_second_on_half_off(speaker):
+    speaker.submit()
+    assert speaker.state is LedState.AWAITING
+    assert_blinks(speaker.led_pin, 0.5, 0.5, seconds=1.7)
+
+
+def test_sending_blinks_quickly(speaker):
+    speaker.submit()
+    speaker.press(101.0)
+    assert speaker.state is LedState.SENDING
+    assert_blinks(speaker.led_pin, 0.15, 0.15, seconds=0.8)
+
+
+def test_muted_is_a_short_blip_every_three_seconds(speaker):
+    speaker.core.mute("test")
+    assert speaker.state is LedState.MUTED
+    assert_blinks(speaker.led_pin, 0.1, 2.9, seconds=3.3)
+
+
+def test_fault_flickers_and_clears_back_to_dark(speaker):
+    speaker.core.report_fault("audio", "the microphone stopped delivering audio")
+    assert speaker.state is LedState.FAULT
+    assert_blinks(speaker.led_pin, 0.05, 0.05, seconds=0.5)
+    speaker.core.clear_fault("audio")
+    assert speaker.state is LedState.IDLE
+    assert_steady(speaker.led_pin, lit=False, seconds=0.3)
+
+
+# -- after a decision: no pattern of its own, the LED shows what is true next ------------------
+
+
+def test_after_a_send_the_led_goes_dark(speaker, receiver):
+    speaker.submit(b"sent")
+    speaker.press(101.0)
+    speaker.finish_sending()
+    assert receiver.bodies == [b"sent"]
+    assert speaker.state is LedState.IDLE
+    assert_steady(speaker.led_pin, lit=False, seconds=0.3)
+
+
+def test_after_a_denial_the_led_goes_dark(speaker, receiver):
+    speaker.submit(b"never")
+    speaker.at(100.0 + 30.0)  # timed out
+    assert speaker.state is LedState.IDLE
+    assert_steady(speaker.led_pin, lit=False, seconds=0.3)
+    assert receiver.bodies == []
+
+
+def test_after_a_decision_the_next_waiting_request_blinks_at_once(speaker):
+    speaker.submit(b"first")
+    speaker.submit(b"second")
+    speaker.at(100.0 + 30.0)  # the first times out; the second is armed in the same step
+    assert speaker.state is LedState.AWAITING
+    assert_blinks(speaker.led_pin, 0.5, 0.5, seconds=1.7)
+
+
+# -- precedence and a whole story ------------------------------------------------------------------
+
+
+def test_a_fault_outranks_a_request_and_mute_and_a_request_outranks_mute(speaker):
+    speaker.core.mute("test")
+    speaker.submit()
+    assert speaker.state is LedState.AWAITING  # a request asking is shown even while muted
+    speaker.core.report_fault("audio", "the microphone is gone")
+    assert speaker.state is LedState.FAULT
+    speaker.core.clear_fault("audio")
+    assert speaker.state is LedState.AWAITING
+    speaker.at(100.0 + 30.0)
+    assert speaker.state is LedState.MUTED
+
+
+def test_a_wake_word_upload_runs_through_every_pattern_in_order(speaker, manifest, receiver):
+    """Wake word -> recording (solid) -> kept, the upload asks (blink) -> press -> sending
+    (quick blink) -> sent -> dark, and the pin followed every step."""
+    positive = manifest["positives"][0]
+    speaker.listen_until(manifest["dir"] / positive["file"], LedState.AWAITING)
+    assert speaker.shown == [LedState.IDLE, LedState.RECORDING, LedState.AWAITING]
+    assert_blinks(speaker.led_pin, 0.5, 0.5, seconds=1.7)
+    speaker.press(speaker.t[0] + 1.0)
+    assert speaker.shown[-1] is LedState.SENDING
+    speaker.finish_sending()
+    assert speaker.shown == [LedState.IDLE, LedState.RECORDING, LedState.AWAITING, LedState.SENDING,
+                             LedState.IDLE]
+    assert len(receiver.bodies) == 1
+    assert_steady(speaker.led_pin, lit=False, seconds=0.3)
