@@ -15,6 +15,7 @@ from guardd.config import UtteranceConfig
 SAMPLE_RATE = 16000  # hertz
 BYTES_PER_SAMPLE = 2
 ONSET_WINDOW_S = 0.3  # speech starts when this much recent audio is mostly voiced
+WORD_GAP_S = 0.15  # a pause shorter than this is inside the request (between its words)
 VOICED_RATIO = 0.9  # "mostly": the ratio py-webrtcvad's example endpointer uses both ways
 WAKE_GAP_S = 0.09  # unvoiced audio that marks the end of the wake word itself
 WAKE_LOOKBACK_S = 0.25  # the gap is searched from this long before the wake fired
@@ -81,6 +82,7 @@ class Endpointer:
         self._gap_frames = max(1, round(WAKE_GAP_S * 1000 / cfg.vad_frame_ms))
         self._quiet_run = 0  # consecutive unvoiced sub-frames since the wake
         self._wake_word_over = False
+        self._since_wake_word: list[tuple[int, bool]] = []  # sub-frames scanned for the onset
         self.wake_t = wake_t
 
     def _t(self, offset: int) -> float:
@@ -116,10 +118,10 @@ class Endpointer:
             return None
         if self._start is None:
             self._onset_window.append((offset, voiced))
+            self._since_wake_word.append((offset, voiced))
             window = self._onset_window
             if len(window) == window.maxlen and sum(v for _, v in window) >= VOICED_RATIO * len(window):
-                onset = next(o for o, v in window if v)
-                self._start = max(0, onset - pre_roll)
+                self._start = max(0, self._onset() - pre_roll)
             elif self._t(end) - self.wake_t >= self.cfg.no_speech_timeout_s:
                 return NoSpeech(self._t(end))
             return None
@@ -132,6 +134,22 @@ class Endpointer:
         if end - self._start >= max_bytes:
             return self._finish(self._start + max_bytes, cut=True)
         return None
+
+    def _onset(self) -> int:
+        """Where the speech that triggered began: the first voiced sub-frame after the last pause
+        of WORD_GAP_S or more, so a short first word ("set", "what's") before a short pause is
+        not left out."""
+        gap_frames = max(1, round(WORD_GAP_S * 1000 / self.cfg.vad_frame_ms))
+        onset, quiet = None, 0
+        for offset, voiced in reversed(self._since_wake_word):
+            if voiced:
+                onset, quiet = offset, 0
+            else:
+                quiet += 1
+                if quiet >= gap_frames and onset is not None:
+                    break
+        assert onset is not None  # the window that triggered holds voiced sub-frames
+        return onset
 
     def _finish(self, end: int, cut: bool) -> Utterance:
         assert self._start is not None
