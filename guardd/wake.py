@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-from collections import deque
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -80,6 +80,10 @@ def _session(path: Path) -> onnxruntime.InferenceSession:
     # the assistant and music that share the Pi.
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
+    options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+    # The inputs never change shape, so the arena would only hold memory we never reuse: without
+    # it the three sessions of one wake word take about 10 MB less (see README "Performance").
+    options.enable_cpu_mem_arena = False
     options.log_severity_level = 3
     try:
         return onnxruntime.InferenceSession(
@@ -89,29 +93,77 @@ def _session(path: Path) -> onnxruntime.InferenceSession:
         raise ModelError(f"cannot load ONNX model {path}: {exc}") from exc
 
 
+class _Ring:
+    """The newest `keep` rows of a stream, always contiguous so a window is a view, never a copy.
+
+    Rows are written into a buffer with room for `keep` more; when it fills, the newest `keep`
+    are moved to the front (one copy per `keep` rows appended). Rows are addressed by their
+    absolute position in the stream (`total` is one past the newest).
+    """
+
+    def __init__(self, keep: int, shape: tuple[int, ...], fill: float, room: int) -> None:
+        self.keep = keep
+        self._buf = np.full((2 * keep + room, *shape), fill, dtype=np.float32)
+        self._end = keep  # buffer index one past the newest row
+        self.total = keep  # the fill counts as rows, so early windows see it (as stock's do)
+
+    def claim(self, n: int) -> np.ndarray:
+        """A view of the next `n` rows, to be written in place; they count as appended."""
+        if self._end + n > len(self._buf):
+            self._buf[: self.keep] = self._buf[self._end - self.keep : self._end]
+            self._end = self.keep
+        view = self._buf[self._end : self._end + n]
+        self._end += n
+        self.total += n
+        return view
+
+    def window(self, end: int, n: int) -> np.ndarray:
+        """Rows [end - n, end) of the stream, as a view; they must still be among the kept."""
+        stop = self._end - (self.total - end)
+        if stop - n < self._end - self.keep or stop > self._end:
+            raise IndexError(f"rows {end - n}..{end} are no longer kept")
+        return self._buf[stop - n : stop]
+
+
+RECEPTIVE_FRAMES = 10  # frames of audio one embedding row depends on: 76 mel rows, 480 samples back
+STARTUP_FRAMES = 2  # from the third frame on, every frame adds exactly MEL_STEP mel rows
+
+
 class FeatureExtractor:
     """Audio frames to speech embeddings, identical in numbers to openwakeword's AudioFeatures.
 
     Per 80 ms frame: one melspectrogram run over the frame plus 30 ms of look-back (8 mel frames),
     one embedding run over the last 76 mel frames (one 96-dim row). Buffers start as stock ones
     do (mel rows of 1.0, embeddings of silence) so scores match from the very first frame.
+
+    Samples are taken by `push`; the models run in `catch_up`, which may be skipped for quiet
+    frames. Catching up later recomputes, from the kept samples, every mel frame and embedding
+    row the newest `history_rows` rows depend on, so rows are the same whether or not frames
+    were skipped: a mel frame depends only on its 1760 samples, a row only on its 76 mel frames.
     """
 
     def __init__(self, history_rows: int) -> None:
         models = shipped_models_dir()
         self._mel = _session(models / "melspectrogram.onnx")
         self._embed = _session(models / "embedding_model.onnx")
-        self.embedding_runs = 0
-        self._samples = np.zeros(0, dtype=np.float32)
-        self._mel_rows = np.ones((MEL_WINDOW, 32), dtype=np.float32)
-        silence_mel = self._melspectrogram(np.zeros(FRAME_SAMPLES + MEL_CONTEXT_SAMPLES, np.float32))
-        silence_row = self._embedding(np.tile(silence_mel[:1], (MEL_WINDOW, 1)))
         self.history_rows = history_rows
-        self._rows: deque[np.ndarray] = deque(
-            [silence_row] * history_rows, maxlen=history_rows
-        )
+        self.embedding_runs = 0
+        self.mel_runs = 0
+        span = history_rows + RECEPTIVE_FRAMES  # frames a full catch-up recomputes
+        self._samples = _Ring(span * FRAME_SAMPLES + MEL_CONTEXT_SAMPLES, (), 0.0, FRAME_SAMPLES)
+        self._mel_rows = _Ring(MEL_WINDOW + span * MEL_STEP, (32,), 1.0, MEL_STEP)
+        self.frames_in = 0  # frames whose samples were pushed
+        self._frames_mel = 0  # frames whose mel rows are in _mel_rows
+        self._frames_row = 0  # frames whose embedding row is in _rows
+        silence = np.zeros(FRAME_SAMPLES + MEL_CONTEXT_SAMPLES, np.float32)
+        silence_mel = self._melspectrogram(silence)
+        silence_row = self._embedding(np.tile(silence_mel[:1], (MEL_WINDOW, 1)))
+        self._rows = _Ring(history_rows, (96,), 0.0, 1)
+        self._rows.window(self._rows.total, history_rows)[:] = silence_row
+        self.mel_runs = self.embedding_runs = 0
 
     def _melspectrogram(self, samples: np.ndarray) -> np.ndarray:
+        self.mel_runs += 1
         out = self._mel.run(None, {"input": samples[None, :]})[0]
         return np.squeeze(out, axis=(0, 1)) / 10.0 + 2.0  # stock's scaling toward Google's TF model
 
@@ -120,20 +172,39 @@ class FeatureExtractor:
         return self._embed.run(None, {"input_1": window[None, :, :, None]})[0].reshape(96)
 
     def push(self, frame: np.ndarray) -> None:
-        """Add one 80 ms frame of int16 samples and compute its embedding row."""
+        """Keep one 80 ms frame of int16 samples; the models run in catch_up()."""
         if frame.shape != (FRAME_SAMPLES,):
             raise ValueError(f"wake frames are {FRAME_SAMPLES} samples, got {frame.shape}")
-        self._samples = np.concatenate((self._samples, frame.astype(np.float32)))[
-            -(FRAME_SAMPLES + MEL_CONTEXT_SAMPLES) :
-        ]
-        mel = self._melspectrogram(self._samples)
-        self._mel_rows = np.concatenate((self._mel_rows, mel))[-MEL_WINDOW:]
-        self._rows.append(self._embedding(self._mel_rows))
+        np.copyto(self._samples.claim(FRAME_SAMPLES), frame, casting="unsafe")
+        self.frames_in += 1
+
+    @property
+    def behind(self) -> int:
+        """Frames pushed whose embedding row is not computed yet."""
+        return self.frames_in - self._frames_row
+
+    def catch_up(self) -> None:
+        """Compute the mel frames and embedding rows the newest `history_rows` rows need."""
+        newest = self.frames_in
+        span = self.history_rows + RECEPTIVE_FRAMES
+        first_mel = max(self._frames_mel + 1, newest - span + 1)
+        for frame in range(first_mel, newest + 1):
+            end = self._samples.total - (newest - frame) * FRAME_SAMPLES
+            # Stock keeps no samples before the first frame: its first window is shorter.
+            length = min(FRAME_SAMPLES + MEL_CONTEXT_SAMPLES, frame * FRAME_SAMPLES)
+            mel = self._melspectrogram(self._samples.window(end, length))
+            self._mel_rows.claim(len(mel))[:] = mel
+        self._frames_mel = newest
+        first_row = max(self._frames_row + 1, newest - self.history_rows + 1)
+        for frame in range(first_row, newest + 1):
+            # After start-up (where nothing is skipped) every frame added MEL_STEP mel rows.
+            end = self._mel_rows.total - (newest - frame) * MEL_STEP
+            self._rows.claim(1)[0] = self._embedding(self._mel_rows.window(end, MEL_WINDOW))
+        self._frames_row = newest
 
     def features(self, rows: int) -> np.ndarray:
-        """The last `rows` embedding rows as a (1, rows, 96) float32 model input."""
-        recent = list(self._rows)[-rows:]
-        return np.stack(recent)[None, :, :].astype(np.float32)
+        """The last `rows` embedding rows as a (1, rows, 96) float32 model input (a view)."""
+        return self._rows.window(self._rows.total, rows)[None, :, :]
 
 
 class Classifier:
@@ -155,7 +226,44 @@ class Classifier:
 
     def score(self, features: FeatureExtractor) -> float:
         out = self._session.run(None, {self.input_name: features.features(self.rows)})[0]
-        return float(np.asarray(out).reshape(-1)[0])
+        return float(out.reshape(-1)[0])
+
+
+class EnergyGate:
+    """Is there anything in this frame but the room's own noise?
+
+    A frame is loud when its loudest 10 ms is more than MARGIN_DB above the noise floor, or above
+    CEILING_DBFS whatever the floor. The floor is the lowest frame energy (80 ms mean) of the last
+    FLOOR_FRAMES frames (about 5 s; "minimum statistics"): speech always has gaps, so it barely
+    lifts the floor, while a fan that starts is learnt within 5 s. The ceiling bounds what a
+    high floor can hide: nothing with a 10 ms stretch over -40 dBFS is ever skipped. Quiet frames
+    cost only this test; see WakeDetector for why skipping them never changes a computed score.
+    """
+
+    SUBFRAME = 160  # samples: 10 ms
+    MARGIN_DB = 10.0
+    CEILING_DBFS = -40.0
+    FLOOR_FRAMES = 64  # 5.12 s
+    START_DBFS = -60.0  # the floor assumed until the room is heard
+
+    def __init__(self) -> None:
+        self._levels = np.full(self.FLOOR_FRAMES, self.START_DBFS)
+        self._next = 0
+        self._full_scale = self.SUBFRAME * 32768.0**2  # sum of squares of a full-scale 10 ms
+
+    @property
+    def floor_db(self) -> float:
+        return float(self._levels.min())
+
+    def loud(self, frame: np.ndarray) -> bool:
+        x = frame.astype(np.float32).reshape(-1, self.SUBFRAME)
+        energy = np.einsum("ij,ij->i", x, x)
+        loudest = 10.0 * math.log10(max(float(energy.max()) / self._full_scale, 1e-10))
+        loud = loudest > min(self.floor_db + self.MARGIN_DB, self.CEILING_DBFS)
+        mean = float(energy.sum()) / (len(energy) * self._full_scale)
+        self._levels[self._next] = 10.0 * math.log10(max(mean, 1e-10))
+        self._next = (self._next + 1) % self.FLOOR_FRAMES
+        return loud
 
 
 @dataclass(frozen=True)
@@ -173,6 +281,14 @@ class WakeDetector:
     A model fires when `trigger_frames` consecutive frames score at or above `threshold`. After a
     wake, every model is silent for `refractory_s`, but frames are still fed to the models so
     their streaming state stays aligned with the audio.
+
+    With `gate_silence`, the models run only while some frame within reach of the score is loud
+    (EnergyGate). A score at frame k depends on the audio of frames k - rows - 9 .. k (rows
+    embedding rows, each over ten frames of audio), so the models run for `hangover` frames after
+    the last loud one, and the first run after a quiet stretch first recomputes the rows it needs
+    from the kept samples. Hence, exactly: every score whose audio holds a loud frame equals the
+    ungated score, and only scores over nothing but quiet audio are skipped (reported as 0.0).
+    tests/test_wake.py checks this, and that every positive fixture still wakes.
     """
 
     def __init__(
@@ -181,6 +297,8 @@ class WakeDetector:
         threshold: float,
         trigger_frames: int = 1,
         refractory_s: float = 2.0,
+        *,
+        gate_silence: bool = False,
     ) -> None:
         if not models:
             raise ModelError("no wake models configured")
@@ -189,7 +307,11 @@ class WakeDetector:
         self.threshold = threshold
         self.trigger_frames = trigger_frames
         self.refractory_s = refractory_s
+        self.gate = EnergyGate() if gate_silence else None
+        self.hangover = self.features.history_rows + RECEPTIVE_FRAMES
+        self._last_loud = 0  # the first `hangover` frames always run (and start-up is never skipped)
         self._frames_seen = 0
+        self.skipped_frames = 0
         self._streak = {c.label: 0 for c in self.classifiers}
         self._quiet_until = float("-inf")
         self.last_scores: dict[str, float] = {}
@@ -198,6 +320,16 @@ class WakeDetector:
         """Feed one 80 ms frame ending at audio time `t`; return a Wake if one fires."""
         self.features.push(frame)
         self._frames_seen += 1
+        if self.gate is None or self.gate.loud(frame):
+            self._last_loud = self._frames_seen
+        if self._frames_seen - self._last_loud >= self.hangover:
+            # Nothing but room noise within reach of any score: no model runs.
+            self.skipped_frames += 1
+            for clf in self.classifiers:
+                self.last_scores[clf.label] = 0.0
+                self._streak[clf.label] = 0
+            return None
+        self.features.catch_up()
         best: Wake | None = None
         for clf in self.classifiers:
             score = clf.score(self.features) if self._frames_seen > WARMUP_FRAMES else 0.0

@@ -120,3 +120,61 @@ def test_trigger_frames_waits_for_consecutive_frames_above_threshold(manifest):
     two = wakes(x, threshold=0.5, trigger_frames=2)
     assert round(two[0].t - one[0].t, 2) == 0.08
     assert wakes(x, threshold=0.5, trigger_frames=25) == []
+
+
+def quiet_gaps_between_positives(manifest: dict, seconds: float = 3.0) -> tuple[np.ndarray, list]:
+    """Every positive, each after `seconds` of the fixtures' -60 dBFS noise floor: long enough for
+    the silence gate to close, so each wake word is heard right after the models rested."""
+    rng = np.random.default_rng(6)
+    parts, spans, at = [], [], 0
+    for entry in manifest["positives"]:
+        gap = (rng.standard_normal(int(seconds * 16000)) * 32768 * 10 ** (-60 / 20)).astype(np.int16)
+        x = samples(manifest["dir"] / entry["file"])
+        parts += [gap, x]
+        spans.append((entry["model"], (at + len(gap)) / 16000, (at + len(gap) + len(x)) / 16000))
+        at += len(gap) + len(x)
+    return np.concatenate(parts), spans
+
+
+def scored(x: np.ndarray, gate: bool) -> tuple[np.ndarray, np.ndarray, list]:
+    detector = WakeDetector(MODELS, threshold=0.5, trigger_frames=2, gate_silence=gate)
+    scores, skipped, found = [], [], []
+    for i, f in enumerate(frames(x)):
+        before = detector.skipped_frames
+        wake = detector.process(f, round((i + 1) * 0.08, 2))
+        scores.append([detector.last_scores[m] for m in MODELS])
+        skipped.append(detector.skipped_frames > before)
+        if wake:
+            found.append((wake.model, wake.t))
+    return np.array(scores), np.array(skipped), found
+
+
+def test_with_the_silence_gate_every_positive_still_wakes_with_the_same_scores(manifest):
+    x, spans = quiet_gaps_between_positives(manifest)
+    plain, _, plain_wakes = scored(x, gate=False)
+    gated, skipped, gated_wakes = scored(x, gate=True)
+    assert skipped.mean() > 0.2, "the gate should rest the models in the quiet gaps"
+    # Every score the gated detector computes is the ungated score, bit for bit: the rows it
+    # skipped were rebuilt from the kept samples before any score that depends on them.
+    assert np.array_equal(gated[~skipped], plain[~skipped])
+    # What it skipped were scores over nothing but room noise: nowhere near a wake.
+    assert plain[skipped].max() < 0.01
+    assert gated_wakes == plain_wakes
+    for model, start, end in spans:
+        assert any(m == model and start < t <= end + 0.5 for m, t in gated_wakes), (model, start)
+
+
+def test_the_gate_never_rests_on_a_sound_over_minus_40_dbfs():
+    from guardd.wake import EnergyGate
+
+    gate = EnergyGate()
+    rng = np.random.default_rng(7)
+    loud_room = lambda dbfs: (rng.standard_normal(FRAME_SAMPLES) * 32768 * 10 ** (dbfs / 20)).astype(np.int16)
+    for _ in range(100):  # a loud fan for 8 s: the floor rises to it, and the fan itself rests
+        gate.loud(loud_room(-45))
+    assert gate.floor_db > -46 and not gate.loud(loud_room(-45))
+    assert gate.loud(loud_room(-38))  # only 7 dB over the floor, but over the -40 dBFS ceiling
+    quiet = EnergyGate()
+    for _ in range(100):
+        quiet.loud(loud_room(-70))
+    assert not quiet.loud(loud_room(-70)) and quiet.loud(loud_room(-55))

@@ -1,0 +1,52 @@
+"""`python -m guardd.bench` runs end to end on a tiny input and reports every figure README
+"Performance" quotes, with the machine it ran on. (The real benchmark is not run in CI.)"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+
+from conftest import ROOT
+
+from guardd.bench import peak_rss_of
+
+KEYS = {
+    "audio_s", "raw_inference_cpu_s", "pipeline_cpu_s", "overhead_ratio", "peak_rss_mb", "ready_s",
+    "wake_latency_p50_ms", "wake_latency_p95_ms", "log_appends_per_s", "false_accepts_per_hour",
+    "negative_hours", "recall", "quiet_cpu_per_audio_s", "each_extra_model_cpu_pct", "machine",
+}
+
+
+def test_the_benchmark_reports_every_figure_on_a_tiny_input(tmp_path, manifest):
+    fixtures = tmp_path / "fixtures" / "audio"
+    fixtures.mkdir(parents=True)
+    positive = next(e for e in manifest["positives"] if e["model"] == "alexa")
+    negative = manifest["negatives"][0]
+    for entry in (positive, negative):
+        shutil.copy(manifest["dir"] / entry["file"], fixtures / entry["file"])
+    small = {"positives": [positive], "negatives": [negative], "negative_seconds": negative["duration"]}
+    (fixtures / "manifest.json").write_text(json.dumps(small))
+    out = subprocess.run(
+        [sys.executable, "-m", "guardd.bench", "--json", "--repeats", "1", "--quiet-minutes", "0.2",
+         "--no-compare-stock", "--fixtures", str(fixtures), "--state-dir", str(tmp_path / "state")],
+        capture_output=True, text=True, timeout=300, cwd=ROOT,
+    )
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert KEYS <= result.keys()
+    assert result["recall"] == 1.0 and result["positives"] == 1
+    assert result["negative_hours"] > 0 and result["false_accepts_per_hour"] >= 0
+    assert 0 < result["raw_inference_cpu_s"] and 0 < result["pipeline_cpu_s"]
+    assert 0 < result["peak_rss_mb"] < 1000 and 0 < result["ready_s"] < 30
+    assert {"cpu", "cores", "memory_mb", "python", "numpy", "onnxruntime"} <= result["machine"].keys()
+
+
+def test_peak_memory_is_the_childs_own_not_ours():
+    ballast = np.ones(200 * 1024 * 1024 // 8)  # 200 MB here must not show up in the child
+    rss_mb, _ = peak_rss_of([sys.executable, "-c", "pass"])
+    assert rss_mb < 100
+    del ballast
