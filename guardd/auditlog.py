@@ -35,7 +35,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from guardd import sealing
 from guardd.durable import fsync_dir
@@ -610,13 +610,18 @@ def _records(path: Path) -> Iterator[dict[str, Any]]:
     except FileNotFoundError:
         return
     with f:
-        for line in f:
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(record, dict):
-                yield record
+        yield from parse_records(f)
+
+
+def parse_records(lines: Iterable[bytes]) -> Iterator[dict[str, Any]]:
+    """The records among `lines` that parse as JSON objects; others are skipped (verify reports them)."""
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            yield record
 
 
 # -- reading and verifying -----------------------------------------------------------------------

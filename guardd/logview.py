@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, TextIO
 
-from guardd.auditlog import GENESIS, Head, _last_line, segment_paths
+from guardd.auditlog import GENESIS, Head, _last_line, parse_records, segment_paths
 
 HIDDEN = ("seq", "prev", "h", "mac", "type", "wall_ms", "mono_us", "boot")
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
@@ -100,13 +100,7 @@ class Follower:
                 data = f.read()
             end = data.rfind(b"\n") + 1
             self.offset += end
-            for line in data[:end].splitlines():
-                try:
-                    record = json.loads(line)
-                except ValueError:
-                    continue
-                if isinstance(record, dict):
-                    yield record
+            yield from parse_records(data[:end].splitlines())
 
 
 def _partial(path: Path) -> bytes:
