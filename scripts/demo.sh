@@ -35,13 +35,17 @@ press_at=$(.venv/bin/python -c "
 import json; d = json.load(open('$demo/audio/manifest.json'))['demo']
 print(round(d['command_end'] + 0.8 + 1.0, 2))")
 
+# The owner's verification key for the log's seals: printed once, kept off the device (here, in
+# a shell variable) and used by `guardd verify --key` below.
+key=$(.venv/bin/guardd log init --config "$demo/guardd.yaml" 2>/dev/null)
+
 echo "== guardd replay: the spoken request as guardd hears it; the button is pressed at ${press_at}s"
 .venv/bin/guardd replay "$demo/audio/demo.wav" --config "$demo/guardd.yaml" --press-at "$press_at"
 echo
 echo "== guardd log: every step, each logged before it happened"
 .venv/bin/guardd log --config "$demo/guardd.yaml"
 echo
-echo "== guardd verify: the hash chain holds"
-.venv/bin/guardd verify --config "$demo/guardd.yaml"
+echo "== guardd verify --key: the hash chain and every seal hold"
+.venv/bin/guardd verify --config "$demo/guardd.yaml" --key "$key"
 echo
 echo "Kept recordings (mode 0600, only on this machine): $demo/state/recordings"
