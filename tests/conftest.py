@@ -75,6 +75,22 @@ def wait_until(condition, what: str, timeout_s: float = 30.0) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def wait_for_record(log_dir: Path, type_: str, proc: subprocess.Popen | None = None,
+                    timeout_s: float = 60.0) -> dict[str, Any]:
+    """The first record of `type_` in a log another process writes; fails if that process exits."""
+    from guardd.auditlog import read_records
+
+    found: list[dict[str, Any]] = []
+
+    def seen() -> bool:
+        assert proc is None or proc.poll() is None, "guardd exited early"
+        found[:] = [r for r in read_records(log_dir) if r["type"] == type_] if log_dir.is_dir() else []
+        return bool(found)
+
+    wait_until(seen, f"a {type_} record in {log_dir}", timeout_s)
+    return found[0]
+
+
 def replay_events(wav: Path, config: Path, *extra: str) -> list[dict[str, Any]]:
     """`guardd replay --json` on a file: its events, in order."""
     result = guardd("replay", str(wav), "--config", str(config), "--json", *extra)

@@ -13,7 +13,7 @@ import time
 import wave
 from pathlib import Path
 
-from conftest import GUARDD, ROOT, write_config
+from conftest import GUARDD, ROOT, wait_for_record, write_config
 
 from guardd.auditlog import read_records
 
@@ -74,16 +74,6 @@ def records(log_dir: Path) -> list[dict]:
     return list(read_records(log_dir)) if log_dir.is_dir() else []
 
 
-def wait_for(log_dir: Path, type_: str, timeout_s: float = 30) -> dict:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        found = [r for r in records(log_dir) if r["type"] == type_]
-        if found:
-            return found[0]
-        time.sleep(0.05)
-    raise AssertionError(f"no {type_} record within {timeout_s} s: {[r['type'] for r in records(log_dir)]}")
-
-
 def test_a_microphone_that_stops_and_returns_is_a_fault_once_then_guardd_listens_again(tmp_path, manifest):
     fifo = tmp_path / "mic.fifo"
     os.mkfifo(fifo)
@@ -101,18 +91,18 @@ def test_a_microphone_that_stops_and_returns_is_a_fault_once_then_guardd_listens
     proc = subprocess.Popen([*GUARDD, "run", "--config", str(config)], cwd=ROOT, env=env,
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_for(log_dir, "start")
+        wait_for_record(log_dir, "start")
         time.sleep(2.0)  # listening to silence
         mic.paused.set()  # the microphone stops delivering
-        fault = wait_for(log_dir, "fault", timeout_s=10)
+        fault = wait_for_record(log_dir, "fault", timeout_s=10)
         assert fault["kind"] == "audio" and "stopped delivering" in fault["reason"]
         time.sleep(2.0)  # several retries while it is gone
         mic.play(demo)  # it comes back, and someone says "alexa, ..."
         resumed = time.monotonic()
         mic.paused.clear()
-        wait_for(log_dir, "recovered", timeout_s=10)
+        wait_for_record(log_dir, "recovered", timeout_s=10)
         assert time.monotonic() - resumed <= 5.0
-        wait_for(log_dir, "utterance", timeout_s=20)  # and guardd hears the wake word again
+        wait_for_record(log_dir, "utterance", timeout_s=20)  # and guardd hears the wake word again
         types = [r["type"] for r in records(log_dir)]
         assert types.count("fault") == 1 and types.count("start") == 1
         assert types.index("fault") < types.index("recovered") < types.index("wake")

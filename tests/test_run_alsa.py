@@ -8,10 +8,9 @@ import hashlib
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
-from conftest import GUARDD, ROOT, alsa_env, guardd, replay_events, write_config
+from conftest import GUARDD, ROOT, alsa_env, guardd, replay_events, wait_for_record, write_config
 
 from guardd.auditlog import read_records, verify
 
@@ -29,18 +28,6 @@ def start_run(tmp_path: Path, wav: Path, *extra: str, env_extra: dict[str, str] 
         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=stderr, env=env, cwd=ROOT,
     )
     return proc, config, tmp_path / "state" / "log"
-
-
-def wait_for_record(log_dir: Path, type_: str, proc: subprocess.Popen) -> dict:
-    deadline = time.monotonic() + DEADLINE_S
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "guardd run exited early"
-        if log_dir.is_dir():
-            found = [r for r in read_records(log_dir) if r["type"] == type_]
-            if found:
-                return found[0]
-        time.sleep(0.1)
-    raise AssertionError(f"no {type_} record within {DEADLINE_S} s")
 
 
 def stop(proc: subprocess.Popen, signum: int) -> int:

@@ -22,9 +22,8 @@ import subprocess
 import sys
 import time
 import wave
-from pathlib import Path
 
-from conftest import ROOT, alsa_env, replay_events, write_config
+from conftest import ROOT, alsa_env, replay_events, wait_for_record, write_config
 
 from guardd.auditlog import read_records, verify
 
@@ -56,18 +55,6 @@ sys.exit(main(sys.argv[4:]))
 """
 
 
-def wait_for(log_dir: Path, type_: str, proc: subprocess.Popen) -> dict:
-    deadline = time.monotonic() + DEADLINE_S
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "guardd run exited early"
-        if log_dir.is_dir():
-            found = [r for r in read_records(log_dir) if r["type"] == type_]
-            if found:
-                return found[0]
-        time.sleep(0.1)
-    raise AssertionError(f"no {type_} record within {DEADLINE_S} s")
-
-
 def test_a_stalled_log_loses_no_frame_and_misses_no_wake_word(tmp_path, manifest):
     wav = manifest["dir"] / manifest["demo"]["file"]
     with wave.open(str(wav), "rb") as w:
@@ -88,7 +75,7 @@ def test_a_stalled_log_loses_no_frame_and_misses_no_wake_word(tmp_path, manifest
         )
     log_dir = run_dir / "state" / "log"
     try:
-        kept = wait_for(log_dir, "utterance", proc)
+        kept = wait_for_record(log_dir, "utterance", proc, timeout_s=DEADLINE_S)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
     finally:
