@@ -35,7 +35,7 @@ def default_state_dir() -> str:
 @dataclass(frozen=True)
 class WakeConfig:
     models: tuple[str, ...] = ("alexa", "hey_jarvis")  # built-in names or paths to .onnx files
-    threshold: float = 0.5  # score 0..1 a frame must reach
+    threshold: float = 0.7  # score 0..1 a frame must reach (README "Performance" says why 0.7)
     trigger_frames: int = 2  # consecutive 80 ms frames at or above the threshold
     refractory_s: float = 2.0  # seconds after a wake during which no model can fire again
     gate_silence: bool = True  # skip the models while only room noise could reach a score

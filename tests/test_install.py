@@ -194,7 +194,7 @@ def test_edited_config_survives_and_new_appears_only_when_the_shipped_one_change
     clone, first, _ = installed
     root = copy_of(first, tmp_path / "root")
     conf = root / "etc/guardd/guardd.yaml"
-    edited = conf.read_text().replace("threshold: 0.5", "threshold: 0.7")
+    edited = conf.read_text().replace("threshold: 0.7", "threshold: 0.6")
     conf.write_text(edited)
 
     out = ok(run_install(clone, root, timeout=120))
