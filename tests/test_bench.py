@@ -17,11 +17,12 @@ from guardd.bench import peak_rss_of
 KEYS = {
     "audio_s", "raw_inference_cpu_s", "pipeline_cpu_s", "overhead_ratio", "peak_rss_mb", "ready_s",
     "wake_latency_p50_ms", "wake_latency_p95_ms", "log_appends_per_s", "false_accepts_per_hour",
-    "negative_hours", "recall", "quiet_cpu_per_audio_s", "each_extra_model_cpu_pct", "machine",
+    "negative_hours", "real_negative_hours", "false_accepts_real", "recall", "quiet_cpu_per_audio_s",
+    "each_extra_model_cpu_pct", "machine",
 }
 
 
-def test_the_benchmark_reports_every_figure_on_a_tiny_input(tmp_path, manifest):
+def test_the_benchmark_reports_every_figure_on_a_tiny_input(tmp_path, manifest, real_speech):
     fixtures = tmp_path / "fixtures" / "audio"
     fixtures.mkdir(parents=True)
     positive = next(e for e in manifest["positives"] if e["model"] == "alexa")
@@ -32,14 +33,16 @@ def test_the_benchmark_reports_every_figure_on_a_tiny_input(tmp_path, manifest):
     (fixtures / "manifest.json").write_text(json.dumps(small))
     out = subprocess.run(
         [sys.executable, "-m", "guardd.bench", "--json", "--repeats", "1", "--quiet-minutes", "0.2",
-         "--no-compare-stock", "--fixtures", str(fixtures), "--state-dir", str(tmp_path / "state")],
+         "--no-compare-stock", "--fixtures", str(fixtures), "--state-dir", str(tmp_path / "state"),
+         "--cache", str(real_speech), "--real-variants", "1"],
         capture_output=True, text=True, timeout=300, cwd=ROOT,
     )
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
     assert KEYS <= result.keys()
     assert result["recall"] == 1.0 and result["positives"] == 1
-    assert result["negative_hours"] > 0 and result["false_accepts_per_hour"] >= 0
+    assert result["negative_hours"] > result["real_negative_hours"] > 0.06  # 229 s of real speech
+    assert result["false_accepts_per_hour"] >= 0
     assert 0 < result["raw_inference_cpu_s"] and 0 < result["pipeline_cpu_s"]
     assert 0 < result["peak_rss_mb"] < 1000 and 0 < result["ready_s"] < 30
     assert {"cpu", "cores", "memory_mb", "python", "numpy", "onnxruntime"} <= result["machine"].keys()

@@ -137,7 +137,7 @@ def quiet_gaps_between_positives(manifest: dict, seconds: float = 3.0) -> tuple[
 
 
 def scored(x: np.ndarray, gate: bool) -> tuple[np.ndarray, np.ndarray, list]:
-    detector = WakeDetector(MODELS, threshold=0.5, trigger_frames=2, gate_silence=gate)
+    detector = WakeDetector(MODELS, threshold=0.5, trigger_frames=1, gate_silence=gate)
     scores, skipped, found = [], [], []
     for i, f in enumerate(frames(x)):
         before = detector.skipped_frames
@@ -178,3 +178,47 @@ def test_the_gate_never_rests_on_a_sound_over_minus_40_dbfs():
     for _ in range(100):
         quiet.loud(loud_room(-70))
     assert not quiet.loud(loud_room(-70)) and quiet.loud(loud_room(-55))
+
+
+def wake_rule(scores: list[dict[str, float]], threshold: float, trigger: int, refractory_s: float) -> list:
+    """The wake rule as documented, applied to a score for every frame: a model fires on its
+    `trigger`-th consecutive frame at or above the threshold, the best such model wins, and after a
+    wake no model fires for `refractory_s` while every count starts again from zero."""
+    streak = dict.fromkeys(scores[0], 0)
+    quiet_until, found = float("-inf"), []
+    for k, frame_scores in enumerate(scores, 1):
+        t = round(k * 0.08, 2)
+        best = None
+        for model, score in frame_scores.items():
+            streak[model] = streak[model] + 1 if score >= threshold else 0
+            if streak[model] >= trigger and t >= quiet_until and (best is None or score > best[1]):
+                best = (model, score, t)
+        if best:
+            found.append(best)
+            quiet_until = t + refractory_s
+            streak = dict.fromkeys(streak, 0)
+    return found
+
+
+def test_scoring_only_the_frames_a_wake_needs_gives_exactly_the_wakes_of_scoring_every_frame(manifest):
+    """Every fixture, positives and negatives, one after another, through all three shipped
+    models at a low threshold so runs above it start and end everywhere, with the silence gate."""
+    models = ["alexa", "hey_jarvis", "hey_mycroft"]
+    entries = manifest["positives"] + manifest["negatives"]
+    x = np.concatenate([samples(manifest["dir"] / e["file"]) for e in entries])
+    every = WakeDetector(models, threshold=2.0, trigger_frames=1, gate_silence=True)  # never fires
+    dense = []
+    for i, f in enumerate(frames(x)):
+        every.process(f, round((i + 1) * 0.08, 2))
+        dense.append(dict(every.last_scores))
+    for trigger, refractory_s in ((2, 2.0), (3, 2.0), (2, 0.0)):
+        expected = wake_rule(dense, 0.3, trigger, refractory_s)
+        detector = WakeDetector(models, 0.3, trigger, refractory_s, gate_silence=True)
+        got = []
+        for i, f in enumerate(frames(x)):
+            wake = detector.process(f, round((i + 1) * 0.08, 2))
+            if wake:
+                got.append((wake.model, wake.score, wake.t))
+        assert len(expected) >= 40, "the low threshold should give many runs to check"
+        assert got == expected, (trigger, refractory_s)
+        assert detector.classifier_runs < every.classifier_runs * (1 / trigger + 0.1), (trigger, refractory_s)
