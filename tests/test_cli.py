@@ -103,3 +103,20 @@ def test_log_and_verify_read_what_replay_wrote_and_verify_catches_an_edit(tmp_pa
     bad = guardd("verify", "--config", str(config_path))
     assert bad.returncode == 1
     assert "seq 2: modified" in bad.stdout
+
+
+def test_the_command_line_hashes_with_pythons_own_sha256_and_still_gets_the_standard_answers():
+    """hashlib's OpenSSL module costs 3.2 MB of memory; guardd leaves it unloaded. SHA-256 and
+    HMAC-SHA256 must still give the published test vectors (FIPS 180-2, RFC 4231 case 2)."""
+    code = (
+        "import guardd.cli, sys, hashlib, hmac\n"
+        "print(sys.modules['_hashlib'] is None)\n"
+        "print(hashlib.sha256(b'abc').hexdigest())\n"
+        "print(hmac.new(b'Jefe', b'what do ya want for nothing?', 'sha256').hexdigest())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.split() == [
+        "True",
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+        "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843",
+    ]
