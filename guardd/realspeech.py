@@ -33,14 +33,6 @@ VARIANTS_VERSION = "variants-2"  # a change to variant() needs a new name, so no
 SEED = 20261125
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def fetch(cache: Path, say: Callable[[str], None] = lambda m: None) -> Path:
     """The directory holding the recordings, fetched (29 MB) and unpacked on first use.
     Raises RuntimeError naming the problem when pip cannot fetch it or the hash differs."""
@@ -64,7 +56,8 @@ def fetch(cache: Path, say: Callable[[str], None] = lambda m: None) -> Path:
                     f"put {SDIST} in {directory} by hand, or run without real speech"
                 )
             got.replace(sdist)
-    actual = _sha256(sdist)
+    with sdist.open("rb") as f:
+        actual = hashlib.file_digest(f, "sha256").hexdigest()
     if actual != SDIST_SHA256:
         sdist.unlink()
         raise RuntimeError(f"{SDIST} has SHA-256 {actual}, expected {SDIST_SHA256}; it was deleted")

@@ -377,7 +377,7 @@ class WakeDetector:
         if k - self._last_loud >= self.hangover:
             # Nothing but room noise within reach of any score: no model runs.
             self.skipped_frames += 1
-            self._reset_frame = max(self._reset_frame, k)
+            self._reset_frame = k
             for clf in self.classifiers:
                 self.last_scores[clf.label] = 0.0
                 self._run_start[clf.label] = None
