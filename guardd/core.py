@@ -157,11 +157,13 @@ class Core:
         self.audio_t = self.frames * FRAME_SAMPLES / SAMPLE_RATE
         # The model is fed every frame, also while recording, so its streaming state stays aligned.
         wake = self.wake.process(np.frombuffer(frame, dtype=np.int16), self.audio_t)
+        # The history ends with this frame, as the wake's time does: a wake hands over the audio
+        # up to audio_t, and the endpointer takes the frames after it.
+        self._history.append(frame)
         if self.endpointer is not None:
             self._continue_utterance(frame)
         elif wake is not None:
             self._on_wake(wake.model, wake.score)
-        self._history.append(frame)
         if self.clock() >= self._next_retention:
             self._retention()
 
