@@ -57,7 +57,8 @@ class Endpointer:
     speaker ran straight on, the wake itself after WAKE_TAIL_MAX_S); the search for the
     request's start begins there. Then a window of
     ONSET_WINDOW_S of sub-frames triggers the start when VOICED_RATIO of it is voiced; the start
-    is the window's first voiced sub-frame minus pre_roll_s. While speaking, the utterance ends
+    is the window's first voiced sub-frame minus pre_roll_s, but never before that gap began, so
+    a short pause after the wake word does not pull its tail in. While speaking, the utterance ends
     when VOICED_RATIO of the last trailing_silence_s is unvoiced, or at max_length_s.
     """
 
@@ -82,6 +83,7 @@ class Endpointer:
         self._gap_frames = max(1, round(WAKE_GAP_S * 1000 / cfg.vad_frame_ms))
         self._quiet_run = 0  # consecutive unvoiced sub-frames since the wake
         self._wake_word_over = False
+        self._wake_word_end = 0  # byte offset where the gap after the wake word began
         self._since_wake_word: list[tuple[int, bool]] = []  # sub-frames scanned for the onset
         self.wake_t = wake_t
 
@@ -112,6 +114,7 @@ class Endpointer:
             self._quiet_run = 0 if voiced else self._quiet_run + 1
             if self._quiet_run >= self._gap_frames:
                 self._wake_word_over = True
+                self._wake_word_end = end - self._gap_frames * self._sub_bytes
             elif self._t(end) - self.wake_t >= WAKE_TAIL_MAX_S:
                 # Speech since the wake with no pause: the request started with the wake.
                 self._start = max(0, self._history_bytes - pre_roll)
@@ -121,7 +124,7 @@ class Endpointer:
             self._since_wake_word.append((offset, voiced))
             window = self._onset_window
             if len(window) == window.maxlen and sum(v for _, v in window) >= VOICED_RATIO * len(window):
-                self._start = max(0, self._onset() - pre_roll)
+                self._start = max(self._wake_word_end, self._onset() - pre_roll)
             elif self._t(end) - self.wake_t >= self.cfg.no_speech_timeout_s:
                 return NoSpeech(self._t(end))
             return None
