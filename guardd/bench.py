@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import platform
+import resource
 import signal
 import socket
 import statistics
@@ -24,14 +25,14 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
 from guardd import benchaudio, realspeech
 from guardd.auditlog import AuditLog
 from guardd.config import Config, WakeConfig, default_state_dir
-from guardd.wake import FRAME_SAMPLES, MEL_WINDOW, SAMPLE_RATE, WakeDetector
+from guardd.wake import FRAME_SAMPLES, MEL_STEP, MEL_WINDOW, SAMPLE_RATE, WakeDetector
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_FIXTURES = ROOT / "tests" / "fixtures" / "audio"
@@ -84,11 +85,19 @@ def machine() -> dict[str, Any]:
 # -- CPU: the sessions alone against the whole pipeline -------------------------------------------
 
 
-def frames_of(x: np.ndarray) -> list[bytes]:
-    usable = len(x) // FRAME_SAMPLES * FRAME_SAMPLES
-    data = x[:usable].astype("<i2").tobytes()
-    size = FRAME_SAMPLES * 2
-    return [data[i : i + size] for i in range(0, len(data), size)]
+class Frames:
+    """Audio as the 80 ms blocks of bytes the microphone delivers, each made when it is fed: a
+    list of them all would hold an hour of audio twice over (230 MB more), too much for a Pi."""
+
+    def __init__(self, x: np.ndarray) -> None:
+        self._x = np.ascontiguousarray(x[: len(x) // FRAME_SAMPLES * FRAME_SAMPLES], dtype="<i2")
+
+    def __len__(self) -> int:
+        return len(self._x) // FRAME_SAMPLES
+
+    def span(self, first: int, count: int) -> Iterator[bytes]:
+        for k in range(first, min(first + count, len(self))):
+            yield self._x[k * FRAME_SAMPLES : (k + 1) * FRAME_SAMPLES].tobytes()
 
 
 WAKE = WakeConfig()  # the settings detection is measured with; main() may change the threshold
@@ -98,14 +107,14 @@ def bench_config(state: Path, models: list[str], gate: bool) -> Config:
     return Config(state_dir=str(state), wake=replace(WAKE, models=tuple(models), gate_silence=gate))
 
 
-def pipeline_cpu(config: Config, frames: list[bytes]) -> float:
+def pipeline_cpu(config: Config, frames: Frames) -> float:
     """CPU seconds of the whole `replay` pipeline over `frames` (models loaded beforehand): frames,
     wake detector, endpointer and VAD after each wake, the gate and the log, as `replay` drives
     them, in this process (time.process_time counts every thread)."""
     return pipelines_cpu([config], frames, len(frames))[0][0]
 
 
-def pipelines_cpu(configs: list[Config], frames: list[bytes], chunk: int) -> list[list[float]]:
+def pipelines_cpu(configs: list[Config], frames: Frames, chunk: int) -> list[list[float]]:
     """CPU seconds of each config's pipeline (as pipeline_cpu) over each `chunk` frames: all
     pipelines are open at once and take turns chunk by chunk, so a moment when the machine is
     busy costs every config alike and their ratios can be taken chunk by chunk."""
@@ -125,7 +134,7 @@ def pipelines_cpu(configs: list[Config], frames: list[bytes], chunk: int) -> lis
         for first in range(0, len(frames), chunk):
             for i, core in enumerate(cores):
                 started = time.process_time()
-                for frame in frames[first : first + chunk]:
+                for frame in frames.span(first, chunk):
                     clocks[i] = round(clocks[i] + FRAME_S, 6)
                     core.on_audio(frame)
                     core.tick()
@@ -135,18 +144,35 @@ def pipelines_cpu(configs: list[Config], frames: list[bytes], chunk: int) -> lis
     return spent
 
 
+def quiet_room_cpu(minutes: float, repeats: int, gated: Config, plain: Config) -> tuple[float, float, float]:
+    """(seconds of quiet room audio, median CPU seconds with the gate on, with it off). The audio
+    (115 MB an hour) is gone when this returns, not carried into the worker processes after."""
+    quiet = Frames(benchaudio.room_noise(minutes * 60))
+    on = median_of(repeats, lambda: pipeline_cpu(gated, quiet))
+    off = median_of(repeats, lambda: pipeline_cpu(plain, quiet))
+    return len(quiet) * FRAME_S, on, off
+
+
 def raw_inference_cpu(models: list[str], x: np.ndarray) -> float:
     """CPU seconds inside the ONNX sessions alone: the same sessions run on the same inputs, in the
     same order, as an ungated pipeline gives them (recorded in a first pass: every melspectrogram
     and embedding run, and the classifier runs the wake rule asks for), back to back."""
     detector = WakeDetector(models, WAKE.threshold, WAKE.trigger_frames, WAKE.refractory_s)
     features = detector.features
-    mel_out: list[np.ndarray] = []
+    n = len(x) // FRAME_SAMPLES
+    # Recorded into arrays made up front: thousands of small arrays kept between session runs
+    # leave holes in the C heap that the sessions' next buffers do not fit, and the process grew
+    # by 0.4 MB a frame (4.5 GB for the 1010 s) this way.
+    mels = np.ones((MEL_WINDOW + (n + 1) * MEL_STEP, 32), np.float32)  # stock's first rows are 1.0
+    mel_ends = np.empty(n, np.int64)
+    filled = MEL_WINDOW
     record = features._melspectrogram
 
     def recording(samples: np.ndarray) -> np.ndarray:
+        nonlocal filled
         out = record(samples)
-        mel_out.append(out.copy())
+        mels[filled : filled + len(out)] = out
+        filled += len(out)
         return out
 
     features._melspectrogram = recording  # type: ignore[method-assign]
@@ -158,16 +184,13 @@ def raw_inference_cpu(models: list[str], x: np.ndarray) -> float:
 
         clf.score = scoring  # type: ignore[method-assign]
     history = features.history_rows
-    first_rows = features.features(history)[0].copy()  # the silence rows stock starts with
-    n = len(x) // FRAME_SAMPLES
-    rows = np.empty((n, 96), np.float32)
+    rows = np.empty((history + n, 96), np.float32)
+    rows[:history] = features.features(history)[0]  # the silence rows stock starts with
     for k in range(n):
         calls.append([])
         detector.process(x[k * FRAME_SAMPLES : (k + 1) * FRAME_SAMPLES], (k + 1) * FRAME_S)
-        rows[k] = features.features(1)[0, 0]
-    mels = np.concatenate([np.ones((MEL_WINDOW, 32), np.float32), *mel_out])
-    mel_ends = MEL_WINDOW + np.cumsum([len(m) for m in mel_out])
-    rows = np.concatenate([first_rows, rows])
+        mel_ends[k] = filled  # ungated, every frame runs the melspectrogram once
+        rows[history + k] = features.features(1)[0, 0]
     samples = x[: n * FRAME_SAMPLES].astype(np.float32)
     mel_session, embed_session = features._mel, features._embed
     classifiers = [(c._session, c.input_name, c.rows) for c in detector.classifiers]
@@ -318,13 +341,28 @@ def _count_wakes(args: tuple[str, list[str], float, int, float, bool]) -> tuple[
     return len(x) / SAMPLE_RATE, wakes
 
 
+WORKER_MB = 150  # what one false-accept worker needs: the models and a 10-minute file
+
+
+def _workers() -> int:
+    """One worker a core, as many as the free memory holds (a Pi Zero 2 W has four cores and
+    512 MB, shared with the assistant)."""
+    try:
+        with open("/proc/meminfo") as f:
+            fields = dict(line.split(":", 1) for line in f)
+        available_mb = int(fields["MemAvailable"].split()[0]) // 1024
+    except (OSError, KeyError, ValueError):
+        available_mb = WORKER_MB
+    return max(1, min(os.cpu_count() or 1, available_mb // WORKER_MB))
+
+
 def false_accepts(paths: list[Path], wake: WakeConfig) -> tuple[float, list[tuple[str, str, float]]]:
     """(hours of negative audio, every wake in it), the detector as `run` configures it."""
     jobs = [(str(p), list(wake.models), wake.threshold, wake.trigger_frames, wake.refractory_s,
              wake.gate_silence) for p in paths]
     seconds = 0.0
     found: list[tuple[str, str, float]] = []
-    with ProcessPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+    with ProcessPoolExecutor(max_workers=_workers()) as pool:
         for path, (s, wakes) in zip(paths, pool.map(_count_wakes, jobs)):
             seconds += s
             found += [(path.name, model, t) for model, t in wakes]
@@ -339,7 +377,7 @@ def run(args: argparse.Namespace, say: Callable[[str], None]) -> dict[str, Any]:
     fixtures: Path = args.fixtures
     manifest = benchaudio.load_manifest(fixtures)
     speech = benchaudio.speech_set(fixtures, manifest)
-    frames = frames_of(speech)
+    frames = Frames(speech)
     result: dict[str, Any] = {"machine": machine(), "models": models, "repeats": args.repeats,
                               "threshold": WAKE.threshold, "trigger_frames": WAKE.trigger_frames}
     result["audio_s"] = round(len(frames) * FRAME_S, 2)
@@ -373,10 +411,7 @@ def run(args: argparse.Namespace, say: Callable[[str], None]) -> dict[str, Any]:
         result["extra_model_cpu_pct_steps"] = [round(s, 2) for s in steps]
 
         say(f"quiet room: {args.quiet_minutes:g} min of room noise and silence")
-        quiet = frames_of(benchaudio.room_noise(args.quiet_minutes * 60))
-        quiet_s = len(quiet) * FRAME_S
-        q_gated = median_of(args.repeats, lambda: pipeline_cpu(gated, quiet))
-        q_plain = median_of(args.repeats, lambda: pipeline_cpu(plain, quiet))
+        quiet_s, q_gated, q_plain = quiet_room_cpu(args.quiet_minutes, args.repeats, gated, plain)
         result["quiet_audio_s"] = round(quiet_s, 1)
         result["quiet_cpu_per_audio_s"] = round(q_gated / quiet_s, 6)
         result["quiet_cpu_per_audio_s_ungated"] = round(q_plain / quiet_s, 6)
@@ -434,6 +469,8 @@ def run(args: argparse.Namespace, say: Callable[[str], None]) -> dict[str, Any]:
     result["false_accepts_per_hour"] = round(len(wakes) / hours, 3)
     result["false_accept_events"] = [f"{name} {model} {t:.2f}s" for name, model, t in wakes[:20]]
     result["targets_met"] = {key: _meets(result.get(key), op, bound) for key, (op, bound) in TARGETS.items()}
+    # The benchmark's own high-water mark, so an owner knows it fits beside everything else on a Pi.
+    result["bench_peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     return result
 
 
@@ -465,6 +502,7 @@ ROWS = [
     ("false_accepts_per_hour", "false accepts per hour"),
     ("false_accepts_real", "  false accepts on the real recordings"),
     ("log_appends_per_s", "log appends per second (fdatasync)"),
+    ("bench_peak_rss_mb", "this benchmark's own peak memory (MB)"),
 ]
 
 

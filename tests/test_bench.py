@@ -45,6 +45,8 @@ def test_the_benchmark_reports_every_figure_on_a_tiny_input(tmp_path, manifest, 
     assert result["false_accepts_per_hour"] >= 0
     assert 0 < result["raw_inference_cpu_s"] and 0 < result["pipeline_cpu_s"]
     assert 0 < result["peak_rss_mb"] < 1000 and 0 < result["ready_s"] < 30
+    # The benchmark itself must fit on a Pi Zero 2 W (512 MB) beside the assistant.
+    assert 0 < result["bench_peak_rss_mb"] < 250
     assert {"cpu", "cores", "memory_mb", "python", "numpy", "onnxruntime"} <= result["machine"].keys()
 
 
