@@ -7,8 +7,9 @@ Invariants:
   happen and the LED shows a fault;
 - the LED is never dark while audio after a wake word is being kept; its pattern is derived
   from the state every time the state changes (fault, awaiting a press, sending, recording, idle);
-- audio is held only between a wake and the end of its utterance, plus a rolling pre-roll of
-  `utterance.pre_roll_s` that never leaves memory unless a wake word keeps it;
+- audio is held only between a wake and the end of its utterance, plus a rolling history of
+  `utterance.pre_roll_s` + endpoint.WAKE_LOOKBACK_S (in whole frames) that never leaves memory
+  unless a wake word keeps it, and is dropped on mute;
 - a restart approves nothing: requests left without a decision are logged as aborted and their
   spooled payloads deleted.
 """
@@ -200,6 +201,7 @@ class Core:
         self._record("mute", source=source)  # logged or not, muting is the safe direction
         self.muted = True
         self.endpointer = None  # audio being kept is dropped, not finished
+        self._history.clear()  # and the pre-roll: audio before a mute is never joined to audio after
         if self._persist_mute is not None:
             try:
                 self._persist_mute(True)

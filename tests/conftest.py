@@ -10,8 +10,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import yaml
+
+from guardd.core import FRAME_BYTES
+from guardd.wake import SAMPLE_RATE, Wake
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -183,3 +187,36 @@ def receiver():
     r = Receiver()
     yield r
     r.close()
+
+
+# -- audio for the core loop, with the wake detector replaced at its seam ------------------------
+
+
+class WakeAt:
+    """The wake detector seam: fires once, at the chosen frame it is given (counting from 1)."""
+
+    def __init__(self, frame):
+        self.frame = frame
+        self.seen = 0
+
+    def process(self, frame, t):
+        self.seen += 1
+        return Wake("alexa", 0.97, t) if self.seen == self.frame else None
+
+
+def silence(seconds, seed=0):
+    noise = np.random.default_rng(seed).normal(0, 30, int(seconds * SAMPLE_RATE))
+    return noise.astype("<i2").tobytes()
+
+
+def voiced(seconds):
+    """A gliding harmonic tone that webrtcvad hears as voice in every 30 ms sub-frame."""
+    t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
+    phase = 2 * np.pi * np.cumsum(140 + 10 * np.sin(2 * np.pi * 3 * t)) / SAMPLE_RATE
+    tone = sum(np.sin(k * phase) / k for k in range(1, 15)) * (0.6 + 0.4 * np.sin(2 * np.pi * 4 * t) ** 2)
+    return (tone / np.abs(tone).max() * 10000).astype("<i2").tobytes()
+
+
+def frames(pcm):
+    assert len(pcm) % FRAME_BYTES == 0
+    return [pcm[i : i + FRAME_BYTES] for i in range(0, len(pcm), FRAME_BYTES)]

@@ -11,18 +11,18 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
+from conftest import WakeAt, frames, silence, voiced
 
 from guardd import auditlog
 from guardd.auditlog import AuditLog, verify
 from guardd.config import Config
-from guardd.core import FRAME_BYTES, Core
+from guardd.core import Core
 from guardd.endpoint import webrtc_vad
 from guardd.errors import AuditLogError, LogIntegrityError
 from guardd.panel import LedState
 from guardd.recordings import Recordings
-from guardd.wake import FRAME_SAMPLES, SAMPLE_RATE, Wake
+from guardd.wake import FRAME_SAMPLES, SAMPLE_RATE
 
 GENESIS = "0" * 64
 
@@ -457,36 +457,6 @@ def test_verify_reports_a_missing_log(logdir):
 
 
 # -- the log and the listening pipeline ----------------------------------------------------------
-
-
-class WakeAt:
-    """The wake detector seam: fires once, at a chosen frame."""
-
-    def __init__(self, frame):
-        self.frame = frame
-        self.seen = 0
-
-    def process(self, frame, t):
-        self.seen += 1
-        return Wake("alexa", 0.97, t) if self.seen == self.frame else None
-
-
-def silence(seconds, seed=0):
-    noise = np.random.default_rng(seed).normal(0, 30, int(seconds * SAMPLE_RATE))
-    return noise.astype("<i2").tobytes()
-
-
-def voiced(seconds):
-    """A gliding harmonic tone that webrtcvad hears as voice in every 30 ms sub-frame."""
-    t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
-    phase = 2 * np.pi * np.cumsum(140 + 10 * np.sin(2 * np.pi * 3 * t)) / SAMPLE_RATE
-    tone = sum(np.sin(k * phase) / k for k in range(1, 15)) * (0.6 + 0.4 * np.sin(2 * np.pi * 4 * t) ** 2)
-    return (tone / np.abs(tone).max() * 10000).astype("<i2").tobytes()
-
-
-def frames(pcm):
-    assert len(pcm) % FRAME_BYTES == 0
-    return [pcm[i : i + FRAME_BYTES] for i in range(0, len(pcm), FRAME_BYTES)]
 
 
 FRAME_S = FRAME_SAMPLES / SAMPLE_RATE

@@ -10,17 +10,23 @@ import signal
 import socket
 import subprocess
 import time
+import wave
 from pathlib import Path
 
+import numpy as np
 import pytest
-from conftest import GUARDD, ROOT, alsa_env, wait_until, write_config
+from conftest import GUARDD, ROOT, WakeAt, alsa_env, frames, silence, voiced, wait_until, write_config
 
 from guardd import config as configmod
-from guardd.auditlog import read_records
+from guardd.auditlog import AuditLog, read_records
+from guardd.config import Config
+from guardd.core import FRAME_BYTES, Core
+from guardd.endpoint import webrtc_vad
 from guardd.mute import read_muted, write_muted
 from guardd.outbox import Caller
 from guardd.panel import LedState, mock_factory
 from guardd.pipeline import open_pipeline
+from guardd.recordings import Recordings
 
 
 
@@ -209,3 +215,31 @@ def test_a_long_press_that_begins_while_a_request_asks_denies_it_and_does_not_un
         assert receiver.received == []
     finally:
         panel.close()
+
+
+def test_audio_heard_before_a_mute_is_never_kept_with_audio_after_it(tmp_path):
+    cfg = Config(state_dir=str(tmp_path))
+    log = AuditLog(tmp_path / "log")
+    log.open()
+    core = Core(
+        cfg, wake=WakeAt(11), vad=webrtc_vad(2), auditlog=log,
+        recordings=Recordings(tmp_path / "recordings", cfg.retention), show=lambda state: None,
+        clock=lambda: 0.0, wall_clock=lambda: 1_700_000_000.0, emit=lambda event: None,
+    )
+    core.start()
+    before = (np.frombuffer(voiced(0.8), "<i2") // 2).astype("<i2").tobytes()  # speech, quieter
+    for frame in frames(before):
+        core.on_audio(frame)
+    core.mute("socket")
+    core.unmute("button")
+    # Speech again at once, with no pause: the wake (on the first frame after the unmute) keeps
+    # pre_roll_s of what came before it, which must not reach back across the mute.
+    after = voiced(1.2) + silence(2.4)
+    for frame in frames(after):
+        core.on_audio(frame)
+    log.close()
+    (kept,) = (tmp_path / "recordings").glob("*.wav")
+    with wave.open(str(kept), "rb") as w:
+        pcm = w.readframes(w.getnframes())
+    assert len(pcm) > FRAME_BYTES
+    assert after.startswith(pcm)
