@@ -124,6 +124,9 @@ class Endpointer:
             self._since_wake_word.append((offset, voiced))
             window = self._onset_window
             if len(window) == window.maxlen and sum(v for _, v in window) >= VOICED_RATIO * len(window):
+                # When the model fired late, inside the request, the "gap" found is a pause
+                # between its words, and this costs the pre-roll: the request's start was lost
+                # before the wake, not here.
                 self._start = max(self._wake_word_end, self._onset() - pre_roll)
             elif self._t(end) - self.wake_t >= self.cfg.no_speech_timeout_s:
                 return NoSpeech(self._t(end))
