@@ -53,19 +53,23 @@ TARGETS = {  # issue 6, for one wake model on the machine the figures come from
 # -- the machine ----------------------------------------------------------------------------------
 
 
+def _meminfo_mb(field: str) -> int | None:
+    """A /proc/meminfo figure (MemTotal, MemAvailable) in MB; None where there is none."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1]) // 1024
+    except (OSError, ValueError):
+        pass
+    return None
+
+
 def machine() -> dict[str, Any]:
     info: dict[str, str] = {}
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             key, _, value = line.partition(":")
             info.setdefault(key.strip(), value.strip())
-    except OSError:
-        pass
-    mem_kb = 0
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                mem_kb = int(line.split()[1])
     except OSError:
         pass
     import onnxruntime
@@ -75,7 +79,7 @@ def machine() -> dict[str, Any]:
         "cpu": info.get("Model") or info.get("model name") or platform.processor() or platform.machine(),
         "arch": platform.machine(),
         "cores": os.cpu_count(),
-        "memory_mb": mem_kb // 1024,
+        "memory_mb": _meminfo_mb("MemTotal") or 0,
         "python": platform.python_version(),
         "numpy": np.__version__,
         "onnxruntime": onnxruntime.__version__,
@@ -348,22 +352,17 @@ WORKER_MB = 150  # what one false-accept worker needs: the models and a 10-minut
 def _workers() -> int:
     """One worker a core, as many as the free memory holds (a Pi Zero 2 W has four cores and
     512 MB, shared with the assistant)."""
-    try:
-        with open("/proc/meminfo") as f:
-            fields = dict(line.split(":", 1) for line in f)
-        available_mb = int(fields["MemAvailable"].split()[0]) // 1024
-    except (OSError, KeyError, ValueError):
-        available_mb = WORKER_MB
+    available_mb = _meminfo_mb("MemAvailable") or WORKER_MB
     return max(1, min(os.cpu_count() or 1, available_mb // WORKER_MB))
 
 
-def false_accepts(paths: list[Path], wake: WakeConfig) -> tuple[float, list[tuple[str, str, float]]]:
+def false_accepts(paths: list[Path], wake: WakeConfig, workers: int) -> tuple[float, list[tuple[str, str, float]]]:
     """(hours of negative audio, every wake in it), the detector as `run` configures it."""
     jobs = [(str(p), list(wake.models), wake.threshold, wake.trigger_frames, wake.refractory_s,
              wake.gate_silence) for p in paths]
     seconds = 0.0
     found: list[tuple[str, str, float]] = []
-    with ProcessPoolExecutor(max_workers=_workers()) as pool:
+    with ProcessPoolExecutor(max_workers=workers) as pool:
         for path, (s, wakes) in zip(paths, pool.map(_count_wakes, jobs)):
             seconds += s
             found += [(path.name, model, t) for model, t in wakes]
@@ -454,13 +453,15 @@ def run(args: argparse.Namespace, say: Callable[[str], None]) -> dict[str, Any]:
             real = list(realspeech.variants(args.cache, args.real_variants, say))
         except RuntimeError as exc:
             say(f"no real speech: {exc}")
-    real_hours, real_wakes = false_accepts(real, gated.wake) if real else (0.0, [])
+    # Decided once for both passes, and reported as used.
+    result["bench_workers"] = workers = _workers()
+    real_hours, real_wakes = false_accepts(real, gated.wake, workers) if real else (0.0, [])
     negatives = [fixtures / e["file"] for e in manifest["negatives"]]
     generated_hours = args.negative_hours - manifest["negative_seconds"] / 3600 - real_hours
     if generated_hours > 0:
         negatives += list(benchaudio.negative_speech(fixtures, args.cache, generated_hours, say))
     say(f"false accepts over {len(negatives)} files of generated speech and {len(real)} of real")
-    hours, wakes = false_accepts(negatives, gated.wake)
+    hours, wakes = false_accepts(negatives, gated.wake, workers)
     hours += real_hours
     wakes += real_wakes
     result["negative_hours"] = round(hours, 3)
@@ -473,7 +474,6 @@ def run(args: argparse.Namespace, say: Callable[[str], None]) -> dict[str, Any]:
     # The benchmark's own high-water mark, so an owner knows it fits beside everything else on a
     # Pi; its false-accept workers (up to one a core, as free memory allows) come on top.
     result["bench_peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-    result["bench_workers"] = _workers()
     return result
 
 

@@ -82,8 +82,7 @@ class Endpointer:
         self._start: int | None = None  # byte offset into _pcm where the utterance starts
         self._gap_frames = max(1, round(WAKE_GAP_S * 1000 / cfg.vad_frame_ms))
         self._quiet_run = 0  # consecutive unvoiced sub-frames since the wake
-        self._wake_word_over = False
-        self._wake_word_end = 0  # byte offset where the gap after the wake word began
+        self._wake_word_end: int | None = None  # byte offset where the gap after the wake word began
         self._since_wake_word: list[tuple[int, bool]] = []  # sub-frames scanned for the onset
         self.wake_t = wake_t
 
@@ -110,10 +109,9 @@ class Endpointer:
     def _step(self, offset: int, voiced: bool) -> Utterance | NoSpeech | None:
         end = offset + self._sub_bytes
         pre_roll = int(self.cfg.pre_roll_s * SAMPLE_RATE) * BYTES_PER_SAMPLE
-        if self._start is None and not self._wake_word_over:
+        if self._start is None and self._wake_word_end is None:
             self._quiet_run = 0 if voiced else self._quiet_run + 1
             if self._quiet_run >= self._gap_frames:
-                self._wake_word_over = True
                 self._wake_word_end = end - self._gap_frames * self._sub_bytes
             elif self._t(end) - self.wake_t >= WAKE_TAIL_MAX_S:
                 # Speech since the wake with no pause: the request started with the wake.
@@ -124,6 +122,7 @@ class Endpointer:
             self._since_wake_word.append((offset, voiced))
             window = self._onset_window
             if len(window) == window.maxlen and sum(v for _, v in window) >= VOICED_RATIO * len(window):
+                assert self._wake_word_end is not None  # the branch above ran until it was set
                 # When the model fired late, inside the request, the "gap" found is a pause
                 # between its words, and this costs the pre-roll: the request's start was lost
                 # before the wake, not here.
