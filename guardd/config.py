@@ -22,14 +22,20 @@ from guardd.errors import ConfigError
 DEFAULT_CONFIG_PATH = Path("/etc/guardd/guardd.yaml")
 
 
+class UnchosenStateDir(str):
+    """The state directory when neither the config (state_dir) nor systemd (StateDirectory=)
+    chose one. It is the path the daemon uses, marked so that `replay` can tell and work in a
+    scratch directory instead of the owner's real log and sealing key."""
+
+
 def default_state_dir() -> str:
     """systemd's StateDirectory= when running as a service, else a per-user directory."""
     if os.environ.get("STATE_DIRECTORY"):
         return os.environ["STATE_DIRECTORY"].split(":")[0]
     if os.geteuid() == 0:
-        return "/var/lib/guardd"
+        return UnchosenStateDir("/var/lib/guardd")
     base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return str(Path(base) / "guardd")
+    return UnchosenStateDir(Path(base) / "guardd")
 
 
 @dataclass(frozen=True)

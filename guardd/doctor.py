@@ -1,7 +1,9 @@
 """`guardd doctor`: one line per check of what guardd needs, and the fix for each failure.
 
 Each check returns a Result; none raises. The checks only read and probe: the one exception is
-the state directory check, which writes and removes a small file to prove it can.
+the state directory check, which writes and removes a small file in it to prove it can. Doctor
+creates nothing: a state directory that does not exist yet is reported, not made (making it is
+the first start's job, with the log's sealing key).
 """
 
 from __future__ import annotations
@@ -148,8 +150,14 @@ def check_pins(config: Config, pin_factory: object | None = None) -> Result:
 def check_state_dir(config: Config) -> Result:
     name = "state directory"
     path = config.state_path
+    fix = f"give guardd's user a writable {path} (the service's StateDirectory= does this) or change state_dir"
+    if not path.exists():
+        parent = next(p for p in path.parents if p.exists())
+        if not os.access(parent, os.W_OK | os.X_OK):
+            return _fail(name, f"{path} does not exist yet and {parent} is not writable", fix)
+        return _pass(name, f"{path} does not exist yet; guardd creates it at first start "
+                     f"({parent} is writable)")
     try:
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
         probe = path / f".doctor-{os.getpid()}"
         fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
@@ -159,8 +167,7 @@ def check_state_dir(config: Config) -> Result:
             os.close(fd)
             probe.unlink()
     except OSError as exc:
-        return _fail(name, f"{path} is not writable: {exc.strerror}",
-                     f"give guardd's user a writable {path} (the service's StateDirectory= does this) or change state_dir")
+        return _fail(name, f"{path} is not writable: {exc.strerror}", fix)
     free_mb = shutil.disk_usage(path).free / 1e6
     if free_mb < MIN_FREE_MB:
         return _fail(name, f"{path}: only {free_mb:.0f} MB free",

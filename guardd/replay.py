@@ -3,17 +3,20 @@ audio time, with the LED and button on gpiozero's mock pins and presses at given
 
 After the file ends, silence keeps the clock going until the utterance in progress is over and
 every press time has passed, so what happens at the end of the file is decided, not cut off.
+With no state_dir configured it works in a fresh scratch directory, never in the daemon's.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any, TextIO
 
 from guardd.audio import BLOCK_BYTES, BLOCK_SAMPLES, SAMPLE_RATE, read_wav_frames
-from guardd.config import Config
+from guardd.config import Config, UnchosenStateDir
 from guardd.daemon import LED_DRAWING, describe
 from guardd.panel import ButtonEdge, LedState, mock_factory
 from guardd.pipeline import open_pipeline
@@ -23,6 +26,17 @@ PRESS_HOLD_S = 0.1  # a simulated press is held this long, a quick human tap
 SILENCE = bytes(BLOCK_BYTES)
 
 
+def scratch_state(config: Config, err: TextIO) -> Config:
+    """The config with a fresh scratch state_dir when none was configured: a test replay must
+    not start (or append to) the owner's real audit log, nor make its sealing key."""
+    if not isinstance(config.state_dir, UnchosenStateDir):
+        return config
+    scratch = tempfile.mkdtemp(prefix="guardd-replay-")
+    err.write(f"replay: state in {scratch} (no state_dir configured); "
+              f"`guardd log --dir {scratch}/log` shows its log\n")
+    return dataclasses.replace(config, state_dir=scratch)
+
+
 def replay(
     config: Config,
     wav: Path,
@@ -30,9 +44,11 @@ def replay(
     json_out: bool = False,
     press_at: list[float] | None = None,
     out: TextIO = sys.stdout,
+    err: TextIO = sys.stderr,
 ) -> int:
     frames = read_wav_frames(wav)
     first = next(frames, None)  # fail on a bad file before the log records a start
+    config = scratch_state(config, err)
     edges: list[ButtonEdge] = []
     pending = sorted(press_at or [])
     events: list[dict[str, Any]] = []

@@ -78,6 +78,26 @@ def guardd(*args: str, timeout: float = 120, env: dict[str, str] | None = None,
     )
 
 
+def unconfigured(directory: Path) -> tuple[dict[str, str], Path]:
+    """An environment in which nothing names a config or a state_dir (HOME, TMPDIR and
+    XDG_STATE_HOME inside `directory`), and the state directory guardd would then default to:
+    for root that is the real /var/lib/guardd, which a test may only look at."""
+    env = {"HOME": str(directory / "home"), "TMPDIR": str(directory / "tmp"),
+           "XDG_STATE_HOME": str(directory / "xdg"), "GUARDD_CONFIG": "", "STATE_DIRECTORY": ""}
+    for name in ("home", "tmp", "xdg"):
+        (directory / name).mkdir(exist_ok=True)
+    default = Path("/var/lib/guardd") if os.geteuid() == 0 else directory / "xdg" / "guardd"
+    return env, default
+
+
+def files_under(path: Path) -> dict[str, tuple[int, int]] | None:
+    """Every file under `path` with its size and mtime; None when `path` does not exist."""
+    if not path.exists():
+        return None
+    return {p.relative_to(path).as_posix(): (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in sorted(path.rglob("*"))}
+
+
 def wait_until(condition, what: str, timeout_s: float = 30.0) -> None:
     """Poll `condition` until it holds; fail naming `what` after `timeout_s`."""
     import time

@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, alsa_env, guardd, write_config
+from conftest import ROOT, alsa_env, files_under, guardd, unconfigured, write_config
 from test_cli import NO_PORTAUDIO
 
 
@@ -45,6 +45,20 @@ def test_doctor_passes_what_this_machine_has_and_names_the_fix_for_what_it_lacks
     # No systemd runs here: the one failure, with its fix, and the exit status says so.
     assert checks["service"].startswith("FAIL") and "fix: " in checks["service"]
     assert result.returncode == 1
+
+
+@pytest.mark.skipif(Path("/etc/guardd/guardd.yaml").exists(), reason="this machine has a system config")
+def test_doctor_without_a_config_only_looks_it_creates_no_state_dir_and_no_key(tmp_path):
+    env, default_state = unconfigured(tmp_path)
+    before = files_under(default_state)
+    result = guardd("doctor", env=env, timeout=90)
+    checks = lines_of(result.stdout)
+    assert checks["config"] == "ok    config: <defaults>", result.stdout
+    if before is None:
+        assert checks["state directory"].startswith(
+            f"ok    state directory: {default_state} does not exist yet; guardd creates it at first start")
+        assert not default_state.exists(), f"doctor created {default_state}"
+    assert files_under(default_state) == before, f"doctor changed {default_state}"
 
 
 def test_doctor_without_portaudio_names_the_package(tmp_path, manifest):
