@@ -31,3 +31,10 @@ if ! { .venv/bin/python -m pip install -q --upgrade pip &&
     echo "setup: pip install failed (log above)" >&2
     exit 1
 fi
+# The editable install finds guardd through an import hook that Python asks only after every
+# sys.path entry. So in a folder holding the clone (a folder named guardd, without __init__.py),
+# `python -m guardd` took that folder for a namespace package and failed ("cannot import name
+# '__version__' ... (unknown location)"). The clone itself on sys.path, through a plain .pth
+# file, wins: a regular package beats a namespace portion wherever it comes on sys.path.
+site=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+printf '%s\n' "$PWD" >"$site/guardd-clone.pth"

@@ -150,3 +150,17 @@ def test_the_command_line_hashes_with_pythons_own_sha256_and_still_gets_the_stan
         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
         "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843",
     ]
+
+
+def test_python_m_guardd_runs_from_the_folder_that_holds_a_clone_named_guardd(tmp_path):
+    """A clone at ~/guardd, run from ~: the folder `guardd` (no __init__.py) must not pass for the
+    package. scripts/setup.sh puts the clone on the venv's sys.path for this; run it again if
+    this fails with "cannot import name '__version__' ... (unknown location)"."""
+    (tmp_path / "guardd").symlink_to(ROOT, target_is_directory=True)
+    bin_dir = Path(sys.executable).parent
+    for command in ([sys.executable, "-m", "guardd", "--version"], [str(bin_dir / "guardd"), "--version"]):
+        result = subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=tmp_path)
+        assert result.returncode == 0 and result.stdout.startswith("guardd "), (command, result.stderr)
+    where = subprocess.run([sys.executable, "-c", "import guardd; print(guardd.__file__)"],
+                           capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert where.stdout.strip() == str(ROOT / "guardd" / "__init__.py"), where.stderr
