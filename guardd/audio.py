@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import queue
+import shlex
+import struct
 import wave
 from pathlib import Path
 from typing import Any, Iterator
@@ -122,21 +124,73 @@ class Microphone:
                 self._stream = None
 
 
+# WAVE format tags a file may carry, for naming what it is when it is not 16-bit PCM.
+WAV_ENCODINGS = {1: "PCM", 2: "ADPCM", 3: "float", 6: "A-law", 7: "µ-law", 0x11: "IMA ADPCM", 0x55: "MP3"}
+
+
+def wav_fix(path: Path) -> str:
+    quoted = shlex.quote(str(path))
+    return f"guardd needs 16-bit PCM, mono, 16 kHz: convert with `sox {quoted} -b 16 -r 16000 -c 1 out.wav`"
+
+
+def _channels(n: int) -> str:
+    return {1: "mono", 2: "stereo"}.get(n, f"{n} channels")
+
+
+def _describe(tag: int, channels: int, rate: int, bits: int) -> str:
+    """What a WAV's fmt chunk says it holds, in the words of wav_fix()."""
+    encoding = WAV_ENCODINGS.get(tag, f"format {tag:#06x}")
+    if tag in (1, 3):
+        encoding = f"{bits}-bit {encoding}"
+    if tag != 1:
+        return f"{encoding} audio"
+    return f"{encoding}, {_channels(channels)}, {rate / 1000:g} kHz"
+
+
+def wav_problem(path: Path) -> str:
+    """Why `path` is no WAV guardd can read, read from its RIFF header: the message names what
+    the file is and how to convert it. (Python's wave module says only "unknown format: 3".)"""
+    with open(path, "rb") as f:
+        data = f.read(65536)  # the header: the fmt chunk sits near the start
+    if not data:
+        return f"{path} is empty (0 bytes): not a WAV file"
+    if data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        if len(data) < 12 and b"RIFF".startswith(data[:4]):
+            return f"{path} ends inside its WAV header ({len(data)} bytes): it was cut short; record or export it again"
+        return f"{path} is not a WAV file (no RIFF WAVE header); {wav_fix(path)}"
+    at = 12
+    while at + 8 <= len(data):
+        chunk, size = data[at : at + 4], struct.unpack("<I", data[at + 4 : at + 8])[0]
+        if chunk == b"fmt ":
+            body = data[at + 8 : at + 8 + size]
+            if len(body) < 16:
+                break
+            tag, channels, rate, _, _, bits = struct.unpack("<HHIIHH", body[:16])
+            if tag == 0xFFFE and len(body) >= 26:  # WAVE_FORMAT_EXTENSIBLE: the real tag is in SubFormat
+                tag = struct.unpack("<H", body[24:26])[0]
+            if (tag, channels, rate, bits) == (1, 1, SAMPLE_RATE, 16):
+                break  # the right format, so what wave refused is a missing data chunk
+            return f"{path} is {_describe(tag, channels, rate, bits)}; {wav_fix(path)}"
+        at += 8 + size + (size & 1)
+    return f"{path} ends inside its WAV header ({path.stat().st_size} bytes): it was cut short; record or export it again"
+
+
 def read_wav_frames(path: Path) -> Iterator[bytes]:
     """80 ms blocks of a 16 kHz mono 16-bit WAV; the last block is padded with silence."""
     try:
         w = wave.open(str(path), "rb")
     except FileNotFoundError:
         raise AudioError(f"{path}: no such file") from None
-    except (wave.Error, EOFError, OSError) as exc:
-        raise AudioError(f"{path}: not a readable WAV file ({exc})") from None
+    except IsADirectoryError:
+        raise AudioError(f"{path} is a directory, not a WAV file") from None
+    except (wave.Error, EOFError):
+        raise AudioError(wav_problem(path)) from None
+    except OSError as exc:
+        raise AudioError(f"{path}: cannot read it: {exc.strerror}") from None
     with w:
         if (w.getframerate(), w.getnchannels(), w.getsampwidth()) != (SAMPLE_RATE, 1, 2):
-            raise AudioError(
-                f"{path}: is {w.getframerate()} Hz, {w.getnchannels()} channel(s), "
-                f"{8 * w.getsampwidth()}-bit; guardd needs 16000 Hz mono 16-bit. Convert it with: "
-                f"sox {path} -r 16000 -c 1 -b 16 converted.wav"
-            )
+            what = _describe(1, w.getnchannels(), w.getframerate(), 8 * w.getsampwidth())
+            raise AudioError(f"{path} is {what}; {wav_fix(path)}")
         while True:
             block = w.readframes(BLOCK_SAMPLES)
             if not block:

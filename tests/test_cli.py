@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+import struct
 import subprocess
 import sys
 import time
 import wave
 from pathlib import Path
 
+import pytest
 from conftest import GUARDD, ROOT, alsa_env, files_under, guardd, unconfigured, write_config
 
 from guardd.auditlog import read_records
@@ -79,9 +82,61 @@ def test_replay_refuses_audio_that_is_not_16khz_mono_and_says_how_to_convert(tmp
     wav = write_wav(tmp_path / "cd.wav", rate=44100, channels=2)
     result = guardd("replay", str(wav), "--config", str(config_path))
     assert result.returncode == 1
-    assert "is 44100 Hz, 2 channel(s), 16-bit; guardd needs 16000 Hz mono 16-bit" in result.stderr
-    assert "sox" in result.stderr
+    assert result.stderr.strip() == (
+        f"guardd: error: {wav} is 16-bit PCM, stereo, 44.1 kHz; guardd needs 16-bit PCM, mono, 16 kHz: "
+        f"convert with `sox {wav} -b 16 -r 16000 -c 1 out.wav`")
     assert not (tmp_path / "state" / "log" / "segment-000001.jsonl").exists()
+
+
+def riff(tag: int, channels: int, rate: int, bits: int, data: bytes = bytes(64), extensible: bool = False) -> bytes:
+    """A WAV file's bytes with the given fmt chunk, written by hand: the wave module writes only PCM."""
+    block = channels * bits // 8
+    fmt = struct.pack("<HHIIHH", 0xFFFE if extensible else tag, channels, rate, rate * block, block, bits)
+    if extensible:  # cbSize, valid bits, channel mask, then the SubFormat GUID led by the real tag
+        fmt += struct.pack("<HHI", 22, bits, 0) + struct.pack("<H", tag) + bytes(14)
+    body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", len(data)) + data
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+def test_replay_of_a_float_wav_names_the_format_and_the_sox_command_that_converts_it(tmp_path, config_path):
+    wav = tmp_path / "float.wav"
+    wav.write_bytes(riff(3, 1, 16000, 32, struct.pack("<4000f", *([0.0] * 4000))))
+    result = guardd("replay", str(wav), "--config", str(config_path))
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"guardd: error: {wav} is 32-bit float audio; guardd needs 16-bit PCM, mono, 16 kHz: "
+        f"convert with `sox {wav} -b 16 -r 16000 -c 1 out.wav`")
+    assert not (tmp_path / "state" / "log").exists(), "nothing is logged for a file that cannot play"
+    if shutil.which("sox"):  # the command the message gives does make a file replay accepts
+        subprocess.run(["sox", str(wav), "-b", "16", "-r", "16000", "-c", "1", "out.wav"], cwd=tmp_path,
+                       check=True, timeout=30)
+        assert guardd("replay", str(tmp_path / "out.wav"), "--config", str(config_path)).returncode == 0
+
+
+BAD_WAVS = {
+    "empty.wav": (b"", "{path} is empty (0 bytes): not a WAV file"),
+    "8bit.wav": (riff(1, 1, 16000, 8), "{path} is 8-bit PCM, mono, 16 kHz; {fix}"),
+    "24bit.wav": (riff(1, 1, 16000, 24, extensible=True), "{path} is 24-bit PCM, mono, 16 kHz; {fix}"),
+    "stereo48k.wav": (riff(1, 2, 48000, 16), "{path} is 16-bit PCM, stereo, 48 kHz; {fix}"),
+    "8k.wav": (riff(1, 1, 8000, 16), "{path} is 16-bit PCM, mono, 8 kHz; {fix}"),
+    "alaw.wav": (riff(6, 1, 8000, 8), "{path} is A-law audio; {fix}"),
+    "cut.wav": (riff(1, 1, 16000, 16)[:30],
+                "{path} ends inside its WAV header (30 bytes): it was cut short; record or export it again"),
+    "song.mp3.wav": (b"ID3\x04\x00" + bytes(100), "{path} is not a WAV file (no RIFF WAVE header); {fix}"),
+}
+
+
+def test_every_malformed_wav_says_what_it_is_and_how_to_fix_it(tmp_path):
+    from guardd.audio import read_wav_frames
+    from guardd.errors import AudioError
+
+    for name, (data, message) in BAD_WAVS.items():
+        path = tmp_path / name
+        path.write_bytes(data)
+        fix = f"guardd needs 16-bit PCM, mono, 16 kHz: convert with `sox {path} -b 16 -r 16000 -c 1 out.wav`"
+        with pytest.raises(AudioError) as caught:
+            next(read_wav_frames(path))
+        assert str(caught.value) == message.format(path=path, fix=fix), name
 
 
 def test_replay_of_a_missing_file_says_so(tmp_path, config_path):
