@@ -9,6 +9,7 @@
 # What it does: the Debian packages guardd needs, a system user `guardd` (no login shell, groups
 # audio and gpio), a venv in /opt/guardd/venv that also sees the system's python3-lgpio (the Pi 5's
 # GPIO library), guardd from this clone, /etc/guardd/guardd.yaml (never overwriting yours), the
+# audit log's sealing key (`guardd log init`, whose verification key it prints once, here), the
 # systemd unit, then enable and start. Run with --help for the options tests use.
 set -euo pipefail
 umask 022
@@ -345,7 +346,7 @@ ensure_config() {
     local guardd_gid=$1
     if [ ! -e "$conf" ]; then
         install -m 0640 -o 0 -g "$guardd_gid" "$shipped" "$conf"
-        changed "installed $conf (edit it, then: sudo systemctl restart guardd)"
+        changed "installed $conf (edit it, then: sudo systemctl reload guardd)"
     elif cmp -s "$shipped" "$conf"; then
         ensure_owner "$conf" 0640 0 "$guardd_gid"
     else
@@ -366,21 +367,55 @@ ensure_config() {
     install_file "$shipped" "$record" 0644 0 0 >/dev/null
 }
 
+# The audit log's sealing key, made before the first start so that its verification key is shown
+# here, once, on the terminal: a daemon that finds no log makes the key itself and prints it to
+# stderr, which under systemd is the journal, on this device. Only for a state directory with no
+# log yet: an existing log keeps its key (a new one would be a rekey, the owner's decision).
+verification_key=""
+ensure_log() {
+    local state=$R$STATE uid=$1 gid=$2 errors key
+    if [ -e "$state/log" ] || [ -e "$state/keys" ]; then
+        return 0
+    fi
+    errors=$(mktemp)
+    if ! key=$("$R$VENV/bin/guardd" log init --config "$R$CONF" --dir "$state/log" 2>"$errors"); then
+        cat "$errors" >&2
+        rm -f "$errors"
+        die "guardd log init failed (its output is above)"
+    fi
+    rm -f "$errors"
+    case "$key" in vk1-*) ;; *) die "guardd log init printed no verification key" ;; esac
+    # Made by root (under --root the user guardd exists only in the target's passwd): hand the
+    # log and its key state to guardd, which alone may write them.
+    chown -R "$uid:$gid" "$state"
+    verification_key=$key
+    changed "made the audit log and its sealing key in $STATE (guardd log init)"
+}
+
 next_steps() {
+    local key_step
+    if [ -n "$verification_key" ]; then
+        key_step="  1. Write down the log's verification key now. It is shown only this once, here, and kept
+     nowhere on this device (not in the journal either):
+       $verification_key
+     Keep it off this device; 'sudo $VENV/bin/guardd verify --key KEY' checks every seal of the log."
+    else
+        key_step="  1. The log's verification key was shown once, when the log was made; it is kept nowhere on
+     this device. 'sudo $VENV/bin/guardd verify --key KEY' checks every seal of the log with it."
+    fi
     cat <<EOF
 
 Next steps (guardd runs as the user guardd; its config is readable by root and guardd only):
-  1. Find your microphone and put its name or index in audio.device in $CONF:
+$key_step
+  2. Find your microphone and put its name or index in audio.device in $CONF:
        sudo $VENV/bin/guardd devices
-  2. Check the config after every edit, then restart:
-       sudo $VENV/bin/guardd check-config $CONF && sudo systemctl restart guardd
-  3. Test the LED and the button (hardware.md has the wiring); stop the service first, it holds the pins:
+       sudoedit $CONF
+  3. Check the config after every edit, then reload it (a bad config is refused, the running one kept):
+       sudo $VENV/bin/guardd check-config $CONF && sudo systemctl reload guardd
+  4. Test the LED and the button (hardware.md has the wiring); stop the service first, it holds the pins:
        sudo systemctl stop guardd
        sudo $VENV/bin/guardd doctor --hardware
        sudo systemctl start guardd
-  4. Write down the log's verification key. guardd prints it once, at its first start, into the journal:
-       sudo journalctl -u guardd -o cat | grep -A1 'verification key'
-     Keep it off this device; 'guardd verify --key KEY' checks every seal of the log with it.
   5. Watch it: journalctl -u guardd -f    and    sudo $VENV/bin/guardd status
 Docs: $OPT/README.md and $OPT/hardware.md. Uninstall: sudo bash $src/scripts/install.sh --uninstall
 EOF
@@ -409,6 +444,7 @@ install_guardd() {
         install_file "$src/hardware.md" "$R$OPT/hardware.md" 0644 0 0
     fi
     ensure_config "$gid"
+    ensure_log "$uid" "$gid"
     install_file "$src/systemd/guardd.service" "$R$UNIT" 0644 0 0
     local unit_changed=$wrote
 

@@ -13,13 +13,16 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import site
 import subprocess
 import sys
+import wave
 from pathlib import Path
 
 import pytest
+from conftest import guardd
 
 ROOT = Path(__file__).resolve().parent.parent
 INSTALL = ROOT / "scripts" / "install.sh"
@@ -181,11 +184,42 @@ def test_install_leaves_the_clone_untouched_and_says_what_comes_next(installed: 
         assert step in out, step
 
 
+def test_install_makes_the_log_key_before_the_first_start_and_prints_it_on_the_terminal_only(
+        installed: tuple[Path, Path, str], tmp_path: Path) -> None:
+    _, first, out = installed
+    keys = re.findall(r"vk1-\d+-[0-9a-f]{64}", out)
+    assert len(keys) == 1, out
+    assert out.index(keys[0]) > out.index("made the audit log and its sealing key"), "after guardd log init"
+    uid, gid = int(account(first, "passwd", "guardd")[2]), int(account(first, "group", "guardd")[2])
+    state = first / "var/lib/guardd"
+    for path in (state, *state.rglob("*")):
+        assert (path.stat().st_uid, path.stat().st_gid) == (uid, gid), path
+    assert (state / "keys/seal.json").is_file()
+
+    # The daemon's first start opens the log through the same pipeline as replay: it finds the key
+    # made and prints none, so none reaches the journal; the key printed is the one that checks it.
+    root = copy_of(first, tmp_path / "root")
+    config = tmp_path / "first-start.yaml"
+    config.write_text(f"state_dir: {root / 'var/lib/guardd'}\n")
+    wav = tmp_path / "quiet.wav"
+    with wave.open(str(wav), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(bytes(16000))
+    started = guardd("replay", str(wav), "--config", str(config))
+    assert started.returncode == 0, started.stderr
+    assert "vk1-" not in started.stderr and "verification key" not in started.stderr, started.stderr
+    checked = guardd("verify", "--dir", str(root / "var/lib/guardd/log"), "--key", keys[0])
+    assert checked.returncode == 0 and "ok, 2 records, chain and seals intact" in checked.stdout, checked.stdout
+
+
 def test_second_run_changes_nothing_and_says_so(installed: tuple[Path, Path, str]) -> None:
     clone, root, _ = installed
     before = snapshot(root)
     out = ok(run_install(clone, root, timeout=120))
     assert "nothing changed" in out
+    assert "vk1-" not in out, "an existing log keeps its key; none is made or shown again"
     assert snapshot(root) == before
 
 
@@ -227,7 +261,7 @@ def test_uninstall_keeps_config_log_recordings_and_user(installed: tuple[Path, P
     clone, first, _ = installed
     root = copy_of(first, tmp_path / "root")
     state = root / "var/lib/guardd"
-    (state / "log").mkdir()
+    (state / "log").mkdir(exist_ok=True)
     (state / "log/x").write_text("record\n")
     (state / "recordings").mkdir()
     (state / "recordings/y").write_bytes(b"RIFF")
@@ -249,7 +283,7 @@ def test_uninstall_keeps_config_log_recordings_and_user(installed: tuple[Path, P
 def test_purge_removes_log_recordings_config_and_user(installed: tuple[Path, Path, str], tmp_path: Path) -> None:
     clone, first, _ = installed
     root = copy_of(first, tmp_path / "root")
-    (root / "var/lib/guardd/log").mkdir()
+    (root / "var/lib/guardd/log").mkdir(exist_ok=True)
     (root / "var/lib/guardd/log/x").write_text("record\n")
 
     ok(run_install(clone, root, "--uninstall", "--purge", timeout=120))
