@@ -23,6 +23,8 @@ SAMPLE_RATE = 16000  # hertz
 BLOCK_SAMPLES = 1280  # 80 ms, the wake models' hop
 BLOCK_BYTES = BLOCK_SAMPLES * 2
 PORTAUDIO_HINT = "the PortAudio library is missing; install it with: sudo apt install libportaudio2"
+NO_INPUT_DEVICE = "no input device found (PortAudio sees none)"
+NO_INPUT_FIX = "plug in a USB microphone or set audio.device; `guardd devices` lists them"
 
 
 def import_sounddevice() -> Any:
@@ -105,6 +107,9 @@ class Microphone:
             self._stream.start()
         except sd.PortAudioError as exc:
             self._stream = None
+            if self.device is None and not list_input_devices():
+                # PortAudio's own words for this are "Error querying device -1".
+                raise AudioError(f"{NO_INPUT_DEVICE}: {NO_INPUT_FIX}") from None
             raise AudioError(
                 f"cannot open the input device {self.device if self.device is not None else '(default)'} "
                 f"for 16 kHz mono: {exc}; pick one that `guardd devices` lists (a 'plughw' or "

@@ -54,10 +54,12 @@ def check_portaudio() -> Result:
 
 
 def check_microphone(config: Config) -> Result:
-    from guardd.audio import Microphone
+    from guardd.audio import NO_INPUT_DEVICE, NO_INPUT_FIX, Microphone, list_input_devices
     from guardd.errors import AudioError
 
     name = "microphone"
+    if not list_input_devices():
+        return _fail(name, NO_INPUT_DEVICE, NO_INPUT_FIX)
     try:
         mic = Microphone(config.audio.device, queue_s=5)
         mic.start()
@@ -269,7 +271,10 @@ def run_checks(config: Config | None, *, hardware: bool = False,
                say: Callable[[str], None] = print) -> list[Result]:
     """Every check; with no config (it did not load) only those that need none."""
     if config is None:
-        return [check_portaudio(), check_pin_factory(), check_clock(), check_service()]
+        results = [check_portaudio(), check_pin_factory(), check_clock(), check_service()]
+        if hardware:
+            results.append(hardware_skipped("the config did not load, so the pins are unknown"))
+        return results
     results = [check_portaudio()]
     if results[0].ok:
         results.append(check_microphone(config))
@@ -277,6 +282,20 @@ def run_checks(config: Config | None, *, hardware: bool = False,
     if results[-1].ok:
         results.append(check_pins(config))
     results += [check_state_dir(config), check_log(config), check_socket(config), check_clock(), check_service()]
-    if hardware and all(r.ok for r in results if r.name in ("GPIO pin factory", "LED and button pins")):
-        results.append(hardware_test(config, say=say))
+    if hardware:
+        blocked = [r for r in results if r.name in ("GPIO pin factory", "LED and button pins") and not r.ok]
+        if not blocked:
+            results.append(hardware_test(config, say=say))
+        elif blocked[0].name == "GPIO pin factory":
+            results.append(hardware_skipped("no GPIO pins here (not a Raspberry Pi, or /dev/gpiochip* "
+                                            "is hidden from this process)"))
+        else:
+            results.append(hardware_skipped("the LED and button pins did not open (above)"))
     return results
+
+
+def hardware_skipped(why: str) -> Result:
+    """--hardware asked for the LED and button test: say plainly that it did not happen."""
+    return _fail("hardware", f"LED and button test skipped: {why}",
+                 "run it on the Pi, outside the service (it holds the pins): sudo systemctl stop guardd && "
+                 "sudo /opt/guardd/venv/bin/guardd doctor --hardware; sudo systemctl start guardd")

@@ -82,6 +82,40 @@ def test_doctor_without_gpio_says_how_to_get_it(tmp_path):
     assert result.returncode == 1
 
 
+def test_doctor_hardware_without_gpio_says_the_led_and_button_test_was_skipped_and_how_to_run_it(tmp_path):
+    config = write_config(tmp_path)
+    result = guardd("doctor", "--hardware", "--config", str(config), env={"GPIOZERO_PIN_FACTORY": ""}, timeout=60)
+    checks = lines_of(result.stdout)
+    assert checks["hardware"].startswith("FAIL  hardware: LED and button test skipped: no GPIO pins here "
+                                         "(not a Raspberry Pi, or /dev/gpiochip* is hidden"), result.stdout
+    assert "sudo systemctl stop guardd" in checks["hardware"] and "doctor --hardware" in checks["hardware"]
+    assert result.returncode == 1
+
+
+def test_no_input_device_is_named_with_the_fix_not_as_portaudio_error_minus_one(tmp_path):
+    # A HOME without the tests' ~/.asoundrc: on a machine with no sound card PortAudio sees no input.
+    (tmp_path / "home").mkdir()
+    env = {"HOME": str(tmp_path / "home")}
+    listed = subprocess.run([sys.executable, "-c", "from guardd.audio import list_input_devices\n"
+                             "print(len(list_input_devices()))"],
+                            capture_output=True, text=True, timeout=60, cwd=ROOT, env=dict(os.environ, **env))
+    if listed.stdout.strip() != "0":
+        pytest.skip("this machine has a sound card; the case needs one without")
+    result = guardd("doctor", "--config", str(write_config(tmp_path)), env=env, timeout=60)
+    checks = lines_of(result.stdout)
+    assert checks["microphone"] == (
+        "FAIL  microphone: no input device found (PortAudio sees none)\n"
+        "fix: plug in a USB microphone or set audio.device; `guardd devices` lists them"), result.stdout
+    assert "Error querying device" not in result.stdout + result.stderr
+    # The daemon's fault record gets the same words when it opens the default input.
+    opened = subprocess.run(
+        [sys.executable, "-c", "from guardd.audio import Microphone\n"
+         "try:\n    Microphone(None, 1.0).start()\nexcept Exception as exc:\n    print(exc)\n"],
+        capture_output=True, text=True, timeout=60, cwd=ROOT, env=dict(os.environ, **env))
+    assert opened.stdout.strip() == ("no input device found (PortAudio sees none): plug in a USB microphone "
+                                     "or set audio.device; `guardd devices` lists them"), opened.stderr
+
+
 def test_doctor_with_a_bad_pin_config_reports_the_line_and_still_checks_the_rest(tmp_path):
     config = tmp_path / "guardd.yaml"
     config.write_text(f"state_dir: {tmp_path}/state\nled:\n  pin: 40\n")
