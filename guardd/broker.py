@@ -9,6 +9,7 @@ armed at a time; the next waits (bounded) until the previous one's send has fini
 
 from __future__ import annotations
 
+import errno
 import logging
 from collections import deque
 from typing import Any, Callable
@@ -23,6 +24,8 @@ log = logging.getLogger(__name__)
 Record = Callable[..., "int | None"]  # append a log record; its seq, or None if it failed
 
 CONTENT_TYPES = {"message": "text/plain; charset=utf-8", "upload": "application/octet-stream"}
+# Why a payload could not be copied in, by errno: the refusal's code. Anything else: spool_failed.
+SPOOL_ERRORS = {errno.ENOSPC: "disk_full", errno.EDQUOT: "disk_full", errno.EFBIG: "too_large"}
 
 
 class Refused(Exception):
@@ -61,6 +64,7 @@ class Broker:
         self.sending: Request | None = None
         self.history: deque[dict[str, Any]] = deque(maxlen=10)  # recent decisions, for status
         self.last_activity = float("-inf")  # when a request was last armed or decided
+        self._unlogged: list[tuple[str, str]] = []  # denials the log could not take: (id, reason)
 
     @property
     def busy(self) -> bool:
@@ -106,7 +110,12 @@ class Broker:
         if len(self.waiting) >= self.config.confirm.queue and (self.armed or self.sending):
             raise Refused("busy", "another request is being confirmed and the queue is full; try again later")
         request_id = f"r{self._next_seq()}"
-        spool, digest = self.outbox.spool(request_id, payload)
+        try:
+            spool, digest = self.outbox.spool(request_id, payload)
+        except OSError as exc:
+            code = SPOOL_ERRORS.get(exc.errno or 0, "spool_failed")
+            raise Refused(code, f"cannot copy the {len(payload)}-byte payload into the outbox: "
+                                f"{exc.strerror or exc}") from None
         request = Request(
             request_id, kind, dest.name, digest, len(payload),
             content_type or CONTENT_TYPES[kind], spool, caller, reply, client, self._clock(),
@@ -184,6 +193,7 @@ class Broker:
         if self._record("decision", id=request.id, decision="approved" if approved else "denied",
                         reason=reason) is None:
             approved, reason = False, "log unavailable"
+            self._unlogged.append((request.id, reason))
         if approved and self._record("send", id=request.id, destination=request.destination,
                                      sha256=request.sha256, bytes=request.size) is None:
             approved, reason = False, "log unavailable"
@@ -206,10 +216,20 @@ class Broker:
 
     def _finish_denied(self, request: Request, reason: str) -> None:
         if self._record("decision", id=request.id, decision="denied", reason=reason) is None:
-            log.error("could not log the denial of %s", request.id)
+            log.error("could not log the denial of %s (%s); it is logged when the log writes again",
+                      request.id, reason)
+            self._unlogged.append((request.id, reason))
         self._emit({"event": "decision", "id": request.id, "decision": "denied", "reason": reason})
         self._reply(request, {"status": "denied", "id": request.id, "reason": reason})
         self.outbox.discard(request.id)
+
+    def log_late_denials(self) -> None:
+        """The log writes again: record the denials it missed, so every request has its end."""
+        while self._unlogged:
+            request_id, reason = self._unlogged[0]
+            if self._record("decision", id=request_id, decision="denied", reason=reason) is None:
+                return
+            self._unlogged.pop(0)
 
     def on_result(self, result: SendResult) -> None:
         request = self.sending

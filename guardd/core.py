@@ -40,6 +40,10 @@ log = logging.getLogger(__name__)
 
 FRAME_BYTES = FRAME_SAMPLES * 2
 RETENTION_EVERY_S = 60.0  # how often the retention rule runs, on the core's clock
+# Faults that stop every send. Without the log nothing can be recorded before it happens, so
+# nothing may leave. A lost microphone, a full recordings disk or a broken socket stop only their
+# own part: a request that still arrives is asked for by the LED like any other.
+BLOCKING_FAULTS = frozenset({"log"})
 
 Emit = Callable[[dict[str, Any]], None]
 
@@ -137,7 +141,16 @@ class Core:
             elif where == "send":
                 self._record("unfinished", id=request_id, outcome="unknown: stopped while sending")
         for leftover in self.broker.outbox.leftovers():
-            leftover.unlink(missing_ok=True)
+            # A payload or a half-written copy from before the restart: logged, then deleted.
+            try:
+                size = leftover.lstat().st_size
+            except OSError:
+                continue
+            if self._record("deleted", file=f"outbox/{leftover.name}", reason="leftover", bytes=size):
+                if leftover.is_dir() and not leftover.is_symlink():
+                    log.error("%s is a directory in the outbox; remove it by hand", leftover)
+                else:
+                    leftover.unlink(missing_ok=True)
 
     def stop(self, reason: str) -> None:
         self.broker.abort_all("stopping")
@@ -325,12 +338,16 @@ class Core:
         self._show(self._led_state())
 
     def _led_state(self) -> LedState:
-        if self.fault:
+        # Whenever a press can approve, the LED asks: only a fault that blocks sending (and so
+        # has denied whatever was armed) outranks the blink.
+        if self.blocking_fault:
             state = LedState.FAULT
         elif self.broker.armed:
             state = LedState.AWAITING
         elif self.broker.sending:
             state = LedState.SENDING
+        elif self.fault:
+            state = LedState.FAULT
         elif self.endpointer is not None:
             state = LedState.RECORDING
         elif self.muted:
@@ -348,12 +365,18 @@ class Core:
             return None
         if "log" in self.faults:
             self.clear_fault("log")  # the log writes again
+            self.broker.log_late_denials()
         return seq
 
     @property
     def fault(self) -> str | None:
         """The first fault still standing, for status and the LED; None when all is well."""
         return next(iter(self.faults.values()), None)
+
+    @property
+    def blocking_fault(self) -> str | None:
+        """The first standing fault that stops every send (BLOCKING_FAULTS), or None."""
+        return next((why for kind, why in self.faults.items() if kind in BLOCKING_FAULTS), None)
 
     def report_fault(self, kind: str, reason: str) -> None:
         """An adapter failed ("audio": the microphone, say): logged once, shown until cleared."""
@@ -377,3 +400,7 @@ class Core:
             self._emit({"event": "fault", "t": self.audio_t, "reason": reason})
             if loggable:
                 self._record("fault", kind=kind, reason=reason)
+            if kind in BLOCKING_FAULTS:
+                # Deny at once what waits or is armed: a press must never approve into a fault.
+                self.broker.abort_all(f"{kind} unavailable")
+                self._refresh_led()

@@ -44,7 +44,7 @@ LED_DRAWING = {
     LedState.AWAITING: "◐ blinking   a request asks for approval: press the button",
     LedState.SENDING: "◑ quick      sending the approved bytes",
     LedState.MUTED: "· blip       muted: the microphone is closed (hold the button 3 s to unmute)",
-    LedState.FAULT: "◌ flicker    fault: nothing will be kept or sent",
+    LedState.FAULT: "◌ flicker    fault: see the fault line (only a log fault stops sending)",
 }
 
 

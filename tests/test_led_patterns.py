@@ -224,15 +224,15 @@ def test_after_a_decision_the_next_waiting_request_blinks_at_once(speaker):
 # -- precedence and a whole story ------------------------------------------------------------------
 
 
-def test_a_fault_outranks_a_request_and_mute_and_a_request_outranks_mute(speaker):
+def test_a_request_asking_outranks_a_microphone_fault_and_mute(speaker):
     speaker.core.mute("test")
     speaker.submit()
     assert speaker.state is LedState.AWAITING  # a request asking is shown even while muted
     speaker.core.report_fault("audio", "the microphone is gone")
-    assert speaker.state is LedState.FAULT
-    speaker.core.clear_fault("audio")
-    assert speaker.state is LedState.AWAITING
+    assert speaker.state is LedState.AWAITING  # a press can still approve it, so the LED asks
     speaker.at(100.0 + 30.0)
+    assert speaker.state is LedState.FAULT  # denied by the timeout: the fault shows again
+    speaker.core.clear_fault("audio")
     assert speaker.state is LedState.MUTED
 
 
