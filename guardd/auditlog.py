@@ -162,7 +162,7 @@ class AuditLog:
         key leaves the log open but unsealed: every append raises until `rekey()`."""
         try:
             self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-            self._lock_fd = os.open(self.directory / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            self._lock_fd = os.open(self.directory / ".lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         except OSError as exc:
             raise AuditLogError(f"cannot open the log directory {self.directory}: {exc.strerror}") from exc
         try:
@@ -338,7 +338,7 @@ class AuditLog:
         return self.verification_key
 
     def _open_segment(self, create: bool) -> None:
-        flags = os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC | (os.O_CREAT if create else 0)
+        flags = os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC | (os.O_CREAT if create else 0)
         try:
             self._fd = os.open(self.path, flags, 0o600)
         except OSError as exc:
@@ -359,7 +359,7 @@ class AuditLog:
         path = self.directory / RESERVE_NAME
         try:
             if not path.exists() or path.stat().st_size < RESERVE_BYTES:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
                 try:
                     os.posix_fallocate(fd, 0, RESERVE_BYTES)
                     os.fsync(fd)
@@ -423,7 +423,7 @@ class AuditLog:
             try:
                 fd = os.open(
                     self.directory / segment_name(new_number),
-                    os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600,
+                    os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
                 )
                 fsync_dir(self.directory)
             except OSError as exc:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from guardd.durable import write_atomically
+from guardd.durable import read_regular, write_atomically
 
 UNMUTED = "unmuted"
 MUTED = "muted"
@@ -19,7 +19,7 @@ def mute_path(state_dir: Path) -> Path:
 
 def read_muted(state_dir: Path) -> bool:
     try:
-        return mute_path(state_dir).read_text(encoding="ascii").strip() != UNMUTED
+        return read_regular(mute_path(state_dir)).decode("ascii").strip() != UNMUTED
     except (OSError, UnicodeDecodeError):
         return True
 

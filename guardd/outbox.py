@@ -3,8 +3,9 @@
 A client's bytes are copied into `<state_dir>/outbox/<id>.bin` (mode 0600) the moment they
 arrive; guardd never keeps a path a client gave it. The SHA-256 taken then is what the owner
 approves, and the sender hashes the spooled bytes again just before they leave. Spooled payloads
-die with the process: at start-up every one left behind is deleted (its request is logged as
-aborted), so a restart can never send anything.
+die with the process: at start-up everything left in the outbox (payloads and half-written
+temporary files alike) is logged and deleted, and its request logged as aborted, so a restart can
+never send anything.
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ class Outbox:
         self.path_for(request_id).unlink(missing_ok=True)
 
     def leftovers(self) -> list[Path]:
+        """Everything in the outbox: at start-up none of it belongs to a live request."""
         if not self.directory.is_dir():
             return []
-        return sorted(self.directory.glob("*.bin"))
+        return sorted(self.directory.iterdir())

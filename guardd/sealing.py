@@ -23,7 +23,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from guardd.durable import write_atomically
+from guardd.durable import read_regular, write_atomically
 
 SEAL_DOMAIN = b"guardd-seal-v1\n"
 NEXT = b"next"
@@ -108,7 +108,12 @@ def _encode(body: dict[str, int | str]) -> bytes:
 def load_state(key_dir: Path) -> KeyState:
     """Read and check the key state. FileNotFoundError when there is none; KeyStateError if bad."""
     path = key_dir / STATE_NAME
-    data = path.read_bytes()  # FileNotFoundError passes through: "missing" differs from "corrupt"
+    try:
+        data = read_regular(path)  # FileNotFoundError passes through: "missing" differs from "corrupt"
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise KeyStateError(f"{path} is {exc.strerror}; guardd reads its key only from a file it made") from None
     try:
         record = json.loads(data)
         check = record.pop("check")
