@@ -167,29 +167,88 @@ def alsa_env(directory: Path, wav: Path) -> dict[str, str]:
 
 
 class Receiver:
-    """A real HTTP server on loopback standing in for a destination: it keeps every request."""
+    """A real HTTP server on loopback standing in for a destination: it keeps every request.
 
-    def __init__(self) -> None:
+    `answer` makes it misbehave the ways a slow or hostile destination does: "trickle" sends its
+    200 and headers, then the body one byte every `pace_s`; "trickle_headers" sends the status
+    line, then its headers a byte at a time; "silent" reads the request and never answers;
+    "deaf" never reads the request body (a sender's writes block once the buffers are full);
+    "trickle_raw" writes a byte at a time before reading anything (a TLS handshake that
+    crawls, for an https:// URL); "redirect" answers 302 to another path. Each stops when the
+    client hangs up or the receiver closes. With `tls_cert` (a PEM file holding the key and the
+    certificate) it speaks https."""
+
+    def __init__(self, answer: str = "ok", pace_s: float = 1.0, tls_cert: Path | None = None) -> None:
         import http.server
         import threading
 
         received = self.received = []
+        self.connections = 0
+        closed = self.closed = threading.Event()
+        receiver = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
+            def handle(self) -> None:
+                if answer == "trickle_raw":  # a TLS record header announcing 16 KB, then a crawl
+                    self.trickle(bytes([0x16, 0x03, 0x03, 0x40, 0x00]) + b"\x02" * 16384)
+                else:
+                    super().handle()
+
+            def trickle(self, data: bytes) -> None:
+                for i in range(len(data)):
+                    if closed.wait(pace_s if i else 0):
+                        return
+                    try:
+                        self.wfile.write(data[i : i + 1])
+                        self.wfile.flush()
+                    except OSError:
+                        return  # the sender gave up
+
             def do_POST(self) -> None:  # noqa: N802 - the name http.server calls
+                if answer == "deaf":
+                    closed.wait(60)
+                    return
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 received.append({"path": self.path, "headers": dict(self.headers), "body": body})
-                self.send_response(200)
-                self.end_headers()
-                self.wfile.write(b'{"text":"heard you"}')
+                if answer == "silent":
+                    closed.wait(60)
+                elif answer == "trickle_headers":
+                    self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+                    self.trickle(b"X-Slow: " + b"a" * 60 + b"\r\nContent-Length: 0\r\n\r\n")
+                elif answer == "redirect":
+                    self.send_response(302)
+                    self.send_header("Location", "/elsewhere")
+                    self.end_headers()
+                elif answer == "trickle":
+                    reply = b'{"text":"heard you, slowly, one byte at a time"}'
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(reply)))
+                    self.end_headers()
+                    self.trickle(reply)
+                else:
+                    self.send_response(200)
+                    self.end_headers()
+                    self.wfile.write(b'{"text":"heard you"}')
 
             do_PUT = do_POST
 
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(http.server.ThreadingHTTPServer):
+            def verify_request(self, request: Any, client_address: Any) -> bool:
+                receiver.connections += 1
+                return True
+
+        self.server = Server(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_port}/in"
+        if tls_cert is not None:
+            import ssl
+
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(tls_cert)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+            self.url = self.url.replace("http://", "https://")
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
@@ -198,6 +257,7 @@ class Receiver:
         return [r["body"] for r in self.received]
 
     def close(self) -> None:
+        self.closed.set()
         self.server.shutdown()
         self.server.server_close()
 

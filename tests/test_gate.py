@@ -28,7 +28,7 @@ from typing import Any, Callable, Iterator
 import pytest
 from gpiozero.pins.mock import MockFactory
 
-from conftest import GUARDD, ROOT, alsa_env, write_config
+from conftest import GUARDD, ROOT, Receiver, alsa_env, write_config
 
 from guardd import auditlog
 from guardd.auditlog import read_records
@@ -563,6 +563,29 @@ def test_sent_bytes_are_copied_at_submission(device, inbox):
     d.press(T0 + 1.0)
     d.assert_approved_and_sent(s, b"original")
     inbox.assert_received_exactly(b"original")
+
+
+def test_a_destination_answering_a_byte_a_second_fails_the_send_at_its_timeout(tmp_path):
+    """timeout_s bounds the whole exchange, not each read: the send ends as failed at 2 s, the
+    log says it was not delivered and why, and the request is over (nothing retried)."""
+    slow = Receiver("trickle")
+    with contextlib.ExitStack() as stack:
+        stack.callback(slow.close)
+        config = Config(state_dir=str(tmp_path / "state"), confirm=ConfirmConfig(timeout_s=TIMEOUT_S),
+                        destinations=(DestinationConfig(url=slow.url, name="inbox", timeout_s=2.0),))
+        d = Device(config, slow, stack)  # type: ignore[arg-type]  # the Receiver stands in for the Inbox
+        s = d.submit(b"to a slow destination")
+        started = time.monotonic()
+        d.press(T0 + 1.0)  # the sender runs inline: the press returns when the send has ended
+        waited = time.monotonic() - started
+        assert 2.0 <= waited < 2.5, f"the send took {waited:.2f} s"
+        assert d.story(s.id) == ["request", "decision", "send", "sent"]
+        [sent] = d.records("sent", s.id)
+        error = ("timed out after 2 s reading the answer (HTTP 200) "
+                 "(destinations.inbox.timeout_s bounds the whole send)")
+        assert (sent["delivered"], sent["status"], sent["error"]) == (0, 0, error)
+        assert s.final["status"] == "failed" and s.final["error"] == error
+        assert slow.connections == 1 and d.led is LedState.IDLE and d.spooled == []
 
 
 # -- 10-12. refused before anything is armed --------------------------------------------------------
