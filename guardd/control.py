@@ -6,6 +6,12 @@ complete line into a `ClientCall` (with the caller's uid, pid and executable fro
 for the core's inbox, and reports a closed connection as `ClientGone` so its request is
 cancelled. Limits keep a hostile or broken client from hurting anyone else: a frame size limit,
 a read deadline for a started line, a cap on connections and on unsent output.
+
+A flood of idle connections (connected, nothing asked) must not lock out the next real client,
+so idle ones are bounded per peer uid and in total, and when a limit is reached the oldest idle
+connection is closed to make room for the newcomer rather than the newcomer being refused. A
+connection that has asked to submit or subscribe holds something the core is doing for it and
+is never closed to make room; only a uid's own places limit those.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import stat
 import struct
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -33,10 +40,16 @@ from guardd.outbox import Caller
 
 log = logging.getLogger(__name__)
 
-MAX_CLIENTS = 32
+MAX_CLIENTS = 32  # connections in all
+MAX_CLIENTS_PER_UID = 16  # one user holds at most half the places, so another always finds room
+MAX_IDLE = 16  # connections that have not asked to submit or subscribe, in all
+MAX_IDLE_PER_UID = 8
+RECENT_CALL_S = 1.0  # an idle connection that asked this recently is the last to be closed
+EVICTION_LOG_S = 10.0  # closed-to-make-room connections are counted in one log line this often
 MAX_PENDING_OUTPUT = 8_000_000  # bytes queued for a client that does not read: then it is dropped
 READ_CHUNK = 65536
 CALLS = ("submit", "status", "subscribe", "mute")
+HOLDING_CALLS = ("submit", "subscribe")  # the connection stays open for what the core does next
 
 
 @dataclass(frozen=True)
@@ -96,7 +109,8 @@ def peer_caller(sock: socket.socket) -> Caller:
 
 
 class _Conn:
-    def __init__(self, sock: socket.socket, caller: Caller, now: float) -> None:
+    def __init__(self, client: int, sock: socket.socket, caller: Caller, now: float) -> None:
+        self.client = client
         self.sock = sock
         self.caller = caller
         self.inbuf = bytearray()
@@ -104,6 +118,28 @@ class _Conn:
         self.line_started: float | None = now  # the read deadline runs from here
         self.closing = False  # close once the output is flushed
         self.closing_since = 0.0  # a client that never reads it is closed read_timeout_s later
+        self.holding = False  # asked to submit or subscribe: never closed to make room
+        self.calls = 0  # complete calls handed to the core
+        self.idle_since = now  # connected, or last sent a complete line
+
+    @property
+    def idle(self) -> bool:
+        return not self.holding
+
+    def eviction_order(self, now: float) -> tuple[int, float]:
+        """Which idle connection goes first: one already being closed, then one that never
+        asked anything, then one whose status answer is delivered, and last one that asked in
+        the last second or still has output queued (its answer may be on its way); the oldest
+        first within each."""
+        if self.closing:
+            tier = 0
+        elif not self.calls:
+            tier = 1
+        elif self.outbuf or now - self.idle_since < RECENT_CALL_S:
+            tier = 3
+        else:
+            tier = 2
+        return tier, self.idle_since
 
 
 class ControlServer:
@@ -121,6 +157,8 @@ class ControlServer:
         self._listener: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self.path = Path(cfg.path)
+        self._evicted: Counter[int] = Counter()  # uid -> idle connections closed, not yet logged
+        self._evicted_logged = -EVICTION_LOG_S
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -182,6 +220,10 @@ class ControlServer:
         self._wake_r.close()
         self._wake_w.close()
 
+    @property
+    def connection_count(self) -> int:
+        return len(self._conns)
+
     # -- from the core thread ------------------------------------------------------------------
 
     def send(self, client: int, message: dict[str, Any], *, close: bool = False) -> None:
@@ -235,23 +277,72 @@ class ControlServer:
                 if exc.errno in (errno.EMFILE, errno.ENFILE):
                     log.warning("control socket: out of file descriptors")
                 return
-            if len(self._conns) >= MAX_CLIENTS:
-                try:
-                    sock.send(b'{"code":"busy","message":"too many clients","status":"error"}\n')
-                finally:
-                    sock.close()
-                continue
             sock.setblocking(False)
             try:
                 caller = peer_caller(sock)
             except OSError:
                 sock.close()
                 continue
+            if not self._make_room(caller.uid):
+                try:
+                    sock.send(b'{"code":"busy","message":"too many connections with calls in progress",'
+                              b'"status":"error"}\n')
+                except OSError:
+                    pass
+                sock.close()
+                continue
             with self._lock:
                 client = self._next_id
                 self._next_id += 1
-                self._conns[client] = _Conn(sock, caller, time.monotonic())
+                self._conns[client] = _Conn(client, sock, caller, time.monotonic())
             self._sel.register(sock, selectors.EVENT_READ, client)
+
+    def _make_room(self, uid: int) -> bool:
+        """Close idle connections until one more from `uid` fits the limits; False if it cannot.
+
+        The victim is an idle connection of the newcomer's own uid when that uid is at its
+        limits, else of the uid holding the most idle connections (a flood pays for itself),
+        chosen by `eviction_order`. Before it goes, whatever it already sent is read: a client
+        caught in a flood that has just asked keeps its place while a silent one can go."""
+        for _ in range(2 * MAX_CLIENTS):
+            conns = list(self._conns.values())
+            mine = [c for c in conns if c.caller.uid == uid]
+            idle = [c for c in conns if c.idle]
+            if len(mine) >= MAX_CLIENTS_PER_UID or sum(c.idle for c in mine) >= MAX_IDLE_PER_UID:
+                pool = [c for c in mine if c.idle]
+            elif len(conns) >= MAX_CLIENTS or len(idle) >= MAX_IDLE:
+                most = Counter(c.caller.uid for c in idle)
+                pool = [c for c in idle if most[c.caller.uid] == max(most.values())]
+            else:
+                return True
+            if not pool:
+                return False
+            now = time.monotonic()
+            victim = min(pool, key=lambda c: c.eviction_order(now))
+            since = victim.idle_since
+            self._readable(victim.client)
+            if victim.client in self._conns and victim.idle and victim.idle_since == since:
+                self._evict(victim)
+        return False
+
+    def _evict(self, conn: _Conn) -> None:
+        try:
+            conn.sock.send(b'{"code":"busy","message":"closed to make room: this connection has no call in progress",'
+                           b'"status":"error"}\n')
+        except OSError:
+            pass
+        self._close(conn.client)
+        self._evicted[conn.caller.uid] += 1
+        self._log_evictions(time.monotonic())
+
+    def _log_evictions(self, now: float) -> None:
+        """One line per EVICTION_LOG_S at most: a flood would otherwise flood the journal too."""
+        if self._evicted and now - self._evicted_logged >= EVICTION_LOG_S:
+            counts = ", ".join(f"uid {uid}: {n}" for uid, n in sorted(self._evicted.items()))
+            log.warning("control socket: closed %d idle connections to make room (%s); at most %d idle, "
+                        "%d per uid", sum(self._evicted.values()), counts, MAX_IDLE, MAX_IDLE_PER_UID)
+            self._evicted.clear()
+            self._evicted_logged = now
 
     def _readable(self, client: int) -> None:
         conn = self._conns.get(client)
@@ -275,6 +366,7 @@ class ControlServer:
             line, _, rest = bytes(conn.inbuf).partition(b"\n")
             conn.inbuf = bytearray(rest)
             conn.line_started = time.monotonic() if rest else None
+            conn.idle_since = time.monotonic()
             self._line(client, conn, line)
         if len(conn.inbuf) > self.cfg.max_frame_bytes:
             self._refuse(client, "too_large", f"a request line may be at most {self.cfg.max_frame_bytes} bytes")
@@ -291,6 +383,8 @@ class ControlServer:
         if not isinstance(message, dict) or message.get("call") not in CALLS:
             self._refuse(client, "bad_request", f"\"call\" must be one of: {', '.join(CALLS)}")
             return
+        conn.holding = conn.holding or message["call"] in HOLDING_CALLS
+        conn.calls += 1
         self._deliver(ClientCall(client, message, conn.caller))
 
     def _refuse(self, client: int, code: str, text: str) -> None:
@@ -301,6 +395,7 @@ class ControlServer:
 
     def _flush_and_expire(self) -> None:
         now = time.monotonic()
+        self._log_evictions(now)
         for client, conn in list(self._conns.items()):
             with self._lock:
                 pending = bytes(conn.outbuf)
