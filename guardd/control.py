@@ -48,6 +48,7 @@ RECENT_CALL_S = 1.0  # an idle connection that asked this recently is the last t
 EVICTION_LOG_S = 10.0  # closed-to-make-room connections are counted in one log line this often
 MAX_PENDING_OUTPUT = 8_000_000  # bytes queued for a client that does not read: then it is dropped
 READ_CHUNK = 65536
+ACCEPTS_PER_ROUND = 8  # then the waiting lines are read: a connect storm cannot starve them
 CALLS = ("submit", "status", "subscribe", "mute")
 HOLDING_CALLS = ("submit", "subscribe")  # the connection stays open for what the core does next
 
@@ -267,8 +268,10 @@ class ControlServer:
             self._flush_and_expire()
 
     def _accept(self) -> None:
+        """Take at most ACCEPTS_PER_ROUND connections; the rest wait in the backlog until the
+        lines already sent have been read, so a storm of connects cannot starve an asking client."""
         assert self._listener is not None
-        while True:
+        for _ in range(ACCEPTS_PER_ROUND):
             try:
                 sock, _ = self._listener.accept()
             except BlockingIOError:

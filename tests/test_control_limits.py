@@ -14,7 +14,7 @@ import logging
 import os
 import socket
 import subprocess
-import threading
+import sys
 import time
 from typing import Iterator
 
@@ -105,29 +105,35 @@ def test_the_newest_client_is_answered_within_a_second_with_idle_connections_ope
             assert closes(s)
 
 
-def test_a_client_asking_while_a_flood_goes_on_is_answered_within_a_second(quiet):
-    stop = threading.Event()
-
-    def flood() -> None:
-        socks: list[socket.socket] = []
-        while not stop.is_set():
-            with contextlib.suppress(OSError):
-                socks.append(quiet.connect())
-            if len(socks) > 50:
-                socks.pop(0).close()
-        for s in socks:
-            s.close()
-
-    flooder = threading.Thread(target=flood, daemon=True)
-    flooder.start()
+STORM = """
+import select, socket, sys
+path = sys.argv[1]
+socks = []
+print("storming", flush=True)
+while not select.select([sys.stdin], [], [], 0)[0]:  # until the test closes our stdin
     try:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(path)
+        socks.append(s)
+    except OSError:
+        s.close()
+    if len(socks) > 50:
+        socks.pop(0).close()
+"""
+
+
+def test_a_client_asking_while_a_flood_goes_on_is_answered_within_a_second(quiet):
+    # The hostile program is another process, connecting as fast as it can the whole time.
+    storm = subprocess.Popen([sys.executable, "-c", STORM, quiet.path], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert storm.stdout is not None and storm.stdout.readline() == "storming\n"
         time.sleep(0.3)  # the flood is in full swing
         for _ in range(5):
             reply, waited = timed_status(quiet)
             assert reply["status"] == "ok" and waited < ANSWER_S, (reply, waited)
     finally:
-        stop.set()
-        flooder.join(10)
+        storm.communicate(timeout=10)
 
 
 @AS_ROOT
@@ -180,13 +186,16 @@ def test_one_uid_holds_at_most_half_the_places_and_another_still_gets_in(quiet):
             s.close()
 
 
-def test_closing_idle_connections_to_make_room_is_logged_with_a_count(quiet, caplog, monkeypatch):
+def test_closing_idle_connections_to_make_room_is_logged_with_a_count(tmp_path, caplog, monkeypatch):
     monkeypatch.setattr(control, "EVICTION_LOG_S", 0.0)  # every eviction gets its line at once
-    # (an earlier test's evictions may still be waiting to be counted in a line of their own)
-    with caplog.at_level(logging.WARNING, logger="guardd.control"):
-        with idle_connections(quiet, MAX_IDLE_PER_UID + 1):
-            wait_until(lambda: any("closed 1 idle connections to make room" in r.getMessage()
-                                   for r in caplog.records), "the log line", 5)
-    lines = [r.getMessage() for r in caplog.records if "to make room" in r.getMessage()]
-    assert lines[-1] == (f"control socket: closed 1 idle connections to make room (uid {os.geteuid()}: 1); "
-                    f"at most 16 idle, {MAX_IDLE_PER_UID} per uid")
+    expected = (f"control socket: closed 1 idle connections to make room (uid {os.geteuid()}: 1); "
+                f"at most 16 idle, {MAX_IDLE_PER_UID} per uid")
+    receiver = Receiver()
+    fresh = LiveServer(tmp_path, receiver)  # no earlier test's evictions counted in its line
+    try:
+        with caplog.at_level(logging.WARNING, logger="guardd.control"):
+            with idle_connections(fresh, MAX_IDLE_PER_UID + 1):
+                wait_until(lambda: expected in [r.getMessage() for r in caplog.records], "the log line", 5)
+    finally:
+        fresh.close()
+        receiver.close()
