@@ -221,9 +221,15 @@ def try_reload(config: Config, core: Core) -> Config | None:
     return new
 
 
+MAX_HOLD_S = 30.0  # a simulated hold longer than this is a typo, not a mute
+
+
 class SimulatedButton:
     """--simulate: each line on stdin is a press, on whichever panel is current (a reload
-    builds a new one): an empty line for a short press, `hold SECONDS` to hold it down."""
+    builds a new one): an empty line for a short press, `hold SECONDS` to hold it down.
+
+    Whatever is typed, the reader goes on reading and the button ends up released: a line that
+    is not a press is answered on stderr and changes nothing."""
 
     def __init__(self) -> None:
         self.pin: Any = None
@@ -237,24 +243,38 @@ class SimulatedButton:
 
     def _read(self, lines: TextIO) -> None:
         for line in lines:
-            self.press(line)
+            try:
+                self.press(line)
+            except Exception as exc:  # noqa: BLE001 - one bad line must not end the simulation
+                print(f"simulate: that line did nothing ({exc})", file=sys.stderr)
+
+    @staticmethod
+    def hold_for(line: str) -> float | str:
+        """Seconds to hold the button for `line`, or the message that says why it is no press."""
+        words = line.split()
+        if not words:
+            return 0.1
+        if words[0] != "hold" or len(words) != 2:
+            return "an empty line presses the button; `hold SECONDS` holds it"
+        try:
+            hold_s = float(words[1])
+        except ValueError:
+            return f"cannot read {words[1]!r} as seconds"
+        if not 0 < hold_s <= MAX_HOLD_S:  # also refuses nan and inf
+            return f"hold takes seconds between 0 and {MAX_HOLD_S:g}, not {words[1]}"
+        return hold_s
 
     def press(self, line: str) -> None:
-        words = line.split()
-        hold_s = 0.1
-        if words[:1] == ["hold"] and len(words) == 2:
-            try:
-                hold_s = float(words[1])
-            except ValueError:
-                print(f"simulate: cannot read {words[1]!r} as seconds", file=sys.stderr)
-                return
-        elif words:
-            print("simulate: an empty line presses the button; `hold SECONDS` holds it", file=sys.stderr)
+        hold_s = self.hold_for(line)
+        if isinstance(hold_s, str):
+            print(f"simulate: {hold_s}", file=sys.stderr)
             return
         pin = self.pin
-        pin.drive_low()
-        time.sleep(hold_s)
-        pin.drive_high()
+        try:
+            pin.drive_low()
+            time.sleep(hold_s)
+        finally:
+            pin.drive_high()
 
 
 def run(config: Config, *, simulate: bool = False) -> int:
