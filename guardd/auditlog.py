@@ -51,6 +51,12 @@ MAX_LINE_BYTES = 64 * 1024  # a record longer than this is refused, and rejected
 RESERVE_NAME = ".reserve"
 RESERVE_BYTES = 64 * 1024  # room for the fault record (and the key state) when the disk is full
 RESERVED_FIELDS = ("type", "seq", "prev", "h", "mac", "wall_ms", "mono_us", "boot")
+# Every type a record can have; `guardd log --type` takes these, and the README lists them.
+RECORD_TYPES = (
+    "start", "stop", "reload", "wake", "utterance", "discard", "deleted", "request", "refused",
+    "decision", "send", "sent", "unfinished", "fault", "recovered", "mute", "unmute",
+    "recovery", "segment", "retention", "rekey", "bench",
+)
 LOW_SPACE_TYPES = ("fault", "stop")  # what is still written while the reserve is in use
 DAY_MS = 86_400_000
 REINIT = "run `guardd log init` (with guardd stopped) to start a new sealing key, and keep the key it prints"
@@ -390,6 +396,8 @@ class AuditLog:
             raise AuditLogError(self._unsealed)
         if self._broken:
             raise AuditLogError(f"the log could not be repaired after a failed write: {self._broken}")
+        if type_ not in RECORD_TYPES:
+            raise TypeError(f"{type_!r} is not a record type; add it to RECORD_TYPES and the README")
         clash = [k for k in fields if k in RESERVED_FIELDS]
         if clash:
             raise TypeError(f"log field {clash[0]!r} is set by the log itself")

@@ -2,7 +2,8 @@
 GUARDD_DEBUG=1 to get the traceback as well.
 
 Exit status: 0 success, 1 failure (a problem found, or an error named on stderr), 2 usage,
-78 a bad config (EX_CONFIG; the systemd unit does not restart on it).
+78 a bad config (EX_CONFIG; the systemd unit does not restart on it), 141 the reader of the
+output went away (`guardd log | head`), quietly, as a shell reports it for other tools.
 """
 
 from __future__ import annotations
@@ -24,11 +25,13 @@ if "_hashlib" not in sys.modules and any(importlib.util.find_spec(m) for m in ("
     sys.modules["_hashlib"] = None  # makes `import _hashlib` fail, so hashlib and hmac fall back
 
 from guardd import __version__, config as configmod  # noqa: E402
+from guardd.auditlog import RECORD_TYPES  # noqa: E402
 from guardd.errors import ConfigError, GuarddError  # noqa: E402
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_CONFIG = 78
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for `cat` in the same place
 
 
 def _config(args: argparse.Namespace) -> configmod.Config:
@@ -252,7 +255,9 @@ def cmd_log(args: argparse.Namespace) -> int:
             return 0
     else:
         records = [r for r in read_records(directory) if logview.matches(r, args.type, since, until)]
-        for r in records[-args.last :] if args.last else records:
+        if args.last is not None:
+            records = records[len(records) - args.last :] if args.last else []
+        for r in records:
             show(r)
     if args.follow:
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -389,10 +394,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="init: make the sealing key and print the verification key once")
     p.add_argument("--dir", metavar="DIR", help="a log directory instead of <state_dir>/log")
     p.add_argument("--json", action="store_true", help="the records as stored, one per line")
-    p.add_argument("--type", action="append", metavar="TYPE", help="only records of this type")
+    p.add_argument("--type", action="append", metavar="TYPE", choices=RECORD_TYPES,
+                   help=f"only records of this type (repeatable): {', '.join(RECORD_TYPES)}")
     p.add_argument("--since", metavar="TIME", help="from this local time (2026-11-03T14:00) or 2h, 7d ago")
     p.add_argument("--until", metavar="TIME", help="before this local time or 30m ago")
-    p.add_argument("-n", "--last", type=int, metavar="N", help="only the last N records")
+    p.add_argument("-n", "--last", type=_count, metavar="N", help="only the last N records (0: none)")
     p.add_argument("-f", "--follow", action="store_true", help="keep showing new records")
     p.add_argument("--head", action="store_true", help="print the head (SEQ:H) to note elsewhere")
 
@@ -410,7 +416,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _count(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a count of records (0, 1, 2, ...)")
+    return n
+
+
 def main(argv: list[str] | None = None) -> int:
+    try:
+        status = _main(argv)
+        sys.stdout.flush()  # inside the try: a reader that left shows here, not at exit
+        return status
+    except BrokenPipeError:  # `guardd log | head`: the reader has what it wanted
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's last flush is quiet too
+        return EXIT_BROKEN_PIPE
+
+
+def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
@@ -432,4 +459,3 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_FAILURE
     except KeyboardInterrupt:
         return 130
-

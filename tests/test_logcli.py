@@ -91,21 +91,58 @@ def test_log_reads_with_filters_and_json(replayed):
     assert bad.returncode == 2 and "not a time" in bad.stderr
 
 
+def test_an_unknown_record_type_is_an_error_that_lists_the_valid_ones(replayed):
+    config, _, _ = replayed
+    typo = guardd("log", "--config", str(config), "--type", "decisions")
+    assert typo.returncode == 2 and typo.stdout == ""
+    assert "invalid choice: 'decisions'" in typo.stderr
+    assert all(t in typo.stderr for t in ("decision", "mute", "unmute", "reload", "wake"))
+
+
+def test_last_n_records_and_zero_prints_nothing(replayed):
+    config, _, _ = replayed
+    last = [json.loads(line)["seq"] for line in
+            guardd("log", "--config", str(config), "--json", "-n", "2").stdout.splitlines()]
+    assert last == [3, 4]
+    assert guardd("log", "--config", str(config), "-n", "0").stdout == ""
+    negative = guardd("log", "--config", str(config), "-n", "-1")
+    assert negative.returncode == 2 and "'-1' is not a count of records" in negative.stderr
+
+
+def test_every_record_type_is_in_the_readme():
+    readme = (ROOT / "README.md").read_text()
+    row = next(line for line in readme.splitlines() if line.startswith("| `type` |"))
+    listed = {cell.strip("` ") for cell in row.split("|")[2].split(",")}
+    assert listed == set(auditlog.RECORD_TYPES)
+
+
+def test_a_reader_that_leaves_ends_the_output_quietly(replayed):
+    config, _, _ = replayed
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # like `| head` after it has read its lines: every write now fails
+    try:
+        done = subprocess.run([*GUARDD, "log", "--config", str(config)], stdout=write_end,
+                              stderr=subprocess.PIPE, text=True, timeout=60, cwd=ROOT)
+    finally:
+        os.close(write_end)
+    assert done.returncode == 141 and done.stderr == "", done.stderr
+
+
 def test_log_follow_shows_new_records_as_they_are_written(replayed):
     config, _, state = replayed
-    proc = subprocess.Popen([*GUARDD, "log", "--follow", "--config", str(config), "--type", "test"],
+    proc = subprocess.Popen([*GUARDD, "log", "--follow", "--config", str(config), "--type", "bench"],
                             stdout=subprocess.PIPE, text=True, cwd=ROOT)
     try:
         time.sleep(1.0)  # let it read the existing records and start polling
         log = AuditLog(state / "log", announce_key=False)
         log.open()
-        log.append("test", note="followed")
+        log.append("bench", note="followed")
         log.close()
         lines: list[str] = []
         reader = threading.Thread(target=lambda: lines.append(proc.stdout.readline()), daemon=True)
         reader.start()
         reader.join(timeout=20)
-        assert lines and "note=followed" in lines[0] and lines[0].split()[3] == "test"
+        assert lines and "note=followed" in lines[0] and lines[0].split()[3] == "bench"
     finally:
         proc.kill()
         proc.wait(timeout=10)

@@ -25,7 +25,7 @@ print("key", log.verification_key, flush=True)
 n = 0
 while True:
     n += 1
-    record = log.append("test", n=n, note="x" * (n % 300))
+    record = log.append("bench", n=n, note="x" * (n % 300))
     sys.stdout.write(f"done {record['seq']}\\n")  # only after append returned: fdatasync is done
     sys.stdout.flush()
 """
@@ -98,7 +98,7 @@ def test_appends_per_second_with_fdatasync(tmp_path, n, capsys):
     log.open()
     start = time.perf_counter()
     for i in range(n):
-        log.append("test", n=i)
+        log.append("bench", n=i)
     elapsed = time.perf_counter() - start
     log.close()
     with capsys.disabled():

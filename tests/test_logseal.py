@@ -51,7 +51,7 @@ def make_log(state, n=5, **kwargs):
     log = open_log(state, **kwargs)
     key = log.verification_key
     for i in range(n):
-        log.append("test", n=i, note=f"record {i}")
+        log.append("bench", n=i, note=f"record {i}")
     log.close()
     return key
 
@@ -296,7 +296,7 @@ def rotating(state, n, **rotation):
     log = open_log(state, rotation=Rotation(**{"segment_max_bytes": 4096, **rotation}))
     key = log.verification_key
     for i in range(n):
-        log.append("test", n=i, note="x" * 200)
+        log.append("bench", n=i, note="x" * 200)
     log.close()
     return key
 
@@ -450,14 +450,14 @@ def test_a_crash_between_the_log_write_and_the_key_save_is_no_alarm(state):
     key = make_log(state, 3)
     before = (state / "keys" / "seal.json").read_bytes()
     log = open_log(state)
-    log.append("test", n=99)
+    log.append("bench", n=99)
     log.close()
     (state / "keys" / "seal.json").write_bytes(before)  # the evolved key never reached the disk
     assert found(state, key=key) == []
     log = open_log(state)
-    log.append("test", n=100)
+    log.append("bench", n=100)
     log.close()
-    assert [r["type"] for r in auditlog.read_records(state / "log")][-2:] == ["test", "test"]
+    assert [r["type"] for r in auditlog.read_records(state / "log")][-2:] == ["bench", "bench"]
     assert found(state, key=key) == []
     assert stolen_state(state).seq == 6
 
@@ -574,14 +574,14 @@ def test_a_key_save_that_fails_lets_the_record_stand_and_refuses_the_next(state,
     key = make_log(state, 2)
     log = open_log(state)
     monkeypatch.setattr(durable, "os", FailingOs(fsync=errno.EIO))  # where the key state is written
-    log.append("test", n=1)  # durable and sealed; the key state lags by one record
+    log.append("bench", n=1)  # durable and sealed; the key state lags by one record
     with pytest.raises(AuditLogError, match="sealing key"):
-        log.append("test", n=2)
+        log.append("bench", n=2)
     monkeypatch.undo()
     log.close()
     assert found(state, key=key) == []  # the lag of one is the crash window: no alarm
     log = open_log(state)
-    log.append("test", n=3)
+    log.append("bench", n=3)
     log.close()
     assert found(state, key=key) == []
 
@@ -594,7 +594,7 @@ def test_the_wall_clock_going_backwards_breaks_nothing(state):
     log = open_log(state, wall_clock=lambda: next(walls))
     key = log.verification_key
     for i in range(20):
-        log.append("test", n=i)
+        log.append("bench", n=i)
     log.close()
     records = list(auditlog.read_records(state / "log"))
     assert [r["seq"] for r in records] == list(range(1, len(records) + 1))
