@@ -86,7 +86,7 @@ def _verify(directory: Path, walk: _Walk, keys: Iterable[Any], head: Any, key_di
         walk.add(None, "missing", f"no log segments in {directory}")
         return 0
     lines, torn = _read(paths, walk)
-    ratchets = [sealing.Ratchet(s, k, max_steps=20 * len(lines) + 1000) for s, k in epochs]
+    ratchets = _keys_of_this_log(epochs, lines, walk)
     remaining = Counter(line.seq for line in lines if line.seq is not None)
     expected, prev = _start(paths, lines, walk)
     seen: set[int] = set()
@@ -237,6 +237,33 @@ def _check_link(paths: list[Path], prev_index: int, line: _Line, prev_records: l
             walk.add(after, "appended to a closed segment", f"{prev_name} goes on after the record {name} links to")
         else:
             walk.add(line.seq, "segment link", f"{name} links to seq {link[0]}, which {prev_name} does not end with")
+
+
+def _keys_of_this_log(epochs: list[tuple[int, bytes]], lines: list[_Line], walk: _Walk) -> list[sealing.Ratchet]:
+    """The given keys that seal at least one record of their range; each other key is one
+    problem, not a "modified" line for every record it was never going to match."""
+    budget = 20 * len(lines) + 1000
+    kept = []
+    for i, (start, key) in enumerate(epochs):
+        end = epochs[i + 1][0] if i + 1 < len(epochs) else None
+        sealed = sorted((line.seq, line.record) for line in lines if line.record is not None and line.seq is not None
+                        and start <= line.seq and (end is None or line.seq < end))
+        probe = sealing.Ratchet(start, key, max_steps=budget)
+        if sealed and not any(_sealed_by(probe, seq, record) for seq, record in sealed):
+            walk.add(None, "wrong key",
+                     f"the key {sealing.KEY_PREFIX}-{start}-{key.hex()[:8]}… seals none of the {len(sealed)} records "
+                     f"from seq {start}: it is not this log's key (or every one of them was rewritten). Pass the "
+                     "key `guardd log init` printed for this device; the chain was still checked")
+            continue
+        kept.append(sealing.Ratchet(start, key, max_steps=budget))
+    return kept
+
+
+def _sealed_by(ratchet: sealing.Ratchet, seq: int, record: dict[str, Any]) -> bool:
+    key = ratchet.key_for(seq)
+    mac = record.get("mac")
+    return key is not None and isinstance(mac, str) and isinstance(record.get("h"), str) \
+        and sealing.seal(key, record["h"]) == mac
 
 
 def _check_seal(seq: int, record: dict[str, Any], ratchets: list[sealing.Ratchet], walk: _Walk, name: str) -> None:
