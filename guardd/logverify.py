@@ -246,8 +246,8 @@ def _keys_of_this_log(epochs: list[tuple[int, bytes]], lines: list[_Line], walk:
     kept = []
     for i, (start, key) in enumerate(epochs):
         end = epochs[i + 1][0] if i + 1 < len(epochs) else None
-        sealed = sorted((line.seq, line.record) for line in lines if line.record is not None and line.seq is not None
-                        and start <= line.seq and (end is None or line.seq < end))
+        sealed = sorted(((line.seq, line.record) for line in lines if line.record is not None and line.seq is not None
+                         and start <= line.seq and (end is None or line.seq < end)), key=lambda pair: pair[0])
         probe = sealing.Ratchet(start, key, max_steps=budget)
         if sealed and not any(_sealed_by(probe, seq, record) for seq, record in sealed):
             walk.add(None, "wrong key",
