@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from guardd import sealing
-from guardd.durable import fsync_dir
+from guardd.durable import fsync_dir, open_regular
 from guardd.errors import AuditLogError, LogIntegrityError
 
 log = logging.getLogger(__name__)
@@ -205,7 +205,7 @@ class AuditLog:
     def _torn_tail(self, path: Path) -> bytes:
         """The bytes after the last newline of the current segment: a record that never finished."""
         try:
-            with open(path, "rb") as f:
+            with open_regular(path) as f:
                 f.seek(0, os.SEEK_END)
                 size = f.tell()
                 f.seek(max(0, size - MAX_LINE_BYTES - 1))
@@ -575,7 +575,7 @@ class AuditLog:
 def _last_line(path: Path) -> bytes | None:
     """The last complete line of a file (without its newline), or None if there is none."""
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             f.seek(0, os.SEEK_END)
             size = f.tell()
             f.seek(max(0, size - 2 * MAX_LINE_BYTES - 2))
@@ -599,7 +599,7 @@ def _last_record(path: Path) -> dict[str, Any] | None:
 
 def _first_record(path: Path) -> dict[str, Any] | None:
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             line = f.readline(MAX_LINE_BYTES + 1)
     except FileNotFoundError:
         return None
@@ -614,9 +614,11 @@ def _first_record(path: Path) -> dict[str, Any] | None:
 
 def _records(path: Path) -> Iterator[dict[str, Any]]:
     try:
-        f = open(path, "rb")
+        f = open_regular(path)
     except FileNotFoundError:
         return
+    except OSError as exc:
+        raise AuditLogError(f"{path}: {exc.strerror}; guardd reads only the segments it wrote") from None
     with f:
         yield from parse_records(f)
 

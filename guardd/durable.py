@@ -7,7 +7,7 @@ After a crash the target is either the old file or the new one, never a torn mix
 The temporary file is one guardd made itself: a fresh random name opened with O_CREAT | O_EXCL |
 O_NOFOLLOW, so a file or symlink planted in the state directory is never written through, and
 the rename replaces a planted symlink instead of following it. read_regular reads only a regular
-file, never through a symlink and never blocking on a FIFO.
+file, never through a symlink and never blocking on a FIFO; open_regular opens one so.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import os
 import secrets
 import stat
 from pathlib import Path
+from typing import BinaryIO
 
 TEMP_SUFFIX = ".tmp"
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -51,8 +52,8 @@ def write_atomically(path: Path, data: bytes, mode: int = 0o600) -> None:
     fsync_dir(path.parent)
 
 
-def read_regular(path: Path) -> bytes:
-    """The bytes of `path` if it is a regular file (not a symlink, FIFO or device). Raises
+def open_regular(path: Path) -> BinaryIO:
+    """`path` opened for reading if it is a regular file (not a symlink, FIFO or device). Raises
     OSError: FileNotFoundError if missing, errno ELOOP/EINVAL naming what it is otherwise."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
@@ -63,9 +64,13 @@ def read_regular(path: Path) -> bytes:
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise OSError(errno.EINVAL, "not a regular file", str(path))
-        chunks = []
-        while chunk := os.read(fd, 1 << 20):
-            chunks.append(chunk)
-        return b"".join(chunks)
-    finally:
+    except BaseException:
         os.close(fd)
+        raise
+    return os.fdopen(fd, "rb")
+
+
+def read_regular(path: Path) -> bytes:
+    """The bytes of `path` if it is a regular file; raises as open_regular does."""
+    with open_regular(path) as f:
+        return f.read()

@@ -18,6 +18,7 @@ from typing import Any, Iterable
 
 from guardd import sealing
 from guardd.auditlog import GENESIS, canonical, record_hash, segment_number, segment_paths
+from guardd.durable import read_regular
 
 HEX64 = re.compile(r"[0-9a-f]{64}")
 INT_FIELDS = ("seq", "wall_ms", "mono_us")
@@ -144,9 +145,9 @@ def _read(paths: list[Path], walk: _Walk) -> tuple[list[_Line], list[int]]:
     torn: list[int] = []  # indexes of segments that end in a partial line
     for index, path in enumerate(paths):
         try:
-            data = path.read_bytes()
+            data = read_regular(path)  # never through a symlink, never blocking on a FIFO
         except OSError as exc:
-            walk.add(None, "unreadable", f"{path.name}: {exc.strerror or exc}")
+            walk.add(None, "unreadable", f"{path.name}: {exc.strerror or exc}: refused")
             continue
         parts = data.split(b"\n")
         if parts.pop() != b"":

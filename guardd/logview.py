@@ -11,12 +11,12 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, TextIO
 
 from guardd.auditlog import GENESIS, Head, _last_line, parse_records, segment_paths
+from guardd.durable import open_regular, read_regular
 
 HIDDEN = ("seq", "prev", "h", "mac", "type", "wall_ms", "mono_us", "boot")
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
@@ -95,7 +95,7 @@ class Follower:
         for path in todo:
             if path != self.path:
                 self.path, self.offset = path, 0
-            with open(path, "rb") as f:
+            with open_regular(path) as f:
                 f.seek(self.offset)
                 data = f.read()
             end = data.rfind(b"\n") + 1
@@ -104,7 +104,7 @@ class Follower:
 
 
 def _partial(path: Path) -> bytes:
-    with open(path, "rb") as f:
+    with open_regular(path) as f:
         f.seek(max(0, path.stat().st_size - 65536))
         tail = f.read()
     return tail[tail.rfind(b"\n") + 1 :]
@@ -130,8 +130,12 @@ def export(state_dir: Path, log_dir: Path, out: Path, keys: list[str], report: T
         raise FileExistsError(f"{out} is not empty; export into a new directory")
     out.mkdir(mode=0o700, parents=True, exist_ok=True)
     (out / "log").mkdir(mode=0o700)
+    refused = []  # what is not a regular file inside its directory is named, never copied
     for path in [*segment_paths(log_dir), *sorted(log_dir.glob("torn-*.bin"))]:
-        shutil.copy2(path, out / "log" / path.name)
+        try:
+            _copy(read_regular(path), out / "log" / path.name)
+        except OSError as exc:
+            refused.append(f"REFUSED log/{path.name}: {exc.strerror}: not copied")
     announced = {}
     from guardd.auditlog import read_records
 
@@ -143,9 +147,12 @@ def export(state_dir: Path, log_dir: Path, out: Path, keys: list[str], report: T
     lines = []
     copied = 0
     for wav in sorted(rec_dir.glob("utterance-*.wav")) if rec_dir.is_dir() else []:
-        data = wav.read_bytes()
-        (out / "recordings" / wav.name).write_bytes(data)
-        os.chmod(out / "recordings" / wav.name, 0o600)
+        try:
+            data = read_regular(wav)  # a symlink to a file outside recordings/ is not the owner's
+        except OSError as exc:
+            refused.append(f"REFUSED recordings/{wav.name}: {exc.strerror}: not copied")
+            continue
+        _copy(data, out / "recordings" / wav.name)
         digest = hashlib.sha256(data).hexdigest()
         said = announced.get(wav.name)
         status = "matches its log record" if said and said.get("sha256") == digest else (
@@ -162,8 +169,16 @@ def export(state_dir: Path, log_dir: Path, out: Path, keys: list[str], report: T
             f.write(f"FAIL {p}\n")
         f.write("verdict: " + ("ok" if not problems else f"{len(problems)} problem(s)") + "\n\n")
         f.write(f"recordings: {copied}\n")
-        for line in lines:
+        for line in lines + refused:
             f.write(line + "\n")
+    for line in refused:
+        print(line, file=report)
     print(f"exported {copied} recording(s) and {count} log records to {out}; "
           f"log {'ok' if not problems else f'{len(problems)} problem(s)'} (see verification.txt)", file=report)
-    return copied, count, len(problems)
+    return copied, count, len(problems) + len(refused)
+
+
+def _copy(data: bytes, target: Path) -> None:
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)

@@ -214,3 +214,30 @@ def test_a_full_disk_shows_the_fault_logs_it_from_the_reserve_and_denies(tmp_pat
     log.close()
     types = [r["type"] for r in auditlog.read_records(tmp_path / "log")]
     assert types[-1] == "fault" and "request" not in types and "decision" not in types
+
+
+def test_verify_and_log_refuse_a_segment_that_is_a_symlink_to_a_fifo_without_hanging(replayed, tmp_path):
+    config, key, state = replayed
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)  # opening it for reading would wait forever for a writer
+    (state / "log" / "segment-000002.jsonl").symlink_to(fifo)
+    verdict = guardd("verify", "--config", str(config), "--key", key, timeout=30)
+    assert verdict.returncode == 1
+    assert "FAIL log: unreadable: segment-000002.jsonl: a symlink, not a regular file: refused" in verdict.stdout
+    shown = guardd("log", "--config", str(config), timeout=30)
+    assert shown.returncode == 1 and "a symlink, not a regular file" in shown.stderr
+    assert "Traceback" not in shown.stderr
+
+
+def test_export_refuses_a_recording_that_is_a_symlink_to_a_file_outside(replayed, tmp_path):
+    config, key, state = replayed
+    outside = tmp_path / "not-yours.wav"
+    outside.write_bytes(b"RIFF someone else's file")
+    (state / "recordings" / "utterance-00000099.wav").symlink_to(outside)
+    out = tmp_path / "export"
+    result = guardd("export", str(out), "--config", str(config), "--key", key)
+    assert result.returncode == 1
+    assert "REFUSED recordings/utterance-00000099.wav: a symlink, not a regular file: not copied" in result.stdout
+    assert not (out / "recordings" / "utterance-00000099.wav").exists()
+    assert (out / "recordings" / "utterance-00000003.wav").exists()  # the owner's own still come out
+    assert "REFUSED recordings/utterance-00000099.wav" in (out / "verification.txt").read_text()
