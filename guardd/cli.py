@@ -57,7 +57,9 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
     for model in cfg.wake.models:
         resolve_model(model)  # a missing model file is a config problem the owner can fix now
-    print(f"{cfg.source}: ok")
+    for warning in cfg.warnings:
+        print(f"guardd: warning: {warning}", file=sys.stderr)
+    print(f"{cfg.source}: ok" + (f", with {len(cfg.warnings)} warning(s)" if cfg.warnings else ""))
     return 0
 
 

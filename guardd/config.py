@@ -7,9 +7,11 @@ Unknown keys are errors, so a typo never silently falls back to a default.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import math
 import os
 import reprlib
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -20,6 +22,9 @@ from guardd.destinations import check_url, load_headers
 from guardd.errors import ConfigError
 
 DEFAULT_CONFIG_PATH = Path("/etc/guardd/guardd.yaml")
+MAX_CONFIG_BYTES = 1 << 20  # a real config is a few kilobytes
+NOT_KEYS = ("source", "name", "warnings")  # fields the loader fills in, never keys in the file
+MAX_DEPTH = 20  # lists and mappings inside each other; guardd's own go four deep
 
 
 class UnchosenStateDir(str):
@@ -148,6 +153,8 @@ class Config:
     confirm: ConfirmConfig = ConfirmConfig()
     socket: SocketConfig = SocketConfig()
     source: str = "<defaults>"  # where this config came from, for messages
+    # what is allowed but unwise (a secret written inline), for check-config and the start-up log
+    warnings: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def state_path(self) -> Path:
@@ -249,10 +256,25 @@ class _Problems:
     def __init__(self, source: str) -> None:
         self.source = source
         self.lines: list[str] = []
+        self.warnings: list[str] = []
+        self._keys: set[str] = set()  # the dotted keys a problem was found at
+
+    def _where(self, node: yaml.Node | None) -> str:
+        return f"{self.source}:{node.start_mark.line + 1}" if node is not None else self.source
 
     def add(self, node: yaml.Node | None, key: str, message: str) -> None:
-        where = f"{self.source}:{node.start_mark.line + 1}" if node is not None else self.source
+        self._keys.add(key)
+        where = self._where(node)
         self.lines.append(f"{where}: {key}: {message}" if key else f"{where}: {message}")
+
+    def warn(self, node: yaml.Node | None, key: str, message: str) -> None:
+        self.warnings.append(f"{self._where(node)}: {key}: {message}")
+
+    def about(self, *keys: str) -> bool:
+        """Whether a problem was already found at one of `keys`, inside it or around it (its
+        value then stands at the default, and a cross-check on it would be about that)."""
+        return any(k == bad or k.startswith(bad + ".") or bad.startswith(k + ".") or not bad
+                   for k in keys for bad in self._keys)
 
 
 # A value quoted in a message is cut short: YAML aliases can make a small file hold a list whose
@@ -306,7 +328,7 @@ def _load_section(
     if not isinstance(node, yaml.MappingNode):
         problems.add(node, prefix, "must be a mapping of keys to values")
         return cls()
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in ("source", "name")}
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in NOT_KEYS}
     values: dict[str, Any] = {}
     seen: set[str] = set()  # every key met, also those whose value was rejected
     for key_node, value_node in node.value:
@@ -325,7 +347,7 @@ def _load_section(
             values[key] = _load_destinations(value_node, loader, problems)
             continue
         if tp == "tuple[tuple[str, str], ...]":  # headers
-            values[key] = load_headers(value_node, full, loader, problems.add)
+            values[key] = load_headers(value_node, full, loader, problems.add, problems.warn)
             continue
         if dataclasses.is_dataclass(fields[key].default):
             values[key] = _load_section(type(fields[key].default), value_node, full, loader, problems)
@@ -378,7 +400,8 @@ def _load_destinations(
 
 
 def _cross_checks(config: Config, node: yaml.Node, problems: _Problems) -> None:
-    if config.led.pin == config.button.pin:
+    """Checks between keys, each made unless one of its keys already has a problem."""
+    if config.led.pin == config.button.pin and not problems.about("led.pin", "button.pin"):
         if _find(node, "button", "pin") is None:  # the button kept its default: point at the LED's line
             problems.add(
                 _find(node, "led", "pin"),
@@ -392,14 +415,16 @@ def _cross_checks(config: Config, node: yaml.Node, problems: _Problems) -> None:
                 f"uses GPIO{config.button.pin}, which led.pin already uses; give each its own pin",
             )
     upload_to = config.after_wake.upload_to
-    if upload_to is not None and config.destination(upload_to) is None:
+    if (upload_to is not None and config.destination(upload_to) is None
+            and not problems.about("after_wake.upload_to", "destinations")):
         names = ", ".join(d.name for d in config.destinations) or "none are configured"
         problems.add(
             _find(node, "after_wake", "upload_to"),
             "after_wake.upload_to",
             f"names no destination {upload_to!r} (destinations: {names})",
         )
-    if config.utterance.pre_roll_s >= config.utterance.max_length_s:
+    if (config.utterance.pre_roll_s >= config.utterance.max_length_s
+            and not problems.about("utterance.pre_roll_s", "utterance.max_length_s")):
         problems.add(
             _find(node, "utterance", "pre_roll_s"),
             "utterance.pre_roll_s",
@@ -420,9 +445,20 @@ def _find(node: yaml.Node, *keys: str) -> yaml.Node | None:
 
 
 def parse(text: str, source: str) -> Config:
-    """Parse and validate a config text; raise ConfigError listing every problem."""
+    """Parse and validate a config text; raise ConfigError listing every problem.
+
+    A file with nothing in it but comments is every setting at its default."""
     problems = _Problems(source)
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)  # the reader refuses control characters here
+    except yaml.reader.ReaderError as exc:  # a NUL, say
+        raise ConfigError([f"{source}:{_line_at(text, exc.position)}: the character "
+                           f"U+{exc.character:04X} may not appear in a config; remove it"]) from None
+    deep = _too_deep(text)
+    if deep is not None:
+        loader.dispose()
+        raise ConfigError([f"{source}:{deep}: lists or mappings nest more than {MAX_DEPTH} deep; "
+                           "a guardd config needs four at most"])
     try:
         try:
             root = loader.get_single_node()
@@ -433,17 +469,40 @@ def parse(text: str, source: str) -> Config:
                 [f"{source}{line}: not valid YAML: {exc.problem or exc.context}"]
             ) from None
         if root is None:
-            raise ConfigError(
-                [f"{source}: the file is empty; copy config/guardd.yaml from guardd as a start"]
-            )
+            return Config(source=source)
         config = _load_section(Config, root, "", loader, problems)
-        if not problems.lines:
-            _cross_checks(config, root, problems)
+        _cross_checks(config, root, problems)
     finally:
         loader.dispose()
     if problems.lines:
         raise ConfigError(problems.lines)
-    return dataclasses.replace(config, source=source)
+    return dataclasses.replace(config, source=source, warnings=tuple(problems.warnings))
+
+
+def _line_at(text: str, position: int) -> int:
+    return text.count("\n", 0, position) + 1
+
+
+def _too_deep(text: str) -> int | None:
+    """The line where nesting first passes MAX_DEPTH, or None. Reads events, which PyYAML's
+    parser makes without recursion, so a file nesting 5,000 deep cannot blow the stack as
+    composing it would; any other YAML error is left for the real parse to report."""
+    loader = yaml.SafeLoader(text)
+    depth = 0
+    try:
+        while loader.check_event():
+            event = loader.get_event()
+            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    return event.start_mark.line + 1
+            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                depth -= 1
+    except (yaml.YAMLError, RecursionError):
+        return None
+    finally:
+        loader.dispose()
+    return None
 
 
 def load(path: str | Path | None) -> Config:
@@ -457,11 +516,37 @@ def load(path: str | Path | None) -> Config:
         else:
             return Config()
     path = Path(path)
+    data = _read(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError([f"{path}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x}); "
+                           "save the file as UTF-8"]) from None
+    return parse(text, str(path))
+
+
+def _read(path: Path) -> bytes:
+    """The config's bytes: a regular file (a symlink to one is fine), never a FIFO to wait on."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         raise ConfigError([f"{path}: no such file; pass --config PATH to a guardd.yaml"]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise ConfigError([f"{path}: cannot read the config: {reason}"]) from None
-    return parse(text, str(path))
+    except OSError as exc:
+        fix = "make it readable by the user guardd runs as" if exc.errno == errno.EACCES else "check the path"
+        raise ConfigError([f"{path}: cannot read the config: {exc.strerror}; {fix}"]) from None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise ConfigError([f"{path}: is a directory; pass --config PATH to a guardd.yaml file"])
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigError([f"{path}: is not a regular file; pass --config PATH to a guardd.yaml file"])
+        if info.st_size > MAX_CONFIG_BYTES:
+            raise ConfigError([f"{path}: is {info.st_size} bytes; a config is a few kilobytes "
+                               f"(at most {MAX_CONFIG_BYTES})"])
+        with os.fdopen(os.dup(fd), "rb") as f:
+            return f.read(MAX_CONFIG_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read the config: {exc.strerror}"]) from None
+    finally:
+        os.close(fd)

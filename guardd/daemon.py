@@ -209,9 +209,15 @@ def try_reload(config: Config, core: Core) -> Config | None:
     try:
         new = configmod.load(config.source) if config.source != "<defaults>" else Config()
     except ConfigError as exc:
-        for line in exc.problems:
+        problems = exc.problems
+    except Exception as exc:  # noqa: BLE001 - no file on disk may end a running daemon
+        problems = [f"{config.source}: could not be read ({type(exc).__name__}: {exc})"]
+    else:
+        problems = []
+    if problems:
+        for line in problems:
             log.error("reload refused, the running config stays: %s", line)
-        core.note("reload", result="refused", reason=exc.problems[0][-300:])
+        core.note("reload", result="refused", reason=problems[0][-300:])
         return None
     if new == config:
         log.info("reload: %s is unchanged", config.source)
@@ -337,6 +343,8 @@ def _serve(config: Config, button: SimulatedButton | None, stop: StopFlag, notif
         core.start(mode="simulate" if button else "run", config=config.source, muted=int(core.muted))
         if core.muted:
             log.warning("muted: hold the button for %g s to unmute", config.button.mute_press_s)
+        for warning in config.warnings:
+            log.warning("config: %s", warning)
         server = ControlServer(config.socket, deliver)
         try:
             server.start()

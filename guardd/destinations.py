@@ -87,13 +87,23 @@ def _header_value(raw: Any) -> str:
     raise ValueError("must be a string, {env: VARIABLE} or {file: /path/readable/only/by/guardd}")
 
 
+_SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key", "api-key"})
+
+
+def _looks_secret(name: str, value: str) -> bool:
+    scheme = value.split(" ", 1)[0].lower()
+    return name.lower() in _SECRET_HEADERS or scheme in ("bearer", "basic", "token") or "token" in name.lower()
+
+
 def load_headers(
     node: yaml.Node,
     key: str,
     loader: yaml.SafeLoader,
     problem: Callable[[yaml.Node, str, str], None],
+    warn: Callable[[yaml.Node, str, str], None],
 ) -> tuple[tuple[str, str], ...]:
-    """Parse a destination's headers mapping, resolving secrets; report each bad entry."""
+    """Parse a destination's headers mapping, resolving secrets; report each bad entry, and
+    warn of a credential written inline (it would sit in a file others may read or copy)."""
     if not isinstance(node, yaml.MappingNode):
         problem(node, key, "must be a mapping of header names to values")
         return ()
@@ -115,5 +125,8 @@ def load_headers(
         if "\n" in value or "\r" in value:
             problem(value_node, full, "must be a single line")
             continue
+        if isinstance(value_node, yaml.ScalarNode) and _looks_secret(name, value):
+            warn(value_node, full, "a credential written inline; read it with {env: VARIABLE} or "
+                 "{file: /path/readable/only/by/guardd} instead")
         headers.append((name, value))
     return tuple(headers)

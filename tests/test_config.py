@@ -42,7 +42,7 @@ def dotted_keys(cls, prefix=""):
     """Every key a config file may hold, from the dataclasses themselves."""
     keys = []
     for f in dataclasses.fields(cls):
-        if f.name == "source":
+        if f.name in configmod.NOT_KEYS:
             continue
         name = f"{prefix}{f.name}"
         keys.append(name)
@@ -200,10 +200,6 @@ BAD = {
         "button:\n  pin: 17\n",
         ["cfg.yaml:2: button.pin: uses GPIO17, which led.pin already uses; give each its own pin"],
     ),
-    "empty file": ("", ["cfg.yaml: the file is empty; copy config/guardd.yaml from guardd as a start"]),
-    "only comments": (
-        "# nothing here\n", ["cfg.yaml: the file is empty; copy config/guardd.yaml from guardd as a start"]
-    ),
     "YAML syntax error": (
         "wake:\n  threshold: [0.5\n",
         ["cfg.yaml:3: not valid YAML: expected ',' or ']', but got '<stream end>'"],
@@ -229,6 +225,27 @@ BAD = {
     ),
     "no models": ("wake:\n  models: []\n", ["cfg.yaml:2: wake.models: needs at least one model (for example [alexa])"]),
     "a model twice": ("wake:\n  models: [alexa, alexa]\n", ["cfg.yaml:2: wake.models: lists a model twice"]),
+    "five problems and a pin clash": (
+        "state_dir: 5\n"
+        "wake:\n"
+        "  threshold: 2\n"
+        "led:\n"
+        "  pin: 5\n"
+        "button:\n"
+        "  pin: 5\n"
+        "  mute_press_s: -1\n"
+        "bogus: 1\n"
+        "utterance:\n"
+        "  vad_aggressiveness: 4\n",
+        [
+            "cfg.yaml:1: state_dir: must be a string (got 5)",
+            "cfg.yaml:3: wake.threshold: must be between 0 and 1 (got 2.0)",
+            "cfg.yaml:8: button.mute_press_s: must be between 1 and 30 (got -1.0)",
+            f"cfg.yaml:9: bogus: unknown key ({KNOWN_TOP})",
+            "cfg.yaml:11: utterance.vad_aggressiveness: must be one of 0, 1, 2, 3 (got 4)",
+            "cfg.yaml:7: button.pin: uses GPIO5, which led.pin already uses; give each its own pin",
+        ],
+    ),
     "several problems at once": (
         "state_dir: 5\n"
         "wake:\n"
@@ -271,7 +288,7 @@ def test_a_file_that_is_not_utf8_is_named(tmp_path):
     with pytest.raises(ConfigError) as info:
         configmod.load(path)
     (line,) = info.value.problems
-    assert line.startswith(f"{path}: cannot read the config: ")
+    assert line == f"{path}:1: not UTF-8 text (byte 0xff); save the file as UTF-8"
 
 
 # -- the command line ----------------------------------------------------------------------------
@@ -301,3 +318,25 @@ def test_check_config_never_shows_a_traceback(tmp_path, name):
     assert result.returncode == EXIT_CONFIG
     assert "Traceback" not in result.stderr
     assert result.stderr.startswith(f"guardd: error: {path}")
+
+
+@pytest.mark.parametrize("text", ["", "\n\n", "# every setting at its default\n# (nothing else here)\n"])
+def test_a_file_with_nothing_but_comments_is_every_default(tmp_path, text):
+    path = tmp_path / "cfg.yaml"
+    path.write_text(text)
+    assert configmod.load(path) == Config(source=str(path))
+    result = guardd("check-config", str(path))
+    assert result.returncode == 0 and result.stdout == f"{path}: ok\n"
+
+
+def test_a_credential_written_inline_is_a_warning_not_a_silence(tmp_path):
+    path = tmp_path / "cfg.yaml"
+    path.write_text("destinations:\n  stt:\n    url: https://stt.example/in\n"
+                    "    headers:\n      Authorization: Bearer abc123\n      Accept: text/plain\n")
+    result = guardd("check-config", str(path))
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == [
+        f"guardd: warning: {path}:5: destinations.stt.headers.Authorization: a credential written inline; "
+        "read it with {env: VARIABLE} or {file: /path/readable/only/by/guardd} instead"]
+    assert "abc123" not in result.stderr
+    assert result.stdout == f"{path}: ok, with 1 warning(s)\n"

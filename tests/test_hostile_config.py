@@ -2,10 +2,11 @@
 and `guardd run` refuses to start (exit 78, EX_CONFIG, which the unit does not restart on) rather
 than guess. tests/test_config.py holds the main table; these are the cases issue 7 lists that it
 did not: destinations that do not exist, unreadable secret files, pins, YAML that is not YAML,
-empty files, wrong types, and a file built to blow up the loader.
+wrong types, files built to blow up the loader (aliases, NUL bytes, nesting 5,000 deep), and
+files that are no config text at all (not UTF-8, a directory, a FIFO, too big).
 
-The loader runs its cross-checks (pins that collide, upload_to naming a destination) only when
-nothing else is wrong, so each cross-check case here is otherwise valid.
+The loader runs a cross-check (pins that collide, upload_to naming a destination) unless one of
+its own keys is already wrong; each cross-check case here is otherwise valid.
 """
 
 from __future__ import annotations
@@ -124,7 +125,14 @@ HOSTILE = {
     "an alias to nothing": (
         "wake:\n  models: *missing\n", "cfg.yaml:2: not valid YAML: found undefined alias 'missing'"
     ),
-    "only blank lines": ("  \n\n", "cfg.yaml: the file is empty; copy config/guardd.yaml from guardd as a start"),
+    "a NUL byte": ("wake:\n  threshold: 0.5\x00\n", "cfg.yaml:2: the character U+0000 may not appear in a "
+                   "config; remove it"),
+    "a control character": ("wake:\n  models: [al\x07exa]\n", "cfg.yaml:2: the character U+0007 may not "
+                            "appear in a config; remove it"),
+    "lists nested 5,000 deep": ("\n" + "x: " + "[" * 5000 + "]" * 5000 + "\n", "cfg.yaml:2: lists or mappings "
+                                "nest more than 20 deep; a guardd config needs four at most"),
+    "mappings nested 5,000 deep": ("x: " + "{a: " * 5000 + "1" + "}" * 5000 + "\n", "cfg.yaml:1: lists or "
+                                   "mappings nest more than 20 deep; a guardd config needs four at most"),
     "null": ("null\n", "cfg.yaml:1: must be a mapping of keys to values"),
     "a bare string": ("guardd\n", "cfg.yaml:1: must be a mapping of keys to values"),
     # -- wrong types ----------------------------------------------------------------------------------
@@ -203,7 +211,8 @@ def test_a_billion_laughs_file_is_refused_quickly_with_a_short_message(tmp_path)
 # -- `guardd run` refuses to start ----------------------------------------------------------------
 
 RUN_CASES = ["upload_to names no destination", "secret file readable by others (0644)",
-             "led moved onto the button's default pin", "an unclosed quote", "only blank lines"]
+             "led moved onto the button's default pin", "an unclosed quote", "a NUL byte",
+             "lists nested 5,000 deep"]
 
 
 @pytest.mark.parametrize("name", RUN_CASES)
@@ -222,3 +231,58 @@ def test_guardd_run_refuses_a_hostile_config_with_exit_78_and_starts_nothing(tmp
     assert result.stderr.splitlines() == [f"guardd: error: {message}"]
     assert result.stdout == ""
     assert list(home.iterdir()) == [], "guardd created state or a socket before refusing"
+
+
+# -- files that are not a config's text -----------------------------------------------------------
+
+
+def _not_utf8(tmp_path: Path) -> Path:
+    path = tmp_path / "cfg.yaml"
+    path.write_bytes(b"wake:\n  models: [\xff\xfe]\n")
+    return path
+
+
+def _a_directory(tmp_path: Path) -> Path:
+    path = tmp_path / "cfg.yaml"
+    path.mkdir()
+    return path
+
+
+def _a_fifo(tmp_path: Path) -> Path:
+    path = tmp_path / "cfg.yaml"
+    os.mkfifo(path)  # reading it would wait for a writer forever
+    return path
+
+
+def _too_big(tmp_path: Path) -> Path:
+    path = tmp_path / "cfg.yaml"
+    path.write_bytes(b"# padding\n" * 200_000)
+    return path
+
+
+NOT_TEXT = {
+    "not UTF-8": (_not_utf8, "cfg.yaml:2: not UTF-8 text (byte 0xff); save the file as UTF-8"),
+    "a directory": (_a_directory, "cfg.yaml: is a directory; pass --config PATH to a guardd.yaml file"),
+    "a FIFO": (_a_fifo, "cfg.yaml: is not a regular file; pass --config PATH to a guardd.yaml file"),
+    "two megabytes": (_too_big, "cfg.yaml: is 2000000 bytes; a config is a few kilobytes (at most 1048576)"),
+}
+
+
+@pytest.mark.parametrize("make, expected", NOT_TEXT.values(), ids=NOT_TEXT.keys())
+def test_a_file_that_is_no_config_text_exits_78_with_one_line(tmp_path, make, expected):
+    path = make(tmp_path)
+    result = subprocess.run([*GUARDD, "check-config", str(path)], capture_output=True, text=True,
+                            timeout=30, cwd=ROOT)
+    assert result.returncode == EXIT_CONFIG
+    assert result.stderr.splitlines() == [f"guardd: error: {expected.replace('cfg.yaml', str(path))}"]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads a file whatever its mode")
+def test_an_unreadable_config_names_the_fix(tmp_path):
+    path = tmp_path / "cfg.yaml"
+    path.write_text("wake: {}\n")
+    path.chmod(0)
+    with pytest.raises(ConfigError) as info:
+        configmod.load(path)
+    assert info.value.problems == [f"{path}: cannot read the config: Permission denied; make it readable "
+                                   "by the user guardd runs as"]

@@ -73,15 +73,23 @@ def test_a_stop_signal_denies_what_is_pending_and_exits_within_two_seconds(tmp_p
         c.close()
 
 
-def test_sighup_with_a_bad_config_keeps_the_old_one_running(tmp_path, manifest, receiver):
+BAD_RELOADS = {
+    "a value out of range": ("wake:\n  threshold: 7\n", "wake.threshold: must be between 0 and 1"),
+    "a NUL byte": ("wake:\n  threshold: 0.5\x00\n", "the character U+0000 may not appear in a config"),
+    "nesting 5,000 deep": ("x: " + "[" * 5000 + "]" * 5000 + "\n", "nest more than 20 deep"),
+}
+
+
+@pytest.mark.parametrize("extra, reason", BAD_RELOADS.values(), ids=BAD_RELOADS.keys())
+def test_sighup_with_a_bad_config_keeps_the_old_one_running(tmp_path, manifest, receiver, extra, reason):
     proc, config = start(tmp_path, manifest["dir"] / manifest["negatives"][0]["file"], receiver.url)
     try:
         good = config.read_text()
-        config.write_text(good + "wake:\n  threshold: 7\n")
+        config.write_text(good + extra)
         proc.send_signal(signal.SIGHUP)
         wait_until(lambda: any(r["type"] == "reload" for r in records(tmp_path)), "the reload record")
         reload = [r for r in records(tmp_path) if r["type"] == "reload"][0]
-        assert reload["result"] == "refused" and "wake.threshold: must be between 0 and 1" in reload["reason"]
+        assert reload["result"] == "refused" and reason in reload["reason"], reload
         assert proc.poll() is None and status(tmp_path)["status"] == "ok"
         assert "reload refused, the running config stays" in (tmp_path / "stderr.txt").read_text()
         assert [r["type"] for r in records(tmp_path)].count("start") == 1
