@@ -15,7 +15,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Callable
+from typing import Callable, TextIO
 
 # SHA-256 and HMAC come from Python's own hash code, not OpenSSL's: hashlib's OpenSSL module maps
 # libcrypto, 3.2 MB of a Pi Zero's memory, and for log records and one utterance at a time the
@@ -88,37 +88,69 @@ def _socket_path(args: argparse.Namespace) -> Path:
     return Path(_config(args).socket.path)
 
 
-def _print_progress(message: dict) -> None:
-    status = message.get("status")
-    if status == "queued":
-        print(f"queued behind another request (position {message.get('position')})", file=sys.stderr)
-    elif status == "waiting" and "sha256" in message:
-        print(
-            f"request {message['id']}: {message['bytes']} bytes to {message['destination']} "
-            f"(sha256 {message['sha256'][:16]}…). Press the guardd button while its LED blinks; "
-            f"{message['seconds_left']:g} s left",
-            file=sys.stderr,
-        )
-    elif status == "approved":
-        print("approved by a press; sending", file=sys.stderr)
-    elif status == "sent":
-        print(f"delivered (HTTP {message['http_status']})", file=sys.stderr)
-        if message.get("body"):
-            print(message["body"])
-    elif status == "failed":
-        print(f"send failed: {message.get('error')}", file=sys.stderr)
-    elif status == "denied":
-        print(f"denied: {message.get('reason')}", file=sys.stderr)
-    elif status == "error":
-        print(f"refused: {message.get('message')}", file=sys.stderr)
+class _Progress:
+    """What `guardd send` shows of the socket's answers, on stderr. The countdown the daemon
+    streams once a second is one line rewritten in place on a terminal, a line each otherwise."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.tty = out.isatty()
+        self._counting = False  # a countdown line is on screen, without its newline
+
+    def __call__(self, message: dict) -> None:
+        status = message.get("status")
+        if status == "waiting" and "sha256" not in message:
+            self._countdown(message["seconds_left"])
+            return
+        if self._counting:
+            self.out.write("\n")
+            self._counting = False
+        if status == "queued":
+            self._say(f"queued behind another request (position {message.get('position')})")
+        elif status == "waiting":
+            self._say(f"request {message['id']}: {message['bytes']} bytes to {message['destination']} "
+                      f"(sha256 {message['sha256'][:16]}…). Press the guardd button while its LED blinks")
+            self._countdown(message["seconds_left"])
+        elif status == "approved":
+            self._say("approved by a press; sending")
+        elif status == "sent":
+            self._say(f"delivered (HTTP {message['http_status']})")
+            if message.get("body"):
+                print(message["body"])
+        elif status == "failed":
+            self._say(f"send failed: {message.get('error')}")
+        elif status == "denied":
+            self._say(f"denied: {message.get('reason')}")
+        elif status == "error":
+            self._say(f"refused: {message.get('message')}")
+
+    def _say(self, line: str) -> None:
+        self.out.write(line + "\n")
+        self.out.flush()
+
+    def _countdown(self, seconds_left: float) -> None:
+        text = f"{seconds_left:.0f} s left to press"
+        if self.tty:
+            self.out.write(f"\r{text}\x1b[K")  # the line rewritten, the rest of it cleared
+            self._counting = True
+            self.out.flush()
+        else:
+            self._say(text)
 
 
 def cmd_send(args: argparse.Namespace) -> int:
     from guardd import client
 
+    given = [v for v in (args.text, args.file, args.source) if v is not None]
+    if len(given) != 1:
+        print("guardd send: " + ("say what to send: --text T, --file F (or just F), or - to read standard input"
+                                 if not given else "give one of --text, --file or FILE, not more"), file=sys.stderr)
+        return EXIT_USAGE
+    if args.file is None:
+        args.file = args.source
     if args.text is not None:
         payload, text = args.text.encode("utf-8"), True
-    elif args.file == "-" or args.stdin == "-":
+    elif args.file == "-":
         payload = sys.stdin.buffer.read()
         try:
             payload.decode("utf-8")
@@ -137,7 +169,7 @@ def cmd_send(args: argparse.Namespace) -> int:
         content_type = "audio/wav"
     request = client.submit_request(args.to, payload, text=text, content_type=content_type)
     try:
-        return client.send(_socket_path(args), request, _print_progress)
+        return client.send(_socket_path(args), request, _Progress(sys.stderr))
     except client.DaemonUnreachable as exc:
         print(f"guardd: error: {exc}", file=sys.stderr)
         return client.EXIT_NO_DAEMON
@@ -360,16 +392,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("replay", cmd_replay, "run the pipeline on a 16 kHz mono 16-bit WAV on audio time")
     p.add_argument("audio", metavar="AUDIO.wav")
     p.add_argument("--json", action="store_true", help="one JSON object per event per line")
-    p.add_argument("--press-at", metavar="SECONDS", type=float, nargs="+", default=[],
+    p.add_argument("--press-at", metavar="SECONDS", type=float, action="append", default=[],
                    help="press the simulated button at these audio times")
 
     p = add("send", cmd_send, "ask to send a message or file to a configured destination; "
             "it leaves only after a press of the button")
     p.add_argument("--to", required=True, metavar="NAME", help="a destination named in the config")
-    what = p.add_mutually_exclusive_group(required=True)
-    what.add_argument("--file", metavar="F", help="a file to upload (- reads standard input)")
-    what.add_argument("--text", metavar="T", help="a text message")
-    what.add_argument("stdin", nargs="?", choices=["-"], help="- : the payload from standard input")
+    p.add_argument("source", nargs="?", metavar="FILE", help="a file to upload, or - for standard input")
+    p.add_argument("--file", metavar="F", help="a file to upload (- reads standard input), the same as FILE")
+    p.add_argument("--text", metavar="T", help="a text message")
     p.add_argument("--content-type", metavar="TYPE", help="Content-Type of an upload")
     p.add_argument("--socket", metavar="PATH", help="the control socket (default: socket.path)")
     p.epilog = ("exit status: 0 delivered, 3 denied, 4 timed out, 5 busy, 6 unknown destination, "

@@ -219,3 +219,15 @@ def test_python_m_guardd_runs_from_the_folder_that_holds_a_clone_named_guardd(tm
     where = subprocess.run([sys.executable, "-c", "import guardd; print(guardd.__file__)"],
                            capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert where.stdout.strip() == str(ROOT / "guardd" / "__init__.py"), where.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--to", "inbox"], "say what to send: --text T, --file F (or just F), or - to read standard input"),
+    (["--to", "inbox", "--text", "a", "note.txt"], "give one of --text, --file or FILE, not more"),
+])
+def test_send_names_what_to_send_without_an_internal_name(args, message):
+    result = subprocess.run([*GUARDD, "send", *args, "--socket", "/nonexistent.sock"], capture_output=True,
+                            text=True, timeout=30, cwd=ROOT)
+    assert result.returncode == 2
+    assert result.stderr == f"guardd send: {message}\n"
+    assert "stdin" not in result.stderr and "source" not in result.stderr

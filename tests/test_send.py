@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pty
 import signal
 import socket
 import subprocess
@@ -77,7 +78,7 @@ def test_a_press_during_the_wake_word_approves_nothing_later(tmp_path, manifest,
     wav = manifest["dir"] / manifest["demo"]["file"]
     demo = manifest["demo"]
     events = replay_events(wav, upload_config(tmp_path, receiver), "--press-at", str(demo["wake_start"]),
-                           str(demo["command_start"]))
+                           "--press-at", str(demo["command_start"]))
     decision = next(e for e in events if e["event"] == "decision")
     assert (decision["decision"], decision["reason"]) == ("denied", "timeout")
     assert receiver.received == []
@@ -163,15 +164,55 @@ def test_guardd_send_is_delivered_after_a_press_on_the_running_daemon(daemon):
     assert request["exe"] == os.path.realpath(sys.executable) and request["uid"] == os.getuid()
 
 
-def test_guardd_send_without_a_press_times_out_with_exit_4(daemon):
+def test_guardd_send_without_a_press_counts_down_and_times_out_with_exit_4(daemon):
     daemon.receiver.received.clear()
     client = daemon.send("--to", "inbox", "--text", "nobody is here")
     _, err = client.communicate(timeout=DEADLINE_S)
     assert client.returncode == 4 and "denied: timeout" in err
     assert daemon.receiver.received == []
+    # Not a terminal: each second the socket streams is a line of its own, counting down.
+    left = [int(line.split()[0]) for line in err.splitlines() if line.endswith(" s left to press")]
+    assert left[0] == 3 and len(left) >= 3 and left == sorted(left, reverse=True), err
+
+
+def test_on_a_terminal_the_countdown_is_one_line_rewritten(daemon):
+    controller, terminal = pty.openpty()
+    client = subprocess.Popen([*GUARDD, "send", "--socket", str(daemon.sock), "--to", "inbox", "--text", "hi"],
+                              stdout=subprocess.DEVNULL, stderr=terminal, cwd=ROOT)
+    os.close(terminal)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(controller, 4096)
+        except OSError:  # EIO: the client has exited and closed the terminal
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(controller)
+    assert client.wait(timeout=DEADLINE_S) == 4
+    text = shown.decode()
+    counting = text[text.index("\r3 s left to press\x1b[K"):text.index("denied: timeout")]
+    assert counting.count(" s left to press\x1b[K") >= 3, repr(text)
+    assert "\n" not in counting.rstrip("\r\n"), repr(text)  # (the terminal writes each newline as \r\n)
+
+
+def test_a_file_named_without_flag_is_uploaded(daemon, tmp_path):
+    daemon.receiver.received.clear()
+    note = tmp_path / "note.txt"
+    note.write_bytes(b"the shopping list")
+    n = len(daemon.records("request"))
+    client = daemon.send("--to", "inbox", str(note))
+    armed(daemon, n + 1)
+    time.sleep(0.2)
+    daemon.press()
+    _, err = client.communicate(timeout=DEADLINE_S)
+    assert client.returncode == 0, err
+    assert daemon.receiver.bodies == [b"the shopping list"]
 
 
 def test_guardd_send_exit_codes_for_unknown_destination_busy_and_too_large(daemon, tmp_path):
+    daemon.receiver.received.clear()
     unknown = daemon.send("--to", "elsewhere", "--text", "x")
     _, err = unknown.communicate(timeout=DEADLINE_S)
     assert unknown.returncode == 6 and "no destination named 'elsewhere' (configured: inbox)" in err
@@ -184,7 +225,7 @@ def test_guardd_send_exit_codes_for_unknown_destination_busy_and_too_large(daemo
     assert busy.returncode == 5, err
     first.kill()  # a client that goes away cancels its request
     first.wait(timeout=10)
-    wait_until(lambda: daemon.records("decision")[-1]["reason"] == "cancelled", "the cancellation")
+    wait_until(lambda: [d["reason"] for d in daemon.records("decision")][-1:] == ["cancelled"], "the cancellation")
 
     big = tmp_path / "big.bin"
     big.write_bytes(b"x" * 1001)
