@@ -127,7 +127,8 @@ class Broker:
         if seq is None:
             self.outbox.discard(request_id)
             raise Refused("log_unavailable", "the audit log cannot be written, so nothing can be sent")
-        self._emit({"event": "request", **request.describe()})
+        ahead = len(self.waiting) + (1 if self.armed or self.sending else 0)
+        self._emit({"event": "request", **request.describe(), "queued": ahead})
         self.waiting.append(request)
         self._arm_next()
         if request is not self.armed:

@@ -108,9 +108,11 @@ class Core:
 
     # -- lifecycle -----------------------------------------------------------------------------
 
-    def start(self, **details: int | str) -> None:
-        """Log the start (raising if the log cannot be written: nothing may run unlogged)."""
-        self.log.append("start", version=__version__, pid=os.getpid(), **details)
+    def start(self, *, reloaded: bool = False, **details: int | str) -> None:
+        """Log the start (raising if the log cannot be written: nothing may run unlogged). After
+        a reload the `reload` record already says what happened, and this process goes on."""
+        if not reloaded:
+            self.log.append("start", version=__version__, pid=os.getpid(), **details)
         self._abort_unfinished_requests()
         for stray in self.recordings.stray_temp_files():
             if self._record("deleted", file=stray.name, reason="incomplete"):
@@ -153,12 +155,16 @@ class Core:
                     leftover.unlink(missing_ok=True)
 
     def stop(self, reason: str) -> None:
-        self.broker.abort_all("stopping")
+        """Deny what is pending and log the stop; a reload ("reload") denies and discards with
+        that reason but logs no stop: the process goes on with the new config."""
+        why = "reload" if reason == "reload" else "stopping"
+        self.broker.abort_all(why)
         if self.endpointer is not None:
             self.endpointer = None
-            self._record("discard", reason="stopping")
-        self._show(LedState.IDLE)
-        self._record("stop", reason=reason)
+            self._record("discard", reason=why)
+        if reason != "reload":  # (on a reload the new config's panel shows the state at once)
+            self._show(LedState.OFF)
+            self._record("stop", reason=reason)
 
     # -- inputs --------------------------------------------------------------------------------
 

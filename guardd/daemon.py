@@ -39,6 +39,7 @@ FINAL = ("denied", "sent", "failed")  # a submit's last status; the connection c
 Inbox = queue.Queue  # of ButtonEdge | ClientCall | ClientGone | SendResult
 
 LED_DRAWING = {
+    LedState.OFF: "○ off        stopped: not listening",
     LedState.IDLE: "○ off        idle, listening for the wake word",
     LedState.RECORDING: "● on         recording after the wake word",
     LedState.AWAITING: "◐ blinking   a request asks for approval: press the button",
@@ -62,13 +63,18 @@ def describe(event: dict[str, Any]) -> str:
             f"{event['bytes']} bytes, sha256 {event['sha256'][:16]}…"
         )
     if kind == "request":
+        ahead = event.get("queued", 0)
+        then = (f"queued: {ahead} ahead of it, it asks for a press when they are decided" if ahead
+                else "waiting for a press")
         return (
             f"request {event['id']}: {event['kind']} of {event['bytes']} bytes to "
-            f"{event['destination']} (sha256 {event['sha256'][:16]}…), waiting for a press"
+            f"{event['destination']} (sha256 {event['sha256'][:16]}…), {then}"
         )
     if kind == "decision":
         return f"request {event['id']} {event['decision']} ({event['reason']})"
     if kind in ("sent", "send_failed"):
+        if not event.get("status"):  # no HTTP answer at all: refused, unreachable, timed out
+            return f"request {event['id']} send failed: {event.get('error', 'no answer')}"
         outcome = "delivered" if event["delivered"] else f"not delivered: {event.get('error', '')}"
         return f"request {event['id']} sent, HTTP {event['status']}, {outcome}"
     return " ".join(f"{k}={v}" for k, v in event.items() if k != "t")
@@ -293,8 +299,10 @@ def run(config: Config, *, simulate: bool = False) -> int:
     button = SimulatedButton() if simulate else None
     try:
         current: Config | None = config
+        reloaded = False
         while current is not None:
-            current = _serve(current, button, stop, notifier)
+            current = _serve(current, button, stop, notifier, reloaded=reloaded)
+            reloaded = True
             if current is not None:
                 notifier.send("RELOADING=1", "STATUS=reloading the config")
     finally:
@@ -304,8 +312,10 @@ def run(config: Config, *, simulate: bool = False) -> int:
     return 0
 
 
-def _serve(config: Config, button: SimulatedButton | None, stop: StopFlag, notifier: Notifier) -> Config | None:
-    """One life of the pipeline; returns the config to restart with, or None to stop."""
+def _serve(config: Config, button: SimulatedButton | None, stop: StopFlag, notifier: Notifier, *,
+           reloaded: bool = False) -> Config | None:
+    """One life of the pipeline; returns the config to restart with, or None to stop. After a
+    reload the process goes on: no start record (the reload record says it), no stop line."""
     inbox: Inbox = queue.Queue(maxsize=INBOX_LIMIT)
     clients: Clients | None = None
 
@@ -340,7 +350,8 @@ def _serve(config: Config, button: SimulatedButton | None, stop: StopFlag, notif
         persist_mute=functools.partial(write_muted, config.state_path),
     ) as p:
         core = p.core
-        core.start(mode="simulate" if button else "run", config=config.source, muted=int(core.muted))
+        core.start(mode="simulate" if button else "run", config=config.source, muted=int(core.muted),
+                   reloaded=reloaded)
         if core.muted:
             log.warning("muted: hold the button for %g s to unmute", config.button.mute_press_s)
         for warning in config.warnings:
@@ -387,7 +398,8 @@ def _serve(config: Config, button: SimulatedButton | None, stop: StopFlag, notif
             sender.stop()
             if microphone.overflows or microphone.dropped:
                 log.warning("audio: %d overflows, %d blocks dropped", microphone.overflows, microphone.dropped)
-        log.info("stopped (%s)", reason)
+        log.info("reloaded %s" if next_config is not None else "stopped (%s)",
+                 config.source if next_config is not None else reason)
     return next_config
 
 

@@ -22,9 +22,11 @@ log = logging.getLogger(__name__)
 
 
 class LedState(enum.Enum):
-    """Each state has its own pattern: (on seconds, off seconds); (1, 0) is solid, (0, 1) dark."""
+    """Each state has its own pattern: (on seconds, off seconds); (1, 0) is solid, (0, 1) dark.
+    OFF is dark like IDLE, but says guardd is not listening (stopped, or not yet started)."""
 
-    IDLE = (0.0, 1.0)  # dark: listening for the wake word, nothing kept
+    OFF = (0.0, 1.0, "off")
+    IDLE = (0.0, 1.0, "idle")  # dark: listening for the wake word, nothing kept
     RECORDING = (1.0, 0.0)  # solid: audio after a wake word is being kept
     AWAITING = (0.5, 0.5)  # slow blink, 1 Hz: a request asks for a press
     SENDING = (0.15, 0.15)  # quick blink: approved bytes are leaving
@@ -86,7 +88,7 @@ class Panel:
             ) from exc
         self.button.when_pressed = self._pressed
         self.button.when_released = self._released
-        self.show(LedState.IDLE)
+        self.state = LedState.OFF  # (LED made with initial_value=False) until the core shows its state
 
     def _pressed(self, *_: Any) -> None:
         self._on_edge(ButtonEdge(True, self._clock()))

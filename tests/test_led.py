@@ -29,7 +29,7 @@ def lit_frames(config_path: Path, wav: Path) -> tuple[list[bool], list[bool], li
             lit.append(bool(pin.state))
             keeping.append(p.core.endpointer is not None)
         p.core.stop("test")
-        assert p.panel.state is LedState.IDLE and not pin.state
+        assert p.panel.state is LedState.OFF and not pin.state
     return lit, keeping, events
 
 

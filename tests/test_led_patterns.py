@@ -142,8 +142,11 @@ def assert_blinks(pin: Any, on_s: float, off_s: float, seconds: float) -> None:
 
 
 def test_each_state_has_its_own_pattern():
-    patterns = {s: s.value for s in LedState}
-    assert len(set(patterns.values())) == len(LedState) == 6
+    """OFF (guardd not running) is as dark as IDLE: a person sees no difference, only the
+    simulation's words do."""
+    patterns = {s: (s.on_s, s.off_s) for s in LedState if s is not LedState.OFF}
+    assert len(set(patterns.values())) == len(patterns) == 6
+    assert (LedState.OFF.on_s, LedState.OFF.off_s) == (0.0, 1.0)
     assert patterns == {
         LedState.IDLE: (0.0, 1.0),
         LedState.RECORDING: (1.0, 0.0),
