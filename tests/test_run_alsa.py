@@ -53,9 +53,10 @@ def test_run_keeps_the_utterance_heard_through_alsa_and_stops_cleanly_on_sigterm
     assert hashlib.sha256(path.read_bytes()).hexdigest() == kept["sha256"]
     assert verify(log_dir) == (4, [])
 
-    # The simulated LED was drawn dark, lit for the utterance, then dark again.
+    # The simulated LED was drawn idle, lit for the utterance, idle again, then stopped.
     drawn = [line for line in (tmp_path / "stderr.txt").read_text().splitlines() if line.startswith("[LED")]
-    assert [line.split()[1] for line in drawn] == ["○", "●", "○"]
+    assert [line.split()[1] for line in drawn] == ["○", "●", "○", "○"]
+    assert "idle, listening" in drawn[2] and "stopped: not listening" in drawn[3]
 
 
 def test_run_and_replay_keep_the_same_bytes_from_the_same_audio(tmp_path, manifest):
