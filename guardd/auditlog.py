@@ -57,7 +57,8 @@ RECORD_TYPES = (
     "decision", "send", "sent", "unfinished", "fault", "recovered", "mute", "unmute",
     "recovery", "segment", "retention", "rekey", "bench",
 )
-LOW_SPACE_TYPES = ("fault", "stop")  # what is still written while the reserve is in use
+LOW_SPACE_TYPES = ("fault", "stop")
+BySeq = Callable[[int], "int | str"]  # a field made from the seq its record gets  # what is still written while the reserve is in use
 DAY_MS = 86_400_000
 REINIT = "run `guardd log init` (with guardd stopped) to start a new sealing key, and keep the key it prints"
 
@@ -387,9 +388,12 @@ class AuditLog:
 
     # -- writing -------------------------------------------------------------------------------
 
-    def append(self, type_: str, **fields: int | str) -> dict[str, Any]:
+    def append(self, type_: str, **fields: int | str | BySeq) -> dict[str, Any]:
         """Write one record and make it durable. On AuditLogError the action must not happen; the
-        file and head are as they were (if that cannot be ensured, every later append is refused)."""
+        file and head are as they were (if that cannot be ensured, every later append is refused).
+
+        A field may be a function of the record's own seq (a file or request named by it): the
+        seq is known only here, after any `segment` or `retention` record a rotation writes first."""
         if self._fd is None:
             raise AuditLogError("the log is not open")
         if self._unsealed:
@@ -498,10 +502,11 @@ class AuditLog:
 
     def _write(self, type_: str, fields: dict[str, Any]) -> dict[str, Any]:
         assert self._fd is not None and self._key is not None
-        body: dict[str, Any] = dict(fields)
+        seq = self.head.seq + (2 if self._skip is not None and type_ == "recovery" else 1)
+        body: dict[str, Any] = {k: v(seq) if callable(v) else v for k, v in fields.items()}
         body.update(
             type=type_,
-            seq=self.head.seq + (2 if self._skip is not None and type_ == "recovery" else 1),
+            seq=seq,
             prev=self.head.h,
             wall_ms=int(self._wall() * 1000),
             mono_us=self._mono() // 1000,

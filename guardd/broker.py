@@ -48,7 +48,6 @@ class Broker:
         emit: Callable[[dict[str, Any]], None],
         changed: Callable[[], None],
         clock: Callable[[], float],
-        next_seq: Callable[[], int],
     ) -> None:
         self.config = config
         self.gate = gate
@@ -58,7 +57,6 @@ class Broker:
         self._emit = emit
         self._changed = changed  # the LED may need another pattern
         self._clock = clock
-        self._next_seq = next_seq  # the log seq the request record will get: its id
         self.waiting: deque[Request] = deque()
         self.armed: Request | None = None
         self.sending: Request | None = None
@@ -109,24 +107,32 @@ class Broker:
             raise Refused("too_large", f"{len(payload)} bytes is over {dest.name}'s max_bytes of {dest.max_bytes}")
         if len(self.waiting) >= self.config.confirm.queue and (self.armed or self.sending):
             raise Refused("busy", "another request is being confirmed and the queue is full; try again later")
-        request_id = f"r{self._next_seq()}"
+        incoming = self.outbox.incoming_name()  # the id comes from the request record's seq
         try:
-            spool, digest = self.outbox.spool(request_id, payload)
+            spool, digest = self.outbox.spool(incoming, payload)
         except OSError as exc:
             code = SPOOL_ERRORS.get(exc.errno or 0, "spool_failed")
             raise Refused(code, f"cannot copy the {len(payload)}-byte payload into the outbox: "
                                 f"{exc.strerror or exc}") from None
+        seq = self._record(
+            "request", id=lambda seq: f"r{seq}", kind=kind, destination=dest.name, sha256=digest,
+            bytes=len(payload), **caller.fields(),
+        )
+        if seq is None:
+            self.outbox.discard(incoming)
+            raise Refused("log_unavailable", "the audit log cannot be written, so nothing can be sent")
+        request_id = f"r{seq}"
+        try:
+            spool = self.outbox.claim(incoming, request_id)
+        except OSError as exc:
+            self.outbox.discard(incoming)
+            self._record("decision", id=request_id, decision="denied", reason="spool_failed")
+            raise Refused("spool_failed", f"cannot name the spooled payload {request_id}: "
+                                          f"{exc.strerror or exc}") from None
         request = Request(
             request_id, kind, dest.name, digest, len(payload),
             content_type or CONTENT_TYPES[kind], spool, caller, reply, client, self._clock(),
         )
-        seq = self._record(
-            "request", id=request_id, kind=kind, destination=dest.name, sha256=digest,
-            bytes=len(payload), **caller.fields(),
-        )
-        if seq is None:
-            self.outbox.discard(request_id)
-            raise Refused("log_unavailable", "the audit log cannot be written, so nothing can be sent")
         ahead = len(self.waiting) + (1 if self.armed or self.sending else 0)
         self._emit({"event": "request", **request.describe(), "queued": ahead})
         self.waiting.append(request)

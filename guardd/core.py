@@ -24,7 +24,7 @@ from typing import Any, Callable
 import numpy as np
 
 from guardd import __version__
-from guardd.auditlog import AuditLog, read_records
+from guardd.auditlog import AuditLog, BySeq, read_records
 from guardd.broker import Broker, Refused
 from guardd.config import Config
 from guardd.endpoint import WAKE_LOOKBACK_S, Endpointer, NoSpeech, Utterance, Vad
@@ -103,7 +103,6 @@ class Core:
             emit=self._emit_now,
             changed=self._refresh_led,
             clock=clock,
-            next_seq=lambda: self.log.head.seq + 1,
         )
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -270,18 +269,18 @@ class Core:
     def _keep(self, utt: Utterance) -> None:
         data = wav_bytes(utt.pcm)
         digest = sha256_hex(data)
-        seq = self.log.head.seq + 1
-        name = self.recordings.path_for(seq).name
-        fields: dict[str, int | str] = {
-            "file": name,
+        fields: dict[str, int | str | BySeq] = {
+            "file": lambda seq: self.recordings.path_for(seq).name,  # named by its own record's seq
             "sha256": digest,
             "bytes": len(data),
             "start_ms": _ms(utt.start),
             "end_ms": _ms(utt.end),
             "cut": int(utt.cut),
         }
-        if not self._record("utterance", **fields):
+        seq = self._record("utterance", **fields)
+        if seq is None:
             return
+        name = self.recordings.path_for(seq).name
         try:
             self.recordings.keep(seq, data)
         except OSError as exc:
@@ -362,7 +361,7 @@ class Core:
             state = LedState.IDLE
         return state
 
-    def _record(self, type_: str, **fields: int | str) -> int | None:
+    def _record(self, type_: str, **fields: int | str | BySeq) -> int | None:
         """Append to the log and return the record's seq; on failure enter the log fault."""
         try:
             seq = int(self.log.append(type_, **fields)["seq"])

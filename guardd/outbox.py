@@ -11,6 +11,8 @@ never send anything.
 from __future__ import annotations
 
 import hashlib
+import os
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -64,6 +66,17 @@ class Outbox:
         path = self.path_for(request_id)
         write_atomically(path, payload)
         return path, hashlib.sha256(payload).hexdigest()
+
+    @staticmethod
+    def incoming_name() -> str:
+        """A name for a payload being copied in, before its request has an id."""
+        return f"incoming-{secrets.token_hex(8)}"
+
+    def claim(self, incoming: str, request_id: str) -> Path:
+        """Give a spooled payload its request's name (a rename in one directory)."""
+        path = self.path_for(request_id)
+        os.replace(self.path_for(incoming), path)
+        return path
 
     def discard(self, request_id: str) -> None:
         self.path_for(request_id).unlink(missing_ok=True)
