@@ -1,5 +1,5 @@
 """`python -m guardd` runs the command line."""
 
-from guardd.cli import main
+from guardd.cli.main import main
 
 raise SystemExit(main())

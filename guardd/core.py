@@ -24,17 +24,17 @@ from typing import Any, Callable
 import numpy as np
 
 from guardd import __version__
-from guardd.auditlog import AuditLog, BySeq, read_records
-from guardd.broker import Broker, Refused
-from guardd.config import Config
-from guardd.endpoint import WAKE_LOOKBACK_S, Endpointer, NoSpeech, Utterance, Vad
+from guardd.auditlog.writer import AuditLog, BySeq, read_records
+from guardd.confirm.broker import Broker, Refused
+from guardd.config.settings import Config
+from guardd.listen.endpoint import WAKE_LOOKBACK_S, Endpointer, NoSpeech, Utterance, Vad
 from guardd.errors import AuditLogError
-from guardd.gate import Gate
-from guardd.outbox import Caller, Outbox
-from guardd.panel import ButtonEdge, LedState
-from guardd.recordings import Recordings, sha256_hex, wav_bytes
-from guardd.sender import Sender, SendResult
-from guardd.wake import FRAME_SAMPLES, SAMPLE_RATE, WakeDetector
+from guardd.confirm.gate import Gate
+from guardd.confirm.outbox import Caller, Outbox
+from guardd.device.panel import ButtonEdge, LedState
+from guardd.listen.recordings import Recordings, sha256_hex, wav_bytes
+from guardd.confirm.sender import Sender, SendResult
+from guardd.listen.wake import FRAME_SAMPLES, SAMPLE_RATE, WakeDetector
 
 log = logging.getLogger(__name__)
 

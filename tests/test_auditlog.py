@@ -14,15 +14,15 @@ from pathlib import Path
 import pytest
 from conftest import WakeAt, frames, silence, voiced
 
-from guardd import auditlog
-from guardd.auditlog import AuditLog, verify
-from guardd.config import Config
+from guardd.auditlog import writer as auditlog
+from guardd.auditlog.writer import AuditLog, verify
+from guardd.config.settings import Config
 from guardd.core import Core
-from guardd.endpoint import webrtc_vad
+from guardd.listen.endpoint import webrtc_vad
 from guardd.errors import AuditLogError, LogIntegrityError
-from guardd.panel import LedState
-from guardd.recordings import Recordings
-from guardd.wake import FRAME_SAMPLES, SAMPLE_RATE
+from guardd.device.panel import LedState
+from guardd.listen.recordings import Recordings
+from guardd.listen.wake import FRAME_SAMPLES, SAMPLE_RATE
 
 GENESIS = "0" * 64
 
@@ -110,7 +110,7 @@ def fds_open_on(path):
 
 
 class OsWithFdatasync:
-    """guardd.auditlog's view of the os module with fdatasync replaced; everything else is real."""
+    """guardd.auditlog.writer's view of the os module with fdatasync replaced; everything else is real."""
 
     def __init__(self, fdatasync):
         self.fdatasync = fdatasync
@@ -255,7 +255,7 @@ def test_a_second_writer_is_refused_while_one_holds_the_log(opened, logdir):
         AuditLog(logdir).open()
     other_process = subprocess.run(
         [sys.executable, "-c",
-         "import sys; from pathlib import Path; from guardd.auditlog import AuditLog; "
+         "import sys; from pathlib import Path; from guardd.auditlog.writer import AuditLog; "
          "AuditLog(Path(sys.argv[1])).open()", str(logdir)],
         capture_output=True, text=True, timeout=60,
     )

@@ -1,4 +1,4 @@
-"""`python -m guardd.bench` runs end to end on a tiny input and reports every figure README
+"""`python -m benchmark` runs end to end on a tiny input and reports every figure README
 "Performance" quotes, with the machine it ran on. (The real benchmark is not run in CI.)"""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import numpy as np
 
 from conftest import ROOT
 
-from guardd.bench import peak_rss_of
+from benchmark.bench import peak_rss_of
 
 KEYS = {
     "audio_s", "raw_inference_cpu_s", "pipeline_cpu_s", "overhead_ratio", "peak_rss_mb", "ready_s",
@@ -32,7 +32,7 @@ def test_the_benchmark_reports_every_figure_on_a_tiny_input(tmp_path, manifest, 
     small = {"positives": [positive], "negatives": [negative], "negative_seconds": negative["duration"]}
     (fixtures / "manifest.json").write_text(json.dumps(small))
     out = subprocess.run(
-        [sys.executable, "-m", "guardd.bench", "--json", "--repeats", "1", "--quiet-minutes", "0.2",
+        [sys.executable, "-m", "benchmark", "--json", "--repeats", "1", "--quiet-minutes", "0.2",
          "--no-compare-stock", "--fixtures", str(fixtures), "--state-dir", str(tmp_path / "state"),
          "--cache", str(real_speech), "--real-variants", "1"],
         capture_output=True, text=True, timeout=300, cwd=ROOT,

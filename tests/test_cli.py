@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 from conftest import GUARDD, ROOT, alsa_env, files_under, guardd, unconfigured, write_config
 
-from guardd.auditlog import read_records
+from guardd.auditlog.writer import read_records
 
 NO_PORTAUDIO = (
     "import ctypes.util, sys\n"
     "real = ctypes.util.find_library\n"
     "ctypes.util.find_library = lambda name: None if 'portaudio' in name else real(name)\n"
-    "from guardd.cli import main\n"
+    "from guardd.cli.main import main\n"
     "sys.exit(main(sys.argv[1:]))\n"
 )
 
@@ -127,7 +127,7 @@ BAD_WAVS = {
 
 
 def test_every_malformed_wav_says_what_it_is_and_how_to_fix_it(tmp_path):
-    from guardd.audio import read_wav_frames
+    from guardd.listen.microphone import read_wav_frames
     from guardd.errors import AudioError
 
     for name, (data, message) in BAD_WAVS.items():
@@ -194,7 +194,7 @@ def test_the_command_line_hashes_with_pythons_own_sha256_and_still_gets_the_stan
     """hashlib's OpenSSL module costs 3.2 MB of memory; guardd leaves it unloaded. SHA-256 and
     HMAC-SHA256 must still give the published test vectors (FIPS 180-2, RFC 4231 case 2)."""
     code = (
-        "import guardd.cli, sys, hashlib, hmac\n"
+        "import guardd.cli.main, sys, hashlib, hmac\n"
         "print(sys.modules['_hashlib'] is None)\n"
         "print(hashlib.sha256(b'abc').hexdigest())\n"
         "print(hmac.new(b'Jefe', b'what do ya want for nothing?', 'sha256').hexdigest())\n"

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from guardd import config as configmod
-from guardd.config import Config
+from guardd.config import load as configmod
+from guardd.config.settings import Config, UtteranceConfig
 from guardd.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -106,7 +106,7 @@ def test_a_good_config_loads_its_values(tmp_path):
     assert cfg.retention.max_age_h == 1.0 and isinstance(cfg.retention.max_age_h, float)
     assert (cfg.audio.device, cfg.led.pin, cfg.led.active_high) == (3, 5, False)
     assert cfg.state_path == tmp_path
-    assert cfg.utterance == configmod.UtteranceConfig()
+    assert cfg.utterance == UtteranceConfig()
 
 
 def test_config_errors_are_value_errors():

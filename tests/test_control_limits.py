@@ -22,8 +22,8 @@ import pytest
 from conftest import Receiver, wait_until
 from test_fuzz import LiveServer, closes, read_line
 
-from guardd import control
-from guardd.control import MAX_CLIENTS_PER_UID, MAX_IDLE_PER_UID
+from guardd.control import server as control
+from guardd.control.server import MAX_CLIENTS_PER_UID, MAX_IDLE_PER_UID
 
 ANSWER_S = 1.0  # the newest client's answer arrives within this, however many idle ones wait
 NOBODY = 65534
@@ -193,7 +193,7 @@ def test_closing_idle_connections_to_make_room_is_logged_with_a_count(tmp_path, 
     receiver = Receiver()
     fresh = LiveServer(tmp_path, receiver)  # no earlier test's evictions counted in its line
     try:
-        with caplog.at_level(logging.WARNING, logger="guardd.control"):
+        with caplog.at_level(logging.WARNING, logger="guardd.control.server"):
             with idle_connections(fresh, MAX_IDLE_PER_UID + 1):
                 wait_until(lambda: expected in [r.getMessage() for r in caplog.records], "the log line", 5)
     finally:

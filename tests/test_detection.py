@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from conftest import replay_events, write_config
 
-from guardd.benchaudio import SAMPLE_RATE, read_wav
-from guardd.config import UtteranceConfig
+from corpus.audio import SAMPLE_RATE, read_wav
+from guardd.config.settings import UtteranceConfig
 
 FRAME_S = 0.08
 PRE_ROLL_LIMIT_S = 0.3  # the bound: the utterance starts at most this long before speech

@@ -96,7 +96,7 @@ def test_no_input_device_is_named_with_the_fix_not_as_portaudio_error_minus_one(
     # A HOME without the tests' ~/.asoundrc: on a machine with no sound card PortAudio sees no input.
     (tmp_path / "home").mkdir()
     env = {"HOME": str(tmp_path / "home")}
-    listed = subprocess.run([sys.executable, "-c", "from guardd.audio import list_input_devices\n"
+    listed = subprocess.run([sys.executable, "-c", "from guardd.listen.microphone import list_input_devices\n"
                              "print(len(list_input_devices()))"],
                             capture_output=True, text=True, timeout=60, cwd=ROOT, env=dict(os.environ, **env))
     if listed.stdout.strip() != "0":
@@ -109,7 +109,7 @@ def test_no_input_device_is_named_with_the_fix_not_as_portaudio_error_minus_one(
     assert "Error querying device" not in result.stdout + result.stderr
     # The daemon's fault record gets the same words when it opens the default input.
     opened = subprocess.run(
-        [sys.executable, "-c", "from guardd.audio import Microphone\n"
+        [sys.executable, "-c", "from guardd.listen.microphone import Microphone\n"
          "try:\n    Microphone(None, 1.0).start()\nexcept Exception as exc:\n    print(exc)\n"],
         capture_output=True, text=True, timeout=60, cwd=ROOT, env=dict(os.environ, **env))
     assert opened.stdout.strip() == ("no input device found (PortAudio sees none): plug in a USB microphone "

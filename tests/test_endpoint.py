@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from guardd.config import UtteranceConfig
-from guardd.endpoint import WAKE_LOOKBACK_S, Endpointer, Utterance
+from guardd.config.settings import UtteranceConfig
+from guardd.listen.endpoint import WAKE_LOOKBACK_S, Endpointer, Utterance
 
 RATE = 16000
 FRAME = 1280  # samples per 80 ms frame, as the core feeds them

@@ -41,13 +41,13 @@ from hypothesis import strategies as st
 
 from conftest import Receiver
 
-from guardd.auditlog import read_records
-from guardd.broker import Refused
-from guardd.config import Config, ConfirmConfig, DestinationConfig, SocketConfig, WakeConfig
-from guardd.control import CALLS, MAX_IDLE_PER_UID, BadRequest, ClientCall, ClientGone, ControlServer, parse_submit
-from guardd.daemon import INBOX_LIMIT, Clients, _drain
-from guardd.outbox import Caller
-from guardd.panel import ButtonEdge
+from guardd.auditlog.writer import read_records
+from guardd.confirm.broker import Refused
+from guardd.config.settings import Config, ConfirmConfig, DestinationConfig, SocketConfig, WakeConfig
+from guardd.control.server import CALLS, MAX_IDLE_PER_UID, BadRequest, ClientCall, ClientGone, ControlServer, parse_submit
+from guardd.cli.daemon import INBOX_LIMIT, Clients, _drain
+from guardd.confirm.outbox import Caller
+from guardd.device.panel import ButtonEdge
 from guardd.pipeline import open_pipeline
 
 WAIT_S = 10.0  # the longest any single wait in this file may take

@@ -30,15 +30,15 @@ from gpiozero.pins.mock import MockFactory
 
 from conftest import GUARDD, ROOT, Receiver, alsa_env, write_config
 
-from guardd import auditlog
-from guardd.auditlog import read_records
-from guardd.broker import Refused
-from guardd.config import Config, ConfirmConfig, DestinationConfig
-from guardd.gate import Gate
-from guardd.outbox import Caller, Request
-from guardd.panel import ButtonEdge, LedState
+from guardd.auditlog import writer as auditlog
+from guardd.auditlog.writer import read_records
+from guardd.confirm.broker import Refused
+from guardd.config.settings import Config, ConfirmConfig, DestinationConfig
+from guardd.confirm.gate import Gate
+from guardd.confirm.outbox import Caller, Request
+from guardd.device.panel import ButtonEdge, LedState
 from guardd.pipeline import open_pipeline
-from guardd.sender import Sender, SendResult
+from guardd.confirm.sender import Sender, SendResult
 
 T0 = 100.0  # the injected clock starts here
 TIMEOUT_S = 30.0  # confirm.timeout_s in these tests (the default)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from guardd import config as configmod
+from guardd.config import load as configmod
 from guardd.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent

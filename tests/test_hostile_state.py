@@ -26,13 +26,13 @@ import pytest
 from conftest import GUARDD, ROOT, alsa_env, write_config
 from test_gate import T0, Device, _silence_wav, _wait_until, device, inbox  # noqa: F401 (fixtures)
 
-from guardd import sealing
-from guardd.auditlog import read_records
-from guardd.broker import Refused
-from guardd.config import RetentionConfig
-from guardd.mute import read_muted
-from guardd.panel import LedState
-from guardd.recordings import Recordings
+from guardd.auditlog import sealing
+from guardd.auditlog.writer import read_records
+from guardd.confirm.broker import Refused
+from guardd.config.settings import RetentionConfig
+from guardd.device.mute import read_muted
+from guardd.device.panel import LedState
+from guardd.listen.recordings import Recordings
 
 
 def _fail_writes_under(directory: Path, error: int, monkeypatch: pytest.MonkeyPatch) -> None:

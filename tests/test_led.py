@@ -7,9 +7,9 @@ from pathlib import Path
 
 from conftest import write_config
 
-from guardd import config as configmod
-from guardd.audio import read_wav_frames
-from guardd.panel import LedState, mock_factory
+from guardd.config import load as configmod
+from guardd.listen.microphone import read_wav_frames
+from guardd.device.panel import LedState, mock_factory
 from guardd.pipeline import open_pipeline
 
 

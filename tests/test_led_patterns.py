@@ -29,12 +29,12 @@ from typing import Any, Iterator
 import pytest
 from gpiozero.pins.mock import MockFactory
 
-from guardd.audio import read_wav_frames
-from guardd.config import AfterWakeConfig, Config, ConfirmConfig, DestinationConfig
-from guardd.outbox import Caller
-from guardd.panel import LedState
+from guardd.listen.microphone import read_wav_frames
+from guardd.config.settings import AfterWakeConfig, Config, ConfirmConfig, DestinationConfig
+from guardd.confirm.outbox import Caller
+from guardd.device.panel import LedState
 from guardd.pipeline import open_pipeline
-from guardd.sender import Sender, SendResult
+from guardd.confirm.sender import Sender, SendResult
 
 ME = Caller(1000, 4242, "/usr/bin/led-test")
 WAIT_S = 10.0

@@ -14,13 +14,13 @@ import time
 import pytest
 
 from conftest import GUARDD, ROOT, guardd, write_config
-from guardd import auditlog
-from guardd.auditlog import AuditLog
-from guardd.config import Config
+from guardd.auditlog import writer as auditlog
+from guardd.auditlog.writer import AuditLog
+from guardd.config.settings import Config
 from guardd.core import Core
-from guardd.endpoint import webrtc_vad
-from guardd.panel import LedState
-from guardd.recordings import Recordings
+from guardd.listen.endpoint import webrtc_vad
+from guardd.device.panel import LedState
+from guardd.listen.recordings import Recordings
 
 
 @pytest.fixture

@@ -12,13 +12,13 @@ import time
 import pytest
 
 from conftest import GUARDD, ROOT, guardd, write_config
-from guardd import auditlog
-from guardd.logverify import verify
+from guardd.auditlog import writer as auditlog
+from guardd.auditlog.verify import verify
 
 WRITER = """
 import sys
 from pathlib import Path
-from guardd.auditlog import AuditLog
+from guardd.auditlog.writer import AuditLog
 log = AuditLog(Path(sys.argv[1]), announce_key=False)
 log.open()
 print("key", log.verification_key, flush=True)

@@ -14,10 +14,14 @@ import shutil
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from guardd import auditlog, durable, sealing
-from guardd.auditlog import AuditLog, Rotation
+from guardd import durable
+
+from guardd.auditlog import writer as auditlog
+
+from guardd.auditlog import sealing
+from guardd.auditlog.writer import AuditLog, Rotation
 from guardd.errors import AuditLogError
-from guardd.logverify import verify
+from guardd.auditlog.verify import verify
 
 KEY0 = bytes(range(32))
 FULL = bool(os.environ.get("GUARDD_TEST_FULL"))  # every offset and byte, not a sample
@@ -261,7 +265,7 @@ def test_a_cut_at_a_record_boundary_with_and_without_a_noted_head(state):
 
 
 def open_head(state):
-    from guardd.logview import head_of
+    from guardd.auditlog.view import head_of
 
     return head_of(state / "log")
 
@@ -498,7 +502,7 @@ def test_bad_key_state_fails_closed_and_says_how_to_reinitialise(state, damage):
 
 
 class FailingOs:
-    """guardd.auditlog's view of the os module with chosen calls failing; the rest is real.
+    """guardd.auditlog.writer's view of the os module with chosen calls failing; the rest is real.
     `times` bounds how often each fails (None: always)."""
 
     def __init__(self, times=None, **failures):

@@ -17,16 +17,16 @@ import numpy as np
 import pytest
 from conftest import GUARDD, ROOT, WakeAt, alsa_env, frames, silence, voiced, wait_until, write_config
 
-from guardd import config as configmod
-from guardd.auditlog import AuditLog, read_records
-from guardd.config import Config
+from guardd.config import load as configmod
+from guardd.auditlog.writer import AuditLog, read_records
+from guardd.config.settings import Config
 from guardd.core import FRAME_BYTES, Core
-from guardd.endpoint import webrtc_vad
-from guardd.mute import read_muted, write_muted
-from guardd.outbox import Caller
-from guardd.panel import LedState, mock_factory
+from guardd.listen.endpoint import webrtc_vad
+from guardd.device.mute import read_muted, write_muted
+from guardd.confirm.outbox import Caller
+from guardd.device.panel import LedState, mock_factory
 from guardd.pipeline import open_pipeline
-from guardd.recordings import Recordings
+from guardd.listen.recordings import Recordings
 
 
 

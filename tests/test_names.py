@@ -10,9 +10,9 @@ import contextlib
 
 from test_gate import T0, Device, inbox  # noqa: F401 (fixture)
 
-from guardd.audio import read_wav_frames
-from guardd.auditlog import read_records
-from guardd.config import Config, ConfirmConfig, DestinationConfig, LogConfig
+from guardd.listen.microphone import read_wav_frames
+from guardd.auditlog.writer import read_records
+from guardd.config.settings import Config, ConfirmConfig, DestinationConfig, LogConfig
 
 SEGMENT = 4096
 

@@ -22,9 +22,9 @@ def stalling(fd):
     while os.path.exists(sys.argv[1]):
         time.sleep(0.01)
     return real(fd)
-import guardd.auditlog
-guardd.auditlog.os.fdatasync = stalling
-from guardd.cli import main
+import guardd.auditlog.writer
+guardd.auditlog.writer.os.fdatasync = stalling
+from guardd.cli.main import main
 sys.exit(main(sys.argv[2:]))
 """
 

@@ -8,10 +8,10 @@ import hashlib
 
 import pytest
 
-from guardd import realspeech
-from guardd.benchaudio import read_wav
-from guardd.config import WakeConfig
-from guardd.wake import BUILTIN_MODELS, FRAME_SAMPLES, WakeDetector
+from corpus import realspeech
+from corpus.audio import read_wav
+from guardd.config.settings import WakeConfig
+from guardd.listen.wake import BUILTIN_MODELS, FRAME_SAMPLES, WakeDetector
 
 VARIANTS_CHECKED = 4  # the recordings as they are and three variants: 15 minutes of audio
 

@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from guardd import auditlog
-from guardd.auditlog import AuditLog, read_records, verify
-from guardd.config import Config, RetentionConfig
+from guardd.auditlog import writer as auditlog
+from guardd.auditlog.writer import AuditLog, read_records, verify
+from guardd.config.settings import Config, RetentionConfig
 from guardd.core import FRAME_BYTES, Core
-from guardd.endpoint import webrtc_vad
-from guardd.panel import LedState
-from guardd.recordings import Recordings, wav_bytes
+from guardd.listen.endpoint import webrtc_vad
+from guardd.device.panel import LedState
+from guardd.listen.recordings import Recordings, wav_bytes
 
 NOW = 1_700_000_000.0  # the wall clock the tests run at
 HOUR = 3600.0
@@ -89,7 +89,7 @@ def harness(tmp_path):
 
 
 class OsWithFdatasync:
-    """guardd.auditlog's view of the os module with fdatasync replaced; everything else is real."""
+    """guardd.auditlog.writer's view of the os module with fdatasync replaced; everything else is real."""
 
     def __init__(self, fdatasync):
         self.fdatasync = fdatasync

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from conftest import GUARDD, ROOT, alsa_env, guardd, replay_events, wait_for_record, write_config
 
-from guardd.auditlog import read_records, verify
+from guardd.auditlog.writer import read_records, verify
 
 DEADLINE_S = 60.0
 

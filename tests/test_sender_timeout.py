@@ -15,8 +15,8 @@ from typing import Iterator
 import pytest
 from conftest import Receiver
 
-from guardd.config import DestinationConfig
-from guardd.sender import SendJob, SendResult, send
+from guardd.config.settings import DestinationConfig
+from guardd.confirm.sender import SendJob, SendResult, send
 
 SLACK_S = 0.5  # what the test machine may add to a deadline (two shared cores)
 

@@ -25,7 +25,7 @@ import wave
 
 from conftest import ROOT, alsa_env, replay_events, wait_for_record, write_config
 
-from guardd.auditlog import read_records, verify
+from guardd.auditlog.writer import read_records, verify
 
 STALL_S = 2.0
 DEADLINE_S = 90.0
@@ -40,8 +40,8 @@ def stalling(fd):
     time.sleep(stall_s)
     return real(fd)
 os.fdatasync = stalling
-import guardd.audio, guardd.daemon
-class WatchedMicrophone(guardd.audio.Microphone):
+import guardd.listen.microphone, guardd.cli.daemon
+class WatchedMicrophone(guardd.listen.microphone.Microphone):
     blocks = 0
     def _callback(self, indata, frames, time_info, status):
         super()._callback(indata, frames, time_info, status)
@@ -49,8 +49,8 @@ class WatchedMicrophone(guardd.audio.Microphone):
         if self.blocks == file_blocks:
             with open(snapshot, "w") as f:
                 json.dump({"dropped": self.dropped, "overflows": self.overflows, "frames": frames}, f)
-guardd.daemon.Microphone = WatchedMicrophone
-from guardd.cli import main
+guardd.cli.daemon.Microphone = WatchedMicrophone
+from guardd.cli.main import main
 sys.exit(main(sys.argv[4:]))
 """
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from guardd.errors import ModelError
-from guardd.wake import FRAME_SAMPLES, WakeDetector, resolve_model, shipped_models_dir
+from guardd.listen.wake import FRAME_SAMPLES, WakeDetector, resolve_model, shipped_models_dir
 
 MODELS = ["alexa", "hey_jarvis"]
 
@@ -81,7 +81,7 @@ def test_an_unknown_model_is_refused_by_name(model, message):
 
 def test_the_detector_never_imports_openwakeword_or_its_training_stack():
     code = (
-        "import sys; from guardd.wake import WakeDetector; WakeDetector(['alexa'], 0.5); "
+        "import sys; from guardd.listen.wake import WakeDetector; WakeDetector(['alexa'], 0.5); "
         "bad = [m for m in ('openwakeword', 'scipy', 'sklearn') if m in sys.modules]; "
         "print(','.join(bad))"
     )
@@ -165,7 +165,7 @@ def test_with_the_silence_gate_every_positive_still_wakes_with_the_same_scores(m
 
 
 def test_the_gate_never_rests_on_a_sound_over_minus_40_dbfs():
-    from guardd.wake import EnergyGate
+    from guardd.listen.wake import EnergyGate
 
     gate = EnergyGate()
     rng = np.random.default_rng(7)

@@ -34,9 +34,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from guardd.config import SocketConfig
+from guardd.config.settings import SocketConfig
 from guardd.errors import GuarddError
-from guardd.outbox import Caller
+from guardd.confirm.outbox import Caller
 
 log = logging.getLogger(__name__)
 

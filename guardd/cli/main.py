@@ -24,8 +24,10 @@ from typing import Callable, TextIO
 if "_hashlib" not in sys.modules and any(importlib.util.find_spec(m) for m in ("_sha2", "_sha256")):
     sys.modules["_hashlib"] = None  # makes `import _hashlib` fail, so hashlib and hmac fall back
 
-from guardd import __version__, config as configmod  # noqa: E402
-from guardd.auditlog import RECORD_TYPES  # noqa: E402
+from guardd import __version__  # noqa: E402
+from guardd.config import load as configmod  # noqa: E402
+from guardd.config.settings import Config  # noqa: E402
+from guardd.auditlog.writer import RECORD_TYPES  # noqa: E402
 from guardd.errors import ConfigError, GuarddError  # noqa: E402
 
 EXIT_FAILURE = 1
@@ -34,18 +36,18 @@ EXIT_CONFIG = 78
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for `cat` in the same place
 
 
-def _config(args: argparse.Namespace) -> configmod.Config:
+def _config(args: argparse.Namespace) -> Config:
     return configmod.load(args.config)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from guardd.daemon import run
+    from guardd.cli.daemon import run
 
     return run(_config(args), simulate=args.simulate)
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from guardd.replay import replay
+    from guardd.cli.replay import replay
 
     return replay(_config(args), Path(args.audio), json_out=args.json, press_at=args.press_at)
 
@@ -53,7 +55,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 def cmd_check_config(args: argparse.Namespace) -> int:
     path = args.path or args.config
     cfg = configmod.load(path)
-    from guardd.wake import resolve_model
+    from guardd.listen.wake import resolve_model
 
     for model in cfg.wake.models:
         resolve_model(model)  # a missing model file is a config problem the owner can fix now
@@ -64,7 +66,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def cmd_devices(args: argparse.Namespace) -> int:
-    from guardd.audio import list_input_devices
+    from guardd.listen.microphone import list_input_devices
 
     devices = list_input_devices()
     if not devices:
@@ -139,7 +141,7 @@ class _Progress:
 
 
 def cmd_send(args: argparse.Namespace) -> int:
-    from guardd import client
+    from guardd.control import client
 
     given = [v for v in (args.text, args.file, args.source) if v is not None]
     if len(given) != 1:
@@ -176,7 +178,7 @@ def cmd_send(args: argparse.Namespace) -> int:
 
 
 def cmd_mute(args: argparse.Namespace) -> int:
-    from guardd import client
+    from guardd.control import client
 
     try:
         client.mute(_socket_path(args))
@@ -188,7 +190,7 @@ def cmd_mute(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from guardd import client
+    from guardd.control import client
 
     try:
         state = client.status(_socket_path(args))
@@ -214,11 +216,11 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from guardd.doctor import Result, run_checks
+    from guardd.cli.doctor import Result, run_checks
 
     results: list[Result] = []
     try:
-        cfg: configmod.Config | None = _config(args)
+        cfg: Config | None = _config(args)
         results.append(Result(True, "config", cfg.source))
     except ConfigError as exc:
         cfg = None
@@ -262,8 +264,8 @@ def _keys(args: argparse.Namespace) -> list[str]:
 
 
 def cmd_log(args: argparse.Namespace) -> int:
-    from guardd import logview
-    from guardd.auditlog import read_records
+    from guardd.auditlog import view as logview
+    from guardd.auditlog.writer import read_records
 
     if args.action == "init":
         return _log_init(args)
@@ -300,7 +302,7 @@ def cmd_log(args: argparse.Namespace) -> int:
 
 
 def _log_init(args: argparse.Namespace) -> int:
-    from guardd.auditlog import AuditLog
+    from guardd.auditlog.writer import AuditLog
 
     cfg = _config(args)
     directory = _log_dir(args)
@@ -324,9 +326,9 @@ def _log_init(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from guardd.auditlog import read_records
-    from guardd.logverify import parse_head, verify
-    from guardd.sealing import parse_verification_key
+    from guardd.auditlog.writer import read_records
+    from guardd.auditlog.verify import parse_head, verify
+    from guardd.auditlog.sealing import parse_verification_key
 
     directory = _log_dir(args)
     keys = _keys(args)
@@ -356,7 +358,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from guardd.logview import export
+    from guardd.auditlog.view import export
 
     cfg = _config(args)
     try:

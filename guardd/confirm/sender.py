@@ -28,7 +28,7 @@ from typing import Any, Callable
 from urllib.parse import urlsplit
 
 from guardd import __version__
-from guardd.config import DestinationConfig
+from guardd.config.settings import DestinationConfig
 
 log = logging.getLogger(__name__)
 

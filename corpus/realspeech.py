@@ -19,7 +19,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from guardd.benchaudio import SAMPLE_RATE, read_wav, room_noise, to_int16, write_wav
+from corpus.audio import SAMPLE_RATE, read_wav, room_noise, to_int16, write_wav
 
 SDIST = "silero_vad-6.2.3.tar.gz"
 REQUIREMENT = "silero-vad==6.2.3"

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from guardd import sealing
-from guardd.auditlog import GENESIS, canonical, record_hash, segment_number, segment_paths
+from guardd.auditlog import sealing
+from guardd.auditlog.writer import GENESIS, canonical, record_hash, segment_number, segment_paths
 from guardd.durable import read_regular
 
 HEX64 = re.compile(r"[0-9a-f]{64}")

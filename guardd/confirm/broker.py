@@ -14,10 +14,10 @@ import logging
 from collections import deque
 from typing import Any, Callable
 
-from guardd.config import Config
-from guardd.gate import Decision, Gate
-from guardd.outbox import Caller, Outbox, Reply, Request
-from guardd.sender import Sender, SendJob, SendResult
+from guardd.config.settings import Config
+from guardd.confirm.gate import Decision, Gate
+from guardd.confirm.outbox import Caller, Outbox, Reply, Request
+from guardd.confirm.sender import Sender, SendJob, SendResult
 
 log = logging.getLogger(__name__)
 

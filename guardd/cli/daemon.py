@@ -16,19 +16,19 @@ import threading
 import time
 from typing import Any, TextIO
 
-from guardd.audio import Microphone, import_sounddevice
-from guardd.broker import Refused
-from guardd import config as configmod
-from guardd.config import Config
+from guardd.listen.microphone import Microphone, import_sounddevice
+from guardd.confirm.broker import Refused
+from guardd.config import load as configmod
+from guardd.config.settings import Config
 from guardd.errors import ConfigError
-from guardd.control import BadRequest, ClientCall, ClientGone, ControlServer, parse_submit
+from guardd.control.server import BadRequest, ClientCall, ClientGone, ControlServer, parse_submit
 from guardd.core import Core
 from guardd.errors import AudioError, GuarddError
-from guardd.mute import read_muted, write_muted
-from guardd.notify import Notifier
-from guardd.panel import ButtonEdge, LedState, mock_factory
+from guardd.device.mute import read_muted, write_muted
+from guardd.device.notify import Notifier
+from guardd.device.panel import ButtonEdge, LedState, mock_factory
 from guardd.pipeline import open_pipeline
-from guardd.sender import Sender, SendResult
+from guardd.confirm.sender import Sender, SendResult
 
 log = logging.getLogger(__name__)
 

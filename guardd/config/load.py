@@ -1,7 +1,6 @@
-"""The owner's configuration: frozen settings with units in their names, and a loader that checks
-everything at once and names the file, line and key of every problem.
-
-Unknown keys are errors, so a typo never silently falls back to a default.
+"""The config loader: reads the owner's YAML file, checks everything at once and names the file,
+line and key of every problem. Unknown keys are errors, so a typo never silently falls back to a
+default.
 """
 
 from __future__ import annotations
@@ -12,244 +11,19 @@ import math
 import os
 import reprlib
 import stat
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
-from guardd.destinations import check_url, load_headers
+from guardd.config.checks import CHECKS
+from guardd.config.destinations import load_headers
+from guardd.config.settings import DEFAULT_CONFIG_PATH, Config, DestinationConfig
 from guardd.errors import ConfigError
 
-DEFAULT_CONFIG_PATH = Path("/etc/guardd/guardd.yaml")
 MAX_CONFIG_BYTES = 1 << 20  # a real config is a few kilobytes
 NOT_KEYS = ("source", "name", "warnings")  # fields the loader fills in, never keys in the file
 MAX_DEPTH = 20  # lists and mappings inside each other; guardd's own go four deep
-
-
-class UnchosenStateDir(str):
-    """The state directory when neither the config (state_dir) nor systemd (StateDirectory=)
-    chose one. It is the path the daemon uses, marked so that `replay` can tell and work in a
-    scratch directory instead of the owner's real log and sealing key."""
-
-
-def default_state_dir() -> str:
-    """systemd's StateDirectory= when running as a service, else a per-user directory."""
-    if os.environ.get("STATE_DIRECTORY"):
-        return os.environ["STATE_DIRECTORY"].split(":")[0]
-    if os.geteuid() == 0:
-        return UnchosenStateDir("/var/lib/guardd")
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return UnchosenStateDir(Path(base) / "guardd")
-
-
-@dataclass(frozen=True)
-class WakeConfig:
-    models: tuple[str, ...] = ("alexa", "hey_jarvis")  # built-in names or paths to .onnx files
-    threshold: float = 0.7  # score 0..1 a frame must reach (README "Performance" says why 0.7)
-    trigger_frames: int = 2  # consecutive 80 ms frames at or above the threshold
-    refractory_s: float = 2.0  # seconds after a wake during which no model can fire again
-    gate_silence: bool = True  # skip the models while only room noise could reach a score
-
-
-@dataclass(frozen=True)
-class UtteranceConfig:
-    pre_roll_s: float = 0.2  # seconds kept before the detected start of speech
-    trailing_silence_s: float = 0.8  # seconds of silence that end the utterance
-    max_length_s: float = 15.0  # seconds; an utterance is cut here
-    no_speech_timeout_s: float = 5.0  # seconds after a wake with no speech: nothing is kept
-    vad_aggressiveness: int = 2  # webrtcvad mode 0 (keeps most) .. 3 (filters most non-speech)
-    vad_frame_ms: int = 30  # webrtcvad sub-frame: 10, 20 or 30 milliseconds
-
-
-@dataclass(frozen=True)
-class RetentionConfig:
-    max_age_h: float = 24.0  # hours a recording is kept, by the wall clock
-    max_total_mb: float = 200.0  # megabytes of recordings; the oldest go first
-
-
-@dataclass(frozen=True)
-class LogConfig:
-    segment_max_bytes: int = 1_000_000  # a log segment is closed once it reaches this size
-    max_segments: int = 100  # segments kept; older ones are deleted after a `retention` record
-    max_age_days: float = 365.0  # days a closed segment is kept after its last record
-
-
-@dataclass(frozen=True)
-class AudioConfig:
-    device: str | int | None = None  # input device name (substring) or index; None: the default
-    queue_s: float = 30.0  # seconds of audio that may wait for the core loop before frames drop
-
-
-@dataclass(frozen=True)
-class LedConfig:
-    pin: int = 17  # BCM number
-    active_high: bool = True  # True: the pin drives the LED's anode through a resistor
-
-
-@dataclass(frozen=True)
-class ButtonConfig:
-    pin: int = 27  # BCM number
-    pull_up: bool = True  # True: the button connects the pin to ground, internal pull-up on
-    mute_press_s: float = 3.0  # held this long with no request armed: mute, or unmute
-
-
-@dataclass(frozen=True)
-class DestinationConfig:
-    """Where approved bytes may go. Only the owner's config names addresses; clients name these."""
-
-    url: str = ""  # https://..., or http:// to a loopback address only
-    method: str = "POST"  # POST or PUT
-    headers: tuple[tuple[str, str], ...] = ()  # resolved values; secrets come from env or a file
-    timeout_s: float = 10.0  # seconds for the whole send
-    max_bytes: int = 10_000_000  # largest payload accepted for this destination
-    name: str = ""  # the key under destinations:, filled in by the loader
-
-
-@dataclass(frozen=True)
-class AfterWakeConfig:
-    upload_to: str | None = None  # a destination name: ask to upload each kept utterance there
-
-
-@dataclass(frozen=True)
-class ConfirmConfig:
-    timeout_s: float = 30.0  # seconds the LED asks before the request is denied
-    long_press_s: float = 2.0  # a press held this long denies instead of approving
-    stuck_s: float = 10.0  # a button held down since before arming for this long: denied, fault
-    debounce_s: float = 0.03  # seconds the button line must be stable before a change counts
-    queue: int = 4  # requests that may wait behind the armed one; more are refused as busy
-
-
-def default_socket_path() -> str:
-    """systemd's RuntimeDirectory= when running as a service, else /run or the user's runtime dir."""
-    if os.environ.get("RUNTIME_DIRECTORY"):
-        return str(Path(os.environ["RUNTIME_DIRECTORY"].split(":")[0]) / "guardd.sock")
-    if os.geteuid() == 0:
-        return "/run/guardd/guardd.sock"
-    base = os.environ.get("XDG_RUNTIME_DIR") or f"/tmp/guardd-{os.geteuid()}"
-    return str(Path(base) / "guardd.sock")
-
-
-@dataclass(frozen=True)
-class SocketConfig:
-    path: str = field(default_factory=default_socket_path)  # the control socket
-    group: str | None = None  # group allowed to connect (mode 0660); None: the daemon's own group
-    max_frame_bytes: int = 16_000_000  # longest request line (base64 payloads are 4/3 their size)
-    read_timeout_s: float = 10.0  # seconds a client has to send a whole request line
-
-
-@dataclass(frozen=True)
-class Config:
-    state_dir: str = field(default_factory=default_state_dir)  # recordings, log and keys
-    wake: WakeConfig = WakeConfig()
-    utterance: UtteranceConfig = UtteranceConfig()
-    retention: RetentionConfig = RetentionConfig()
-    log: LogConfig = LogConfig()
-    audio: AudioConfig = AudioConfig()
-    led: LedConfig = LedConfig()
-    button: ButtonConfig = ButtonConfig()
-    destinations: tuple[DestinationConfig, ...] = ()
-    after_wake: AfterWakeConfig = AfterWakeConfig()
-    confirm: ConfirmConfig = ConfirmConfig()
-    socket: SocketConfig = SocketConfig()
-    source: str = "<defaults>"  # where this config came from, for messages
-    # what is allowed but unwise (a secret written inline), for check-config and the start-up log
-    warnings: tuple[str, ...] = field(default=(), compare=False)
-
-    @property
-    def state_path(self) -> Path:
-        return Path(self.state_dir)
-
-    def destination(self, name: str) -> DestinationConfig | None:
-        return next((d for d in self.destinations if d.name == name), None)
-
-
-# --- value checks: each returns None when fine, or the message after "key: " -------------------
-
-Check = Callable[[Any], "str | None"]
-
-
-def _between(lo: float, hi: float, *, lo_open: bool = False) -> Check:
-    def check(v: Any) -> str | None:
-        bad = v <= lo if lo_open else v < lo
-        if bad or v > hi:
-            return f"must be between {lo:g} and {hi:g} (got {v!r})"
-        return None
-
-    return check
-
-
-def _at_least(lo: float) -> Check:
-    return lambda v: None if v >= lo else f"must be at least {lo:g} (got {v!r})"
-
-
-def _positive(v: Any) -> str | None:
-    if not v > 0:
-        return f"must be greater than 0 (got {v!r})"
-    # .inf would mean "keep forever" and breaks the size arithmetic: a limit must be a number.
-    return None if math.isfinite(v) else f"must be a finite number (got {v!r})"
-
-
-def _one_of(*allowed: Any) -> Check:
-    names = ", ".join(str(a) for a in allowed)
-    return lambda v: None if v in allowed else f"must be one of {names} (got {v!r})"
-
-
-def _gpio_pin(v: Any) -> str | None:
-    return None if 0 <= v <= 27 else f"must be a BCM GPIO number 0..27 (got {v!r})"
-
-
-def _model_list(v: Any) -> str | None:
-    if not v:
-        return "needs at least one model (for example [alexa])"
-    from guardd.wake import BUILTIN_MODELS
-
-    for m in v:
-        if m not in BUILTIN_MODELS and not m.endswith(".onnx"):
-            return (
-                f"{m!r} is neither a built-in model ({', '.join(BUILTIN_MODELS)}) "
-                "nor a path to an .onnx file"
-            )
-    if len(set(v)) != len(v):
-        return "lists a model twice"
-    return None
-
-
-CHECKS: dict[str, Check] = {
-    "wake.models": _model_list,
-    "wake.threshold": _between(0, 1, lo_open=True),
-    "wake.trigger_frames": _between(1, 25),
-    "wake.refractory_s": _between(0, 60),
-    "utterance.pre_roll_s": _between(0, 1),
-    "utterance.trailing_silence_s": _between(0.1, 5),
-    "utterance.max_length_s": _between(1, 120),
-    "utterance.no_speech_timeout_s": _between(0.5, 30),
-    "utterance.vad_aggressiveness": _one_of(0, 1, 2, 3),
-    "utterance.vad_frame_ms": _one_of(10, 20, 30),
-    "retention.max_age_h": _positive,
-    "retention.max_total_mb": _positive,
-    "log.segment_max_bytes": _between(4096, 1_000_000_000),
-    "log.max_segments": _between(2, 1_000_000),
-    "log.max_age_days": _between(1, 36_500),
-    "audio.queue_s": _between(1, 300),
-    "led.pin": _gpio_pin,
-    "button.pin": _gpio_pin,
-    "button.mute_press_s": _between(1, 30),
-    "destinations.*.url": check_url,
-    "destinations.*.method": _one_of("POST", "PUT"),
-    "destinations.*.timeout_s": _between(0.1, 600),
-    "destinations.*.max_bytes": _between(1, 100_000_000),
-    "confirm.timeout_s": _between(1, 600),
-    "confirm.long_press_s": _between(0.3, 30),
-    "confirm.stuck_s": _between(1, 600),
-    "confirm.debounce_s": _between(0.001, 0.2),
-    "confirm.queue": _between(0, 64),
-    "socket.max_frame_bytes": _between(1024, 200_000_000),
-    "socket.read_timeout_s": _between(0.1, 600),
-}
-
-
-# --- the loader ---------------------------------------------------------------------------------
 
 
 class _Problems:

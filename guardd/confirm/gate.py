@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from guardd.config import ConfirmConfig
+from guardd.config.settings import ConfirmConfig
 
 
 @dataclass(frozen=True)

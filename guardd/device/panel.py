@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
-from guardd.config import ButtonConfig, LedConfig
+from guardd.config.settings import ButtonConfig, LedConfig
 from guardd.errors import PanelError
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, TextIO
 
-from guardd.auditlog import GENESIS, Head, _last_line, parse_records, segment_paths
+from guardd.auditlog.writer import GENESIS, Head, _last_line, parse_records, segment_paths
 from guardd.durable import open_regular, read_regular
 
 HIDDEN = ("seq", "prev", "h", "mac", "type", "wall_ms", "mono_us", "boot")
@@ -124,7 +124,7 @@ def follow(directory: Path, show: Callable[[dict[str, Any]], None], *, interval_
 def export(state_dir: Path, log_dir: Path, out: Path, keys: list[str], report: TextIO) -> tuple[int, int, int]:
     """Copy the owner's recordings and the log to `out` with a verification report.
     Returns (recordings copied, log records, problems)."""
-    from guardd.logverify import verify
+    from guardd.auditlog.verify import verify
 
     if out.exists() and any(out.iterdir()):
         raise FileExistsError(f"{out} is not empty; export into a new directory")
@@ -137,7 +137,7 @@ def export(state_dir: Path, log_dir: Path, out: Path, keys: list[str], report: T
         except OSError as exc:
             refused.append(f"REFUSED log/{path.name}: {exc.strerror}: not copied")
     announced = {}
-    from guardd.auditlog import read_records
+    from guardd.auditlog.writer import read_records
 
     for record in read_records(out / "log"):
         if record.get("type") == "utterance":

@@ -1,26 +1,25 @@
-"""Audio for `python -m guardd.bench`: the speech fixtures joined into one recording, a stretch of
-room noise and silence, and hours of negative speech made with espeak-ng on demand and cached.
+"""Audio made from the corpus for the benchmark: the speech fixtures joined into one recording, a
+stretch of room noise and silence, and hours of negative speech made with espeak-ng on demand
+and cached.
 
-The speech comes from tests/fixtures/generate.py (found beside the fixtures directory), so the
-benchmark needs a checkout of the repository and the espeak-ng binary for negative hours beyond
-the fixtures' twelve minutes. Everything here is deterministic: the same seed gives the same
+The speech comes from corpus/generate.py, so negative hours beyond the fixtures' twelve minutes
+need the espeak-ng binary. Everything here is deterministic: the same seed gives the same
 samples.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
-import os
 import re
-import sys
 import wave
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Iterator
 
 import numpy as np
+
+from corpus import generate
 
 SAMPLE_RATE = 16000  # hertz
 CHUNK_S = 600.0  # seconds of generated negative speech per cached file
@@ -53,11 +52,11 @@ def load_manifest(fixtures: Path) -> dict[str, Any]:
     path = fixtures / "manifest.json"
     if not path.is_file():
         raise FileNotFoundError(
-            f"{path} is missing; make the fixtures with: python tests/fixtures/generate.py {fixtures}"
+            f"{path} is missing; make the fixtures with: python -m corpus.generate {fixtures}"
         )
     manifest = json.loads(path.read_text())
     if "positives" not in manifest:
-        raise ValueError(f"{path} holds only the demo; run tests/fixtures/generate.py {fixtures}")
+        raise ValueError(f"{path} holds only the demo; run python -m corpus.generate {fixtures}")
     return manifest
 
 
@@ -92,19 +91,6 @@ def room_noise(seconds: float, seed: int = SEED) -> np.ndarray:
             x[knock : knock + k] += rng.standard_normal(k) * np.exp(-np.arange(k) / 300.0) * 10 ** (-20 / 20)
         out[start : start + length] = to_int16(x)
     return out
-
-
-def _generator(fixtures: Path) -> ModuleType:
-    """tests/fixtures/generate.py: its espeak-ng voices, sentences, resampler and noise."""
-    path = fixtures.parent / "generate.py"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: negative speech is made by the repository's generator")
-    spec = importlib.util.spec_from_file_location("guardd_fixture_generator", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is made
-    spec.loader.exec_module(module)
-    return module
 
 
 def _vocabulary(gen: ModuleType) -> list[str]:
@@ -159,22 +145,16 @@ def _lists_digest(gen: ModuleType) -> str:
     return hashlib.sha256(repr(lists).encode()).hexdigest()[:12]
 
 
-def negative_speech(fixtures: Path, cache: Path, hours: float, progress: Any = None) -> Iterator[Path]:
+def negative_speech(cache: Path, hours: float, progress: Any = None) -> Iterator[Path]:
     """Paths of cached CHUNK_S files of generated negative speech, enough for `hours`; files
     missing from the cache are made first (espeak-ng, about a minute of CPU per hour here)."""
     chunks = int(np.ceil(hours * 3600 / CHUNK_S))
-    gen = _generator(fixtures)
-    directory = cache / f"{NEGATIVES_VERSION}-{_lists_digest(gen)}"
+    directory = cache / f"{NEGATIVES_VERSION}-{_lists_digest(generate)}"
     directory.mkdir(parents=True, exist_ok=True)
     for i in range(chunks):
         path = directory / f"neg_{i:04d}.wav"
         if not path.is_file():
             if progress:
                 progress(f"making negative speech {i + 1}/{chunks} into {directory}")
-            write_wav(path, _render_chunk(gen, i))
+            write_wav(path, _render_chunk(generate, i))
         yield path
-
-
-def default_cache() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "guardd" / "bench"

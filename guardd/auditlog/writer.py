@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-from guardd import sealing
+from guardd.auditlog import sealing
 from guardd.durable import fsync_dir, open_regular
 from guardd.errors import AuditLogError, LogIntegrityError
 
@@ -649,7 +649,7 @@ def read_records(directory: Path) -> Iterator[dict[str, Any]]:
 
 
 def verify(directory: Path, **kwargs: Any) -> tuple[int, list[Any]]:
-    """Check the log; see guardd.logverify.verify (kept here for the callers of the first log)."""
-    from guardd.logverify import verify as _verify
+    """Check the log; see guardd.auditlog.verify.verify (kept here for the callers of the first log)."""
+    from guardd.auditlog.verify import verify as _verify
 
     return _verify(Path(directory), **kwargs)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from guardd.config import Config
+from guardd.config.settings import Config
 
 MIN_FREE_MB = 50  # below this a busy day of recordings and log could fill the disk
 SILENCE_PEAK = 8  # int16 samples: a microphone that never exceeds this is muted or absent
@@ -43,7 +43,7 @@ def _fail(name: str, detail: str, fix: str) -> Result:
 
 
 def check_portaudio() -> Result:
-    from guardd.audio import PORTAUDIO_HINT, import_sounddevice
+    from guardd.listen.microphone import PORTAUDIO_HINT, import_sounddevice
     from guardd.errors import AudioError
 
     try:
@@ -54,7 +54,7 @@ def check_portaudio() -> Result:
 
 
 def check_microphone(config: Config) -> Result:
-    from guardd.audio import NO_INPUT_DEVICE, NO_INPUT_FIX, Microphone, list_input_devices
+    from guardd.listen.microphone import NO_INPUT_DEVICE, NO_INPUT_FIX, Microphone, list_input_devices
     from guardd.errors import AudioError
 
     name = "microphone"
@@ -89,7 +89,7 @@ def check_microphone(config: Config) -> Result:
 
 def check_models(config: Config) -> Result:
     from guardd.errors import ModelError
-    from guardd.wake import WakeDetector
+    from guardd.listen.wake import WakeDetector
 
     started = time.monotonic()
     try:
@@ -137,7 +137,7 @@ def check_pin_factory() -> Result:
 
 def check_pins(config: Config, pin_factory: object | None = None) -> Result:
     from guardd.errors import PanelError
-    from guardd.panel import Panel
+    from guardd.device.panel import Panel
 
     name = "LED and button pins"
     try:
@@ -178,7 +178,7 @@ def check_state_dir(config: Config) -> Result:
 
 
 def check_log(config: Config) -> Result:
-    from guardd.auditlog import verify
+    from guardd.auditlog.verify import verify
     from guardd.pipeline import log_dir
 
     directory = Path(log_dir(config))
@@ -244,7 +244,7 @@ def hardware_test(config: Config, wait_s: float = 15.0, pin_factory: object | No
                   say: Callable[[str], None] = print) -> Result:
     """Blink the LED and wait for one press: proves the wiring of both."""
     from guardd.errors import PanelError
-    from guardd.panel import LedState, Panel
+    from guardd.device.panel import LedState, Panel
 
     edges: queue.Queue = queue.Queue()
     try:

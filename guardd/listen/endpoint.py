@@ -10,7 +10,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Protocol
 
-from guardd.config import UtteranceConfig
+from guardd.config.settings import UtteranceConfig
 
 SAMPLE_RATE = 16000  # hertz
 BYTES_PER_SAMPLE = 2

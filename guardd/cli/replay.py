@@ -15,10 +15,10 @@ import tempfile
 from pathlib import Path
 from typing import Any, TextIO
 
-from guardd.audio import BLOCK_BYTES, BLOCK_SAMPLES, SAMPLE_RATE, read_wav_frames
-from guardd.config import Config, UnchosenStateDir
-from guardd.daemon import LED_DRAWING, describe
-from guardd.panel import ButtonEdge, LedState, mock_factory
+from guardd.listen.microphone import BLOCK_BYTES, BLOCK_SAMPLES, SAMPLE_RATE, read_wav_frames
+from guardd.config.settings import Config, UnchosenStateDir
+from guardd.cli.daemon import LED_DRAWING, describe
+from guardd.device.panel import ButtonEdge, LedState, mock_factory
 from guardd.pipeline import open_pipeline
 
 FRAME_S = BLOCK_SAMPLES / SAMPLE_RATE

@@ -1,0 +1,1 @@
+"""`python -m benchmark`: what guardd costs on this machine. Not part of the installed package."""

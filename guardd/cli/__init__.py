@@ -1,0 +1,1 @@
+"""The `guardd` command: its parser, `run` (the daemon), `replay`, `doctor` and the owner's commands."""

@@ -1,0 +1,1 @@
+"""The owner's configuration: its settings, the loader that checks them, and the destinations."""

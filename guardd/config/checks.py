@@ -1,0 +1,90 @@
+"""The limits of every config key: each check returns None when a value is fine, or the message
+that follows "key: " in the loader's error."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+from guardd.config.destinations import check_url
+from guardd.config.settings import BUILTIN_MODELS
+
+Check = Callable[[Any], "str | None"]
+
+
+def _between(lo: float, hi: float, *, lo_open: bool = False) -> Check:
+    def check(v: Any) -> str | None:
+        bad = v <= lo if lo_open else v < lo
+        if bad or v > hi:
+            return f"must be between {lo:g} and {hi:g} (got {v!r})"
+        return None
+
+    return check
+
+
+def _at_least(lo: float) -> Check:
+    return lambda v: None if v >= lo else f"must be at least {lo:g} (got {v!r})"
+
+
+def _positive(v: Any) -> str | None:
+    if not v > 0:
+        return f"must be greater than 0 (got {v!r})"
+    # .inf would mean "keep forever" and breaks the size arithmetic: a limit must be a number.
+    return None if math.isfinite(v) else f"must be a finite number (got {v!r})"
+
+
+def _one_of(*allowed: Any) -> Check:
+    names = ", ".join(str(a) for a in allowed)
+    return lambda v: None if v in allowed else f"must be one of {names} (got {v!r})"
+
+
+def _gpio_pin(v: Any) -> str | None:
+    return None if 0 <= v <= 27 else f"must be a BCM GPIO number 0..27 (got {v!r})"
+
+
+def _model_list(v: Any) -> str | None:
+    if not v:
+        return "needs at least one model (for example [alexa])"
+    for m in v:
+        if m not in BUILTIN_MODELS and not m.endswith(".onnx"):
+            return (
+                f"{m!r} is neither a built-in model ({', '.join(BUILTIN_MODELS)}) "
+                "nor a path to an .onnx file"
+            )
+    if len(set(v)) != len(v):
+        return "lists a model twice"
+    return None
+
+
+CHECKS: dict[str, Check] = {
+    "wake.models": _model_list,
+    "wake.threshold": _between(0, 1, lo_open=True),
+    "wake.trigger_frames": _between(1, 25),
+    "wake.refractory_s": _between(0, 60),
+    "utterance.pre_roll_s": _between(0, 1),
+    "utterance.trailing_silence_s": _between(0.1, 5),
+    "utterance.max_length_s": _between(1, 120),
+    "utterance.no_speech_timeout_s": _between(0.5, 30),
+    "utterance.vad_aggressiveness": _one_of(0, 1, 2, 3),
+    "utterance.vad_frame_ms": _one_of(10, 20, 30),
+    "retention.max_age_h": _positive,
+    "retention.max_total_mb": _positive,
+    "log.segment_max_bytes": _between(4096, 1_000_000_000),
+    "log.max_segments": _between(2, 1_000_000),
+    "log.max_age_days": _between(1, 36_500),
+    "audio.queue_s": _between(1, 300),
+    "led.pin": _gpio_pin,
+    "button.pin": _gpio_pin,
+    "button.mute_press_s": _between(1, 30),
+    "destinations.*.url": check_url,
+    "destinations.*.method": _one_of("POST", "PUT"),
+    "destinations.*.timeout_s": _between(0.1, 600),
+    "destinations.*.max_bytes": _between(1, 100_000_000),
+    "confirm.timeout_s": _between(1, 600),
+    "confirm.long_press_s": _between(0.3, 30),
+    "confirm.stuck_s": _between(1, 600),
+    "confirm.debounce_s": _between(0.001, 0.2),
+    "confirm.queue": _between(0, 64),
+    "socket.max_frame_bytes": _between(1024, 200_000_000),
+    "socket.read_timeout_s": _between(0.1, 600),
+}

@@ -1,0 +1,150 @@
+"""The owner's settings: frozen dataclasses with units in their names and the defaults a fresh
+install runs with. config/load.py reads them from YAML; config/checks.py holds each key's limits.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_CONFIG_PATH = Path("/etc/guardd/guardd.yaml")
+# The wake word models that openwakeword 0.4.0 ships inside its wheel (listen/wake.py loads them).
+BUILTIN_MODELS = ("alexa", "hey_jarvis", "hey_mycroft")
+
+
+class UnchosenStateDir(str):
+    """The state directory when neither the config (state_dir) nor systemd (StateDirectory=)
+    chose one. It is the path the daemon uses, marked so that `replay` can tell and work in a
+    scratch directory instead of the owner's real log and sealing key."""
+
+
+def default_state_dir() -> str:
+    """systemd's StateDirectory= when running as a service, else a per-user directory."""
+    if os.environ.get("STATE_DIRECTORY"):
+        return os.environ["STATE_DIRECTORY"].split(":")[0]
+    if os.geteuid() == 0:
+        return UnchosenStateDir("/var/lib/guardd")
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return UnchosenStateDir(Path(base) / "guardd")
+
+
+@dataclass(frozen=True)
+class WakeConfig:
+    models: tuple[str, ...] = ("alexa", "hey_jarvis")  # built-in names or paths to .onnx files
+    threshold: float = 0.7  # score 0..1 a frame must reach (README "Performance" says why 0.7)
+    trigger_frames: int = 2  # consecutive 80 ms frames at or above the threshold
+    refractory_s: float = 2.0  # seconds after a wake during which no model can fire again
+    gate_silence: bool = True  # skip the models while only room noise could reach a score
+
+
+@dataclass(frozen=True)
+class UtteranceConfig:
+    pre_roll_s: float = 0.2  # seconds kept before the detected start of speech
+    trailing_silence_s: float = 0.8  # seconds of silence that end the utterance
+    max_length_s: float = 15.0  # seconds; an utterance is cut here
+    no_speech_timeout_s: float = 5.0  # seconds after a wake with no speech: nothing is kept
+    vad_aggressiveness: int = 2  # webrtcvad mode 0 (keeps most) .. 3 (filters most non-speech)
+    vad_frame_ms: int = 30  # webrtcvad sub-frame: 10, 20 or 30 milliseconds
+
+
+@dataclass(frozen=True)
+class RetentionConfig:
+    max_age_h: float = 24.0  # hours a recording is kept, by the wall clock
+    max_total_mb: float = 200.0  # megabytes of recordings; the oldest go first
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    segment_max_bytes: int = 1_000_000  # a log segment is closed once it reaches this size
+    max_segments: int = 100  # segments kept; older ones are deleted after a `retention` record
+    max_age_days: float = 365.0  # days a closed segment is kept after its last record
+
+
+@dataclass(frozen=True)
+class AudioConfig:
+    device: str | int | None = None  # input device name (substring) or index; None: the default
+    queue_s: float = 30.0  # seconds of audio that may wait for the core loop before frames drop
+
+
+@dataclass(frozen=True)
+class LedConfig:
+    pin: int = 17  # BCM number
+    active_high: bool = True  # True: the pin drives the LED's anode through a resistor
+
+
+@dataclass(frozen=True)
+class ButtonConfig:
+    pin: int = 27  # BCM number
+    pull_up: bool = True  # True: the button connects the pin to ground, internal pull-up on
+    mute_press_s: float = 3.0  # held this long with no request armed: mute, or unmute
+
+
+@dataclass(frozen=True)
+class DestinationConfig:
+    """Where approved bytes may go. Only the owner's config names addresses; clients name these."""
+
+    url: str = ""  # https://..., or http:// to a loopback address only
+    method: str = "POST"  # POST or PUT
+    headers: tuple[tuple[str, str], ...] = ()  # resolved values; secrets come from env or a file
+    timeout_s: float = 10.0  # seconds for the whole send
+    max_bytes: int = 10_000_000  # largest payload accepted for this destination
+    name: str = ""  # the key under destinations:, filled in by the loader
+
+
+@dataclass(frozen=True)
+class AfterWakeConfig:
+    upload_to: str | None = None  # a destination name: ask to upload each kept utterance there
+
+
+@dataclass(frozen=True)
+class ConfirmConfig:
+    timeout_s: float = 30.0  # seconds the LED asks before the request is denied
+    long_press_s: float = 2.0  # a press held this long denies instead of approving
+    stuck_s: float = 10.0  # a button held down since before arming for this long: denied, fault
+    debounce_s: float = 0.03  # seconds the button line must be stable before a change counts
+    queue: int = 4  # requests that may wait behind the armed one; more are refused as busy
+
+
+def default_socket_path() -> str:
+    """systemd's RuntimeDirectory= when running as a service, else /run or the user's runtime dir."""
+    if os.environ.get("RUNTIME_DIRECTORY"):
+        return str(Path(os.environ["RUNTIME_DIRECTORY"].split(":")[0]) / "guardd.sock")
+    if os.geteuid() == 0:
+        return "/run/guardd/guardd.sock"
+    base = os.environ.get("XDG_RUNTIME_DIR") or f"/tmp/guardd-{os.geteuid()}"
+    return str(Path(base) / "guardd.sock")
+
+
+@dataclass(frozen=True)
+class SocketConfig:
+    path: str = field(default_factory=default_socket_path)  # the control socket
+    group: str | None = None  # group allowed to connect (mode 0660); None: the daemon's own group
+    max_frame_bytes: int = 16_000_000  # longest request line (base64 payloads are 4/3 their size)
+    read_timeout_s: float = 10.0  # seconds a client has to send a whole request line
+
+
+@dataclass(frozen=True)
+class Config:
+    state_dir: str = field(default_factory=default_state_dir)  # recordings, log and keys
+    wake: WakeConfig = WakeConfig()
+    utterance: UtteranceConfig = UtteranceConfig()
+    retention: RetentionConfig = RetentionConfig()
+    log: LogConfig = LogConfig()
+    audio: AudioConfig = AudioConfig()
+    led: LedConfig = LedConfig()
+    button: ButtonConfig = ButtonConfig()
+    destinations: tuple[DestinationConfig, ...] = ()
+    after_wake: AfterWakeConfig = AfterWakeConfig()
+    confirm: ConfirmConfig = ConfirmConfig()
+    socket: SocketConfig = SocketConfig()
+    source: str = "<defaults>"  # where this config came from, for messages
+    # what is allowed but unwise (a secret written inline), for check-config and the start-up log
+    warnings: tuple[str, ...] = field(default=(), compare=False)
+
+    @property
+    def state_path(self) -> Path:
+        return Path(self.state_dir)
+
+    def destination(self, name: str) -> DestinationConfig | None:
+        return next((d for d in self.destinations if d.name == name), None)
