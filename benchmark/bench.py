@@ -34,9 +34,9 @@ from corpus import fixtures as corpus_fixtures
 from corpus import realspeech
 from guardd.auditlog.writer import AuditLog
 from guardd.config.settings import Config, WakeConfig, default_state_dir
-from guardd.listen.wake import FRAME_SAMPLES, MEL_STEP, MEL_WINDOW, SAMPLE_RATE, WakeDetector
+from guardd.audioformat import FRAME_S, FRAME_SAMPLES, SAMPLE_RATE
+from guardd.listen.wake import MEL_STEP, MEL_WINDOW, WakeDetector
 
-FRAME_S = FRAME_SAMPLES / SAMPLE_RATE
 LOG_APPENDS = 200  # per log_appends_per_s run
 EXTRA_CHUNK = 400  # frames (32 s of audio) per turn when extra models are compared
 TARGETS = {  # issue 6, for one wake model on the machine the figures come from

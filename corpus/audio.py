@@ -20,8 +20,9 @@ from typing import Any, Iterator
 import numpy as np
 
 from corpus import generate
+from guardd.audioformat import SAMPLE_RATE
 
-SAMPLE_RATE = 16000  # hertz
+
 CHUNK_S = 600.0  # seconds of generated negative speech per cached file
 NEGATIVES_VERSION = "guardd-bench-negatives-1"
 SEED = 20261126

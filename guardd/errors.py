@@ -34,3 +34,20 @@ class AuditLogError(GuarddError, OSError):
 
 class LogIntegrityError(AuditLogError):
     """The audit log on disk does not verify: it was damaged or tampered with."""
+
+
+class KeyStateError(GuarddError, ValueError):
+    """The log's sealing key state is missing, malformed or does not belong to this log."""
+
+
+class Refused(GuarddError):
+    """A send request that cannot even be queued: unknown destination, too large, busy, log down.
+    `code` is the refusal's name on the control socket and in the `refused` record."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class BadRequest(GuarddError, ValueError):
+    """A control-socket message that is not a valid call; the connection is answered and closed."""

@@ -21,11 +21,25 @@ from guardd.listen.wake import WakeDetector
 log = logging.getLogger(__name__)
 
 
+class Inputs(list):  # of ButtonEdge | SendResult
+    """Button edges and send results waiting for the core, in the order they came: what `run`'s
+    inbox does, for replay, the benchmark and the tests. drain() after each step of the core."""
+
+    def drain(self, core: Core) -> None:
+        while self:
+            item = self.pop(0)
+            if isinstance(item, ButtonEdge):
+                core.on_button(item)
+            else:
+                core.on_send_result(item)
+
+
 @dataclass
 class Pipeline:
     core: Core
     panel: Panel
     auditlog: AuditLog
+    inputs: Inputs  # where edges and results go unless the caller took them
 
 
 def log_dir(config: Config) -> Any:
@@ -38,15 +52,21 @@ def open_pipeline(
     *,
     pin_factory: Any,
     clock: Callable[[], float],
-    on_edge: Callable[[ButtonEdge], None],
     emit: Emit,
+    on_edge: Callable[[ButtonEdge], None] | None = None,
     sender: Sender | None = None,
     on_show: Callable[[LedState], None] | None = None,
     wall_clock: Callable[[], float] = time.time,
     muted: bool = False,
     persist_mute: Callable[[bool], None] | None = None,
 ) -> Iterator[Pipeline]:
-    """Open the log, load the models, set up the panel; close all of them on the way out."""
+    """Open the log, load the models, set up the panel; close all of them on the way out.
+
+    The panel's edges and the sender's results are inputs, fed to the core one at a time after
+    the step that caused them: to `on_edge` and the given sender's own target (the daemon's
+    inbox), or else into Pipeline.inputs, with a sender that sends at once (audio time stands
+    still) and queues its result there."""
+    inputs = Inputs()
     wake = WakeDetector(
         list(config.wake.models),
         config.wake.threshold,
@@ -63,7 +83,7 @@ def open_pipeline(
             config.button,
             pin_factory=pin_factory,
             clock=clock,
-            on_edge=on_edge,
+            on_edge=on_edge or inputs.append,
             on_show=on_show,
         )
         try:
@@ -71,18 +91,18 @@ def open_pipeline(
                 config,
                 wake=wake,
                 vad=vad,
-                auditlog=auditlog,
+                journal=auditlog,
                 recordings=Recordings(config.state_path / "recordings", config.retention),
                 show=panel.show,
                 clock=clock,
                 wall_clock=wall_clock,
                 emit=emit,
-                sender=sender,
+                sender=sender or Sender(inputs.append, threaded=False),
                 button_down=panel.button_is_down,
                 muted=muted,
                 persist_mute=persist_mute,
             )
-            yield Pipeline(core, panel, auditlog)
+            yield Pipeline(core, panel, auditlog, inputs)
         finally:
             panel.close()
     finally:

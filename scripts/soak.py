@@ -108,12 +108,13 @@ def soak(hours: float, *, sample_every_s: float = 600.0, seed: int = 7, state_di
     from gpiozero.pins.mock import MockFactory
 
     from guardd.listen.microphone import read_wav_frames
-    from guardd.auditlog.writer import read_records, segment_paths, verify
-    from guardd.confirm.broker import Refused
+    from guardd.auditlog.reading import read_records
+    from guardd.auditlog.format import segment_paths
+    from guardd.auditlog.verify import verify
+    from guardd.errors import Refused
     from guardd.config.settings import (AfterWakeConfig, Config, ConfirmConfig, DestinationConfig, LogConfig,
                                RetentionConfig)
     from guardd.confirm.outbox import Caller
-    from guardd.device.panel import ButtonEdge
     from guardd.pipeline import open_pipeline
 
     def say(text: str) -> None:
@@ -141,7 +142,6 @@ def soak(hours: float, *, sample_every_s: float = 600.0, seed: int = 7, state_di
     )
     t = [0.0]
     wall0 = time.time()
-    edges: list[ButtonEdge] = []
     actions: list[tuple[float, bool]] = []  # (time, pressed) the simulated owner will do
     counts: Counter[str] = Counter()
     replies: dict[int, list[dict[str, Any]]] = {}
@@ -175,7 +175,7 @@ def soak(hours: float, *, sample_every_s: float = 600.0, seed: int = 7, state_di
     next_stray_press = 90.0
     client_id = 0
     cancel_at: dict[int, float] = {}
-    with open_pipeline(config, pin_factory=MockFactory(), clock=lambda: t[0], on_edge=edges.append,
+    with open_pipeline(config, pin_factory=MockFactory(), clock=lambda: t[0],
                        emit=emit, wall_clock=lambda: wall0 + t[0],
                        on_show=lambda s: leds.update([s.name.lower()])) as p:
         core, pin = p.core, p.panel.button.pin
@@ -189,16 +189,14 @@ def soak(hours: float, *, sample_every_s: float = 600.0, seed: int = 7, state_di
             while actions and actions[0][0] <= t[0]:
                 _, pressed = actions.pop(0)
                 (pin.drive_low if pressed else pin.drive_high)()
-            for edge in edges:
-                core.on_button(edge)
-            edges.clear()
+            p.inputs.drain(core)
             if t[0] >= next_client:  # a local program asks to send a message
                 next_client = t[0] + rng.uniform(120, 600)
                 client_id += 1
                 replies[client_id] = got = []
                 try:
-                    core.broker.submit("message", "inbox", f"note {client_id} at {t[0]:.1f}".encode(), me,
-                                       reply=got.append, client=client_id)
+                    core.submit("message", "inbox", f"note {client_id} at {t[0]:.1f}".encode(), me,
+                                reply=got.append, client=client_id)
                     counts["client submits"] += 1
                     if rng.random() < 0.2:
                         cancel_at[client_id] = t[0] + rng.uniform(0.5, 5.0)
@@ -207,18 +205,20 @@ def soak(hours: float, *, sample_every_s: float = 600.0, seed: int = 7, state_di
             for cid, when in list(cancel_at.items()):
                 if when <= t[0]:
                     del cancel_at[cid]
-                    core.broker.cancel_client(cid)
+                    core.cancel_client(cid)
                     counts["client hangs up"] += 1
             for cid in [c for c, r in replies.items() if r and r[-1]["status"] in ("denied", "sent", "failed")]:
                 counts[f"client final {replies.pop(cid)[-1]['status']}"] += 1
-            if t[0] >= next_stray_press and not core.broker.busy:  # a press with nothing asking
+            if t[0] >= next_stray_press and not core.busy:  # a press with nothing asking
                 next_stray_press = t[0] + rng.uniform(60, 400)
                 actions.extend([(t[0] + 0.01, True), (t[0] + 0.2, False)])
                 actions.sort()
                 counts["stray presses"] += 1
             t[0] = round(t[0] + FRAME_S, 6)
             core.on_audio(frame)
+            p.inputs.drain(core)
             core.tick()
+            p.inputs.drain(core)
             if t[0] >= next_sample:
                 next_sample += sample_every_s
                 sample = {"t_s": round(t[0]), "rss_mb": rss_kib() / 1024, "fds": open_fds(),
@@ -229,16 +229,16 @@ def soak(hours: float, *, sample_every_s: float = 600.0, seed: int = 7, state_di
                     f"({sample['wall_s']:.0f} s wall)")
         # Let what is pending finish on silence, as replay does, then stop.
         silence = bytes(len(frames_by_file[passes[0]][0]))
-        while core.endpointer is not None or core.broker.busy or actions:
+        while core.recording or core.busy or actions:
             while actions and actions[0][0] <= t[0]:
                 _, pressed = actions.pop(0)
                 (pin.drive_low if pressed else pin.drive_high)()
-            for edge in edges:
-                core.on_button(edge)
-            edges.clear()
+            p.inputs.drain(core)
             t[0] = round(t[0] + FRAME_S, 6)
             core.on_audio(silence)
+            p.inputs.drain(core)
             core.tick()
+            p.inputs.drain(core)
         final = {"t_s": round(t[0]), "rss_mb": rss_kib() / 1024, "fds": open_fds(),
                  "wall_s": round(time.monotonic() - started, 1)}
         led_at_end = p.panel.state

@@ -16,8 +16,8 @@ import yaml
 
 from corpus import fixtures
 
-from guardd.core import FRAME_BYTES
-from guardd.listen.wake import SAMPLE_RATE, Wake
+from guardd.audioformat import FRAME_BYTES, SAMPLE_RATE
+from guardd.listen.wake import Wake
 
 ROOT = Path(__file__).resolve().parent.parent
 GUARDD = [sys.executable, "-m", "guardd"]
@@ -107,7 +107,7 @@ def wait_until(condition, what: str, timeout_s: float = 30.0) -> None:
 def wait_for_record(log_dir: Path, type_: str, proc: subprocess.Popen | None = None,
                     timeout_s: float = 60.0) -> dict[str, Any]:
     """The first record of `type_` in a log another process writes; fails if that process exits."""
-    from guardd.auditlog.writer import read_records
+    from guardd.auditlog.reading import read_records
 
     found: list[dict[str, Any]] = []
 

@@ -14,15 +14,18 @@ from pathlib import Path
 import pytest
 from conftest import WakeAt, frames, silence, voiced
 
+from harness import NoSender
 from guardd.auditlog import writer as auditlog
-from guardd.auditlog.writer import AuditLog, verify
+from guardd.auditlog.reading import read_records
+from guardd.auditlog.writer import AuditLog
+from guardd.auditlog.verify import verify
 from guardd.config.settings import Config
 from guardd.core import Core
 from guardd.listen.endpoint import webrtc_vad
 from guardd.errors import AuditLogError, LogIntegrityError
 from guardd.device.panel import LedState
 from guardd.listen.recordings import Recordings
-from guardd.listen.wake import FRAME_SAMPLES, SAMPLE_RATE
+from guardd.audioformat import FRAME_SAMPLES, SAMPLE_RATE
 
 GENESIS = "0" * 64
 
@@ -196,10 +199,11 @@ def test_append_is_durable_before_it_returns(opened, logdir, monkeypatch):
         os.fdatasync(fd)
 
     patch_fdatasync(monkeypatch, recording_fdatasync)
-    record = log.append("bench", n=2)
+    seq = log.append("bench", n=2)
     assert [fd for fd, _ in synced] == [log_fd]
     # The record was already written when it was synced, and synced before append returned.
-    assert synced[0][1].endswith(encode(record) + b"\n")
+    record = list(read_records(logdir))[-1]
+    assert record["seq"] == seq and synced[0][1].endswith(encode(record) + b"\n")
 
 
 def test_a_failed_fdatasync_raises_and_leaves_the_log_as_it_was(opened, logdir, monkeypatch):
@@ -472,7 +476,7 @@ def test_a_log_that_cannot_be_written_keeps_no_audio(tmp_path, monkeypatch, brok
     recordings = Recordings(tmp_path / "recordings", cfg.retention)
     led, events = [], []
     core = Core(
-        cfg, wake=WakeAt(WAKE_FRAME), vad=webrtc_vad(2), auditlog=log, recordings=recordings,
+        cfg, wake=WakeAt(WAKE_FRAME), vad=webrtc_vad(2), journal=log, sender=NoSender(), recordings=recordings,
         show=led.append, clock=lambda: 0.0, wall_clock=lambda: 1_700_000_000.0, emit=events.append,
     )
     core.start()
@@ -487,13 +491,13 @@ def test_a_log_that_cannot_be_written_keeps_no_audio(tmp_path, monkeypatch, brok
     broken[0] = broken_from == "start"
     for frame in SPOKEN:
         core.on_audio(frame)
-        if core.endpointer is not None and broken_from == "wake":
+        if core.recording and broken_from == "wake":
             broken[0] = True  # the wake is logged and recording began; now the disk fails
     log.close()
 
     kept = sorted(p.name for p in (tmp_path / "recordings").glob("*"))
     if broken_from == "never":  # the same audio with a working log is kept: the test can fail
-        (utterance,) = [r for r in auditlog.read_records(tmp_path / "log") if r["type"] == "utterance"]
+        (utterance,) = [r for r in read_records(tmp_path / "log") if r["type"] == "utterance"]
         assert kept == [utterance["file"]] == [f"utterance-{utterance['seq']:08d}.wav"]
         assert led[-2:] == [LedState.RECORDING, LedState.IDLE]
         return
@@ -501,6 +505,6 @@ def test_a_log_that_cannot_be_written_keeps_no_audio(tmp_path, monkeypatch, brok
     assert led[-1] is LedState.FAULT
     assert core.fault and "Input/output error" in core.fault
     assert "utterance" not in [e["event"] for e in events]
-    assert "utterance" not in [r["type"] for r in auditlog.read_records(tmp_path / "log")]
+    assert "utterance" not in [r["type"] for r in read_records(tmp_path / "log")]
     if broken_from == "start":
         assert LedState.RECORDING not in led  # an unlogged wake never lights the recording LED

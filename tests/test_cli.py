@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from conftest import GUARDD, ROOT, alsa_env, files_under, guardd, unconfigured, write_config
 
-from guardd.auditlog.writer import read_records
+from guardd.auditlog.reading import read_records
 
 NO_PORTAUDIO = (
     "import ctypes.util, sys\n"

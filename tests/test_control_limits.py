@@ -23,7 +23,7 @@ from conftest import Receiver, wait_until
 from test_fuzz import LiveServer, closes, read_line
 
 from guardd.control import server as control
-from guardd.control.server import MAX_CLIENTS_PER_UID, MAX_IDLE_PER_UID
+from guardd.control.connections import MAX_CLIENTS_PER_UID, MAX_IDLE_PER_UID
 
 ANSWER_S = 1.0  # the newest client's answer arrives within this, however many idle ones wait
 NOBODY = 65534

@@ -1,15 +1,13 @@
 """Hostile clients: whatever a local program sends, guardd neither crashes nor sends without a press.
 
-Three layers, each against the real thing:
+Two layers, each against the real thing:
 - `parse_submit`, and the real control server's line handling over a real Unix socket, with
   thousands of random and mutated frames: every line is either handed to the core as a call or
   answered with an error, and the server keeps serving;
 - the real server flooded: more connections than it takes, half-open and slow clients, a client
   that never reads its replies; the extra are told they are busy, the idle and slow are cut off at
-  the read deadline, the unread output is capped, and `status` still answers afterwards;
-- random sequences of submits, hang-ups, presses, releases, ticks and time jumps against the core
-  on MockFactory pins with an injected clock and a real HTTP receiver on loopback, checking the
-  gate invariant after every step.
+  the read deadline, the unread output is capped, and `status` still answers afterwards.
+Random sequences of calls and presses against the gate are in test_gate_sequences.py.
 
 Hypothesis runs derandomized and without an example database, so CI sees the same examples.
 """
@@ -18,8 +16,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import hashlib
-import http.server
 import json
 import os
 import queue
@@ -41,13 +37,14 @@ from hypothesis import strategies as st
 
 from conftest import Receiver
 
-from guardd.auditlog.writer import read_records
-from guardd.confirm.broker import Refused
 from guardd.config.settings import Config, ConfirmConfig, DestinationConfig, SocketConfig, WakeConfig
-from guardd.control.server import CALLS, MAX_IDLE_PER_UID, BadRequest, ClientCall, ClientGone, ControlServer, parse_submit
-from guardd.cli.daemon import INBOX_LIMIT, Clients, _drain
-from guardd.confirm.outbox import Caller
-from guardd.device.panel import ButtonEdge
+from guardd.cli.clients import Clients
+from guardd.cli.daemon import INBOX_LIMIT, drain
+from guardd.control.protocol import CALLS, parse_submit
+from guardd.control.connections import MAX_IDLE_PER_UID
+from guardd.control.server import ClientCall, ClientGone, ControlServer
+from guardd.errors import BadRequest
+from guardd.confirm.sender import Sender
 from guardd.pipeline import open_pipeline
 
 WAIT_S = 10.0  # the longest any single wait in this file may take
@@ -169,7 +166,7 @@ class LiveServer:
         self._stack = contextlib.ExitStack()
         p = self._stack.enter_context(open_pipeline(
             self.config, pin_factory=MockFactory(), clock=time.monotonic, on_edge=self.deliver,
-            emit=self.publish))
+            emit=self.publish, sender=Sender(self.deliver, threaded=False)))
         self.core = p.core
         self.core.start(mode="fuzz")
         self.server = ControlServer(self.config.socket, self.deliver)
@@ -196,7 +193,7 @@ class LiveServer:
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
-                _drain(self.inbox, self.core, self.clients)
+                drain(self.inbox, self.core, self.clients)
                 self.core.tick()
             except BaseException as exc:  # the daemon would die here: record it and stop
                 self.errors.append(exc)
@@ -521,243 +518,3 @@ def test_a_client_owed_a_final_reply_it_never_reads_is_closed_at_the_read_deadli
     finally:
         s.close()
     assert live.status()["status"] == "ok"
-
-
-# -- 1c. random call sequences and the gate invariant ---------------------------------------------
-
-TIMEOUT_S = 5.0
-CONFIRM = ConfirmConfig(timeout_s=TIMEOUT_S, long_press_s=2.0, stuck_s=4.0, debounce_s=0.03, queue=2)
-CLIENTS = (1, 2, 3)
-ME = Caller(1000, 4242, "/usr/bin/fuzz-client")
-
-
-class Bench:
-    """The core on mock pins with an injected clock and an inline sender to a loopback
-    receiver. It records what an outside observer sees: edges (with their times), when each
-    request started asking (its first "waiting" reply), decisions and results (the core's
-    events), and, for each body that arrives, the log head at that moment."""
-
-    def __init__(self, directory: Path) -> None:
-        self.arrivals: list[tuple[bytes, int]] = []  # (body, log head seq when it arrived)
-        bench = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                bench.arrivals.append((body, bench.auditlog.head.seq))  # the core waits meanwhile
-                self.send_response(200)
-                self.end_headers()
-                self.wfile.write(b"{}")
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.http = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.http.daemon_threads = True
-        threading.Thread(target=self.http.serve_forever, daemon=True).start()
-        url = f"http://127.0.0.1:{self.http.server_address[1]}/in"
-        self.config = Config(state_dir=str(directory / "state"), wake=WakeConfig(models=("alexa",)),
-                             destinations=(DestinationConfig(url=url, name="inbox"),), confirm=CONFIRM)
-        self.now = 1000.0
-        self.edges: list[ButtonEdge] = []
-        self._stack = contextlib.ExitStack()
-        p = self._stack.enter_context(open_pipeline(
-            self.config, pin_factory=MockFactory(), clock=lambda: self.now, on_edge=self.edges.append,
-            emit=self._event))
-        self.core, self.auditlog, self.pin = p.core, p.auditlog, p.panel.button.pin
-        self.core.start(mode="fuzz")
-        self.reset()
-
-    def reset(self) -> None:
-        self.start_seq = self.auditlog.head.seq
-        self.arrivals.clear()
-        self.downs: list[float] = []  # times of the button's down edges as the core got them
-        self.payloads: dict[str, bytes] = {}
-        self.owner: dict[str, int] = {}
-        self.armed_at: dict[str, float] = {}
-        self.asking: str | None = None  # the request that is armed or sending, as seen outside
-        self.decided: list[tuple[str, bool, str, float]] = []
-        self.violations: list[str] = []
-
-    # the observer
-
-    def _reply_to(self, client: int) -> Any:
-        def reply(message: dict[str, Any]) -> None:
-            if message["status"] == "waiting" and message["id"] not in self.armed_at:
-                if self.asking is not None:
-                    self.violations.append(f"{message['id']} armed while {self.asking} was still pending")
-                self.asking = message["id"]
-                self.armed_at[message["id"]] = self.now
-        return reply
-
-    def _event(self, event: dict[str, Any]) -> None:
-        kind, rid = event["event"], event.get("id")
-        if kind == "decision":
-            approved = event["decision"] == "approved"
-            self.decided.append((rid, approved, event["reason"], self.now))
-            if rid == self.asking and not approved:
-                self.asking = None
-            elif rid != self.asking and rid in self.armed_at:
-                self.violations.append(f"{rid} decided while {self.asking} was the one asking")
-            if approved and rid != self.asking:
-                self.violations.append(f"{rid} approved without being the armed request")
-        elif kind in ("sent", "send_failed"):
-            if rid != self.asking:
-                self.violations.append(f"result for {rid} while {self.asking} was asking")
-            self.asking = None
-
-    # the world
-
-    def feed(self) -> None:
-        while self.edges:
-            edge = self.edges.pop(0)
-            if edge.pressed:
-                self.downs.append(edge.t)
-            self.core.on_button(edge)
-
-    def advance(self, dt: float, tick_every_s: float | None = 0.1) -> None:
-        """Let time pass, with the core ticking as `guardd run`'s loop does (every 100 ms at
-        most), or, with tick_every_s=None, in one jump as a stalled loop would see it."""
-        end = round(self.now + dt, 6)
-        if tick_every_s is not None:
-            while self.now + tick_every_s < end:
-                self.now = round(self.now + tick_every_s, 6)
-                self.core.tick()
-        self.now = end
-
-    def step(self, op: tuple[Any, ...]) -> None:
-        kind = op[0]
-        if kind == "submit":
-            _, client, payload, to = op
-            try:
-                request = self.core.broker.submit("message", to, payload, ME, reply=self._reply_to(client),
-                                                  client=client)
-            except Refused:
-                return
-            self.payloads[request.id] = payload
-            self.owner[request.id] = client
-        elif kind == "hangup":
-            self.core.broker.cancel_client(op[1])
-        elif kind in ("down", "up"):
-            self.advance(op[1])
-            (self.pin.drive_low if kind == "down" else self.pin.drive_high)()
-            self.feed()
-        elif kind == "press":
-            for pressed, dt in ((True, op[1]), (False, op[2])):
-                self.advance(dt)
-                (self.pin.drive_low if pressed else self.pin.drive_high)()
-                self.feed()
-        elif kind == "tick":
-            self.advance(op[1])
-            self.core.tick()
-        elif kind == "jump":  # the loop stalled (an SD card blocking a write, say)
-            self.advance(op[1], tick_every_s=None)
-            self.core.tick()
-
-    def quiesce(self) -> None:
-        """Release the button and let every request time out, so the next example starts clean."""
-        self.advance(0.5)
-        self.pin.drive_high()
-        self.feed()
-        self.advance(0.5)
-        self.core.tick()
-        for cid in CLIENTS:
-            self.core.broker.cancel_client(cid)
-        while self.core.broker.busy:
-            self.advance(TIMEOUT_S + 1)
-            self.core.tick()
-        self.advance(CONFIRM.long_press_s + 1)
-        self.core.tick()
-
-    # the promise
-
-    def check(self) -> None:
-        assert self.violations == []
-        for rid, approved, reason, t in self.decided:
-            if not approved:
-                continue
-            assert reason == "pressed"
-            armed = self.armed_at.get(rid)
-            assert armed is not None, f"{rid} approved without ever asking"
-            fresh = [d for d in self.downs if armed < d < armed + TIMEOUT_S and d <= t]
-            assert fresh, f"{rid} approved at {t} with no press that began after it asked at {armed}"
-
-    def check_log_and_receiver(self) -> None:
-        records = [r for r in read_records(self.config.state_path / "log") if r["seq"] > self.start_seq]
-        by_id: dict[str, list[dict[str, Any]]] = {}
-        for r in records:
-            if "id" in r:
-                by_id.setdefault(str(r["id"]), []).append(r)
-        sends = [r for r in records if r["type"] == "send"]
-        delivered = [r for r in records if r["type"] == "sent" and r["delivered"]]
-        assert len(self.arrivals) == len(delivered) == len(sends)
-        for (body, head), send in zip(self.arrivals, sends):
-            rid = str(send["id"])
-            story = by_id[rid]
-            [request] = [r for r in story if r["type"] == "request"]
-            [decision] = [r for r in story if r["type"] == "decision"]
-            assert (decision["decision"], decision["reason"]) == ("approved", "pressed")
-            assert request["seq"] < decision["seq"] < send["seq"] <= head, "bytes left before the log said so"
-            assert not any(r["type"] == "sent" and r["seq"] <= head for r in story)
-            assert body == self.payloads[rid]
-            assert hashlib.sha256(body).hexdigest() == request["sha256"] == send["sha256"]
-        approved = {rid for rid, ok, _, _ in self.decided if ok}
-        assert {str(s["id"]) for s in sends} == approved
-        for story in by_id.values():
-            kinds = [r["type"] for r in story]
-            assert kinds in (["request"], ["request", "decision"], ["request", "decision", "send", "sent"]), kinds
-
-    def close(self) -> None:
-        self.core.stop("test")
-        self._stack.close()
-        self.http.shutdown()
-        self.http.server_close()
-
-
-@pytest.fixture(scope="module")
-def bench(tmp_path_factory) -> Iterator[Bench]:
-    b = Bench(tmp_path_factory.mktemp("bench"))
-    yield b
-    b.close()
-
-
-gaps = st.floats(0, 1.5) | st.sampled_from([0.0, 0.001, 0.029, 0.03, 0.031, TIMEOUT_S - 0.01])
-holds = st.floats(0.001, 0.5) | st.floats(0.001, 4.5) | st.sampled_from([0.01, 0.03, 0.05, 0.1, 1.99, 2.0, 2.01])
-submit = st.tuples(st.just("submit"), st.sampled_from(CLIENTS), st.binary(max_size=40),
-                   st.sampled_from(["inbox", "inbox", "inbox", "nowhere"]))
-press = st.tuples(st.just("press"), gaps, holds)
-ops = st.one_of(
-    submit, press,
-    st.tuples(st.just("down"), gaps),
-    st.tuples(st.just("up"), gaps),
-    st.tuples(st.just("tick"), gaps),
-    st.tuples(st.just("jump"), st.floats(3.0, 120.0)),
-    st.tuples(st.just("hangup"), st.sampled_from(CLIENTS)),
-)
-
-
-@st.composite
-def scenarios(draw: st.DrawFn) -> list[tuple[Any, ...]]:
-    """Rounds of: some requests, anything at all, a press, anything at all. Plain random lists
-    are mostly too short to reach an approval; rounds make approvals, and near misses, common."""
-    sequence: list[tuple[Any, ...]] = []
-    for _ in range(draw(st.integers(1, 6))):
-        sequence += draw(st.lists(submit, min_size=0, max_size=3))
-        sequence += draw(st.lists(ops, max_size=4))
-        sequence.append(draw(press))
-        sequence += draw(st.lists(ops, max_size=3))
-    return sequence
-
-
-@fuzz_settings(100)
-@given(sequence=scenarios())
-def test_random_call_sequences_never_send_without_a_fresh_press_on_the_same_bytes(bench, sequence):
-    bench.reset()
-    try:
-        for op in sequence:
-            bench.step(op)
-            bench.check()
-    finally:
-        bench.quiesce()
-    bench.check()
-    bench.check_log_and_receiver()

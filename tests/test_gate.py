@@ -31,8 +31,8 @@ from gpiozero.pins.mock import MockFactory
 from conftest import GUARDD, ROOT, Receiver, alsa_env, write_config
 
 from guardd.auditlog import writer as auditlog
-from guardd.auditlog.writer import read_records
-from guardd.confirm.broker import Refused
+from guardd.auditlog.reading import read_records
+from guardd.errors import Refused
 from guardd.config.settings import Config, ConfirmConfig, DestinationConfig
 from guardd.confirm.gate import Gate
 from guardd.confirm.outbox import Caller, Request
@@ -159,7 +159,6 @@ class Device:
             on_show=self.leds.append,
         ))
         self.core = self.p.core
-        self.broker = self.core.broker
         self.pin = self.p.panel.button.pin
         self.log_dir = config.state_path / "log"
         inbox.log_dir = self.log_dir
@@ -176,10 +175,12 @@ class Device:
         assert t >= self.clock[0], "time only moves forward"
         self.clock[0] = t
         self.core.tick()
+        self.p.inputs.drain(self.core)  # a send approved just now: its result is the next input
 
     def _feed(self) -> None:
         while self.edges:
             self.core.on_button(self.edges.pop(0))
+        self.p.inputs.drain(self.core)
 
     def down(self, t: float) -> None:
         self.clock[0] = t
@@ -206,7 +207,7 @@ class Device:
             assert at >= self.clock[0]
             self.clock[0] = at
         replies: list[dict[str, Any]] = []
-        request = self.broker.submit(kind, to, payload, ME, reply=replies.append, client=client)
+        request = self.core.submit(kind, to, payload, ME, reply=replies.append, client=client)
         return Submitted(request, replies)
 
     # what the log says
@@ -481,7 +482,7 @@ def test_client_disconnect_while_armed_cancels(device, inbox):
     s = d.submit(b"secret", client=7)
     queued = d.submit(b"queued", client=7)
     other = d.submit(b"other", client=8)
-    d.broker.cancel_client(7)
+    d.core.cancel_client(7)
     for gone in (s, queued):
         assert d.story(gone.id) == ["request", "decision"]
         assert (d.decision(gone.id)["decision"], d.decision(gone.id)["reason"]) == ("denied", "cancelled")
@@ -497,7 +498,7 @@ def test_press_after_the_only_client_disconnected_sends_nothing(device, inbox):
     d = device()
     s = d.submit(b"secret", client=7)
     d.at(T0 + 1.0)
-    d.broker.cancel_client(7)
+    d.core.cancel_client(7)
     assert d.story(s.id) == ["request", "decision"]
     assert d.decision(s.id)["reason"] == "cancelled"
     assert d.led is LedState.IDLE
@@ -599,7 +600,7 @@ def test_unknown_destination_is_refused_and_nothing_is_armed(device, inbox):
     [refused] = d.records("refused")
     assert refused["code"] == "unknown_destination" and refused["bytes"] == 6
     assert d.records("request") == []
-    assert d.broker.armed is None and d.broker.gate.armed is None and not d.broker.busy
+    assert d.core.broker.armed is None and not d.core.busy
     assert d.led is LedState.IDLE
     d.press(T0 + 1.0)
     inbox.assert_nothing_arrived()
@@ -654,7 +655,7 @@ def test_log_failure_at_submission_refuses_and_arms_nothing(device, inbox, monke
         d.submit(b"secret")
     assert exc.value.code == "log_unavailable"
     monkeypatch.undo()
-    assert d.broker.armed is None and d.broker.gate.armed is None and not d.broker.busy
+    assert d.core.broker.armed is None and not d.core.busy
     assert d.spooled == []
     assert d.led is LedState.FAULT
     assert d.records("request") == []
@@ -840,7 +841,7 @@ def test_raising_reply_does_not_stop_the_approval_or_send_twice(device, inbox):
         replies.append(message)
         raise BrokenPipeError("the client's stream is gone")
 
-    request = d.broker.submit("message", "inbox", b"secret", ME, reply=broken_stream, client=1)
+    request = d.core.submit("message", "inbox", b"secret", ME, reply=broken_stream, client=1)
     assert d.led is LedState.AWAITING
     d.at(T0 + 1.5)  # a once-a-second "still waiting" reply, which raises too
     d.at(T0 + 2.6)
@@ -895,7 +896,7 @@ def test_gate_dates_a_press_from_the_first_edge_of_its_stable_run():
     assert g.advance(1.05) is None and g.button_down and g.down_since == 0.995
     assert g.edge(False, 1.2) is None
     d = g.advance(1.3)
-    assert d is not None and (d.request_id, d.approved, d.reason) == ("r1", True, "pressed")
+    assert d is not None and (d.request, d.approved, d.reason) == ("r1", True, "pressed")
 
     # Bounces that start before the deadline but whose stable run starts at it: too late.
     # (Dated from the first raw edge, 0.990, it would have been in time.)
@@ -915,11 +916,11 @@ def test_gate_one_press_approves_one_request():
     g.edge(True, 0.2)
     g.edge(False, 0.3)
     d = g.advance(0.4)
-    assert d is not None and (d.request_id, d.approved) == ("r1", True)
+    assert d is not None and (d.request, d.approved) == ("r1", True)
     g.arm("r2", 0.4)  # the same press is over; it is not remembered
     assert g.advance(1.3) is None
     d = g.advance(1.4)
-    assert d is not None and (d.request_id, d.approved, d.reason) == ("r2", False, "timeout")
+    assert d is not None and (d.request, d.approved, d.reason) == ("r2", False, "timeout")
 
 
 def test_gate_press_before_arming_must_be_released_and_pressed_again():

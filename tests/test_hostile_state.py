@@ -27,8 +27,8 @@ from conftest import GUARDD, ROOT, alsa_env, write_config
 from test_gate import T0, Device, _silence_wav, _wait_until, device, inbox  # noqa: F401 (fixtures)
 
 from guardd.auditlog import sealing
-from guardd.auditlog.writer import read_records
-from guardd.confirm.broker import Refused
+from guardd.auditlog.reading import read_records
+from guardd.errors import KeyStateError, Refused
 from guardd.config.settings import RetentionConfig
 from guardd.device.mute import read_muted
 from guardd.device.panel import LedState
@@ -48,7 +48,7 @@ def _fail_writes_under(directory: Path, error: int, monkeypatch: pytest.MonkeyPa
 
 
 def _next_request_id(d: Device) -> str:
-    return f"r{d.core.log.head.seq + 1}"
+    return f"r{d.p.auditlog.head.seq + 1}"
 
 
 # -- item 1: which faults block sending ------------------------------------------------------------
@@ -75,7 +75,7 @@ def test_a_log_fault_denies_at_once_and_logs_why_when_the_log_writes_again(devic
     d.core.note("reload")  # any record that cannot be written enters the log fault
     assert armed.final == {"status": "denied", "id": armed.id, "reason": "log unavailable"}
     assert waiting.final == {"status": "denied", "id": waiting.id, "reason": "log unavailable"}
-    assert d.led is LedState.FAULT and not d.broker.busy and d.broker.gate.armed is None
+    assert d.led is LedState.FAULT and not d.core.busy and d.core.broker.armed is None
     d.press(T0 + 1.0)
     assert d.led is LedState.FAULT
     inbox.assert_nothing_arrived()
@@ -213,12 +213,12 @@ def test_a_key_state_or_mute_file_that_is_a_symlink_is_refused(tmp_path):
     key_dir = tmp_path / "key"
     key_dir.mkdir()
     (key_dir / sealing.STATE_NAME).symlink_to(real_key / sealing.STATE_NAME)
-    with pytest.raises(sealing.KeyStateError, match="symlink"):
+    with pytest.raises(KeyStateError, match="symlink"):
         sealing.load_state(key_dir)
     fifo_dir = tmp_path / "fifo"
     fifo_dir.mkdir()
     os.mkfifo(fifo_dir / sealing.STATE_NAME)
-    with pytest.raises(sealing.KeyStateError, match="not a regular file"):
+    with pytest.raises(KeyStateError, match="not a regular file"):
         sealing.load_state(fifo_dir)  # and it does not hang
 
     state = tmp_path / "state"

@@ -27,7 +27,7 @@ def lit_frames(config_path: Path, wav: Path) -> tuple[list[bool], list[bool], li
             p.core.on_audio(frame)
             t[0] = p.core.audio_t
             lit.append(bool(pin.state))
-            keeping.append(p.core.endpointer is not None)
+            keeping.append(p.core.recording)
         p.core.stop("test")
         assert p.panel.state is LedState.OFF and not pin.state
     return lit, keeping, events

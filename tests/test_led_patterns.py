@@ -78,7 +78,7 @@ class Speaker:
         self.at(t + 0.2)
 
     def submit(self, payload: bytes = b"hello") -> None:
-        self.core.broker.submit("message", "inbox", payload, ME, client=1)
+        self.core.submit("message", "inbox", payload, ME, client=1)
 
     def finish_sending(self) -> None:
         self.sender.start()
@@ -164,7 +164,7 @@ def test_idle_is_dark_and_steady(speaker):
 
 def test_recording_is_solid_while_audio_after_the_wake_word_is_kept(speaker, manifest):
     speaker.listen_until(manifest["dir"] / manifest["positives"][0]["file"], LedState.RECORDING)
-    assert speaker.core.endpointer is not None  # audio is being kept right now
+    assert speaker.core.recording  # audio is being kept right now
     assert_steady(speaker.led_pin, lit=True)
 
 

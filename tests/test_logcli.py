@@ -14,7 +14,10 @@ import time
 import pytest
 
 from conftest import GUARDD, ROOT, guardd, write_config
+from harness import NoSender
 from guardd.auditlog import writer as auditlog
+from guardd.auditlog.reading import read_records
+from guardd.auditlog.format import RECORD_TYPES
 from guardd.auditlog.writer import AuditLog
 from guardd.config.settings import Config
 from guardd.core import Core
@@ -115,7 +118,7 @@ def test_every_record_type_is_in_the_readme():
     readme = (ROOT / "README.md").read_text()
     row = next(line for line in readme.splitlines() if line.startswith("| `type` |"))
     listed = {cell.strip("` ") for cell in row.split("|")[2].split(",")}
-    assert listed == set(auditlog.RECORD_TYPES)
+    assert listed == set(RECORD_TYPES)
 
 
 def test_a_reader_that_leaves_ends_the_output_quietly(replayed):
@@ -183,7 +186,7 @@ def test_a_full_disk_shows_the_fault_logs_it_from_the_reserve_and_denies(tmp_pat
     log.open()
     led, events = [], []
     core = Core(
-        cfg, wake=None, vad=webrtc_vad(2), auditlog=log, recordings=Recordings(tmp_path / "rec", cfg.retention),
+        cfg, wake=None, vad=webrtc_vad(2), journal=log, sender=NoSender(), recordings=Recordings(tmp_path / "rec", cfg.retention),
         show=led.append, clock=lambda: 0.0, wall_clock=lambda: 1_700_000_000.0, emit=events.append,
     )
     core.start()
@@ -212,7 +215,7 @@ def test_a_full_disk_shows_the_fault_logs_it_from_the_reserve_and_denies(tmp_pat
     assert not (tmp_path / "log" / auditlog.RESERVE_NAME).exists()
     assert core._record("decision", id="r1", decision="approved", reason="press") is None
     log.close()
-    types = [r["type"] for r in auditlog.read_records(tmp_path / "log")]
+    types = [r["type"] for r in read_records(tmp_path / "log")]
     assert types[-1] == "fault" and "request" not in types and "decision" not in types
 
 

@@ -17,9 +17,13 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from guardd import durable
 
 from guardd.auditlog import writer as auditlog
+from guardd.auditlog.format import segment_paths
+from guardd.auditlog.format import segment_name
+from guardd.auditlog.reading import read_records
 
 from guardd.auditlog import sealing
-from guardd.auditlog.writer import AuditLog, Rotation
+from guardd.auditlog.writer import AuditLog
+from guardd.config.settings import LogConfig
 from guardd.errors import AuditLogError
 from guardd.auditlog.verify import verify
 
@@ -61,7 +65,7 @@ def make_log(state, n=5, **kwargs):
 
 
 def segments(state):
-    return auditlog.segment_paths(state / "log")
+    return segment_paths(state / "log")
 
 
 def lines_of(path):
@@ -297,7 +301,7 @@ def test_a_cut_then_appending_with_the_stolen_key(state):
 
 
 def rotating(state, n, **rotation):
-    log = open_log(state, rotation=Rotation(**{"segment_max_bytes": 4096, **rotation}))
+    log = open_log(state, rotation=LogConfig(**{"segment_max_bytes": 4096, **rotation}))
     key = log.verification_key
     for i in range(n):
         log.append("bench", n=i, note="x" * 200)
@@ -321,7 +325,7 @@ def test_old_segments_are_deleted_only_after_a_retention_record(state):
     key = rotating(state, 120, max_segments=3)
     paths = segments(state)
     assert len(paths) == 3 and paths[0].name != "segment-000001.jsonl"
-    kinds = [r["type"] for r in auditlog.read_records(state / "log")]
+    kinds = [r["type"] for r in read_records(state / "log")]
     assert "retention" in kinds
     assert found(state, key=key) == []
 
@@ -339,7 +343,7 @@ def test_an_old_segment_replayed(state):
     key = rotating(state, 40)
     paths = segments(state)
     old = paths[0].read_bytes()
-    replay = paths[-1].with_name(auditlog.segment_name(len(paths) + 1))
+    replay = paths[-1].with_name(segment_name(len(paths) + 1))
     replay.write_bytes(old)
     problems = found(state, key=key)
     assert "replayed" in [k for _, k in problems] and "segment link" in [k for _, k in problems]
@@ -461,7 +465,7 @@ def test_a_crash_between_the_log_write_and_the_key_save_is_no_alarm(state):
     log = open_log(state)
     log.append("bench", n=100)
     log.close()
-    assert [r["type"] for r in auditlog.read_records(state / "log")][-2:] == ["bench", "bench"]
+    assert [r["type"] for r in read_records(state / "log")][-2:] == ["bench", "bench"]
     assert found(state, key=key) == []
     assert stolen_state(state).seq == 6
 
@@ -555,7 +559,7 @@ def test_disk_full_releases_the_reserve_to_record_the_fault_and_refuses_the_rest
     log.append("request", id="r3")
     assert reserve.exists()
     log.close()
-    assert [r["type"] for r in auditlog.read_records(state / "log")][-2:] == ["fault", "request"]
+    assert [r["type"] for r in read_records(state / "log")][-2:] == ["fault", "request"]
     assert found(state, key=key) == []
 
 
@@ -600,7 +604,7 @@ def test_the_wall_clock_going_backwards_breaks_nothing(state):
     for i in range(20):
         log.append("bench", n=i)
     log.close()
-    records = list(auditlog.read_records(state / "log"))
+    records = list(read_records(state / "log"))
     assert [r["seq"] for r in records] == list(range(1, len(records) + 1))
     assert len(segments(state)) > 1  # a segment never spans two dates, whichever way time went
     assert found(state, key=key) == []
@@ -620,7 +624,7 @@ def test_random_bytes_into_the_verifier_always_give_a_verdict(tmp_path, segments
     (directory / "log").mkdir(parents=True)
     (directory / "keys").mkdir()
     for i, data in enumerate(segments_):
-        (directory / "log" / auditlog.segment_name(i + 1)).write_bytes(data)
+        (directory / "log" / segment_name(i + 1)).write_bytes(data)
     if key_state is not None:
         (directory / "keys" / "seal.json").write_bytes(key_state)
     count, problems = verify(directory / "log", keys=["vk1-1-" + KEY0.hex()], key_dir=directory / "keys",

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from conftest import GUARDD, ROOT, wait_for_record, write_config
 
-from guardd.auditlog.writer import read_records
+from guardd.auditlog.reading import read_records
 
 ASOUNDRC = """\
 pcm.!default {{

@@ -17,10 +17,13 @@ import numpy as np
 import pytest
 from conftest import GUARDD, ROOT, WakeAt, alsa_env, frames, silence, voiced, wait_until, write_config
 
+from harness import NoSender
 from guardd.config import load as configmod
-from guardd.auditlog.writer import AuditLog, read_records
+from guardd.auditlog.writer import AuditLog
+from guardd.auditlog.reading import read_records
 from guardd.config.settings import Config
-from guardd.core import FRAME_BYTES, Core
+from guardd.audioformat import FRAME_BYTES
+from guardd.core import Core
 from guardd.listen.endpoint import webrtc_vad
 from guardd.device.mute import read_muted, write_muted
 from guardd.confirm.outbox import Caller
@@ -203,7 +206,7 @@ def test_a_long_press_that_begins_while_a_request_asks_denies_it_and_does_not_un
     panel = Panel(tmp_path, receiver.url)
     try:
         core = panel.p.core
-        core.broker.submit("message", "inbox", b"hello", Caller(0, 1, "test"))
+        core.submit("message", "inbox", b"hello", Caller(0, 1, "test"))
         panel.at(0.5)
         panel.down()
         panel.at(5.0)
@@ -222,7 +225,7 @@ def test_audio_heard_before_a_mute_is_never_kept_with_audio_after_it(tmp_path):
     log = AuditLog(tmp_path / "log")
     log.open()
     core = Core(
-        cfg, wake=WakeAt(11), vad=webrtc_vad(2), auditlog=log,
+        cfg, wake=WakeAt(11), vad=webrtc_vad(2), journal=log, sender=NoSender(),
         recordings=Recordings(tmp_path / "recordings", cfg.retention), show=lambda state: None,
         clock=lambda: 0.0, wall_clock=lambda: 1_700_000_000.0, emit=lambda event: None,
     )

@@ -11,7 +11,7 @@ import contextlib
 from test_gate import T0, Device, inbox  # noqa: F401 (fixture)
 
 from guardd.listen.microphone import read_wav_frames
-from guardd.auditlog.writer import read_records
+from guardd.auditlog.reading import read_records
 from guardd.config.settings import Config, ConfirmConfig, DestinationConfig, LogConfig
 
 SEGMENT = 4096
@@ -39,7 +39,7 @@ def test_every_name_carries_the_seq_of_the_record_that_announced_it(tmp_path, in
         for k in range(3):  # full to the limit: the next record, a request, rotates first
             pad_to(SEGMENT)
             d.submit(b"filler %d" % k, client=100 + k)
-            d.core.broker.cancel_client(100 + k)
+            d.core.cancel_client(100 + k)
         for _ in range(2):  # just short of it: the wake fills it, the utterance rotates first
             pad_to(SEGMENT - 10)
             for frame in speech + [bytes(len(speech[0]))] * 40:

@@ -11,7 +11,9 @@ import pytest
 from corpus import realspeech
 from corpus.audio import read_wav
 from guardd.config.settings import WakeConfig
-from guardd.listen.wake import BUILTIN_MODELS, FRAME_SAMPLES, WakeDetector
+from guardd.audioformat import FRAME_SAMPLES
+from guardd.config.settings import BUILTIN_MODELS
+from guardd.listen.wake import WakeDetector
 
 VARIANTS_CHECKED = 4  # the recordings as they are and three variants: 15 minutes of audio
 

@@ -10,10 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from harness import NoSender
 from guardd.auditlog import writer as auditlog
-from guardd.auditlog.writer import AuditLog, read_records, verify
+from guardd.auditlog.writer import AuditLog
+from guardd.auditlog.reading import read_records
+from guardd.auditlog.verify import verify
 from guardd.config.settings import Config, RetentionConfig
-from guardd.core import FRAME_BYTES, Core
+from guardd.audioformat import FRAME_BYTES
+from guardd.core import Core
 from guardd.listen.endpoint import webrtc_vad
 from guardd.device.panel import LedState
 from guardd.listen.recordings import Recordings, wav_bytes
@@ -60,7 +64,7 @@ class Harness:
         self.t = 0.0
         self.core = Core(
             Config(state_dir=str(tmp_path), retention=retention),
-            wake=NeverWakes(), vad=webrtc_vad(2), auditlog=self.log, recordings=self.recordings,
+            wake=NeverWakes(), vad=webrtc_vad(2), journal=self.log, sender=NoSender(), recordings=self.recordings,
             show=self.led.append, clock=lambda: self.t, wall_clock=lambda: NOW, emit=self.events.append,
         )
 

@@ -12,7 +12,9 @@ from pathlib import Path
 
 from conftest import GUARDD, ROOT, alsa_env, guardd, replay_events, wait_for_record, write_config
 
-from guardd.auditlog.writer import read_records, verify
+from guardd.auditlog.reading import read_records
+
+from guardd.auditlog.verify import verify
 
 DEADLINE_S = 60.0
 

@@ -18,7 +18,9 @@ from pathlib import Path
 import pytest
 from conftest import GUARDD, ROOT, Receiver, alsa_env, replay_events, wait_until, write_config
 
-from guardd.auditlog.writer import read_records, verify
+from guardd.auditlog.reading import read_records
+
+from guardd.auditlog.verify import verify
 
 DEADLINE_S = 30.0
 

@@ -15,7 +15,9 @@ import pytest
 import yaml
 from conftest import GUARDD, ROOT, alsa_env, wait_until, write_config
 
-from guardd.auditlog.writer import read_records, verify
+from guardd.auditlog.reading import read_records
+
+from guardd.auditlog.verify import verify
 
 
 

@@ -12,7 +12,7 @@ import pytest
 from gpiozero import Button
 from gpiozero.pins.mock import MockFactory
 
-from guardd.cli.daemon import MAX_HOLD_S, SimulatedButton
+from guardd.device.terminal import MAX_HOLD_S, SimulatedButton
 
 
 @pytest.fixture

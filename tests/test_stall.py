@@ -25,7 +25,9 @@ import wave
 
 from conftest import ROOT, alsa_env, replay_events, wait_for_record, write_config
 
-from guardd.auditlog.writer import read_records, verify
+from guardd.auditlog.reading import read_records
+
+from guardd.auditlog.verify import verify
 
 STALL_S = 2.0
 DEADLINE_S = 90.0
@@ -40,7 +42,7 @@ def stalling(fd):
     time.sleep(stall_s)
     return real(fd)
 os.fdatasync = stalling
-import guardd.listen.microphone, guardd.cli.daemon
+import guardd.listen.microphone, guardd.cli.keeper
 class WatchedMicrophone(guardd.listen.microphone.Microphone):
     blocks = 0
     def _callback(self, indata, frames, time_info, status):
@@ -49,7 +51,7 @@ class WatchedMicrophone(guardd.listen.microphone.Microphone):
         if self.blocks == file_blocks:
             with open(snapshot, "w") as f:
                 json.dump({"dropped": self.dropped, "overflows": self.overflows, "frames": frames}, f)
-guardd.cli.daemon.Microphone = WatchedMicrophone
+guardd.cli.keeper.Microphone = WatchedMicrophone
 from guardd.cli.main import main
 sys.exit(main(sys.argv[4:]))
 """

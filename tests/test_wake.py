@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from guardd.errors import ModelError
-from guardd.listen.wake import FRAME_SAMPLES, WakeDetector, resolve_model, shipped_models_dir
+from guardd.audioformat import FRAME_SAMPLES
+from guardd.listen.wake import WakeDetector, resolve_model, shipped_models_dir
 
 MODELS = ["alexa", "hey_jarvis"]
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from guardd.durable import read_regular, write_atomically
+from guardd.errors import KeyStateError
 
 SEAL_DOMAIN = b"guardd-seal-v1\n"
 NEXT = b"next"
@@ -31,10 +32,6 @@ STATE_NAME = "seal.json"
 STATE_VERSION = 1
 KEY_PREFIX = "vk1"
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-
-
-class KeyStateError(ValueError):
-    """The key state file is missing, unreadable or does not check out."""
 
 
 def next_key(key: bytes) -> bytes:

@@ -10,19 +10,19 @@ An empty list of problems means all of these hold.
 from __future__ import annotations
 
 import json
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
 from guardd.auditlog import sealing
-from guardd.auditlog.writer import GENESIS, canonical, record_hash, segment_number, segment_paths
+from guardd.auditlog.format import (
+    GENESIS, HEX64, INT_FIELDS, STR_FIELDS, canonical, parse_head, record_hash, segment_number,
+    segment_paths,
+)
 from guardd.durable import read_regular
+from guardd.errors import KeyStateError
 
-HEX64 = re.compile(r"[0-9a-f]{64}")
-INT_FIELDS = ("seq", "wall_ms", "mono_us")
-STR_FIELDS = ("type", "boot")
 
 
 @dataclass(frozen=True)
@@ -34,14 +34,6 @@ class Problem:
     def __str__(self) -> str:
         where = f"seq {self.seq}" if self.seq is not None else "log"
         return f"{where}: {self.kind}: {self.detail}"
-
-
-def parse_head(text: str) -> tuple[int, str]:
-    """`SEQ:H` as `guardd log --head` prints it. ValueError names what is wrong."""
-    seq, sep, h = text.strip().partition(":")
-    if not sep or not seq.isdigit() or not HEX64.fullmatch(h):
-        raise ValueError("a head is SEQ:H, as `guardd log --head` prints it (H: 64 lowercase hex digits)")
-    return int(seq), h
 
 
 @dataclass
@@ -308,7 +300,7 @@ def _check_key_state(
         if good:
             walk.add(None, "key state", f"{key_dir / sealing.STATE_NAME} is missing: the log's end cannot be checked")
         return
-    except (sealing.KeyStateError, OSError) as exc:
+    except (KeyStateError, OSError) as exc:
         walk.add(None, "key state", str(exc))
         return
     last_seq, last_h = good[-1] if good else (0, GENESIS)

@@ -15,7 +15,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, TextIO
 
-from guardd.auditlog.writer import GENESIS, Head, _last_line, parse_records, segment_paths
+from guardd.auditlog.format import GENESIS, Head, segment_paths
+from guardd.auditlog.reading import last_line, parse_records
 from guardd.durable import open_regular, read_regular
 
 HIDDEN = ("seq", "prev", "h", "mac", "type", "wall_ms", "mono_us", "boot")
@@ -26,7 +27,7 @@ _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 def head_of(directory: Path) -> Head:
     """The last complete record's (seq, h), read without the writer's lock."""
     for path in reversed(segment_paths(directory)):
-        line = _last_line(path)
+        line = last_line(path)
         if line:
             record = json.loads(line)
             return Head(int(record["seq"]), str(record["h"]))
@@ -137,7 +138,7 @@ def export(state_dir: Path, log_dir: Path, out: Path, keys: list[str], report: T
         except OSError as exc:
             refused.append(f"REFUSED log/{path.name}: {exc.strerror}: not copied")
     announced = {}
-    from guardd.auditlog.writer import read_records
+    from guardd.auditlog.reading import read_records
 
     for record in read_records(out / "log"):
         if record.get("type") == "utterance":

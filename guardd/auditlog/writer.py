@@ -1,7 +1,7 @@
 """The audit log writer: canonical JSON lines, hash-chained, sealed under a forward-secure key,
 durable (fdatasync) before append() returns, rotated into segments and pruned only after a
-`retention` record. README.md ("The audit log") is the format's specification; logverify.py
-checks it.
+`retention` record. README.md ("The audit log") is the format's specification, format.py its code;
+verify.py checks it.
 
 Invariants the writer keeps:
 - every line is the canonical encoding of its record (sorted keys, no spaces, ASCII, values are
@@ -28,53 +28,33 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import hashlib
-import json
 import logging
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterator
 
 from guardd.auditlog import sealing
-from guardd.durable import fsync_dir, open_regular
-from guardd.errors import AuditLogError, LogIntegrityError
+from guardd.auditlog.format import (
+    GENESIS, MAX_LINE_BYTES, RECORD_TYPES, RESERVED_FIELDS, Head, canonical, record_hash,
+    segment_name,
+    segment_number, segment_paths,
+)
+from guardd.auditlog import segments
+from guardd.auditlog.reading import last_record, read_records
+from guardd.auditlog.segments import DAY_MS
+from guardd.auditlog.recovery import check_key, find_head, set_aside, torn_tail
+from guardd.config.settings import LogConfig
+from guardd.durable import fsync_dir
+from guardd.errors import AuditLogError, KeyStateError
+from guardd.journal import Field
 
 log = logging.getLogger(__name__)
 
-DOMAIN = b"guardd-log-v1\n"
-GENESIS = "0" * 64
-SEGMENT_PREFIX = "segment-"
-SEGMENT_SUFFIX = ".jsonl"
-MAX_LINE_BYTES = 64 * 1024  # a record longer than this is refused, and rejected by verify
 RESERVE_NAME = ".reserve"
 RESERVE_BYTES = 64 * 1024  # room for the fault record (and the key state) when the disk is full
-RESERVED_FIELDS = ("type", "seq", "prev", "h", "mac", "wall_ms", "mono_us", "boot")
-# Every type a record can have; `guardd log --type` takes these, and the README lists them.
-RECORD_TYPES = (
-    "start", "stop", "reload", "wake", "utterance", "discard", "deleted", "request", "refused",
-    "decision", "send", "sent", "unfinished", "fault", "recovered", "mute", "unmute",
-    "recovery", "segment", "retention", "rekey", "bench",
-)
-LOW_SPACE_TYPES = ("fault", "stop")
-BySeq = Callable[[int], "int | str"]  # a field made from the seq its record gets  # what is still written while the reserve is in use
-DAY_MS = 86_400_000
+LOW_SPACE_TYPES = ("fault", "stop")  # what is still written while the reserve is in use
 REINIT = "run `guardd log init` (with guardd stopped) to start a new sealing key, and keep the key it prints"
-
-
-def canonical(record: dict[str, Any]) -> bytes:
-    """The one byte encoding of a record: sorted keys, no spaces, ASCII, ints and strings only."""
-    for key, value in record.items():
-        if not isinstance(key, str) or isinstance(value, bool) or not isinstance(value, (int, str)):
-            raise TypeError(f"log field {key!r}: only integers and strings are logged (got {value!r})")
-    return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
-
-
-def record_hash(prev: str, body: dict[str, Any]) -> str:
-    """h over the domain tag, the previous hash and the record without its `h` and `mac`."""
-    body = {k: v for k, v in body.items() if k not in ("h", "mac")}
-    return hashlib.sha256(DOMAIN + prev.encode() + b"\n" + canonical(body)).hexdigest()
 
 
 def boot_id() -> str:
@@ -82,44 +62,6 @@ def boot_id() -> str:
         return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
     except OSError:
         return "unknown"
-
-
-def segment_number(path: Path) -> int | None:
-    name = path.name
-    if not (name.startswith(SEGMENT_PREFIX) and name.endswith(SEGMENT_SUFFIX)):
-        return None
-    digits = name[len(SEGMENT_PREFIX) : -len(SEGMENT_SUFFIX)]
-    return int(digits) if digits.isdigit() and digits.isascii() else None
-
-
-def segment_name(number: int) -> str:
-    return f"{SEGMENT_PREFIX}{number:06d}{SEGMENT_SUFFIX}"
-
-
-def segment_paths(directory: Path) -> list[Path]:
-    """Segment files in log order (by number, not by name: numbers may outgrow six digits)."""
-    if not directory.is_dir():
-        return []
-    found = [(n, p) for p in directory.iterdir() if (n := segment_number(p)) is not None]
-    return [p for _, p in sorted(found)]
-
-
-@dataclass(frozen=True)
-class Head:
-    seq: int
-    h: str
-
-    def __str__(self) -> str:
-        return f"{self.seq}:{self.h}"
-
-
-@dataclass(frozen=True)
-class Rotation:
-    """When segments are closed and old ones deleted (config.LogConfig has the same fields)."""
-
-    segment_max_bytes: int = 1_000_000
-    max_segments: int = 100
-    max_age_days: float = 365.0
 
 
 class AuditLog:
@@ -130,14 +72,14 @@ class AuditLog:
         directory: Path,
         *,
         key_dir: Path | None = None,
-        rotation: Any = None,
+        rotation: LogConfig = LogConfig(),
         wall_clock: Callable[[], float] = time.time,
         mono_clock: Callable[[], int] = time.monotonic_ns,
         announce_key: bool = True,
     ) -> None:
         self.directory = Path(directory)
         self.key_dir = Path(key_dir) if key_dir is not None else self.directory.parent / "keys"
-        self.rotation = rotation or Rotation()
+        self.rotation = rotation  # when segments are closed and old ones deleted
         self._wall = wall_clock
         self._mono = mono_clock
         self._boot = boot_id()
@@ -190,11 +132,11 @@ class AuditLog:
     def _open_locked(self) -> None:
         segments = segment_paths(self.directory)
         self._number = segment_number(segments[-1]) if segments else 1
-        torn = self._torn_tail(self.path)
-        self.head, first = self._find_head(segments)
-        self._check_key_state(torn_seq=self.head.seq + 1 if torn else None)
+        torn = torn_tail(self.path)
+        self.head, self._last_record, first = find_head(segments, self.path)
+        self._check_key_state(torn=bool(torn))
         if torn and self._unsealed is None:
-            self._set_aside(self.path, torn)
+            self.recovered.append(set_aside(self.path, torn, self._wall()))
         self._segment_day = None if first is None else int(first.get("wall_ms", 0)) // DAY_MS
         self._needs_link = first is None and self._number > 1
         self._open_segment(create=not segments)
@@ -203,104 +145,25 @@ class AuditLog:
         if self._unsealed is None:
             self._write_recoveries()
 
-    def _torn_tail(self, path: Path) -> bytes:
-        """The bytes after the last newline of the current segment: a record that never finished."""
-        try:
-            with open_regular(path) as f:
-                f.seek(0, os.SEEK_END)
-                size = f.tell()
-                f.seek(max(0, size - MAX_LINE_BYTES - 1))
-                tail = f.read()
-        except FileNotFoundError:
-            return b""
-        cut = tail.rfind(b"\n") + 1
-        if cut == 0 and size > len(tail):
-            raise LogIntegrityError(f"{path} ends in more than {MAX_LINE_BYTES} bytes without a newline; run `guardd verify`")
-        return tail[cut:]
-
-    def _set_aside(self, path: Path, torn: bytes) -> None:
-        # Never overwrite an earlier torn tail: a Pi without a real-time clock repeats its times.
-        stem = f"torn-{int(self._wall())}-{path.stem}"
-        n = 0
-        while (aside := self.directory / f"{stem}{f'-{n}' if n else ''}.bin").exists():
-            n += 1
-        with open(aside, "xb") as f:
-            f.write(torn)
-            f.flush()
-            os.fsync(f.fileno())
-        os.truncate(path, path.stat().st_size - len(torn))
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        fsync_dir(self.directory)
-        self.recovered.append(aside.name)
-
-    def _find_head(self, segments: list[Path]) -> tuple[Head, dict[str, Any] | None]:
-        """The last complete record (in the newest segment that has one), and the first record of
-        the current segment (None when it is empty)."""
-        first = _first_record(self.path) if segments else None
-        for path in reversed(segments):
-            last = _last_line(path)
-            if last is None:
-                continue
-            try:
-                record = json.loads(last)
-                head = Head(int(record["seq"]), str(record["h"]))
-                encoded = canonical(record)  # TypeError for floats, bools or nested values
-            except (ValueError, KeyError, TypeError, RecursionError, AttributeError):
-                raise LogIntegrityError(
-                    f"the last record of {path} is damaged; run `guardd verify` to see where. "
-                    "guardd will not write after a damaged record"
-                ) from None
-            if encoded != last:
-                raise LogIntegrityError(f"the last record of {path} is not canonical; run `guardd verify`")
-            self._last_record = record
-            return head, first
-        self._last_record = None
-        return Head(0, GENESIS), first
-
-    def _check_key_state(self, torn_seq: int | None) -> None:
+    def _check_key_state(self, torn: bool) -> None:
         try:
             state = sealing.load_state(self.key_dir)
         except FileNotFoundError:
-            if self.head.seq == 0 and torn_seq is None and not self._has_history():
+            if self.head.seq == 0 and not torn and not self._has_history():
                 self._start_epoch(1, GENESIS)
                 return
             self._unsealed = f"the sealing key state ({self.key_dir / sealing.STATE_NAME}) is missing; {REINIT}"
             return
-        except (sealing.KeyStateError, OSError) as exc:
+        except (KeyStateError, OSError) as exc:
             self._unsealed = f"the sealing key state is unreadable: {exc}; {REINIT}"
             return
-        head = self.head
-        if state.seq == head.seq + 1 and state.prev == head.h:
-            self._key = state.key
+        found = check_key(state, self.head, self._last_record, torn)
+        if found.wrong is not None:
+            self._unsealed = f"{found.wrong}; run `guardd verify`. guardd will not write to this log; {REINIT}"
             return
-        last = self._last_record
-        if (
-            state.seq == head.seq
-            and last is not None
-            and last.get("prev") == state.prev
-            and last.get("mac") == sealing.seal(state.key, head.h)
-        ):
-            # The record was durable but the process stopped before the evolved key was saved.
-            self._key = sealing.next_key(state.key)
+        self._key, self._skip = found.key, found.skip
+        if found.evolved:
             self._save_key()
-            return
-        if torn_seq is not None and state.seq == head.seq + 2:
-            # The last record was complete and sealed, then cut (its bytes are the torn tail): its
-            # key is gone, so the recovery record takes the next seq and names the one it skips.
-            self._key = state.key
-            self._skip = head.seq + 1
-            return
-        if state.seq > head.seq + 1:
-            why = f"the log ends at seq {head.seq} but the sealing key is for seq {state.seq}: records were removed"
-        elif state.seq <= head.seq:
-            why = f"the log goes on to seq {head.seq} past the sealing key (for seq {state.seq}): records were added without it"
-        else:
-            why = f"record {head.seq} is not the one the sealing key was evolved after: the log was rewritten"
-        self._unsealed = f"{why}; run `guardd verify`. guardd will not write to this log; {REINIT}"
 
     def _has_history(self) -> bool:
         """True if this directory ever held records: then a missing key is lost, not new."""
@@ -334,9 +197,9 @@ class AuditLog:
             raise AuditLogError("the log is not open")
         if self._unsealed is None:
             raise AuditLogError("the sealing key is intact; there is nothing to re-initialise")
-        torn = self._torn_tail(self.path)
+        torn = torn_tail(self.path)
         if torn:  # a torn tail left at open (unsealed logs are not touched) goes first
-            self._set_aside(self.path, torn)
+            self.recovered.append(set_aside(self.path, torn, self._wall()))
         self._unsealed = None
         self._start_epoch(self.head.seq + 1, self.head.h)
         self.append("rekey", reason=reason)
@@ -360,7 +223,7 @@ class AuditLog:
             self.recovered.pop(0)
             self._skip = None
 
-    # -- the reserve ---------------------------------------------------------------------------
+    # -- the reserve: room for the fault record when the disk fills ----------------------------
 
     def _make_reserve(self) -> bool:
         path = self.directory / RESERVE_NAME
@@ -388,8 +251,8 @@ class AuditLog:
 
     # -- writing -------------------------------------------------------------------------------
 
-    def append(self, type_: str, **fields: int | str | BySeq) -> dict[str, Any]:
-        """Write one record and make it durable. On AuditLogError the action must not happen; the
+    def append(self, type_: str, **fields: Field) -> int:
+        """Write one record, make it durable and return its seq. On AuditLogError the action must not happen; the
         file and head are as they were (if that cannot be ensured, every later append is refused).
 
         A field may be a function of the record's own seq (a file or request named by it): the
@@ -415,7 +278,7 @@ class AuditLog:
         if not self._low_space:
             if self._needs_link or self._rotation_due():
                 self._rotate()
-        return self._write(type_, fields)
+        return int(self._write(type_, fields)["seq"])
 
     def _rotation_due(self) -> bool:
         if self.head.seq == 0 or self._segment_day is None:
@@ -454,21 +317,10 @@ class AuditLog:
 
     def _apply_retention(self) -> None:
         """Delete the oldest closed segments beyond the policy, after a `retention` record."""
-        closed = [p for p in segment_paths(self.directory) if (segment_number(p) or 0) < self._number]
-        keep_from = len(closed)
-        by_count = max(0, len(segment_paths(self.directory)) - self.rotation.max_segments)
-        now_ms = int(self._wall() * 1000)
-        for i, path in enumerate(closed):
-            last = _last_record(path)
-            too_old = last is not None and now_ms - int(last.get("wall_ms", now_ms)) > self.rotation.max_age_days * DAY_MS
-            if i < by_count or too_old:
-                continue
-            keep_from = i
-            break
-        if keep_from == 0:
+        doomed = segments.past_retention(self.directory, self._number, self.rotation, int(self._wall() * 1000))
+        if not doomed:
             return
-        doomed = closed[:keep_from]
-        last = _last_record(doomed[-1])
+        last = last_record(doomed[-1])
         if last is None:
             return
         self._write(
@@ -484,21 +336,8 @@ class AuditLog:
 
     def _finish_retention(self) -> None:
         """Delete segments a durable `retention` record names (also after a crash mid-way)."""
-        through = None
         if self._number > 1:
-            for record in _records(self.path):
-                if record.get("type") == "retention":
-                    through = segment_number(self.directory / str(record.get("deleted_through")))
-        if through is None:
-            return
-        deleted = False
-        for path in segment_paths(self.directory):
-            number = segment_number(path)
-            if number is not None and number <= through and number < self._number:
-                path.unlink(missing_ok=True)
-                deleted = True
-        if deleted:
-            fsync_dir(self.directory)
+            segments.delete_retained(self.path, self._number)
 
     def _write(self, type_: str, fields: dict[str, Any]) -> dict[str, Any]:
         assert self._fd is not None and self._key is not None
@@ -569,6 +408,10 @@ class AuditLog:
             raise AuditLogError(f"cannot save the log's sealing key: {exc.strerror or exc}") from exc
         self._key_unsaved = False
 
+    def records(self) -> Iterator[dict[str, Any]]:
+        """Every record of this log that parses, in order (for the core's start-up)."""
+        return read_records(self.directory)
+
     def close(self) -> None:
         for fd in (self._fd, self._lock_fd):
             if fd is not None:
@@ -577,79 +420,3 @@ class AuditLog:
         self._key = None
 
 
-def _last_line(path: Path) -> bytes | None:
-    """The last complete line of a file (without its newline), or None if there is none."""
-    try:
-        with open_regular(path) as f:
-            f.seek(0, os.SEEK_END)
-            size = f.tell()
-            f.seek(max(0, size - 2 * MAX_LINE_BYTES - 2))
-            tail = f.read()
-    except FileNotFoundError:
-        return None
-    end = tail.rfind(b"\n")
-    if end < 0:
-        return None
-    return tail[:end].rsplit(b"\n", 1)[-1]
-
-
-def _last_record(path: Path) -> dict[str, Any] | None:
-    line = _last_line(path)
-    try:
-        record = json.loads(line) if line else None
-    except ValueError:
-        return None
-    return record if isinstance(record, dict) else None
-
-
-def _first_record(path: Path) -> dict[str, Any] | None:
-    try:
-        with open_regular(path) as f:
-            line = f.readline(MAX_LINE_BYTES + 1)
-    except FileNotFoundError:
-        return None
-    if not line.endswith(b"\n"):
-        return None
-    try:
-        record = json.loads(line)
-    except ValueError:
-        return None
-    return record if isinstance(record, dict) else None
-
-
-def _records(path: Path) -> Iterator[dict[str, Any]]:
-    try:
-        f = open_regular(path)
-    except FileNotFoundError:
-        return
-    except OSError as exc:
-        raise AuditLogError(f"{path}: {exc.strerror}; guardd reads only the segments it wrote") from None
-    with f:
-        yield from parse_records(f)
-
-
-def parse_records(lines: Iterable[bytes]) -> Iterator[dict[str, Any]]:
-    """The records among `lines` that parse as JSON objects; others are skipped (verify reports them)."""
-    for line in lines:
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict):
-            yield record
-
-
-# -- reading and verifying -----------------------------------------------------------------------
-
-
-def read_records(directory: Path) -> Iterator[dict[str, Any]]:
-    """Every record that parses, in file order (verify() says whether they can be trusted)."""
-    for path in segment_paths(Path(directory)):
-        yield from _records(path)
-
-
-def verify(directory: Path, **kwargs: Any) -> tuple[int, list[Any]]:
-    """Check the log; see guardd.auditlog.verify.verify (kept here for the callers of the first log)."""
-    from guardd.auditlog.verify import verify as _verify
-
-    return _verify(Path(directory), **kwargs)

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import logging
 import os
 import sys
 from pathlib import Path
-from typing import Callable, TextIO
+from typing import Callable
 
 # SHA-256 and HMAC come from Python's own hash code, not OpenSSL's: hashlib's OpenSSL module maps
 # libcrypto, 3.2 MB of a Pi Zero's memory, and for log records and one utterance at a time the
@@ -25,31 +24,26 @@ if "_hashlib" not in sys.modules and any(importlib.util.find_spec(m) for m in ("
     sys.modules["_hashlib"] = None  # makes `import _hashlib` fail, so hashlib and hmac fall back
 
 from guardd import __version__  # noqa: E402
+from guardd.cli.common import (  # noqa: E402
+    EXIT_BROKEN_PIPE, EXIT_CONFIG, EXIT_FAILURE, load_config,
+)
+from guardd.cli.log_commands import cmd_export, cmd_log, cmd_verify  # noqa: E402
+from guardd.cli.socket_commands import cmd_mute, cmd_send, cmd_status  # noqa: E402
 from guardd.config import load as configmod  # noqa: E402
 from guardd.config.settings import Config  # noqa: E402
-from guardd.auditlog.writer import RECORD_TYPES  # noqa: E402
+from guardd.auditlog.format import RECORD_TYPES  # noqa: E402
 from guardd.errors import ConfigError, GuarddError  # noqa: E402
-
-EXIT_FAILURE = 1
-EXIT_USAGE = 2
-EXIT_CONFIG = 78
-EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for `cat` in the same place
-
-
-def _config(args: argparse.Namespace) -> Config:
-    return configmod.load(args.config)
-
 
 def cmd_run(args: argparse.Namespace) -> int:
     from guardd.cli.daemon import run
 
-    return run(_config(args), simulate=args.simulate)
+    return run(load_config(args), simulate=args.simulate)
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
     from guardd.cli.replay import replay
 
-    return replay(_config(args), Path(args.audio), json_out=args.json, press_at=args.press_at)
+    return replay(load_config(args), Path(args.audio), json_out=args.json, press_at=args.press_at)
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
@@ -82,145 +76,12 @@ def cmd_devices(args: argparse.Namespace) -> int:
     return 0
 
 
-def _socket_path(args: argparse.Namespace) -> Path:
-    if args.socket:
-        return Path(args.socket)
-    if os.environ.get("GUARDD_SOCKET"):
-        return Path(os.environ["GUARDD_SOCKET"])
-    return Path(_config(args).socket.path)
-
-
-class _Progress:
-    """What `guardd send` shows of the socket's answers, on stderr. The countdown the daemon
-    streams once a second is one line rewritten in place on a terminal, a line each otherwise."""
-
-    def __init__(self, out: TextIO) -> None:
-        self.out = out
-        self.tty = out.isatty()
-        self._counting = False  # a countdown line is on screen, without its newline
-
-    def __call__(self, message: dict) -> None:
-        status = message.get("status")
-        if status == "waiting" and "sha256" not in message:
-            self._countdown(message["seconds_left"])
-            return
-        if self._counting:
-            self.out.write("\n")
-            self._counting = False
-        if status == "queued":
-            self._say(f"queued behind another request (position {message.get('position')})")
-        elif status == "waiting":
-            self._say(f"request {message['id']}: {message['bytes']} bytes to {message['destination']} "
-                      f"(sha256 {message['sha256'][:16]}…). Press the guardd button while its LED blinks")
-            self._countdown(message["seconds_left"])
-        elif status == "approved":
-            self._say("approved by a press; sending")
-        elif status == "sent":
-            self._say(f"delivered (HTTP {message['http_status']})")
-            if message.get("body"):
-                print(message["body"])
-        elif status == "failed":
-            self._say(f"send failed: {message.get('error')}")
-        elif status == "denied":
-            self._say(f"denied: {message.get('reason')}")
-        elif status == "error":
-            self._say(f"refused: {message.get('message')}")
-
-    def _say(self, line: str) -> None:
-        self.out.write(line + "\n")
-        self.out.flush()
-
-    def _countdown(self, seconds_left: float) -> None:
-        text = f"{seconds_left:.0f} s left to press"
-        if self.tty:
-            self.out.write(f"\r{text}\x1b[K")  # the line rewritten, the rest of it cleared
-            self._counting = True
-            self.out.flush()
-        else:
-            self._say(text)
-
-
-def cmd_send(args: argparse.Namespace) -> int:
-    from guardd.control import client
-
-    given = [v for v in (args.text, args.file, args.source) if v is not None]
-    if len(given) != 1:
-        print("guardd send: " + ("say what to send: --text T, --file F (or just F), or - to read standard input"
-                                 if not given else "give one of --text, --file or FILE, not more"), file=sys.stderr)
-        return EXIT_USAGE
-    if args.file is None:
-        args.file = args.source
-    if args.text is not None:
-        payload, text = args.text.encode("utf-8"), True
-    elif args.file == "-":
-        payload = sys.stdin.buffer.read()
-        try:
-            payload.decode("utf-8")
-            text = True
-        except UnicodeDecodeError:
-            text = False
-    else:
-        try:
-            payload = Path(args.file).read_bytes()
-        except OSError as exc:
-            print(f"guardd: error: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
-            return EXIT_FAILURE
-        text = False
-    content_type = args.content_type
-    if not text and content_type is None and str(args.file).endswith(".wav"):
-        content_type = "audio/wav"
-    request = client.submit_request(args.to, payload, text=text, content_type=content_type)
-    try:
-        return client.send(_socket_path(args), request, _Progress(sys.stderr))
-    except client.DaemonUnreachable as exc:
-        print(f"guardd: error: {exc}", file=sys.stderr)
-        return client.EXIT_NO_DAEMON
-
-
-def cmd_mute(args: argparse.Namespace) -> int:
-    from guardd.control import client
-
-    try:
-        client.mute(_socket_path(args))
-    except client.DaemonUnreachable as exc:
-        print(f"guardd: error: {exc}", file=sys.stderr)
-        return client.EXIT_NO_DAEMON
-    print("muted: the microphone is closed. Only holding the button unmutes it.")
-    return 0
-
-
-def cmd_status(args: argparse.Namespace) -> int:
-    from guardd.control import client
-
-    try:
-        state = client.status(_socket_path(args))
-    except client.DaemonUnreachable as exc:
-        print(f"guardd: error: {exc}", file=sys.stderr)
-        return client.EXIT_NO_DAEMON
-    if args.json:
-        print(json.dumps(state, sort_keys=True))
-        return 0
-    print(f"state:     {state['state']}" + (f" (fault: {state['fault']})" if state.get("fault") else ""))
-    print(f"muted:     {'yes: hold the button to unmute' if state.get('muted') else 'no'}")
-    armed = state.get("armed")
-    print("armed:     " + (f"{armed['id']} {armed['kind']} of {armed['bytes']} bytes to "
-                           f"{armed['destination']}, {armed['seconds_left']:g} s left" if armed else "none"))
-    sending = state.get("sending")
-    if sending:
-        print(f"sending:   {sending['id']} to {sending['destination']}")
-    print(f"queue:     {len(state.get('queue', []))} waiting")
-    for event in state.get("recent_events", []):
-        fields = " ".join(f"{k}={v}" for k, v in sorted(event.items()) if k not in ("event", "t", "body"))
-        print(f"  {event['event']:<10} {fields}")
-    return 0
-
-
 def cmd_doctor(args: argparse.Namespace) -> int:
     from guardd.cli.doctor import Result, run_checks
 
     results: list[Result] = []
     try:
-        cfg: Config | None = _config(args)
+        cfg: Config | None = load_config(args)
         results.append(Result(True, "config", cfg.source))
     except ConfigError as exc:
         cfg = None
@@ -233,140 +94,6 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     failed = [r for r in results if not r.ok]
     print(f"\n{len(results) - len(failed)} ok, {len(failed)} failed")
     return EXIT_FAILURE if failed else 0
-
-
-def _log_dir(args: argparse.Namespace) -> Path:
-    if getattr(args, "dir", None):
-        return Path(args.dir)
-    from guardd.pipeline import log_dir
-
-    return Path(log_dir(_config(args)))
-
-
-def _key_dir(args: argparse.Namespace) -> Path | None:
-    """The device's sealing key state: checked by verify so a clean cut of the tail shows."""
-    if getattr(args, "dir", None):
-        keys = Path(args.dir).parent / "keys"
-        return keys if keys.is_dir() else None
-    return _config(args).state_path / "keys"
-
-
-def _keys(args: argparse.Namespace) -> list[str]:
-    """--key values: a verification key, or a file holding one per line."""
-    keys = []
-    for value in args.key or []:
-        path = Path(value)
-        if len(value) < 200 and path.is_file():
-            keys += [line.strip() for line in path.read_text().splitlines() if line.strip()]
-        else:
-            keys.append(value)
-    return keys
-
-
-def cmd_log(args: argparse.Namespace) -> int:
-    from guardd.auditlog import view as logview
-    from guardd.auditlog.writer import read_records
-
-    if args.action == "init":
-        return _log_init(args)
-    directory = _log_dir(args)
-    if args.head:
-        print(logview.head_of(directory))
-        return 0
-    try:
-        since = logview.parse_time(args.since) if args.since else None
-        until = logview.parse_time(args.until) if args.until else None
-    except ValueError as exc:
-        print(f"guardd: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-
-    def show(record: dict) -> None:
-        if logview.matches(record, args.type, since, until):
-            print(json.dumps(record, sort_keys=True, separators=(",", ":")) if args.json
-                  else logview.describe(record), flush=True)
-
-    if not directory.is_dir():
-        print(f"no log yet in {directory}", file=sys.stderr)
-        if not args.follow:
-            return 0
-    else:
-        records = [r for r in read_records(directory) if logview.matches(r, args.type, since, until)]
-        if args.last is not None:
-            records = records[len(records) - args.last :] if args.last else []
-        for r in records:
-            show(r)
-    if args.follow:
-        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        logview.follow(directory, show)
-    return 0
-
-
-def _log_init(args: argparse.Namespace) -> int:
-    from guardd.auditlog.writer import AuditLog
-
-    cfg = _config(args)
-    directory = _log_dir(args)
-    log_ = AuditLog(directory, key_dir=_key_dir(args) or directory.parent / "keys",
-                    rotation=cfg.log, announce_key=False)
-    log_.open()
-    try:
-        if log_.verification_key is None:
-            if log_.unsealed is None:
-                print("guardd: error: the log is already sealed with a key; its verification key "
-                      "was shown when it was made and is not kept on this device", file=sys.stderr)
-                return EXIT_FAILURE
-            log_.rekey(f"re-initialised by the owner: {log_.unsealed}"[:1000])
-        key = log_.verification_key
-    finally:
-        log_.close()
-    print("This is the log's verification key. Write it down or store it off this device: "
-          "`guardd verify --key KEY` checks every seal with it. It is not shown again.", file=sys.stderr)
-    print(key)
-    return 0
-
-
-def cmd_verify(args: argparse.Namespace) -> int:
-    from guardd.auditlog.writer import read_records
-    from guardd.auditlog.verify import parse_head, verify
-    from guardd.auditlog.sealing import parse_verification_key
-
-    directory = _log_dir(args)
-    keys = _keys(args)
-    try:
-        for key in keys:
-            parse_verification_key(key)
-        if args.head:
-            parse_head(args.head)
-    except ValueError as exc:
-        print(f"guardd: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    count, problems = verify(directory, keys=keys, head=args.head, key_dir=_key_dir(args))
-    for problem in problems:
-        print(f"FAIL {problem}")
-    if problems:
-        print(f"{directory}: {len(problems)} problem(s) in {count} records")
-        return EXIT_FAILURE
-    for record in read_records(directory):
-        if record.get("type") in ("recovery", "rekey", "retention"):
-            detail = " ".join(f"{k}={v}" for k, v in sorted(record.items())
-                              if k in ("set_aside", "skipped", "reason", "deleted_from", "deleted_through"))
-            print(f"note seq {record.get('seq')}: {record.get('type')}: {detail}")
-    seals = "and seals intact" if keys else "intact (seals not checked: pass --key)"
-    head = f", head matches {args.head}" if args.head else ""
-    print(f"{directory}: ok, {count} records, chain {seals}{head}")
-    return 0
-
-
-def cmd_export(args: argparse.Namespace) -> int:
-    from guardd.auditlog.view import export
-
-    cfg = _config(args)
-    try:
-        _, _, problems = export(cfg.state_path, _log_dir(args), Path(args.out), _keys(args), sys.stdout)
-    except (FileExistsError, OSError) as exc:
-        print(f"guardd: error: {exc}", file=sys.stderr)
-        return EXIT_FAILURE
-    return EXIT_FAILURE if problems else 0
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -15,15 +15,15 @@ import tempfile
 from pathlib import Path
 from typing import Any, TextIO
 
-from guardd.listen.microphone import BLOCK_BYTES, BLOCK_SAMPLES, SAMPLE_RATE, read_wav_frames
+from guardd.audioformat import FRAME_BYTES, FRAME_S
+from guardd.listen.microphone import read_wav_frames
 from guardd.config.settings import Config, UnchosenStateDir
-from guardd.cli.daemon import LED_DRAWING, describe
-from guardd.device.panel import ButtonEdge, LedState, mock_factory
+from guardd.device.terminal import LED_DRAWING, describe
+from guardd.device.panel import LedState, mock_factory
 from guardd.pipeline import open_pipeline
 
-FRAME_S = BLOCK_SAMPLES / SAMPLE_RATE
 PRESS_HOLD_S = 0.1  # a simulated press is held this long, a quick human tap
-SILENCE = bytes(BLOCK_BYTES)
+SILENCE = bytes(FRAME_BYTES)
 
 
 def scratch_state(config: Config, err: TextIO) -> Config:
@@ -49,7 +49,6 @@ def replay(
     frames = read_wav_frames(wav)
     first = next(frames, None)  # fail on a bad file before the log records a start
     config = scratch_state(config, err)
-    edges: list[ButtonEdge] = []
     pending = sorted(press_at or [])
     events: list[dict[str, Any]] = []
 
@@ -70,7 +69,6 @@ def replay(
         config,
         pin_factory=mock_factory(),
         clock=lambda: audio_t,
-        on_edge=edges.append,
         emit=emit,
         on_show=draw,
     ) as p:
@@ -80,7 +78,7 @@ def replay(
         core.start(mode="replay", file=wav.name)
 
         def press_due() -> None:
-            # Edges land in `edges` synchronously (MockPin runs callbacks in the caller's thread).
+            # Edges land in p.inputs synchronously (MockPin runs callbacks in the caller's thread).
             while pending and pending[0] <= audio_t:
                 pending.pop(0)
                 pin.drive_low()
@@ -88,22 +86,22 @@ def replay(
             while releases and releases[0] <= audio_t:
                 releases.pop(0)
                 pin.drive_high()
-            for edge in edges:
-                core.on_button(edge)
-            edges.clear()
+            p.inputs.drain(core)
 
         def feed(frame: bytes) -> None:
             nonlocal audio_t
             press_due()  # edges are stamped at the start of the frame they precede
             audio_t = round(audio_t + FRAME_S, 6)  # the core works at the frame's end
             core.on_audio(frame)
+            p.inputs.drain(core)  # (a send approved in this step has its result already)
             core.tick()
+            p.inputs.drain(core)
 
         if first is not None:
             feed(first)
             for frame in frames:
                 feed(frame)
-        while core.endpointer is not None or pending or releases or core.broker.busy:
+        while core.recording or pending or releases or core.busy:
             feed(SILENCE)
         core.stop("end of file")
     return 0

@@ -5,6 +5,12 @@ Write-ahead order, which the tests check record by record:
   -> send (logged before the first byte leaves) -> sent (the result).
 If any of these log writes fails, the request is denied and nothing is sent. One request is
 armed at a time; the next waits (bounded) until the previous one's send has finished.
+
+Calls go one way: the core calls the broker, the broker calls the gate, and each answers with
+what happened. Every method that changes something returns an Outcome: the events and the
+messages to the asking clients, in the order they happened, for the core to tell, and the approved
+job the core hands to the sender. The broker writes its records through
+the core's Recorder and never calls back into the core.
 """
 
 from __future__ import annotations
@@ -12,28 +18,40 @@ from __future__ import annotations
 import errno
 import logging
 from collections import deque
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from guardd.config.settings import Config
 from guardd.confirm.gate import Decision, Gate
 from guardd.confirm.outbox import Caller, Outbox, Reply, Request
-from guardd.confirm.sender import Sender, SendJob, SendResult
+from guardd.confirm.sender import SendJob, SendResult
+from guardd.errors import Refused
+from guardd.journal import Recorder
 
 log = logging.getLogger(__name__)
-
-Record = Callable[..., "int | None"]  # append a log record; its seq, or None if it failed
 
 CONTENT_TYPES = {"message": "text/plain; charset=utf-8", "upload": "application/octet-stream"}
 # Why a payload could not be copied in, by errno: the refusal's code. Anything else: spool_failed.
 SPOOL_ERRORS = {errno.ENOSPC: "disk_full", errno.EDQUOT: "disk_full", errno.EFBIG: "too_large"}
 
 
-class Refused(Exception):
-    """A request that cannot even be queued: unknown destination, too large, busy, log down."""
+@dataclass(frozen=True)
+class ToClient:
+    """A message for the client that submitted a request, on its own stream."""
 
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
+    reply: Reply
+    request_id: str
+    message: dict[str, Any]
+
+
+@dataclass
+class Outcome:
+    """What one call to the broker did, for the core to act on."""
+
+    # To tell, in order: events (a dict, without the time yet) and messages to clients.
+    told: list[dict[str, Any] | ToClient] = field(default_factory=list)
+    send: SendJob | None = None  # an approved request's job, for the sender
+    request: Request | None = None  # the request a submit queued
 
 
 class Broker:
@@ -43,30 +61,32 @@ class Broker:
         *,
         gate: Gate,
         outbox: Outbox,
-        sender: Sender,
-        record: Record,
-        emit: Callable[[dict[str, Any]], None],
-        changed: Callable[[], None],
+        record: Recorder,
         clock: Callable[[], float],
     ) -> None:
         self.config = config
         self.gate = gate
         self.outbox = outbox
-        self.sender = sender
         self._record = record
-        self._emit = emit
-        self._changed = changed  # the LED may need another pattern
         self._clock = clock
         self.waiting: deque[Request] = deque()
-        self.armed: Request | None = None
         self.sending: Request | None = None
         self.history: deque[dict[str, Any]] = deque(maxlen=10)  # recent decisions, for status
-        self.last_activity = float("-inf")  # when a request was last armed or decided
         self._unlogged: list[tuple[str, str]] = []  # denials the log could not take: (id, reason)
+        self._out = Outcome()
+
+    @property
+    def armed(self) -> Request | None:
+        """The request the gate is asking about (the gate alone holds it)."""
+        return self.gate.armed
 
     @property
     def busy(self) -> bool:
         return bool(self.waiting or self.armed or self.sending)
+
+    def _done(self) -> Outcome:
+        out, self._out = self._out, Outcome()
+        return out
 
     # -- submission ----------------------------------------------------------------------------
 
@@ -80,14 +100,17 @@ class Broker:
         reply: Reply | None = None,
         client: int | None = None,
         content_type: str | None = None,
-    ) -> Request:
-        """Copy the payload in, log the request, queue it. Raises Refused; nothing then waits."""
+    ) -> Outcome:
+        """Copy the payload in, log the request, queue it (Outcome.request). Raises Refused;
+        nothing then waits."""
         try:
-            return self._submit(kind, destination, payload, caller, reply, client, content_type)
+            self._out.request = self._submit(kind, destination, payload, caller, reply, client, content_type)
         except Refused as exc:
+            self._done()
             self._record("refused", kind=kind, destination=destination[:64], bytes=len(payload),
                          code=exc.code, **caller.fields())
             raise
+        return self._done()
 
     def _submit(
         self,
@@ -134,7 +157,7 @@ class Broker:
             content_type or CONTENT_TYPES[kind], spool, caller, reply, client, self._clock(),
         )
         ahead = len(self.waiting) + (1 if self.armed or self.sending else 0)
-        self._emit({"event": "request", **request.describe(), "queued": ahead})
+        self._out.told.append({"event": "request", **request.describe(), "queued": ahead})
         self.waiting.append(request)
         self._arm_next()
         if request is not self.armed:
@@ -142,13 +165,10 @@ class Broker:
         return request
 
     def _arm_next(self) -> None:
-        if self.armed or self.sending or not self.waiting:
-            return
+        if self.armed or self.sending or not self.waiting or self._record.failure:
+            return  # (while the log is down the core denies what waits: nothing is armed)
         request = self.waiting.popleft()
-        self.armed = request
-        self.last_activity = self._clock()
-        self.gate.arm(request.id, self.last_activity)
-        self._changed()
+        self.gate.arm(request, self._clock())
         if request.reply:
             request.extra["told"] = self._clock()
             self._reply(request, {"status": "waiting", "id": request.id, "destination": request.destination,
@@ -157,44 +177,51 @@ class Broker:
 
     # -- inputs --------------------------------------------------------------------------------
 
-    def on_edge(self, pressed: bool, t: float) -> None:
+    def on_edge(self, pressed: bool, t: float) -> Outcome:
         self._decided(self.gate.edge(pressed, t))
+        return self._done()
 
-    def tick(self, now: float) -> None:
+    def tick(self, now: float) -> Outcome:
         self._decided(self.gate.advance(now))
         request = self.armed
         if request is not None and request.reply and now - request.extra.get("told", -1.0) >= 1.0:
             request.extra["told"] = now  # the client hears it is still waiting, once a second
             left = self.gate.armed_at + self.config.confirm.timeout_s - now
             self._reply(request, {"status": "waiting", "id": request.id, "seconds_left": round(max(left, 0), 1)})
+        return self._done()
 
-    def cancel_client(self, client: int) -> None:
+    def held_idle_since(self) -> float | None:
+        """When the press now held began, if nothing was asking then or since (a mute press)."""
+        return self.gate.held_idle_since()
+
+    def cancel_client(self, client: int) -> Outcome:
         """A client went away: its requests are cancelled (denied, logged), never sent."""
         for request in [r for r in self.waiting if r.client == client]:
             self.waiting.remove(request)
             request.reply = None
             self._finish_denied(request, "cancelled")
-        if self.armed and self.armed.client == client:
-            self.armed.reply = None
+        armed = self.armed
+        if armed is not None and armed.client == client:
+            armed.reply = None
             self._decided(self.gate.cancel(self._clock(), "cancelled"))
+        return self._done()
 
-    def abort_all(self, reason: str) -> None:
-        """Shutting down: everything pending is denied and logged; nothing is sent."""
+    def abort_all(self, reason: str) -> Outcome:
+        """Shutting down, or a fault that stops sending: everything pending is denied and
+        logged; nothing is sent."""
         for request in list(self.waiting):
             self.waiting.remove(request)
             self._finish_denied(request, reason)
         if self.armed:
             self._decided(self.gate.cancel(self._clock(), reason))
+        return self._done()
 
     # -- decisions and results -----------------------------------------------------------------
 
-    def _decided(self, decision: Decision | None) -> None:
+    def _decided(self, decision: Decision[Request] | None) -> None:
         if decision is None:
             return
-        request = self.armed
-        assert request is not None and request.id == decision.request_id
-        self.armed = None
-        self.last_activity = max(self.last_activity, decision.t, self._clock())
+        request = decision.request
         approved = decision.approved
         reason = decision.reason
         if self._record("decision", id=request.id, decision="approved" if approved else "denied",
@@ -204,45 +231,46 @@ class Broker:
         if approved and self._record("send", id=request.id, destination=request.destination,
                                      sha256=request.sha256, bytes=request.size) is None:
             approved, reason = False, "log unavailable"
-        self._emit({"event": "decision", "id": request.id,
-                    "decision": "approved" if approved else "denied", "reason": reason})
+        self._out.told.append({"event": "decision", "id": request.id,
+                                 "decision": "approved" if approved else "denied", "reason": reason})
         self.history.append({"id": request.id, "decision": "approved" if approved else "denied",
                              "reason": reason})
         if not approved:
             self._reply(request, {"status": "denied", "id": request.id, "reason": reason})
             self.outbox.discard(request.id)
-            self._changed()
             self._arm_next()
             return
         self._reply(request, {"status": "approved", "id": request.id})
         self.sending = request
-        self._changed()
         dest = self.config.destination(request.destination)
         assert dest is not None
-        self.sender.submit(SendJob(request.id, dest, request.spool, request.sha256, request.content_type))
+        self._out.send = SendJob(request.id, dest, request.spool, request.sha256, request.content_type)
 
     def _finish_denied(self, request: Request, reason: str) -> None:
         if self._record("decision", id=request.id, decision="denied", reason=reason) is None:
             log.error("could not log the denial of %s (%s); it is logged when the log writes again",
                       request.id, reason)
             self._unlogged.append((request.id, reason))
-        self._emit({"event": "decision", "id": request.id, "decision": "denied", "reason": reason})
+        self._out.told.append({"event": "decision", "id": request.id, "decision": "denied", "reason": reason})
         self._reply(request, {"status": "denied", "id": request.id, "reason": reason})
         self.outbox.discard(request.id)
 
-    def log_late_denials(self) -> None:
-        """The log writes again: record the denials it missed, so every request has its end."""
+    def log_late_denials(self) -> Outcome:
+        """The log writes again: record the denials it missed, so every request has its end,
+        and arm what waited."""
         while self._unlogged:
             request_id, reason = self._unlogged[0]
             if self._record("decision", id=request_id, decision="denied", reason=reason) is None:
-                return
+                return self._done()
             self._unlogged.pop(0)
+        self._arm_next()
+        return self._done()
 
-    def on_result(self, result: SendResult) -> None:
+    def on_result(self, result: SendResult) -> Outcome:
         request = self.sending
         if request is None or request.id != result.request_id:
             log.error("a send result for %s arrived unexpectedly", result.request_id)
-            return
+            return self._done()
         self.sending = None
         self._record("sent", id=request.id, status=result.status, delivered=int(result.delivered),
                      bytes=result.bytes_sent, duration_ms=int(result.duration_s * 1000),
@@ -253,20 +281,17 @@ class Broker:
             event["error"] = result.error
         if request.kind == "upload":  # an assistant subscribes to read, say, the transcript
             event["body"] = result.body.decode("utf-8", errors="replace")
-        self._emit(event)
+        self._out.told.append(event)
         body = result.body.decode("utf-8", errors="replace")
         self._reply(request, {"status": "sent" if result.delivered else "failed", "id": request.id,
                               "http_status": result.status, "error": result.error, "body": body})
         self.outbox.discard(request.id)
-        self._changed()
         self._arm_next()
+        return self._done()
 
     def _reply(self, request: Request, message: dict[str, Any]) -> None:
         if request.reply is not None:
-            try:
-                request.reply(message)
-            except Exception:  # a client's stream failing must not stop the broker
-                log.exception("reply to %s failed", request.id)
+            self._out.told.append(ToClient(request.reply, request.id, message))
 
     # -- status --------------------------------------------------------------------------------
 

@@ -13,26 +13,30 @@ Rules (from FIDO authenticators and hardware wallets), each an invariant of this
   monotonic clock). A press that started in time may finish after the deadline.
 - One press approves one request: presence is never cached, and a press that started before a
   request was armed cannot approve it.
-The gate never sees payloads; it decides about the request id it was armed with. Time only
-moves forward through `advance(now)`, which the core calls after every input and on every tick.
+The gate alone holds the armed request and the button's state. It never looks inside the
+request it was armed with (the broker's), so it never sees payloads. Time only moves forward
+through `advance(now)`, which the broker calls after every input and on every tick.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from guardd.config.settings import ConfirmConfig
 
+R = TypeVar("R")  # what is being asked about: the broker's Request
+
 
 @dataclass(frozen=True)
-class Decision:
-    request_id: str
+class Decision(Generic[R]):
+    request: R
     approved: bool
     reason: str  # "pressed", "timeout", "long press", "stuck", "cancelled", ...
     t: float
 
 
-class Gate:
+class Gate(Generic[R]):
     def __init__(self, cfg: ConfirmConfig, *, button_down: bool = False, now: float = 0.0) -> None:
         self.cfg = cfg
         # Raw line state and the time of its last change (for debouncing).
@@ -41,14 +45,15 @@ class Gate:
         # The debounced state, and when its current run started (raw edge time).
         self._down = button_down
         self._down_since = now
-        self.armed: str | None = None
+        self.armed: R | None = None
         self.armed_at = 0.0
+        self.last_activity = float("-inf")  # when a request was last armed or decided
         self._must_release = False  # the button was down at arming
         self._press_started: float | None = None  # a fresh press after arming, in progress
 
     # -- inputs --------------------------------------------------------------------------------
 
-    def edge(self, pressed: bool, t: float) -> Decision | None:
+    def edge(self, pressed: bool, t: float) -> Decision[R] | None:
         """A raw edge from the button. Bounces are absorbed by the debouncer."""
         decision = self.advance(t)  # settle the state as of just before this edge
         if pressed != self._raw_down:
@@ -56,22 +61,22 @@ class Gate:
             self._raw_since = t
         return decision
 
-    def arm(self, request_id: str, now: float) -> None:
+    def arm(self, request: R, now: float) -> None:
         if self.armed is not None:
             raise RuntimeError(f"request {self.armed} is still armed; one at a time")
         self.advance(now)
-        self.armed = request_id
-        self.armed_at = now
+        self.armed = request
+        self.armed_at = self.last_activity = now
         # Whatever the line is doing right now began before arming: it must end first.
         self._must_release = self._down or self._raw_down
         self._press_started = None
 
-    def cancel(self, now: float, reason: str = "cancelled") -> Decision | None:
+    def cancel(self, now: float, reason: str = "cancelled") -> Decision[R] | None:
         if self.armed is None:
             return None
-        return self._decide(False, reason, now)
+        return self._decided(self._decide(False, reason, now), now)
 
-    def advance(self, now: float) -> Decision | None:
+    def advance(self, now: float) -> Decision[R] | None:
         """Let time pass to `now`: debounced changes, long presses, stuck buttons, timeouts."""
         decision = None
         if self._raw_down != self._down and now - self._raw_since >= self.cfg.debounce_s:
@@ -82,11 +87,18 @@ class Gate:
             self._must_release = False
         if decision is None and self.armed is not None:
             decision = self._deadlines(now)
-        return decision
+        return self._decided(decision, now)
+
+    def held_idle_since(self) -> float | None:
+        """When the press now held began, if no request was armed then or has been since (the
+        long press that mutes or unmutes); None when the button is up or a request had a say."""
+        if self._down and self.armed is None and self._down_since > self.last_activity:
+            return self._down_since
+        return None
 
     # -- the rules -----------------------------------------------------------------------------
 
-    def _debounced(self, down: bool, since: float) -> Decision | None:
+    def _debounced(self, down: bool, since: float) -> Decision[R] | None:
         self._down = down
         self._down_since = since
         if self.armed is None:
@@ -107,7 +119,7 @@ class Gate:
             return self._decide(True, "pressed", since)
         return None
 
-    def _deadlines(self, now: float) -> Decision | None:
+    def _deadlines(self, now: float) -> Decision[R] | None:
         if self._press_started is not None and now - self._press_started >= self.cfg.long_press_s:
             return self._decide(False, "long press", now)
         if self._must_release and self._down and now - self.armed_at >= self.cfg.stuck_s:
@@ -119,7 +131,7 @@ class Gate:
             return self._decide(False, "timeout", now)
         return None
 
-    def _decide(self, approved: bool, reason: str, t: float) -> Decision:
+    def _decide(self, approved: bool, reason: str, t: float) -> Decision[R]:
         assert self.armed is not None
         decision = Decision(self.armed, approved, reason, t)
         self.armed = None
@@ -127,11 +139,17 @@ class Gate:
         self._must_release = False
         return decision
 
+    def _decided(self, decision: Decision[R] | None, now: float) -> Decision[R] | None:
+        if decision is not None:
+            self.last_activity = max(self.last_activity, decision.t, now)
+        return decision
+
     @property
     def button_down(self) -> bool:
-        """The debounced button state (for status, and for unmute by long press)."""
+        """The debounced button state."""
         return self._down
 
     @property
     def down_since(self) -> float:
+        """When the debounced state's current run began (the first edge of its stable run)."""
         return self._down_since

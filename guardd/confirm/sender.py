@@ -267,7 +267,10 @@ def send(job: SendJob) -> SendResult:
 
 
 class Sender:
-    """Sends one job at a time on its own thread and hands each result to `on_result`."""
+    """Sends one job at a time and hands each result to `on_result`, never while `submit` is on
+    the stack when threaded. Inline (threaded=False: replay and tests) it sends in `submit` and
+    hands the result over before returning; `on_result` must then only queue it, as the daemon's
+    inbox does, so the core takes every result as an input of its own."""
 
     def __init__(self, on_result: Callable[[SendResult], None], *, threaded: bool = True) -> None:
         self._on_result = on_result
@@ -284,16 +287,19 @@ class Sender:
         if self._threaded:
             self._jobs.put(job)
         else:
-            self._on_result(send(job))
+            self._on_result(self._send(job))
 
     def _work(self) -> None:
         while (job := self._jobs.get()) is not None:
-            try:
-                result = send(job)
-            except Exception as exc:  # never lose a result: the core must log and answer
-                log.exception("sender failed")
-                result = SendResult(job.request_id, False, 0, b"", f"sender error: {exc}", 0, 0.0)
-            self._on_result(result)
+            self._on_result(self._send(job))
+
+    @staticmethod
+    def _send(job: SendJob) -> SendResult:
+        try:
+            return send(job)
+        except Exception as exc:  # never lose a result: the core must log and answer
+            log.exception("sender failed")
+            return SendResult(job.request_id, False, 0, b"", f"sender error: {exc}", 0, 0.0)
 
     def stop(self, timeout_s: float = 2.0) -> None:
         if self._thread is not None:

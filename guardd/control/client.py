@@ -3,12 +3,12 @@ an assistant's own client: one JSON object per line each way)."""
 
 from __future__ import annotations
 
-import base64
 import json
 import socket
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from guardd.control import protocol
 from guardd.errors import GuarddError
 
 # `guardd send` exit codes, one per outcome a script may want to tell apart.
@@ -49,22 +49,12 @@ def messages(path: Path, request: dict[str, Any], timeout_s: float | None = None
     """Send one request line and yield each reply line until the daemon closes the connection."""
     sock = _connect(path, timeout_s)
     try:
-        sock.sendall(json.dumps(request).encode() + b"\n")
+        sock.sendall(protocol.encode(request))
         with sock.makefile("rb") as replies:
             for line in replies:
                 yield json.loads(line)
     finally:
         sock.close()
-
-
-def submit_request(destination: str, payload: bytes, *, text: bool, content_type: str | None) -> dict[str, Any]:
-    if text:
-        return {"call": "submit", "to": destination, "kind": "message", "text": payload.decode("utf-8")}
-    request = {"call": "submit", "to": destination, "kind": "upload",
-               "data": base64.b64encode(payload).decode("ascii")}
-    if content_type:
-        request["content_type"] = content_type
-    return request
 
 
 def send(path: Path, request: dict[str, Any], progress: Callable[[dict[str, Any]], None]) -> int:

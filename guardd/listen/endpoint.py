@@ -10,10 +10,9 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Protocol
 
+from guardd.audioformat import SAMPLE_BYTES, SAMPLE_RATE
 from guardd.config.settings import UtteranceConfig
 
-SAMPLE_RATE = 16000  # hertz
-BYTES_PER_SAMPLE = 2
 ONSET_WINDOW_S = 0.3  # speech starts when this much recent audio is mostly voiced
 WORD_GAP_S = 0.15  # a pause shorter than this is inside the request (between its words)
 VOICED_RATIO = 0.9  # "mostly": the ratio py-webrtcvad's example endpointer uses both ways
@@ -65,12 +64,12 @@ class Endpointer:
     def __init__(self, cfg: UtteranceConfig, vad: Vad, history: bytes, wake_t: float) -> None:
         self.cfg = cfg
         self._vad = vad
-        self._sub_bytes = SAMPLE_RATE * cfg.vad_frame_ms // 1000 * BYTES_PER_SAMPLE
+        self._sub_bytes = SAMPLE_RATE * cfg.vad_frame_ms // 1000 * SAMPLE_BYTES
         self._pcm = bytearray(history)  # audio from t0 on
-        self._t0 = wake_t - len(history) / (SAMPLE_RATE * BYTES_PER_SAMPLE)
+        self._t0 = wake_t - len(history) / (SAMPLE_RATE * SAMPLE_BYTES)
         # The VAD scans from WAKE_LOOKBACK_S before the wake: the model often fires just after
         # the pause that follows the wake word has begun, or after the request has begun.
-        lookback = int(WAKE_LOOKBACK_S * SAMPLE_RATE) * BYTES_PER_SAMPLE
+        lookback = int(WAKE_LOOKBACK_S * SAMPLE_RATE) * SAMPLE_BYTES
         self._scanned = max(0, len(history) - lookback)
         self._history_bytes = len(history)
         self._onset_window: deque[tuple[int, bool]] = deque(
@@ -87,7 +86,7 @@ class Endpointer:
         self.wake_t = wake_t
 
     def _t(self, offset: int) -> float:
-        return self._t0 + offset / (SAMPLE_RATE * BYTES_PER_SAMPLE)
+        return self._t0 + offset / (SAMPLE_RATE * SAMPLE_BYTES)
 
     @property
     def speaking(self) -> bool:
@@ -108,7 +107,7 @@ class Endpointer:
 
     def _step(self, offset: int, voiced: bool) -> Utterance | NoSpeech | None:
         end = offset + self._sub_bytes
-        pre_roll = int(self.cfg.pre_roll_s * SAMPLE_RATE) * BYTES_PER_SAMPLE
+        pre_roll = int(self.cfg.pre_roll_s * SAMPLE_RATE) * SAMPLE_BYTES
         if self._start is None and self._wake_word_end is None:
             self._quiet_run = 0 if voiced else self._quiet_run + 1
             if self._quiet_run >= self._gap_frames:
@@ -135,7 +134,7 @@ class Endpointer:
         unvoiced = len(self._silence_window) - sum(self._silence_window)
         if window_full and unvoiced >= VOICED_RATIO * len(self._silence_window):
             return self._finish(end, cut=False)
-        max_bytes = int(self.cfg.max_length_s * SAMPLE_RATE) * BYTES_PER_SAMPLE
+        max_bytes = int(self.cfg.max_length_s * SAMPLE_RATE) * SAMPLE_BYTES
         if end - self._start >= max_bytes:
             return self._finish(self._start + max_bytes, cut=True)
         return None

@@ -15,13 +15,11 @@ import wave
 from pathlib import Path
 from typing import Any, Iterator
 
+from guardd.audioformat import FRAME_BYTES, FRAME_SAMPLES, SAMPLE_RATE
 from guardd.errors import AudioError
 
 log = logging.getLogger(__name__)
 
-SAMPLE_RATE = 16000  # hertz
-BLOCK_SAMPLES = 1280  # 80 ms, the wake models' hop
-BLOCK_BYTES = BLOCK_SAMPLES * 2
 PORTAUDIO_HINT = "the PortAudio library is missing; install it with: sudo apt install libportaudio2"
 NO_INPUT_DEVICE = "no input device found (PortAudio sees none)"
 NO_INPUT_FIX = "plug in a USB microphone or set audio.device; `guardd devices` lists them"
@@ -80,7 +78,7 @@ class Microphone:
             self._sd._terminate()
             self._sd._initialize()
         self.device = resolve_device(self._sd, device)
-        self.frames: queue.Queue[bytes] = queue.Queue(maxsize=max(1, int(queue_s * SAMPLE_RATE / BLOCK_SAMPLES)))
+        self.frames: queue.Queue[bytes] = queue.Queue(maxsize=max(1, int(queue_s * SAMPLE_RATE / FRAME_SAMPLES)))
         self.overflows = 0  # PortAudio said input was lost before it reached us
         self.dropped = 0  # blocks we dropped because the core loop was too far behind
         self._stream: Any = None
@@ -98,7 +96,7 @@ class Microphone:
         try:
             self._stream = sd.RawInputStream(
                 samplerate=SAMPLE_RATE,
-                blocksize=BLOCK_SAMPLES,
+                blocksize=FRAME_SAMPLES,
                 channels=1,
                 dtype="int16",
                 device=self.device,
@@ -197,9 +195,9 @@ def read_wav_frames(path: Path) -> Iterator[bytes]:
             what = _describe(1, w.getnchannels(), w.getframerate(), 8 * w.getsampwidth())
             raise AudioError(f"{path} is {what}; {wav_fix(path)}")
         while True:
-            block = w.readframes(BLOCK_SAMPLES)
+            block = w.readframes(FRAME_SAMPLES)
             if not block:
                 return
-            if len(block) < BLOCK_BYTES:
-                block += bytes(BLOCK_BYTES - len(block))
+            if len(block) < FRAME_BYTES:
+                block += bytes(FRAME_BYTES - len(block))
             yield block

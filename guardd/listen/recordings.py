@@ -14,10 +14,10 @@ import wave
 from dataclasses import dataclass
 from pathlib import Path
 
+from guardd.audioformat import SAMPLE_RATE
 from guardd.config.settings import RetentionConfig
 from guardd.durable import write_atomically
 
-SAMPLE_RATE = 16000  # hertz
 _NAME = re.compile(r"^utterance-(\d{8})\.wav$")
 
 

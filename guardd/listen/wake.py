@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from guardd.audioformat import FRAME_SAMPLES
 from guardd.config.settings import BUILTIN_MODELS
 from guardd.errors import ModelError
 
@@ -26,8 +27,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SAMPLE_RATE = 16000  # hertz
-FRAME_SAMPLES = 1280  # 80 ms: the hop every openWakeWord model was trained on
 MEL_CONTEXT_SAMPLES = 480  # three 10 ms mel hops of look-back so the mel frames join up
 MEL_WINDOW = 76  # mel frames per embedding window (about 775 ms)
 MEL_STEP = 8  # mel frames per 80 ms frame

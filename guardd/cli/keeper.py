@@ -1,0 +1,82 @@
+"""The daemon's microphone: open while unmuted, closed while muted, brought back when lost."""
+
+from __future__ import annotations
+
+import queue
+import time
+
+from guardd.config.settings import Config
+from guardd.core import Core
+from guardd.errors import AudioError
+from guardd.listen.microphone import Microphone
+
+POLL_S = 0.1  # the longest a read waits for audio before the loop looks at signals and the inbox
+
+
+class MicrophoneKeeper:
+    """Keeps the microphone open while unmuted and closed while muted (promise 5: closed, not
+    ignored), and brings a lost one back: a stream that fails or stops delivering is a fault,
+    logged once, and is reopened with backoff (PortAudio re-scanned, so a replugged USB
+    microphone is found) until audio flows again."""
+
+    STALL_S = 1.0  # no block for this long from an open stream: the microphone is lost
+    BACKOFF_S = (0.25, 0.5, 1.0, 2.0)  # between reopen attempts; the last repeats
+
+    def __init__(self, config: Config, core: Core) -> None:
+        self.config = config
+        self.core = core
+        self.mic: Microphone | None = None
+        self.failures = 0
+        self.next_try = 0.0
+        self.last_block = 0.0
+        self.overflows = self.dropped = 0
+
+    def read(self, now: float) -> bytes | None:
+        """One block of audio, or None after waiting at most POLL_S."""
+        if self.core.muted:
+            self.close()
+            time.sleep(POLL_S)
+            return None
+        if self.mic is None and not self._open(now):
+            return None
+        assert self.mic is not None
+        try:
+            block = self.mic.frames.get(timeout=POLL_S)
+        except queue.Empty:
+            if time.monotonic() - self.last_block > self.STALL_S or not self.mic.active:
+                self._lost("the microphone stopped delivering audio")
+            return None
+        self.last_block = time.monotonic()
+        if self.failures:
+            self.failures = 0
+            self.core.clear_fault("audio")
+        return block
+
+    def _open(self, now: float) -> bool:
+        if now < self.next_try:
+            time.sleep(min(POLL_S, self.next_try - now))
+            return False
+        try:
+            mic = Microphone(self.config.audio.device, self.config.audio.queue_s, rescan=self.failures > 0)
+            mic.start()
+        except AudioError as exc:
+            self._lost(str(exc))
+            return False
+        self.mic = mic
+        self.last_block = time.monotonic()
+        return True
+
+    def _lost(self, reason: str) -> None:
+        # The fault first: closing a stream whose capture thread is stuck in a read can take as
+        # long as the device stays stuck, and the LED and the log must not wait for that.
+        self.core.report_fault("audio", reason)  # logged the first time only
+        self.close()
+        self.next_try = time.monotonic() + self.BACKOFF_S[min(self.failures, len(self.BACKOFF_S) - 1)]
+        self.failures += 1
+
+    def close(self) -> None:
+        if self.mic is not None:
+            self.overflows += self.mic.overflows
+            self.dropped += self.mic.dropped
+            self.mic.stop()
+            self.mic = None

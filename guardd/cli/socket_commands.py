@@ -1,0 +1,146 @@
+"""`guardd send`, `guardd mute` and `guardd status`: the commands that talk to a running daemon
+over its control socket."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from guardd.cli.common import EXIT_FAILURE, EXIT_USAGE, load_config
+
+
+def _socket_path(args: argparse.Namespace) -> Path:
+    if args.socket:
+        return Path(args.socket)
+    if os.environ.get("GUARDD_SOCKET"):
+        return Path(os.environ["GUARDD_SOCKET"])
+    return Path(load_config(args).socket.path)
+
+
+class _Progress:
+    """What `guardd send` shows of the socket's answers, on stderr. The countdown the daemon
+    streams once a second is one line rewritten in place on a terminal, a line each otherwise."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.tty = out.isatty()
+        self._counting = False  # a countdown line is on screen, without its newline
+
+    def __call__(self, message: dict) -> None:
+        status = message.get("status")
+        if status == "waiting" and "sha256" not in message:
+            self._countdown(message["seconds_left"])
+            return
+        if self._counting:
+            self.out.write("\n")
+            self._counting = False
+        if status == "queued":
+            self._say(f"queued behind another request (position {message.get('position')})")
+        elif status == "waiting":
+            self._say(f"request {message['id']}: {message['bytes']} bytes to {message['destination']} "
+                      f"(sha256 {message['sha256'][:16]}…). Press the guardd button while its LED blinks")
+            self._countdown(message["seconds_left"])
+        elif status == "approved":
+            self._say("approved by a press; sending")
+        elif status == "sent":
+            self._say(f"delivered (HTTP {message['http_status']})")
+            if message.get("body"):
+                print(message["body"])
+        elif status == "failed":
+            self._say(f"send failed: {message.get('error')}")
+        elif status == "denied":
+            self._say(f"denied: {message.get('reason')}")
+        elif status == "error":
+            self._say(f"refused: {message.get('message')}")
+
+    def _say(self, line: str) -> None:
+        self.out.write(line + "\n")
+        self.out.flush()
+
+    def _countdown(self, seconds_left: float) -> None:
+        text = f"{seconds_left:.0f} s left to press"
+        if self.tty:
+            self.out.write(f"\r{text}\x1b[K")  # the line rewritten, the rest of it cleared
+            self._counting = True
+            self.out.flush()
+        else:
+            self._say(text)
+
+
+def cmd_send(args: argparse.Namespace) -> int:
+    from guardd.control import client, protocol
+
+    given = [v for v in (args.text, args.file, args.source) if v is not None]
+    if len(given) != 1:
+        print("guardd send: " + ("say what to send: --text T, --file F (or just F), or - to read standard input"
+                                 if not given else "give one of --text, --file or FILE, not more"), file=sys.stderr)
+        return EXIT_USAGE
+    if args.file is None:
+        args.file = args.source
+    if args.text is not None:
+        payload, text = args.text.encode("utf-8"), True
+    elif args.file == "-":
+        payload = sys.stdin.buffer.read()
+        try:
+            payload.decode("utf-8")
+            text = True
+        except UnicodeDecodeError:
+            text = False
+    else:
+        try:
+            payload = Path(args.file).read_bytes()
+        except OSError as exc:
+            print(f"guardd: error: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+            return EXIT_FAILURE
+        text = False
+    content_type = args.content_type
+    if not text and content_type is None and str(args.file).endswith(".wav"):
+        content_type = "audio/wav"
+    request = protocol.submit_call(args.to, payload, text=text, content_type=content_type)
+    try:
+        return client.send(_socket_path(args), request, _Progress(sys.stderr))
+    except client.DaemonUnreachable as exc:
+        print(f"guardd: error: {exc}", file=sys.stderr)
+        return client.EXIT_NO_DAEMON
+
+
+def cmd_mute(args: argparse.Namespace) -> int:
+    from guardd.control import client
+
+    try:
+        client.mute(_socket_path(args))
+    except client.DaemonUnreachable as exc:
+        print(f"guardd: error: {exc}", file=sys.stderr)
+        return client.EXIT_NO_DAEMON
+    print("muted: the microphone is closed. Only holding the button unmutes it.")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from guardd.control import client
+
+    try:
+        state = client.status(_socket_path(args))
+    except client.DaemonUnreachable as exc:
+        print(f"guardd: error: {exc}", file=sys.stderr)
+        return client.EXIT_NO_DAEMON
+    if args.json:
+        print(json.dumps(state, sort_keys=True))
+        return 0
+    print(f"state:     {state['state']}" + (f" (fault: {state['fault']})" if state.get("fault") else ""))
+    print(f"muted:     {'yes: hold the button to unmute' if state.get('muted') else 'no'}")
+    armed = state.get("armed")
+    print("armed:     " + (f"{armed['id']} {armed['kind']} of {armed['bytes']} bytes to "
+                           f"{armed['destination']}, {armed['seconds_left']:g} s left" if armed else "none"))
+    sending = state.get("sending")
+    if sending:
+        print(f"sending:   {sending['id']} to {sending['destination']}")
+    print(f"queue:     {len(state.get('queue', []))} waiting")
+    for event in state.get("recent_events", []):
+        fields = " ".join(f"{k}={v}" for k, v in sorted(event.items()) if k not in ("event", "t", "body"))
+        print(f"  {event['event']:<10} {fields}")
+    return 0

@@ -1,0 +1,108 @@
+"""The terminal as the device, for `guardd run --simulate` and `guardd replay`: the LED drawn as
+a line of text, each event told in words, and each line on standard input a button press."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from typing import Any, TextIO
+
+from guardd.device.panel import LedState
+
+LED_DRAWING = {
+    LedState.OFF: "○ off        stopped: not listening",
+    LedState.IDLE: "○ off        idle, listening for the wake word",
+    LedState.RECORDING: "● on         recording after the wake word",
+    LedState.AWAITING: "◐ blinking   a request asks for approval: press the button",
+    LedState.SENDING: "◑ quick      sending the approved bytes",
+    LedState.MUTED: "· blip       muted: the microphone is closed (hold the button 3 s to unmute)",
+    LedState.FAULT: "◌ flicker    fault: see the fault line (only a log fault stops sending)",
+}
+
+
+def draw_led(state: LedState, out: TextIO = sys.stderr) -> None:
+    print(f"[LED {LED_DRAWING[state]}]", file=out, flush=True)
+
+
+def describe(event: dict[str, Any]) -> str:
+    kind = event["event"]
+    if kind == "wake":
+        return f"wake word {event['model']} (score {event['score']:.2f})"
+    if kind == "utterance":
+        return (
+            f"kept {event['file']}: {event['end'] - event['start']:.1f} s, "
+            f"{event['bytes']} bytes, sha256 {event['sha256'][:16]}…"
+        )
+    if kind == "request":
+        ahead = event.get("queued", 0)
+        then = (f"queued: {ahead} ahead of it, it asks for a press when they are decided" if ahead
+                else "waiting for a press")
+        return (
+            f"request {event['id']}: {event['kind']} of {event['bytes']} bytes to "
+            f"{event['destination']} (sha256 {event['sha256'][:16]}…), {then}"
+        )
+    if kind == "decision":
+        return f"request {event['id']} {event['decision']} ({event['reason']})"
+    if kind in ("sent", "send_failed"):
+        if not event.get("status"):  # no HTTP answer at all: refused, unreachable, timed out
+            return f"request {event['id']} send failed: {event.get('error', 'no answer')}"
+        outcome = "delivered" if event["delivered"] else f"not delivered: {event.get('error', '')}"
+        return f"request {event['id']} sent, HTTP {event['status']}, {outcome}"
+    return " ".join(f"{k}={v}" for k, v in event.items() if k != "t")
+
+
+MAX_HOLD_S = 30.0  # a simulated hold longer than this is a typo, not a mute
+
+
+class SimulatedButton:
+    """--simulate: each line on stdin is a press, on whichever panel is current (a reload
+    builds a new one): an empty line for a short press, `hold SECONDS` to hold it down.
+
+    Whatever is typed, the reader goes on reading and the button ends up released: a line that
+    is not a press is answered on stderr and changes nothing."""
+
+    def __init__(self) -> None:
+        self.pin: Any = None
+        self._thread: threading.Thread | None = None
+
+    def attach(self, pin: Any) -> None:
+        self.pin = pin
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._read, args=(sys.stdin,), daemon=True)
+            self._thread.start()
+
+    def _read(self, lines: TextIO) -> None:
+        for line in lines:
+            try:
+                self.press(line)
+            except Exception as exc:  # noqa: BLE001 - one bad line must not end the simulation
+                print(f"simulate: that line did nothing ({exc})", file=sys.stderr)
+
+    @staticmethod
+    def hold_for(line: str) -> float | str:
+        """Seconds to hold the button for `line`, or the message that says why it is no press."""
+        words = line.split()
+        if not words:
+            return 0.1
+        if words[0] != "hold" or len(words) != 2:
+            return "an empty line presses the button; `hold SECONDS` holds it"
+        try:
+            hold_s = float(words[1])
+        except ValueError:
+            return f"cannot read {words[1]!r} as seconds"
+        if not 0 < hold_s <= MAX_HOLD_S:  # also refuses nan and inf
+            return f"hold takes seconds between 0 and {MAX_HOLD_S:g}, not {words[1]}"
+        return hold_s
+
+    def press(self, line: str) -> None:
+        hold_s = self.hold_for(line)
+        if isinstance(hold_s, str):
+            print(f"simulate: {hold_s}", file=sys.stderr)
+            return
+        pin = self.pin
+        try:
+            pin.drive_low()
+            time.sleep(hold_s)
+        finally:
+            pin.drive_high()

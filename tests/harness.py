@@ -1,0 +1,31 @@
+"""What several test files share: adapters made for tests at seams guardd owns."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from guardd.confirm.sender import SendJob
+from guardd.errors import AuditLogError
+
+
+class NoSender:
+    """A sender for a core that must send nothing: any job fails the test."""
+
+    def submit(self, job: SendJob) -> None:
+        raise AssertionError(f"{job.request_id} was handed to the sender")
+
+
+class FailingJournal:
+    """A journal over a real log that refuses every append while `failing` says why."""
+
+    def __init__(self, log: Any) -> None:
+        self.log = log
+        self.failing: str | None = None
+
+    def append(self, type_: str, **fields: Any) -> int:
+        if self.failing is not None:
+            raise AuditLogError(self.failing)
+        return self.log.append(type_, **fields)
+
+    def records(self) -> Any:
+        return self.log.records()

@@ -1,0 +1,315 @@
+"""The gate against any sequence of calls and presses, as a Hypothesis state machine: submits,
+hang-ups, presses, releases, ticks and time jumps against the core on MockFactory pins with an
+injected clock and a real HTTP receiver on loopback. After every step: no byte has left without
+an approving press that began after its request started asking, on exactly those bytes, and one
+request asks at a time. After every run: the log tells each request's story in write-ahead order.
+
+Hypothesis runs derandomized and without an example database, so CI sees the same examples.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import http.server
+import threading
+from pathlib import Path
+from typing import Any
+
+from gpiozero.pins.mock import MockFactory
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+
+from guardd.auditlog.reading import read_records
+from guardd.config.settings import Config, ConfirmConfig, DestinationConfig, WakeConfig
+from guardd.confirm.outbox import Caller
+from guardd.device.panel import ButtonEdge
+from guardd.errors import Refused
+from guardd.pipeline import open_pipeline
+
+TIMEOUT_S = 5.0
+CONFIRM = ConfirmConfig(timeout_s=TIMEOUT_S, long_press_s=2.0, stuck_s=4.0, debounce_s=0.03, queue=2)
+CLIENTS = (1, 2, 3)
+ME = Caller(1000, 4242, "/usr/bin/fuzz-client")
+
+
+class Bench:
+    """The core on mock pins with an injected clock and an inline sender to a loopback
+    receiver. It records what an outside observer sees: edges (with their times), when each
+    request started asking (its first "waiting" reply), decisions and results (the core's
+    events), and, for each body that arrives, the log head at that moment."""
+
+    def __init__(self, directory: Path) -> None:
+        self.arrivals: list[tuple[bytes, int]] = []  # (body, log head seq when it arrived)
+        bench = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                bench.arrivals.append((body, bench.auditlog.head.seq))  # the core waits meanwhile
+                self.send_response(200)
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.http = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.http.daemon_threads = True
+        threading.Thread(target=self.http.serve_forever, daemon=True).start()
+        url = f"http://127.0.0.1:{self.http.server_address[1]}/in"
+        self.config = Config(state_dir=str(directory / "state"), wake=WakeConfig(models=("alexa",)),
+                             destinations=(DestinationConfig(url=url, name="inbox"),), confirm=CONFIRM)
+        self.now = 1000.0
+        self.edges: list[ButtonEdge] = []
+        self._stack = contextlib.ExitStack()
+        p = self._stack.enter_context(open_pipeline(
+            self.config, pin_factory=MockFactory(), clock=lambda: self.now, on_edge=self.edges.append,
+            emit=self._event))
+        self.p, self.core, self.auditlog, self.pin = p, p.core, p.auditlog, p.panel.button.pin
+        self.core.start(mode="fuzz")
+        self.approvals = 0  # over every run, so the test can tell it reached the interesting part
+        self.reset()
+
+    def reset(self) -> None:
+        self.start_seq = self.auditlog.head.seq
+        self.arrivals.clear()
+        self.downs: list[float] = []  # times of the button's down edges as the core got them
+        self.payloads: dict[str, bytes] = {}
+        self.owner: dict[str, int] = {}
+        self.armed_at: dict[str, float] = {}
+        self.asking: str | None = None  # the request that is armed or sending, as seen outside
+        self.decided: list[tuple[str, bool, str, float]] = []
+        self.violations: list[str] = []
+
+    # the observer
+
+    def _reply_to(self, client: int) -> Any:
+        def reply(message: dict[str, Any]) -> None:
+            if message["status"] == "waiting" and message["id"] not in self.armed_at:
+                if self.asking is not None:
+                    self.violations.append(f"{message['id']} armed while {self.asking} was still pending")
+                self.asking = message["id"]
+                self.armed_at[message["id"]] = self.now
+        return reply
+
+    def _event(self, event: dict[str, Any]) -> None:
+        kind, rid = event["event"], event.get("id")
+        if kind == "decision":
+            approved = event["decision"] == "approved"
+            self.approvals += approved
+            self.decided.append((rid, approved, event["reason"], self.now))
+            if rid == self.asking and not approved:
+                self.asking = None
+            elif rid != self.asking and rid in self.armed_at:
+                self.violations.append(f"{rid} decided while {self.asking} was the one asking")
+            if approved and rid != self.asking:
+                self.violations.append(f"{rid} approved without being the armed request")
+        elif kind in ("sent", "send_failed"):
+            if rid != self.asking:
+                self.violations.append(f"result for {rid} while {self.asking} was asking")
+            self.asking = None
+
+    # the world
+
+    def feed(self) -> None:
+        while self.edges:
+            edge = self.edges.pop(0)
+            if edge.pressed:
+                self.downs.append(edge.t)
+            self.core.on_button(edge)
+            self.p.inputs.drain(self.core)  # an approval's send result: the next input
+
+    def tick(self) -> None:
+        self.core.tick()
+        self.p.inputs.drain(self.core)
+
+    def advance(self, dt: float, tick_every_s: float | None = 0.1) -> None:
+        """Let time pass, with the core ticking as `guardd run`'s loop does (every 100 ms at
+        most), or, with tick_every_s=None, in one jump as a stalled loop would see it."""
+        end = round(self.now + dt, 6)
+        if tick_every_s is not None:
+            while self.now + tick_every_s < end:
+                self.now = round(self.now + tick_every_s, 6)
+                self.tick()
+        self.now = end
+
+    def step(self, op: tuple[Any, ...]) -> None:
+        kind = op[0]
+        if kind == "submit":
+            _, client, payload, to = op
+            try:
+                request = self.core.submit("message", to, payload, ME, reply=self._reply_to(client),
+                                                  client=client)
+            except Refused:
+                return
+            self.payloads[request.id] = payload
+            self.owner[request.id] = client
+        elif kind == "hangup":
+            self.core.cancel_client(op[1])
+        elif kind in ("down", "up"):
+            self.advance(op[1])
+            (self.pin.drive_low if kind == "down" else self.pin.drive_high)()
+            self.feed()
+        elif kind == "press":
+            for pressed, dt in ((True, op[1]), (False, op[2])):
+                self.advance(dt)
+                (self.pin.drive_low if pressed else self.pin.drive_high)()
+                self.feed()
+        elif kind == "tick":
+            self.advance(op[1])
+            self.tick()
+        elif kind == "jump":  # the loop stalled (an SD card blocking a write, say)
+            self.advance(op[1], tick_every_s=None)
+            self.tick()
+
+    def quiesce(self) -> None:
+        """Release the button and let every request time out, so the next example starts clean."""
+        self.advance(0.5)
+        self.pin.drive_high()
+        self.feed()
+        self.advance(0.5)
+        self.tick()
+        for cid in CLIENTS:
+            self.core.cancel_client(cid)
+        while self.core.busy:
+            self.advance(TIMEOUT_S + 1)
+            self.tick()
+        self.advance(CONFIRM.long_press_s + 1)
+        self.tick()
+
+    # the promise
+
+    def check_arrivals(self) -> None:
+        """No byte without an approving press: every body that arrived is the payload of a
+        request approved by a press (which check() holds to a fresh one)."""
+        approved = {rid for rid, ok, _, _ in self.decided if ok}
+        for body, _head in self.arrivals:
+            assert any(self.payloads.get(rid) == body for rid in approved), f"{body!r} left unapproved"
+
+    def check(self) -> None:
+        assert self.violations == [], self.violations
+        for rid, approved, reason, t in self.decided:
+            if not approved:
+                continue
+            assert reason == "pressed"
+            armed = self.armed_at.get(rid)
+            assert armed is not None, f"{rid} approved without ever asking"
+            fresh = [d for d in self.downs if armed < d < armed + TIMEOUT_S and d <= t]
+            assert fresh, f"{rid} approved at {t} with no press that began after it asked at {armed}"
+
+    def check_log_and_receiver(self) -> None:
+        records = [r for r in read_records(self.config.state_path / "log") if r["seq"] > self.start_seq]
+        by_id: dict[str, list[dict[str, Any]]] = {}
+        for r in records:
+            if "id" in r:
+                by_id.setdefault(str(r["id"]), []).append(r)
+        sends = [r for r in records if r["type"] == "send"]
+        delivered = [r for r in records if r["type"] == "sent" and r["delivered"]]
+        assert len(self.arrivals) == len(delivered) == len(sends)
+        for (body, head), send in zip(self.arrivals, sends):
+            rid = str(send["id"])
+            story = by_id[rid]
+            [request] = [r for r in story if r["type"] == "request"]
+            [decision] = [r for r in story if r["type"] == "decision"]
+            assert (decision["decision"], decision["reason"]) == ("approved", "pressed")
+            assert request["seq"] < decision["seq"] < send["seq"] <= head, "bytes left before the log said so"
+            assert not any(r["type"] == "sent" and r["seq"] <= head for r in story)
+            assert body == self.payloads[rid]
+            assert hashlib.sha256(body).hexdigest() == request["sha256"] == send["sha256"]
+        approved = {rid for rid, ok, _, _ in self.decided if ok}
+        assert {str(s["id"]) for s in sends} == approved
+        for story in by_id.values():
+            kinds = [r["type"] for r in story]
+            assert kinds in (["request"], ["request", "decision"], ["request", "decision", "send", "sent"]), kinds
+
+    def close(self) -> None:
+        self.core.stop("test")
+        self._stack.close()
+        self.http.shutdown()
+        self.http.server_close()
+
+
+gaps = st.floats(0, 1.5) | st.sampled_from([0.0, 0.001, 0.029, 0.03, 0.031, TIMEOUT_S - 0.01])
+holds = st.floats(0.001, 0.5) | st.floats(0.001, 4.5) | st.sampled_from([0.01, 0.03, 0.05, 0.1, 1.99, 2.0, 2.01])
+destinations = st.sampled_from(["inbox", "inbox", "inbox", "nowhere"])
+
+_bench: list[Bench] = []  # one device for every run: models load once
+
+
+def the_bench(directory: Path) -> Bench:
+    if not _bench:
+        _bench.append(Bench(directory))
+    return _bench[0]
+
+
+class CallsAndPresses(RuleBasedStateMachine):
+    directory: Path
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bench = the_bench(self.directory)
+        self.bench.reset()
+
+    @rule(client=st.sampled_from(CLIENTS), payload=st.binary(max_size=40), to=destinations)
+    def a_client_asks(self, client: int, payload: bytes, to: str) -> None:
+        self.bench.step(("submit", client, payload, to))
+
+    @rule(gap=gaps, hold=holds)
+    def a_person_presses(self, gap: float, hold: float) -> None:
+        self.bench.step(("press", gap, hold))
+
+    @rule(gap=gaps, hold=st.floats(0.05, 0.5))
+    def a_person_taps(self, gap: float, hold: float) -> None:  # the short press that approves
+        self.bench.step(("press", gap, hold))
+
+    @rule(client=st.sampled_from(CLIENTS), payload=st.binary(max_size=40), gap=st.floats(0.0, 1.0),
+          hold=st.floats(0.05, 0.5))
+    def a_client_asks_and_a_person_taps(self, client: int, payload: bytes, gap: float, hold: float) -> None:
+        # What the LED is for; random rules alone seldom line a tap up with an asking request.
+        self.bench.step(("submit", client, payload, "inbox"))
+        self.bench.step(("press", gap, hold))
+
+    @rule(gap=gaps)
+    def the_button_goes_down(self, gap: float) -> None:
+        self.bench.step(("down", gap))
+
+    @rule(gap=gaps)
+    def the_button_comes_up(self, gap: float) -> None:
+        self.bench.step(("up", gap))
+
+    @rule(gap=gaps)
+    def the_loop_ticks(self, gap: float) -> None:
+        self.bench.step(("tick", gap))
+
+    @rule(dt=st.floats(3.0, 120.0))
+    def the_loop_stalls(self, dt: float) -> None:  # an SD card blocking a write, say
+        self.bench.step(("jump", dt))
+
+    @rule(client=st.sampled_from(CLIENTS))
+    def a_client_hangs_up(self, client: int) -> None:
+        self.bench.step(("hangup", client))
+
+    @invariant()
+    def no_byte_without_a_fresh_approving_press(self) -> None:
+        self.bench.check_arrivals()
+        self.bench.check()
+
+    def teardown(self) -> None:
+        self.bench.quiesce()
+        self.bench.check()
+        self.bench.check_log_and_receiver()
+
+
+def test_any_sequence_of_calls_and_presses_sends_nothing_without_a_fresh_press(tmp_path_factory):
+    CallsAndPresses.directory = tmp_path_factory.mktemp("bench")
+    CallsAndPresses.TestCase.settings = settings(
+        max_examples=100, stateful_step_count=25, deadline=None, derandomize=True, database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much])
+    try:
+        CallsAndPresses.TestCase().runTest()
+        assert _bench[0].approvals > 20, "the runs should reach many approvals, or they prove little"
+    finally:
+        if _bench:
+            _bench.pop().close()
