@@ -338,18 +338,6 @@ class Core:
         self._show(self._led_state())
 
     def _led_state(self) -> LedState:
-        # Whenever a press can approve, the LED asks: only a fault that blocks sending (and so
-        # has denied whatever was armed) outranks the blink.
-        if self.blocking_fault:
-            return LedState.FAULT
-        if self.broker.armed:
-            return LedState.AWAITING
-        if self.broker.sending:
-            return LedState.SENDING
-        if self.fault:
-            return LedState.FAULT
-        if self.listener.recording:
-            return LedState.RECORDING
-        if self.muted:
-            return LedState.MUTED
-        return LedState.IDLE
+        return LedState.of(blocking_fault=bool(self.blocking_fault), asking=bool(self.broker.armed),
+                           sending=bool(self.broker.sending), fault=bool(self.fault),
+                           recording=self.listener.recording, muted=self.muted)

@@ -11,7 +11,7 @@ from typing import Any, Callable, Iterator
 
 from guardd.auditlog.writer import AuditLog
 from guardd.config.settings import Config
-from guardd.core import Core, Emit
+from guardd.core import Core, Emit, Journal
 from guardd.listen.endpoint import webrtc_vad
 from guardd.device.panel import ButtonEdge, LedState, Panel
 from guardd.listen.recordings import Recordings
@@ -59,13 +59,15 @@ def open_pipeline(
     wall_clock: Callable[[], float] = time.time,
     muted: bool = False,
     persist_mute: Callable[[bool], None] | None = None,
+    journal: Callable[[AuditLog], Journal] | None = None,
 ) -> Iterator[Pipeline]:
     """Open the log, load the models, set up the panel; close all of them on the way out.
 
     The panel's edges and the sender's results are inputs, fed to the core one at a time after
     the step that caused them: to `on_edge` and the given sender's own target (the daemon's
     inbox), or else into Pipeline.inputs, with a sender that sends at once (audio time stands
-    still) and queues its result there."""
+    still) and queues its result there. The core writes to the audit log itself, or through
+    what `journal` makes of it (a test's journal that fails on demand)."""
     inputs = Inputs()
     wake = WakeDetector(
         list(config.wake.models),
@@ -91,7 +93,7 @@ def open_pipeline(
                 config,
                 wake=wake,
                 vad=vad,
-                journal=auditlog,
+                journal=journal(auditlog) if journal else auditlog,
                 recordings=Recordings(config.state_path / "recordings", config.retention),
                 show=panel.show,
                 clock=clock,

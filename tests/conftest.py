@@ -92,16 +92,19 @@ def files_under(path: Path) -> dict[str, tuple[int, int]] | None:
             for p in sorted(path.rglob("*"))}
 
 
-def wait_until(condition, what: str, timeout_s: float = 30.0) -> None:
-    """Poll `condition` until it holds; fail naming `what` after `timeout_s`."""
+def wait_until(condition, what: str, timeout_s: float = 30.0, proc: subprocess.Popen | None = None) -> None:
+    """Poll `condition` until it holds; fail naming `what` after `timeout_s`, or at once when the
+    process `proc` (a guardd being watched) exits first. The one wait of every test."""
     import time
 
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if condition():
             return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"guardd exited ({proc.returncode}) while waiting for {what}")
+        time.sleep(0.01)
+    raise AssertionError(f"timed out waiting for {what} ({timeout_s:g} s)")
 
 
 def wait_for_record(log_dir: Path, type_: str, proc: subprocess.Popen | None = None,

@@ -16,13 +16,25 @@ class NoSender:
 
 
 class FailingJournal:
-    """A journal over a real log that refuses every append while `failing` says why."""
+    """A journal over a real log that refuses appends on demand: every one while `failing` says
+    why, or every one after the next `good` when fail_after(good) was called."""
 
     def __init__(self, log: Any) -> None:
         self.log = log
         self.failing: str | None = None
+        self._good: int | None = None
+
+    def fail_after(self, good: int, why: str = "cannot write the log: Input/output error") -> None:
+        self._good, self._why = good, why
+
+    def heal(self) -> None:
+        self.failing = self._good = None
 
     def append(self, type_: str, **fields: Any) -> int:
+        if self._good is not None:
+            if self._good == 0:
+                self.failing = self._why
+            self._good -= 1
         if self.failing is not None:
             raise AuditLogError(self.failing)
         return self.log.append(type_, **fields)

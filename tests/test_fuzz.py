@@ -35,7 +35,7 @@ from gpiozero.pins.mock import MockFactory
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import Receiver
+from conftest import Receiver, wait_until
 
 from guardd.config.settings import Config, ConfirmConfig, DestinationConfig, SocketConfig, WakeConfig
 from guardd.cli.clients import Clients
@@ -388,15 +388,6 @@ def rss_mb() -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     raise AssertionError("no VmRSS")
-
-
-def wait_until(condition, what: str, limit_s: float = WAIT_S) -> None:
-    deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.01)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_200_connections_at_once_the_oldest_make_room_and_the_last_are_cut_off(live):

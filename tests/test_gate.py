@@ -11,7 +11,6 @@ The daemon-level test at the end does the same across a SIGKILL and a restart of
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import http.server
 import os
@@ -28,9 +27,9 @@ from typing import Any, Callable, Iterator
 import pytest
 from gpiozero.pins.mock import MockFactory
 
-from conftest import GUARDD, ROOT, Receiver, alsa_env, write_config
+from conftest import GUARDD, ROOT, Receiver, alsa_env, wait_until, write_config
+from harness import FailingJournal
 
-from guardd.auditlog import writer as auditlog
 from guardd.auditlog.reading import read_records
 from guardd.errors import Refused
 from guardd.config.settings import Config, ConfirmConfig, DestinationConfig
@@ -156,9 +155,10 @@ class Device:
         self.p = stack.enter_context(open_pipeline(
             config, pin_factory=MockFactory(), clock=lambda: self.clock[0],
             on_edge=lambda e: self.on_edge(e), emit=self.events.append, sender=sender,
-            on_show=self.leds.append,
+            on_show=self.leds.append, journal=FailingJournal,
         ))
         self.core = self.p.core
+        self.journal: FailingJournal = self.core.journal  # type: ignore[assignment]
         self.pin = self.p.panel.button.pin
         self.log_dir = config.state_path / "log"
         inbox.log_dir = self.log_dir
@@ -641,20 +641,16 @@ def test_oversized_payload_is_refused(device, inbox):
 # -- 13. the log cannot be written ------------------------------------------------------------------
 
 
-def _break_the_log(monkeypatch: pytest.MonkeyPatch) -> None:
-    def full(fd: int) -> None:
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-
-    monkeypatch.setattr(auditlog.os, "fdatasync", full)
+FULL = "cannot write the log: No space left on device"
 
 
-def test_log_failure_at_submission_refuses_and_arms_nothing(device, inbox, monkeypatch):
+def test_log_failure_at_submission_refuses_and_arms_nothing(device, inbox):
     d = device()
-    _break_the_log(monkeypatch)
+    d.journal.failing = FULL
     with pytest.raises(Refused) as exc:
         d.submit(b"secret")
     assert exc.value.code == "log_unavailable"
-    monkeypatch.undo()
+    d.journal.heal()
     assert d.core.broker.armed is None and not d.core.busy
     assert d.spooled == []
     assert d.led is LedState.FAULT
@@ -663,13 +659,13 @@ def test_log_failure_at_submission_refuses_and_arms_nothing(device, inbox, monke
     inbox.assert_nothing_arrived()
 
 
-def test_log_failure_before_the_decision_denies(device, inbox, monkeypatch):
+def test_log_failure_before_the_decision_denies(device, inbox):
     d = device()
     s = d.submit(b"secret")
     assert d.led is LedState.AWAITING
-    _break_the_log(monkeypatch)
+    d.journal.failing = FULL
     d.press(T0 + 1.0)
-    monkeypatch.undo()
+    d.journal.heal()
     assert s.final == {"status": "denied", "id": s.id, "reason": "log unavailable"}
     assert [e for e in d.events if e["event"] == "decision"][-1]["reason"] == "log unavailable"
     assert d.story(s.id) == ["request"]  # neither an approval nor a send was ever written
@@ -678,22 +674,13 @@ def test_log_failure_before_the_decision_denies(device, inbox, monkeypatch):
     inbox.assert_nothing_arrived()
 
 
-def test_log_failure_before_the_send_record_denies(device, inbox, monkeypatch):
+def test_log_failure_before_the_send_record_denies(device, inbox):
     """The approval is durable but the `send` record is not: nothing may leave."""
     d = device()
     s = d.submit(b"secret")
-    real = os.fdatasync
-    calls = [0]
-
-    def second_fails(fd: int) -> None:
-        calls[0] += 1
-        if calls[0] >= 2:
-            raise OSError(errno.EIO, os.strerror(errno.EIO))
-        real(fd)
-
-    monkeypatch.setattr(auditlog.os, "fdatasync", second_fails)
+    d.journal.fail_after(1)  # the decision is written, then the log fails
     d.press(T0 + 1.0)
-    monkeypatch.undo()
+    d.journal.heal()
     assert s.final == {"status": "denied", "id": s.id, "reason": "log unavailable"}
     assert "send" not in d.story(s.id)
     assert d.led is LedState.FAULT
@@ -710,18 +697,6 @@ def _silence_wav(path: Path, seconds: float = 1.0) -> Path:
         w.setframerate(16000)
         w.writeframes(b"\0\0" * int(16000 * seconds))
     return path
-
-
-def _wait_until(what: str, done: Callable[[], bool], proc: subprocess.Popen | None = None,
-                limit_s: float = 60.0) -> None:
-    deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline:
-        if done():
-            return
-        if proc is not None and proc.poll() is not None:
-            raise AssertionError(f"guardd exited ({proc.returncode}) while waiting for {what}")
-        time.sleep(0.05)
-    raise AssertionError(f"no {what} within {limit_s} s")
 
 
 def _kill(proc: subprocess.Popen) -> None:
@@ -762,14 +737,14 @@ def test_restart_aborts_the_armed_request_and_a_press_sends_nothing(tmp_path, in
 
     try:
         first, first_err = start_daemon("first")
-        _wait_until("start record and control socket", lambda: records("start") and socket_path.exists(), first)
+        wait_until(lambda: records("start") and socket_path.exists(), "start record and control socket", 60.0, first)
         client = subprocess.Popen(
             [*GUARDD, "send", "--to", "inbox", "--text", "hi", "--socket", str(socket_path)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=ROOT,
         )
         procs.append(client)
-        _wait_until("request record", lambda: bool(records("request")), first)
-        _wait_until("the LED asking", lambda: "[LED ◐" in first_err.read_text(), first)
+        wait_until(lambda: bool(records("request")), "request record", 60.0, first)
+        wait_until(lambda: "[LED ◐" in first_err.read_text(), "the LED asking", 60.0, first)
         [request] = records("request")
         assert (outbox / f"{request['id']}.bin").exists()
 
@@ -780,7 +755,7 @@ def test_restart_aborts_the_armed_request_and_a_press_sends_nothing(tmp_path, in
         assert records("decision") == []  # killed: it never got to decide
 
         second, second_err = start_daemon("second")
-        _wait_until("the second daemon listening", lambda: "listening (models" in second_err.read_text(), second)
+        wait_until(lambda: "listening (models" in second_err.read_text(), "the second daemon listening", 60.0, second)
         aborted = [r for r in records("decision") if r["id"] == request["id"]]
         assert [(r["decision"], r["reason"]) for r in aborted] == [("denied", "aborted")]
         assert aborted[0]["seq"] > records("start")[1]["seq"]
@@ -789,7 +764,7 @@ def test_restart_aborts_the_armed_request_and_a_press_sends_nothing(tmp_path, in
         assert second.stdin is not None
         second.stdin.write("\n")  # a short press, as --simulate reads it
         second.stdin.flush()
-        _wait_until("the core handling the press", lambda: "button up at" in second_err.read_text(), second)
+        wait_until(lambda: "button up at" in second_err.read_text(), "the core handling the press", 60.0, second)
         second.send_signal(signal.SIGTERM)
         assert second.wait(10) == 0
 

@@ -23,8 +23,8 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import GUARDD, ROOT, alsa_env, write_config
-from test_gate import T0, Device, _silence_wav, _wait_until, device, inbox  # noqa: F401 (fixtures)
+from conftest import GUARDD, ROOT, alsa_env, wait_until, write_config
+from test_gate import T0, Device, _silence_wav, device, inbox  # noqa: F401 (fixtures)
 
 from guardd.auditlog import sealing
 from guardd.auditlog.reading import read_records
@@ -66,12 +66,12 @@ def test_a_microphone_fault_leaves_the_led_asking_and_a_press_sends(device, inbo
     assert d.led is LedState.FAULT  # the microphone is still missing
 
 
-def test_a_log_fault_denies_at_once_and_logs_why_when_the_log_writes_again(device, inbox, monkeypatch):
+def test_a_log_fault_denies_at_once_and_logs_why_when_the_log_writes_again(device, inbox):
     d = device()
     armed = d.submit(b"one", client=1)
     waiting = d.submit(b"two", client=2)
     assert d.led is LedState.AWAITING
-    _fail_writes_under(d.log_dir, errno.EIO, monkeypatch)
+    d.journal.failing = "cannot write the log: Input/output error"
     d.core.note("reload")  # any record that cannot be written enters the log fault
     assert armed.final == {"status": "denied", "id": armed.id, "reason": "log unavailable"}
     assert waiting.final == {"status": "denied", "id": waiting.id, "reason": "log unavailable"}
@@ -79,7 +79,7 @@ def test_a_log_fault_denies_at_once_and_logs_why_when_the_log_writes_again(devic
     d.press(T0 + 1.0)
     assert d.led is LedState.FAULT
     inbox.assert_nothing_arrived()
-    monkeypatch.undo()
+    d.journal.heal()
     d.core.note("reload")  # the log writes again: the denials it missed are recorded
     for s in (armed, waiting):
         d.assert_denied(s, "log unavailable")
@@ -125,7 +125,7 @@ def test_a_payload_over_the_file_size_limit_is_refused_and_the_daemon_keeps_runn
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=ROOT,
                             preexec_fn=limited)
     try:
-        _wait_until("the control socket", socket_path.exists, proc)
+        wait_until(socket_path.exists, "the control socket", 60.0, proc)
         big = tmp_path / "big.bin"
         big.write_bytes(b"y" * 2_000_000)
         send = subprocess.run([*GUARDD, "send", "--to", "inbox", "--file", str(big), "--socket", str(socket_path)],

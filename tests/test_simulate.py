@@ -76,7 +76,6 @@ def test_the_words_say_what_is_true(tmp_path):
     import signal
     import socket
     import subprocess
-    import time
     import wave
 
     import numpy as np

@@ -41,6 +41,23 @@ class LedState(enum.Enum):
     def off_s(self) -> float:
         return self.value[1]
 
+    @classmethod
+    def of(cls, *, blocking_fault: bool, asking: bool, sending: bool, fault: bool, recording: bool,
+           muted: bool) -> LedState:
+        """The pattern for the daemon's state. Whenever a press can approve, the LED asks: only
+        a fault that blocks sending (and so has denied whatever was armed) outranks the blink."""
+        if blocking_fault:
+            return cls.FAULT
+        if asking:
+            return cls.AWAITING
+        if sending:
+            return cls.SENDING
+        if fault:
+            return cls.FAULT
+        if recording:
+            return cls.RECORDING
+        return cls.MUTED if muted else cls.IDLE
+
 
 @dataclass(frozen=True)
 class ButtonEdge:
