@@ -3,20 +3,25 @@ as a subprocess (the way an owner or an outside check meets it)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
+import wave
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import pytest
 import yaml
 
 from corpus import fixtures
+from harness import TIMEOUT_S, Device, Inbox
 
 from guardd.audioformat import FRAME_BYTES, SAMPLE_RATE
+from guardd.config.settings import Config, ConfirmConfig, DestinationConfig
+from guardd.confirm.sender import Sender
 from guardd.listen.wake import Wake
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -286,6 +291,16 @@ def silence(seconds, seed=0):
     return noise.astype("<i2").tobytes()
 
 
+def silent_wav(path: Path, seconds: float = 1.0) -> Path:
+    """A WAV file of digital silence, for a microphone that hears nothing."""
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(SAMPLE_RATE)
+        w.writeframes(b"\0\0" * int(SAMPLE_RATE * seconds))
+    return path
+
+
 def voiced(seconds):
     """A gliding harmonic tone that webrtcvad hears as voice in every 30 ms sub-frame."""
     t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
@@ -297,3 +312,30 @@ def voiced(seconds):
 def frames(pcm):
     assert len(pcm) % FRAME_BYTES == 0
     return [pcm[i : i + FRAME_BYTES] for i in range(0, len(pcm), FRAME_BYTES)]
+
+
+# -- the harness's fixtures (tests/harness.py) ---------------------------------------------------
+
+
+@pytest.fixture
+def inbox() -> Iterator[Inbox]:
+    server = Inbox()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def device(tmp_path: Path, inbox: Inbox) -> Iterator[Callable[..., Device]]:
+    """make(confirm=..., sender=..., **dest) -> a Device whose one destination is the inbox."""
+    with contextlib.ExitStack() as stack:
+
+        def make(confirm: ConfirmConfig = ConfirmConfig(timeout_s=TIMEOUT_S), sender: Sender | None = None,
+                 **dest: Any) -> Device:
+            config = Config(
+                state_dir=str(tmp_path / "state"),
+                destinations=(DestinationConfig(url=inbox.url, name="inbox", **dest),),
+                confirm=confirm,
+            )
+            return Device(config, inbox, stack, sender)
+
+        yield make

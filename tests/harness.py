@@ -1,11 +1,250 @@
-"""What several test files share: adapters made for tests at seams guardd owns."""
+"""The test harness: the device (the real pipeline on gpiozero's MockFactory pins, on a clock the
+test moves), the destination (a real HTTP server on loopback that keeps what arrives), and the
+adapters made for tests at seams guardd owns. conftest.py makes the fixtures of them.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+import hashlib
+import http.server
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
 
-from guardd.confirm.sender import SendJob
+from gpiozero.pins.mock import MockFactory
+
+from guardd.auditlog.reading import read_records
+from guardd.config.settings import Config
+from guardd.confirm.outbox import Caller, Request
+from guardd.confirm.sender import Sender, SendJob
+from guardd.device.panel import ButtonEdge, LedState
 from guardd.errors import AuditLogError
+from guardd.pipeline import open_pipeline
+
+T0 = 100.0  # the injected clock starts here
+TIMEOUT_S = 30.0  # confirm.timeout_s in these tests (the default)
+ME = Caller(1000, 4242, "/usr/bin/test-client")
+WAIT_S = 10.0  # the longest any real-time wait of the harness may take
+
+
+# -- the destination: a real HTTP server on loopback that keeps everything that arrives -------------
+
+
+@dataclass
+class Arrival:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    log_at_arrival: list[tuple[str, str]]  # (type, id) of every log record when the bytes arrived
+
+
+class Inbox:
+    """http.server on 127.0.0.1, port 0, in a thread. Counts connections as well as requests, so
+    "zero bytes" means nobody even connected."""
+
+    def __init__(self) -> None:
+        self.arrivals: list[Arrival] = []
+        self.connections = 0
+        self.log_dir: Path | None = None  # when set, the log is read the moment bytes arrive
+        inbox = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _any(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                snapshot = []
+                if inbox.log_dir is not None:
+                    snapshot = [(str(r["type"]), str(r.get("id", ""))) for r in read_records(inbox.log_dir)]
+                inbox.arrivals.append(Arrival(self.command, self.path, dict(self.headers), body, snapshot))
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(b'{"ok":true}')
+
+            do_POST = do_PUT = do_GET = do_DELETE = do_PATCH = _any  # noqa: N815
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        class Server(http.server.ThreadingHTTPServer):
+            daemon_threads = True
+
+            def verify_request(self, request: Any, client_address: Any) -> bool:
+                inbox.connections += 1
+                return True
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}/in"
+        self.thread = threading.Thread(target=self.server.serve_forever, name="inbox", daemon=True)
+        self.thread.start()
+
+    @property
+    def bodies(self) -> list[bytes]:
+        return [a.body for a in self.arrivals]
+
+    def assert_nothing_arrived(self) -> None:
+        assert self.arrivals == []
+        assert self.connections == 0, "something connected to the destination"
+
+    def assert_received_exactly(self, *bodies: bytes) -> None:
+        assert self.bodies == list(bodies)
+        assert self.connections == len(bodies)
+        for a in self.arrivals:
+            assert (a.method, a.path) == ("POST", "/in")
+            assert int(a.headers["Content-Length"]) == len(a.body)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(WAIT_S)
+
+
+# -- the device: the real pipeline on mock pins, on a clock the test moves ---------------------------
+
+
+@dataclass
+class Submitted:
+    request: Request
+    replies: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def id(self) -> str:
+        return self.request.id
+
+    @property
+    def final(self) -> dict[str, Any]:
+        return self.replies[-1]
+
+
+class Device:
+    def __init__(self, config: Config, inbox: Inbox, stack: contextlib.ExitStack,
+                 sender: Sender | None = None) -> None:
+        self.config = config
+        self.inbox = inbox
+        self.clock = [T0]
+        self.edges: list[ButtonEdge] = []
+        self.events: list[dict[str, Any]] = []
+        self.leds: list[LedState] = []
+        self.on_edge: Callable[[ButtonEdge], None] = self.edges.append
+        self.p = stack.enter_context(open_pipeline(
+            config, pin_factory=MockFactory(), clock=lambda: self.clock[0],
+            on_edge=lambda e: self.on_edge(e), emit=self.events.append, sender=sender,
+            on_show=self.leds.append, journal=FailingJournal,
+        ))
+        self.core = self.p.core
+        self.journal: FailingJournal = self.core.journal  # type: ignore[assignment]
+        self.pin = self.p.panel.button.pin
+        self.log_dir = config.state_path / "log"
+        inbox.log_dir = self.log_dir
+        self.core.start(mode="test")
+
+    # time and the button
+
+    @property
+    def now(self) -> float:
+        return self.clock[0]
+
+    def at(self, t: float) -> None:
+        """Let the clock reach t and the core act on it (timeouts, debouncing, stuck buttons)."""
+        assert t >= self.clock[0], "time only moves forward"
+        self.clock[0] = t
+        self.core.tick()
+        self.p.inputs.drain(self.core)  # a send approved just now: its result is the next input
+
+    def _feed(self) -> None:
+        while self.edges:
+            self.core.on_button(self.edges.pop(0))
+        self.p.inputs.drain(self.core)
+
+    def down(self, t: float) -> None:
+        self.clock[0] = t
+        self.pin.drive_low()  # pull-up button: low is pressed; gpiozero calls back synchronously
+        self._feed()
+
+    def up(self, t: float) -> None:
+        self.clock[0] = t
+        self.pin.drive_high()
+        self._feed()
+
+    def press(self, t: float, hold: float = 0.1) -> None:
+        """A clean short press at t, released hold seconds later, and the release debounced."""
+        self.down(t)
+        self.up(t + hold)
+        self.at(t + hold + 0.1)
+
+    # requests
+
+    def submit(self, payload: bytes, *, to: str = "inbox", client: int = 1, kind: str = "message",
+               at: float | None = None) -> Submitted:
+        """A client asks (at time `at`, if given: the core handles the call then, before any tick)."""
+        if at is not None:
+            assert at >= self.clock[0]
+            self.clock[0] = at
+        replies: list[dict[str, Any]] = []
+        request = self.core.submit(kind, to, payload, ME, reply=replies.append, client=client)
+        return Submitted(request, replies)
+
+    # what the log says
+
+    def records(self, type_: str | None = None, id_: str | None = None) -> list[dict[str, Any]]:
+        return [r for r in read_records(self.log_dir)
+                if (type_ is None or r["type"] == type_) and (id_ is None or r.get("id") == id_)]
+
+    def story(self, request_id: str) -> list[str]:
+        """The types of the records about one request, in log order."""
+        return [r["type"] for r in self.records(id_=request_id)]
+
+    def decision(self, request_id: str) -> dict[str, Any]:
+        [d] = self.records("decision", request_id)
+        return d
+
+    @property
+    def led(self) -> LedState | None:
+        return self.p.panel.state
+
+    @property
+    def spooled(self) -> list[str]:
+        outbox = self.config.state_path / "outbox"
+        return sorted(p.name for p in outbox.glob("*.bin")) if outbox.is_dir() else []
+
+    # the promise, as assertions
+
+    def assert_denied(self, s: Submitted, reason: str) -> None:
+        assert self.story(s.id) == ["request", "decision"]
+        d = self.decision(s.id)
+        assert (d["decision"], d["reason"]) == ("denied", reason)
+        assert s.final == {"status": "denied", "id": s.id, "reason": reason}
+        assert f"{s.id}.bin" not in self.spooled, "a denied payload stays spooled"
+
+    def assert_approved_and_sent(self, s: Submitted, payload: bytes) -> None:
+        # Write-ahead: request, then the approval, then `send`, then the result, one record each.
+        assert self.story(s.id) == ["request", "decision", "send", "sent"]
+        d = self.decision(s.id)
+        assert (d["decision"], d["reason"]) == ("approved", "pressed")
+        [req] = self.records("request", s.id)
+        [send] = self.records("send", s.id)
+        [sent] = self.records("sent", s.id)
+        assert req["seq"] < d["seq"] < send["seq"] < sent["seq"]
+        assert req["sha256"] == send["sha256"] == _sha256(payload)
+        assert req["bytes"] == send["bytes"] == len(payload)
+        assert (sent["delivered"], sent["status"], sent["bytes"]) == (1, 200, len(payload))
+        # The bytes arrived after `send` was durable, and before `sent` was written.
+        [arrival] = [a for a in self.inbox.arrivals if (("send", s.id) in a.log_at_arrival)]
+        assert arrival.body == payload
+        assert ("sent", s.id) not in arrival.log_at_arrival
+        assert s.replies[-2:] == [{"status": "approved", "id": s.id},
+                                  {"status": "sent", "id": s.id, "http_status": 200, "error": "",
+                                   "body": '{"ok":true}'}]
+        assert f"{s.id}.bin" not in self.spooled
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
 
 
 class NoSender:

@@ -6,7 +6,7 @@
 - Start-up removes everything left in the outbox, and logs it.
 - Spool, recording, key and mute files are never written or read through a planted symlink.
 
-The device tests drive the real pipeline from test_gate (real log, real HTTP server on loopback,
+The device tests drive the real pipeline of tests/harness.py (real log, real HTTP server on loopback,
 MockFactory pins); the full-disk case is also run against `guardd run` under a real file-size limit.
 """
 
@@ -23,8 +23,8 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import GUARDD, ROOT, alsa_env, wait_until, write_config
-from test_gate import T0, Device, _silence_wav, device, inbox  # noqa: F401 (fixtures)
+from conftest import GUARDD, ROOT, alsa_env, silent_wav, wait_until, write_config
+from harness import T0, Device
 
 from guardd.auditlog import sealing
 from guardd.auditlog.reading import read_records
@@ -113,7 +113,7 @@ def test_a_payload_over_the_file_size_limit_is_refused_and_the_daemon_keeps_runn
     socket_path = sock_dir / "g.sock"
     config = write_config(tmp_path, audio={"queue_s": 120}, socket={"path": str(socket_path)},
                           destinations={"inbox": {"url": inbox.url, "max_bytes": 4_000_000}})
-    env = dict(os.environ, **alsa_env(tmp_path, _silence_wav(tmp_path / "silence.wav")))
+    env = dict(os.environ, **alsa_env(tmp_path, silent_wav(tmp_path / "silence.wav")))
     log_dir = tmp_path / "state" / "log"
     limit = 1_000_000  # bytes any one file may reach; the log's segments stay far below it
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 
-from test_gate import T0, Device, inbox  # noqa: F401 (fixture)
+from harness import T0, Device
 
 from guardd.listen.microphone import read_wav_frames
 from guardd.auditlog.reading import read_records
