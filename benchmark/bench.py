@@ -35,7 +35,8 @@ from corpus import realspeech
 from guardd.auditlog.writer import AuditLog
 from guardd.config.settings import Config, WakeConfig, default_state_dir
 from guardd.audioformat import FRAME_S, FRAME_SAMPLES, SAMPLE_RATE
-from guardd.listen.wake import MEL_STEP, MEL_WINDOW, WakeDetector
+from guardd.listen.features import MEL_STEP, MEL_WINDOW
+from guardd.listen.wake import WakeDetector
 
 LOG_APPENDS = 200  # per log_appends_per_s run
 EXTRA_CHUNK = 400  # frames (32 s of audio) per turn when extra models are compared

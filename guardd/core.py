@@ -30,7 +30,6 @@ from guardd.confirm.broker import Broker, Outcome, ToClient
 from guardd.confirm.gate import Gate
 from guardd.confirm.outbox import Caller, Outbox, Reply, Request
 from guardd.confirm.sender import SendJob, SendResult
-from guardd.confirm.unfinished import close_unfinished
 from guardd.device.panel import ButtonEdge, LedState
 from guardd.errors import Refused
 from guardd.journal import Field, Recorder
@@ -123,7 +122,7 @@ class Core:
         a reload the `reload` record already says what happened, and this process goes on."""
         if not reloaded:
             self.journal.append("start", version=__version__, pid=os.getpid(), **details)
-        close_unfinished(self.journal.records(), self.record, self.broker.outbox)
+        self.broker.close_unfinished(self.journal.records())
         self.listener.delete_strays()
         self._retention()
         self._refresh_led()

@@ -15,7 +15,8 @@ import pytest
 
 from guardd.errors import ModelError
 from guardd.audioformat import FRAME_SAMPLES
-from guardd.listen.wake import WakeDetector, resolve_model, shipped_models_dir
+from guardd.listen.features import resolve_model, shipped_models_dir
+from guardd.listen.wake import WakeDetector
 
 MODELS = ["alexa", "hey_jarvis"]
 

@@ -49,7 +49,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 def cmd_check_config(args: argparse.Namespace) -> int:
     path = args.path or args.config
     cfg = configmod.load(path)
-    from guardd.listen.wake import resolve_model
+    from guardd.listen.features import resolve_model
 
     for model in cfg.wake.models:
         resolve_model(model)  # a missing model file is a config problem the owner can fix now

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 DEFAULT_CONFIG_PATH = Path("/etc/guardd/guardd.yaml")
-# The wake word models that openwakeword 0.4.0 ships inside its wheel (listen/wake.py loads them).
+# The wake word models that openwakeword 0.4.0 ships inside its wheel (listen/features.py finds them).
 BUILTIN_MODELS = ("alexa", "hey_jarvis", "hey_mycroft")
 
 

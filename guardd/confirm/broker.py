@@ -19,12 +19,13 @@ import errno
 import logging
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from guardd.config.settings import Config
 from guardd.confirm.gate import Decision, Gate
 from guardd.confirm.outbox import Caller, Outbox, Reply, Request
 from guardd.confirm.sender import SendJob, SendResult
+from guardd.confirm.unfinished import close_unfinished
 from guardd.errors import Refused
 from guardd.journal import Recorder
 
@@ -83,6 +84,11 @@ class Broker:
     @property
     def busy(self) -> bool:
         return bool(self.waiting or self.armed or self.sending)
+
+    def close_unfinished(self, records: Iterable[dict[str, Any]]) -> None:
+        """At start-up: close what the log left open, and empty the outbox (a restart approves
+        nothing)."""
+        close_unfinished(records, self._record, self.outbox)
 
     def _done(self) -> Outcome:
         out, self._out = self._out, Outcome()
