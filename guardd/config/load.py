@@ -6,11 +6,9 @@ default.
 from __future__ import annotations
 
 import dataclasses
-import errno
 import math
 import os
 import reprlib
-import stat
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +16,11 @@ import yaml
 
 from guardd.config.checks import CHECKS
 from guardd.config.destinations import load_headers
+from guardd.config.reading import MAX_DEPTH, line_at, read_file, too_deep
 from guardd.config.settings import DEFAULT_CONFIG_PATH, Config, DestinationConfig
 from guardd.errors import ConfigError
 
-MAX_CONFIG_BYTES = 1 << 20  # a real config is a few kilobytes
 NOT_KEYS = ("source", "name", "warnings")  # fields the loader fills in, never keys in the file
-MAX_DEPTH = 20  # lists and mappings inside each other; guardd's own go four deep
 
 
 class _Problems:
@@ -226,9 +223,9 @@ def parse(text: str, source: str) -> Config:
     try:
         loader = yaml.SafeLoader(text)  # the reader refuses control characters here
     except yaml.reader.ReaderError as exc:  # a NUL, say
-        raise ConfigError([f"{source}:{_line_at(text, exc.position)}: the character "
+        raise ConfigError([f"{source}:{line_at(text, exc.position)}: the character "
                            f"U+{exc.character:04X} may not appear in a config; remove it"]) from None
-    deep = _too_deep(text)
+    deep = too_deep(text)
     if deep is not None:
         loader.dispose()
         raise ConfigError([f"{source}:{deep}: lists or mappings nest more than {MAX_DEPTH} deep; "
@@ -253,32 +250,6 @@ def parse(text: str, source: str) -> Config:
     return dataclasses.replace(config, source=source, warnings=tuple(problems.warnings))
 
 
-def _line_at(text: str, position: int) -> int:
-    return text.count("\n", 0, position) + 1
-
-
-def _too_deep(text: str) -> int | None:
-    """The line where nesting first passes MAX_DEPTH, or None. Reads events, which PyYAML's
-    parser makes without recursion, so a file nesting 5,000 deep cannot blow the stack as
-    composing it would; any other YAML error is left for the real parse to report."""
-    loader = yaml.SafeLoader(text)
-    depth = 0
-    try:
-        while loader.check_event():
-            event = loader.get_event()
-            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
-                depth += 1
-                if depth > MAX_DEPTH:
-                    return event.start_mark.line + 1
-            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
-                depth -= 1
-    except (yaml.YAMLError, RecursionError):
-        return None
-    finally:
-        loader.dispose()
-    return None
-
-
 def load(path: str | Path | None) -> Config:
     """Load the config at `path`; with None, the system config if it exists, else defaults."""
     if path is None:
@@ -290,7 +261,7 @@ def load(path: str | Path | None) -> Config:
         else:
             return Config()
     path = Path(path)
-    data = _read(path)
+    data = read_file(path)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -298,29 +269,3 @@ def load(path: str | Path | None) -> Config:
         raise ConfigError([f"{path}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x}); "
                            "save the file as UTF-8"]) from None
     return parse(text, str(path))
-
-
-def _read(path: Path) -> bytes:
-    """The config's bytes: a regular file (a symlink to one is fine), never a FIFO to wait on."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except FileNotFoundError:
-        raise ConfigError([f"{path}: no such file; pass --config PATH to a guardd.yaml"]) from None
-    except OSError as exc:
-        fix = "make it readable by the user guardd runs as" if exc.errno == errno.EACCES else "check the path"
-        raise ConfigError([f"{path}: cannot read the config: {exc.strerror}; {fix}"]) from None
-    try:
-        info = os.fstat(fd)
-        if stat.S_ISDIR(info.st_mode):
-            raise ConfigError([f"{path}: is a directory; pass --config PATH to a guardd.yaml file"])
-        if not stat.S_ISREG(info.st_mode):
-            raise ConfigError([f"{path}: is not a regular file; pass --config PATH to a guardd.yaml file"])
-        if info.st_size > MAX_CONFIG_BYTES:
-            raise ConfigError([f"{path}: is {info.st_size} bytes; a config is a few kilobytes "
-                               f"(at most {MAX_CONFIG_BYTES})"])
-        with os.fdopen(os.dup(fd), "rb") as f:
-            return f.read(MAX_CONFIG_BYTES + 1)
-    except OSError as exc:
-        raise ConfigError([f"{path}: cannot read the config: {exc.strerror}"]) from None
-    finally:
-        os.close(fd)
