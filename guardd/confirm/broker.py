@@ -15,7 +15,6 @@ the core's Recorder and never calls back into the core.
 
 from __future__ import annotations
 
-import errno
 import logging
 from collections import deque
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from typing import Any, Callable, Iterable
 
 from guardd.config.settings import Config
 from guardd.confirm.gate import Decision, Gate
+from guardd.confirm.intake import copy_in
 from guardd.confirm.outbox import Caller, Outbox, Reply, Request
 from guardd.confirm.sender import SendJob, SendResult
 from guardd.confirm.unfinished import close_unfinished
@@ -32,8 +32,6 @@ from guardd.journal import Recorder
 log = logging.getLogger(__name__)
 
 CONTENT_TYPES = {"message": "text/plain; charset=utf-8", "upload": "application/octet-stream"}
-# Why a payload could not be copied in, by errno: the refusal's code. Anything else: spool_failed.
-SPOOL_ERRORS = {errno.ENOSPC: "disk_full", errno.EDQUOT: "disk_full", errno.EFBIG: "too_large"}
 
 
 @dataclass(frozen=True)
@@ -128,38 +126,11 @@ class Broker:
         client: int | None,
         content_type: str | None,
     ) -> Request:
-        dest = self.config.destination(destination)
-        if dest is None:
-            names = ", ".join(d.name for d in self.config.destinations) or "none are configured"
-            raise Refused("unknown_destination", f"no destination named {destination!r} (configured: {names})")
-        if len(payload) > dest.max_bytes:
-            raise Refused("too_large", f"{len(payload)} bytes is over {dest.name}'s max_bytes of {dest.max_bytes}")
-        if len(self.waiting) >= self.config.confirm.queue and (self.armed or self.sending):
-            raise Refused("busy", "another request is being confirmed and the queue is full; try again later")
-        incoming = self.outbox.incoming_name()  # the id comes from the request record's seq
-        try:
-            spool, digest = self.outbox.spool(incoming, payload)
-        except OSError as exc:
-            code = SPOOL_ERRORS.get(exc.errno or 0, "spool_failed")
-            raise Refused(code, f"cannot copy the {len(payload)}-byte payload into the outbox: "
-                                f"{exc.strerror or exc}") from None
-        seq = self._record(
-            "request", id=lambda seq: f"r{seq}", kind=kind, destination=dest.name, sha256=digest,
-            bytes=len(payload), **caller.fields(),
-        )
-        if seq is None:
-            self.outbox.discard(incoming)
-            raise Refused("log_unavailable", "the audit log cannot be written, so nothing can be sent")
-        request_id = f"r{seq}"
-        try:
-            spool = self.outbox.claim(incoming, request_id)
-        except OSError as exc:
-            self.outbox.discard(incoming)
-            self._record("decision", id=request_id, decision="denied", reason="spool_failed")
-            raise Refused("spool_failed", f"cannot name the spooled payload {request_id}: "
-                                          f"{exc.strerror or exc}") from None
+        full = len(self.waiting) >= self.config.confirm.queue and bool(self.armed or self.sending)
+        request_id, dest_name, spool, digest = copy_in(
+            self.config, self.outbox, self._record, kind, destination, payload, caller, queue_full=full)
         request = Request(
-            request_id, kind, dest.name, digest, len(payload),
+            request_id, kind, dest_name, digest, len(payload),
             content_type or CONTENT_TYPES[kind], spool, caller, reply, client, self._clock(),
         )
         ahead = len(self.waiting) + (1 if self.armed or self.sending else 0)

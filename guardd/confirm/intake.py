@@ -1,0 +1,53 @@
+"""Taking a request in: checked against the owner's destinations, the payload copied into the
+outbox (never a path the client gave), and the `request` record written before anything waits.
+The id is r<seq of that record>; the payload is spooled under a temporary name until it is known.
+"""
+
+from __future__ import annotations
+
+import errno
+from pathlib import Path
+
+from guardd.config.settings import Config
+from guardd.confirm.outbox import Caller, Outbox
+from guardd.errors import Refused
+from guardd.journal import Recorder
+
+# Why a payload could not be copied in, by errno: the refusal's code. Anything else: spool_failed.
+SPOOL_ERRORS = {errno.ENOSPC: "disk_full", errno.EDQUOT: "disk_full", errno.EFBIG: "too_large"}
+
+
+def copy_in(config: Config, outbox: Outbox, record: Recorder, kind: str, destination: str, payload: bytes,
+            caller: Caller, *, queue_full: bool) -> tuple[str, str, Path, str]:
+    """(request id, destination name, spooled path, SHA-256), or Refused saying why not."""
+    dest = config.destination(destination)
+    if dest is None:
+        names = ", ".join(d.name for d in config.destinations) or "none are configured"
+        raise Refused("unknown_destination", f"no destination named {destination!r} (configured: {names})")
+    if len(payload) > dest.max_bytes:
+        raise Refused("too_large", f"{len(payload)} bytes is over {dest.name}'s max_bytes of {dest.max_bytes}")
+    if queue_full:
+        raise Refused("busy", "another request is being confirmed and the queue is full; try again later")
+    incoming = outbox.incoming_name()  # the id comes from the request record's seq
+    try:
+        spool, digest = outbox.spool(incoming, payload)
+    except OSError as exc:
+        code = SPOOL_ERRORS.get(exc.errno or 0, "spool_failed")
+        raise Refused(code, f"cannot copy the {len(payload)}-byte payload into the outbox: "
+                            f"{exc.strerror or exc}") from None
+    seq = record(
+        "request", id=lambda seq: f"r{seq}", kind=kind, destination=dest.name, sha256=digest,
+        bytes=len(payload), **caller.fields(),
+    )
+    if seq is None:
+        outbox.discard(incoming)
+        raise Refused("log_unavailable", "the audit log cannot be written, so nothing can be sent")
+    request_id = f"r{seq}"
+    try:
+        spool = outbox.claim(incoming, request_id)
+    except OSError as exc:
+        outbox.discard(incoming)
+        record("decision", id=request_id, decision="denied", reason="spool_failed")
+        raise Refused("spool_failed", f"cannot name the spooled payload {request_id}: "
+                                      f"{exc.strerror or exc}") from None
+    return request_id, dest.name, spool, digest
