@@ -90,21 +90,17 @@ class KeyCheck:
 
 
 def check_key(state: sealing.KeyState, head: Head, last: dict[str, Any] | None, torn: bool) -> KeyCheck:
-    if state.seq == head.seq + 1 and state.prev == head.h:
+    position = state.position(head.seq, head.h, str(last.get("prev")) if last else GENESIS)
+    if position == "next":
         return KeyCheck(key=state.key)
-    if (
-        state.seq == head.seq
-        and last is not None
-        and last.get("prev") == state.prev
-        and last.get("mac") == sealing.seal(state.key, head.h)
-    ):
+    if position == "last" and last is not None and last.get("mac") == sealing.seal(state.key, head.h):
         # The record was durable but the process stopped before the evolved key was saved.
         return KeyCheck(key=sealing.next_key(state.key), evolved=True)
-    if torn and state.seq == head.seq + 2:
+    if position == "ahead" and torn and state.seq == head.seq + 2:
         # The last record was complete and sealed, then cut (its bytes are the torn tail): its
         # key is gone, so the recovery record takes the next seq and names the one it skips.
         return KeyCheck(key=state.key, skip=head.seq + 1)
-    if state.seq > head.seq + 1:
+    if position == "ahead":
         why = f"the log ends at seq {head.seq} but the sealing key is for seq {state.seq}: records were removed"
     elif state.seq <= head.seq:
         why = f"the log goes on to seq {head.seq} past the sealing key (for seq {state.seq}): records were added without it"

@@ -97,6 +97,20 @@ class KeyState:
     def body(self) -> dict[str, int | str]:
         return {"v": STATE_VERSION, "seq": self.seq, "key": self.key.hex(), "prev": self.prev}
 
+    def position(self, seq: int, h: str, prev: str) -> str:
+        """Where this key state stands against a log whose last record is seq (hash h, after
+        prev). The one rule the writer (at open) and the verifier both go by:
+        "next": it seals the record after that one, the normal case;
+        "last": it sealed that very record; the process stopped before the evolved key was saved;
+        "ahead": it is for a record past the next: records were removed;
+        "behind": it is for an earlier record: records were written without it;
+        "other": it is for this place in the log, but after another record: the log was rewritten."""
+        if self.seq == seq + 1:
+            return "next" if self.prev == h else "other"
+        if self.seq == seq:
+            return "last" if self.prev == prev else "other"
+        return "ahead" if self.seq > seq + 1 else "behind"
+
 
 def _encode(body: dict[str, int | str]) -> bytes:
     return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()

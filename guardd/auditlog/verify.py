@@ -305,13 +305,14 @@ def _check_key_state(
         return
     last_seq, last_h = good[-1] if good else (0, GENESIS)
     last_prev = next((line.record["prev"] for line in reversed(lines) if line.record is not None), GENESIS)
-    if state.seq > last_seq + 1:
+    position = state.position(last_seq, last_h, last_prev)
+    if position == "ahead":
         walk.add(last_seq + 1, "truncated", f"the sealing key has moved on to seq {state.seq}; the log ends at seq {last_seq}")
-    elif state.seq == last_seq + 1 and state.prev != last_h:
+    elif position == "other" and state.seq == last_seq + 1:
         walk.add(last_seq, "rolled back", "the last record is not the one the sealing key was evolved after")
-    elif state.seq == last_seq and state.prev != last_prev:
+    elif position == "other":
         walk.add(last_seq, "rolled back", "the last record does not follow the one the sealing key was evolved after")
-    elif state.seq < last_seq:
+    elif position == "behind":
         walk.add(state.seq + 1, "key state", f"records from seq {state.seq + 1} on were written after the key state was saved")
     epoch = next((r for r in reversed(ratchets) if r.start <= state.seq), None)
     if epoch is not None and epoch.key_for(state.seq) != state.key:
