@@ -8,9 +8,9 @@ armed at a time; the next waits (bounded) until the previous one's send has fini
 
 Calls go one way: the core calls the broker, the broker calls the gate, and each answers with
 what happened. Every method that changes something returns an Outcome: the events and the
-messages to the asking clients, in the order they happened, for the core to tell, and the approved
-job the core hands to the sender. The broker writes its records through
-the core's Recorder and never calls back into the core.
+messages to the asking clients, in the order they happened, for the core to tell, and the
+approved job the core hands to the sender. The broker writes its records through the core's
+Recorder and never calls back into the core.
 """
 
 from __future__ import annotations
@@ -107,28 +107,14 @@ class Broker:
     ) -> Outcome:
         """Copy the payload in, log the request, queue it (Outcome.request). Raises Refused;
         nothing then waits."""
+        full = len(self.waiting) >= self.config.confirm.queue and bool(self.armed or self.sending)
         try:
-            self._out.request = self._submit(kind, destination, payload, caller, reply, client, content_type)
+            request_id, dest_name, spool, digest = copy_in(
+                self.config, self.outbox, self._record, kind, destination, payload, caller, queue_full=full)
         except Refused as exc:
-            self._done()
             self._record("refused", kind=kind, destination=destination[:64], bytes=len(payload),
                          code=exc.code, **caller.fields())
             raise
-        return self._done()
-
-    def _submit(
-        self,
-        kind: str,
-        destination: str,
-        payload: bytes,
-        caller: Caller,
-        reply: Reply | None,
-        client: int | None,
-        content_type: str | None,
-    ) -> Request:
-        full = len(self.waiting) >= self.config.confirm.queue and bool(self.armed or self.sending)
-        request_id, dest_name, spool, digest = copy_in(
-            self.config, self.outbox, self._record, kind, destination, payload, caller, queue_full=full)
         request = Request(
             request_id, kind, dest_name, digest, len(payload),
             content_type or CONTENT_TYPES[kind], spool, caller, reply, client, self._clock(),
@@ -139,7 +125,8 @@ class Broker:
         self._arm_next()
         if request is not self.armed:
             self._reply(request, {"status": "queued", "id": request.id, "position": len(self.waiting)})
-        return request
+        self._out.request = request
+        return self._done()
 
     def _arm_next(self) -> None:
         if self.armed or self.sending or not self.waiting or self._record.failure:
@@ -209,7 +196,7 @@ class Broker:
                                      sha256=request.sha256, bytes=request.size) is None:
             approved, reason = False, "log unavailable"
         self._out.told.append({"event": "decision", "id": request.id,
-                                 "decision": "approved" if approved else "denied", "reason": reason})
+                               "decision": "approved" if approved else "denied", "reason": reason})
         self.history.append({"id": request.id, "decision": "approved" if approved else "denied",
                              "reason": reason})
         if not approved:
