@@ -29,7 +29,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from corpus import audio as benchaudio
+from corpus import audio as corpus_audio
 from corpus import fixtures as corpus_fixtures
 from corpus import realspeech
 from guardd.auditlog.writer import AuditLog
@@ -152,7 +152,7 @@ def pipelines_cpu(configs: list[Config], frames: Frames, chunk: int) -> list[lis
 def quiet_room_cpu(minutes: float, repeats: int, gated: Config, plain: Config) -> tuple[float, float, float]:
     """(seconds of quiet room audio, median CPU seconds with the gate on, with it off). The audio
     (115 MB an hour) is gone when this returns, not carried into the worker processes after."""
-    quiet = Frames(benchaudio.room_noise(minutes * 60))
+    quiet = Frames(corpus_audio.room_noise(minutes * 60))
     on = median_of(repeats, lambda: pipeline_cpu(gated, quiet))
     off = median_of(repeats, lambda: pipeline_cpu(plain, quiet))
     return len(quiet) * FRAME_S, on, off
@@ -337,7 +337,7 @@ def positives_run(fixtures: Path, manifest: dict[str, Any], config: Config) -> t
 
 def _count_wakes(args: tuple[str, list[str], float, int, float, bool]) -> tuple[float, list[tuple[str, float]]]:
     path, models, threshold, trigger, refractory, gate = args
-    x = benchaudio.read_wav(Path(path))
+    x = corpus_audio.read_wav(Path(path))
     detector = WakeDetector(models, threshold, trigger, refractory, gate_silence=gate)
     wakes = []
     for k in range(len(x) // FRAME_SAMPLES):
@@ -378,8 +378,8 @@ def run(args: argparse.Namespace, say: Callable[[str], None]) -> dict[str, Any]:
     fixtures: Path = args.fixtures or corpus_fixtures.make_speech()
     if args.cache is None:
         args.cache = corpus_fixtures.make_real()
-    manifest = benchaudio.load_manifest(fixtures)
-    speech = benchaudio.speech_set(fixtures, manifest)
+    manifest = corpus_audio.load_manifest(fixtures)
+    speech = corpus_audio.speech_set(fixtures, manifest)
     frames = Frames(speech)
     result: dict[str, Any] = {"machine": machine(), "models": models, "repeats": args.repeats,
                               "threshold": WAKE.threshold, "trigger_frames": WAKE.trigger_frames}
@@ -422,7 +422,7 @@ def run(args: argparse.Namespace, say: Callable[[str], None]) -> dict[str, Any]:
 
         say("memory and start-up in fresh processes")
         wav = tmp / "speech.wav"
-        benchaudio.write_wav(wav, speech)
+        corpus_audio.write_wav(wav, speech)
         (tmp / "rss.yaml").write_text(json.dumps({"state_dir": str(tmp / "rss"), "wake": {"models": models}}))
         replay_cmd = [sys.executable, "-m", "guardd", "replay", str(wav), "--config", str(tmp / "rss.yaml"), "--json"]
         rss, cpu = peak_rss_of(replay_cmd)
@@ -462,7 +462,7 @@ def run(args: argparse.Namespace, say: Callable[[str], None]) -> dict[str, Any]:
     negatives = [fixtures / e["file"] for e in manifest["negatives"]]
     generated_hours = args.negative_hours - manifest["negative_seconds"] / 3600 - real_hours
     if generated_hours > 0:
-        negatives += list(benchaudio.negative_speech(args.cache, generated_hours, say))
+        negatives += list(corpus_audio.negative_speech(args.cache, generated_hours, say))
     say(f"false accepts over {len(negatives)} files of generated speech and {len(real)} of real")
     hours, wakes = false_accepts(negatives, gated.wake, workers)
     hours += real_hours
