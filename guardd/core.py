@@ -32,7 +32,7 @@ from guardd.confirm.outbox import Caller, Outbox, Reply, Request
 from guardd.confirm.sender import SendJob, SendResult
 from guardd.device.panel import ButtonEdge, LedState
 from guardd.errors import Refused
-from guardd.journal import Field, Recorder
+from guardd.journal import Field, Journal, Recorder
 from guardd.listen.endpoint import Vad
 from guardd.listen.listener import Heard, Listener
 from guardd.listen.recordings import Recordings
@@ -47,14 +47,6 @@ RETENTION_EVERY_S = 60.0  # how often the retention rule runs, on the core's clo
 BLOCKING_FAULTS = frozenset({"log"})
 
 Emit = Callable[[dict[str, Any]], None]
-
-
-class Journal(Protocol):
-    """The audit log as the core sees it: append records, and read the past ones at start-up."""
-
-    def append(self, type_: str, **fields: Field) -> int: ...
-
-    def records(self) -> Any: ...
 
 
 class Sends(Protocol):
@@ -154,6 +146,13 @@ class Core:
         if self.clock() >= self._next_retention:
             self._retention()
 
+    def take(self, item: ButtonEdge | SendResult) -> None:
+        """An input that waited its turn in the inbox: a button edge or a send's result."""
+        if isinstance(item, ButtonEdge):
+            self.on_button(item)
+        else:
+            self.on_send_result(item)
+
     def on_button(self, edge: ButtonEdge) -> None:
         log.debug("button %s at %.3f", "down" if edge.pressed else "up", edge.t)
         self._act(self.broker.on_edge(edge.pressed, edge.t))
@@ -168,8 +167,9 @@ class Core:
         try:
             outcome = self.broker.submit(kind, destination, payload, caller, reply=reply,
                                          client=client, content_type=content_type)
-        finally:
-            self._check_log()
+        except Refused:
+            self._check_log()  # (a refusal because the log failed enters the log fault)
+            raise
         self._act(outcome)
         assert outcome.request is not None
         return outcome.request
@@ -224,7 +224,7 @@ class Core:
         self._check_log()
         if heard.storage_fault is not None:
             self._set_fault("storage", heard.storage_fault)
-        elif heard.stored:
+        elif heard.kept is not None:
             self.clear_fault("storage")
         for event in heard.events:
             self._emit(event)

@@ -9,7 +9,7 @@ seq", so neither the core nor the broker ever acts on an unlogged step.
 
 from __future__ import annotations
 
-from typing import Callable, Protocol
+from typing import Any, Callable, Iterable, Protocol
 
 from guardd.errors import AuditLogError
 
@@ -20,6 +20,10 @@ Field = int | str | BySeq
 class Journal(Protocol):
     def append(self, type_: str, **fields: Field) -> int:
         """Write one record durably and return its seq; raise AuditLogError if it was not."""
+        ...
+
+    def records(self) -> Iterable[dict[str, Any]]:
+        """The records written so far, in order (the core reads them once, at start-up)."""
         ...
 
 

@@ -11,7 +11,8 @@ from typing import Any, Callable, Iterator
 
 from guardd.auditlog.writer import AuditLog
 from guardd.config.settings import Config
-from guardd.core import Core, Emit, Journal
+from guardd.core import Core, Emit
+from guardd.journal import Journal
 from guardd.listen.endpoint import webrtc_vad
 from guardd.device.panel import ButtonEdge, LedState, Panel
 from guardd.listen.recordings import Recordings
@@ -27,11 +28,7 @@ class Inputs(list):  # of ButtonEdge | SendResult
 
     def drain(self, core: Core) -> None:
         while self:
-            item = self.pop(0)
-            if isinstance(item, ButtonEdge):
-                core.on_button(item)
-            else:
-                core.on_send_result(item)
+            core.take(self.pop(0))
 
 
 @dataclass

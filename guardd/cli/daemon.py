@@ -191,9 +191,7 @@ def drain(inbox: Inbox, core: Core, clients: Clients) -> None:
             item = inbox.get_nowait()
         except queue.Empty:
             return
-        if isinstance(item, ButtonEdge):
-            core.on_button(item)
-        elif isinstance(item, SendResult):
-            core.on_send_result(item)
+        if isinstance(item, (ButtonEdge, SendResult)):
+            core.take(item)
         else:
             clients.handle(item)

@@ -39,7 +39,6 @@ class Heard:
     kept: bytes | None = None  # a kept utterance's WAV bytes (for an after-wake upload)
     kept_name: str = ""
     storage_fault: str | None = None  # the recording could not be kept
-    stored: bool = False  # a recording was kept: storage works
 
 
 class Listener:
@@ -124,7 +123,6 @@ class Listener:
         except OSError as exc:
             heard.storage_fault = f"cannot keep {name}: {exc.strerror or exc}"
             return
-        heard.stored = True
         heard.kept, heard.kept_name = data, name
         heard.events.append({"event": "utterance", "t": self.audio_t, "start": round(utt.start, 3),
                              "end": round(utt.end, 3), "sha256": digest, "bytes": len(data), "file": name})
