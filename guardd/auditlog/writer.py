@@ -37,13 +37,11 @@ from typing import Any, Callable, Iterator
 from guardd.auditlog import sealing
 from guardd.auditlog.format import (
     GENESIS, MAX_LINE_BYTES, RECORD_TYPES, RESERVED_FIELDS, Head, canonical, record_hash,
-    segment_name,
-    segment_number, segment_paths,
+    segment_name, segment_number, segment_paths,
 )
-from guardd.auditlog import segments
 from guardd.auditlog.reading import last_record, read_records
-from guardd.auditlog.segments import DAY_MS
 from guardd.auditlog.recovery import check_key, find_head, set_aside, torn_tail
+from guardd.auditlog.segments import DAY_MS, delete_retained, past_retention
 from guardd.config.settings import LogConfig
 from guardd.durable import fsync_dir
 from guardd.errors import AuditLogError, KeyStateError
@@ -317,7 +315,7 @@ class AuditLog:
 
     def _apply_retention(self) -> None:
         """Delete the oldest closed segments beyond the policy, after a `retention` record."""
-        doomed = segments.past_retention(self.directory, self._number, self.rotation, int(self._wall() * 1000))
+        doomed = past_retention(self.directory, self._number, self.rotation, int(self._wall() * 1000))
         if not doomed:
             return
         last = last_record(doomed[-1])
@@ -337,7 +335,7 @@ class AuditLog:
     def _finish_retention(self) -> None:
         """Delete segments a durable `retention` record names (also after a crash mid-way)."""
         if self._number > 1:
-            segments.delete_retained(self.path, self._number)
+            delete_retained(self.path, self._number)
 
     def _write(self, type_: str, fields: dict[str, Any]) -> dict[str, Any]:
         assert self._fd is not None and self._key is not None
