@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import WakeAt, frames, silence, voiced
 
-from harness import NoSender
-from guardd.auditlog import writer as auditlog
+from harness import NoSender, patch_log_disk
 from guardd.auditlog.reading import read_records
 from guardd.auditlog.writer import AuditLog
 from guardd.auditlog.verify import verify
@@ -112,18 +111,8 @@ def fds_open_on(path):
     return fds
 
 
-class OsWithFdatasync:
-    """guardd.auditlog.writer's view of the os module with fdatasync replaced; everything else is real."""
-
-    def __init__(self, fdatasync):
-        self.fdatasync = fdatasync
-
-    def __getattr__(self, name):
-        return getattr(os, name)
-
-
 def patch_fdatasync(monkeypatch, fdatasync):
-    monkeypatch.setattr(auditlog, "os", OsWithFdatasync(fdatasync))
+    patch_log_disk(monkeypatch, fdatasync=fdatasync)
 
 
 # -- the chain and its encoding ------------------------------------------------------------------

@@ -14,8 +14,8 @@ import time
 import pytest
 
 from conftest import GUARDD, ROOT, guardd, write_config
-from harness import NoSender
-from guardd.auditlog import writer as auditlog
+from harness import NoSender, patch_log_disk
+from guardd.auditlog import files as log_files
 from guardd.auditlog.reading import read_records
 from guardd.auditlog.format import RECORD_TYPES
 from guardd.auditlog.writer import AuditLog
@@ -193,26 +193,20 @@ def test_a_full_disk_shows_the_fault_logs_it_from_the_reserve_and_denies(tmp_pat
     real_write = os.write
     full = [True]
 
-    class Os:
-        def __getattr__(self, name):
-            return getattr(os, name)
+    def write(fd, data):
+        if full[0] and os.readlink(f"/proc/self/fd/{fd}") == str(log.path) and b'"type":"fault"' not in data:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_write(fd, data)
 
-        @staticmethod
-        def write(fd, data):
-            if full[0] and fd == log._fd and b'"type":"fault"' not in data:
-                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-            return real_write(fd, data)
+    def posix_fallocate(fd, offset, length):
+        if full[0]:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return os.posix_fallocate(fd, offset, length)
 
-        @staticmethod
-        def posix_fallocate(fd, offset, length):
-            if full[0]:
-                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-            return os.posix_fallocate(fd, offset, length)
-
-    monkeypatch.setattr(auditlog, "os", Os())
+    patch_log_disk(monkeypatch, write=write, posix_fallocate=posix_fallocate)
     assert core._record("request", id="r1") is None  # the action is not taken
     assert led[-1] is LedState.FAULT and "No space left" in core.fault
-    assert not (tmp_path / "log" / auditlog.RESERVE_NAME).exists()
+    assert not (tmp_path / "log" / log_files.RESERVE_NAME).exists()
     assert core._record("decision", id="r1", decision="approved", reason="press") is None
     log.close()
     types = [r["type"] for r in read_records(tmp_path / "log")]

@@ -12,9 +12,9 @@ import time
 import pytest
 
 from conftest import GUARDD, ROOT, guardd, write_config
-from guardd.auditlog import writer as auditlog
 from guardd.auditlog.reading import read_records
 from guardd.auditlog.verify import verify
+from guardd.auditlog.writer import AuditLog
 
 WRITER = """
 import sys
@@ -56,7 +56,7 @@ def test_kill_9_while_writing_loses_no_synced_record(tmp_path):
         # What the restart finds (before it writes anything) verifies with the key.
         _, problems = verify(logdir, keys=[key], key_dir=tmp_path / "state" / "keys")
         assert [p.kind for p in problems] in ([], ["torn tail"]), problems
-    log = auditlog.AuditLog(logdir, announce_key=False)
+    log = AuditLog(logdir, announce_key=False)
     log.open()
     log.append("stop", reason="test")
     log.close()
@@ -95,7 +95,7 @@ def test_kill_9_of_guardd_replay_then_a_restart_verifies(tmp_path, manifest):
 @pytest.mark.parametrize("n", [200])
 def test_appends_per_second_with_fdatasync(tmp_path, n, capsys):
     """A figure for the README: each append is a write, an fdatasync and an atomic key save."""
-    log = auditlog.AuditLog(tmp_path / "log", announce_key=False)
+    log = AuditLog(tmp_path / "log", announce_key=False)
     log.open()
     start = time.perf_counter()
     for i in range(n):

@@ -12,11 +12,13 @@ import random
 import shutil
 
 import pytest
+
+from harness import patch_log_disk
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from guardd import durable
 
-from guardd.auditlog import writer as auditlog
+from guardd.auditlog import files as log_files
 from guardd.auditlog.format import segment_paths
 from guardd.auditlog.format import segment_name
 from guardd.auditlog.reading import read_records
@@ -506,7 +508,7 @@ def test_bad_key_state_fails_closed_and_says_how_to_reinitialise(state, damage):
 
 
 class FailingOs:
-    """guardd.auditlog.writer's view of the os module with chosen calls failing; the rest is real.
+    """The log's view of the os module (guardd.auditlog.files.os) with chosen calls failing; the rest is real.
     `times` bounds how often each fails (None: always)."""
 
     def __init__(self, times=None, **failures):
@@ -529,8 +531,8 @@ class FailingOs:
 def test_disk_full_releases_the_reserve_to_record_the_fault_and_refuses_the_rest(state, monkeypatch):
     key = make_log(state, 2)
     log = open_log(state)
-    reserve = state / "log" / auditlog.RESERVE_NAME
-    assert reserve.stat().st_size == auditlog.RESERVE_BYTES
+    reserve = state / "log" / log_files.RESERVE_NAME
+    assert reserve.stat().st_size == log_files.RESERVE_BYTES
     before = segments(state)[0].read_bytes()
     fake = FailingOs(write=errno.ENOSPC, posix_fallocate=errno.ENOSPC)
     real_write = os.write
@@ -542,7 +544,7 @@ def test_disk_full_releases_the_reserve_to_record_the_fault_and_refuses_the_rest
         return real_write(fd, data)
 
     fake.write = write
-    monkeypatch.setattr(auditlog, "os", fake)
+    patch_log_disk(monkeypatch, fake)
     with pytest.raises(AuditLogError, match="No space left"):
         log.append("request", id="r1")
     after = segments(state)[0].read_bytes()
@@ -568,7 +570,7 @@ def test_an_io_error_accepts_no_partial_record(state, monkeypatch, call):
     key = make_log(state, 2)
     log = open_log(state)
     before, head = segments(state)[0].read_bytes(), log.head
-    monkeypatch.setattr(auditlog, "os", FailingOs(times=1, **{call: errno.EIO}))
+    patch_log_disk(monkeypatch, FailingOs(times=1, **{call: errno.EIO}))
     with pytest.raises(AuditLogError, match="Input/output error"):
         log.append("request", id="r1")
     monkeypatch.undo()

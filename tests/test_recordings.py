@@ -10,8 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness import NoSender
-from guardd.auditlog import writer as auditlog
+from harness import NoSender, patch_log_disk
 from guardd.auditlog.writer import AuditLog
 from guardd.auditlog.reading import read_records
 from guardd.auditlog.verify import verify
@@ -92,16 +91,6 @@ def harness(tmp_path):
         h.log.close()
 
 
-class OsWithFdatasync:
-    """guardd.auditlog.writer's view of the os module with fdatasync replaced; everything else is real."""
-
-    def __init__(self, fdatasync):
-        self.fdatasync = fdatasync
-
-    def __getattr__(self, name):
-        return getattr(os, name)
-
-
 def watch_log_syncs(monkeypatch, directory):
     """After each durable log append, note which recordings exist: what the log saw happen first."""
     seen = []
@@ -110,7 +99,7 @@ def watch_log_syncs(monkeypatch, directory):
         os.fdatasync(fd)
         seen.append(sorted(p.name for p in directory.glob("*")) if directory.is_dir() else [])
 
-    monkeypatch.setattr(auditlog, "os", OsWithFdatasync(fdatasync))
+    patch_log_disk(monkeypatch, fdatasync=fdatasync)
     return seen
 
 
@@ -124,7 +113,7 @@ def break_log_after(monkeypatch, good_syncs):
         left[0] -= 1
         os.fdatasync(fd)
 
-    monkeypatch.setattr(auditlog, "os", OsWithFdatasync(fdatasync))
+    patch_log_disk(monkeypatch, fdatasync=fdatasync)
 
 
 # -- the files -----------------------------------------------------------------------------------

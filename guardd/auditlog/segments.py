@@ -26,6 +26,20 @@ def past_retention(directory: Path, current: int, rotation: LogConfig, now_ms: i
     return closed
 
 
+def retention_fields(directory: Path, current: int, rotation: LogConfig, now_ms: int) -> dict[str, int | str] | None:
+    """The `retention` record that lets the segments past the owner's limits go, or None."""
+    doomed = past_retention(directory, current, rotation, now_ms)
+    last = last_record(doomed[-1]) if doomed else None
+    if last is None:
+        return None
+    return {
+        "deleted_from": doomed[0].name,
+        "deleted_through": doomed[-1].name,
+        "next_seq": int(last["seq"]) + 1,
+        "next_prev": str(last["h"]),
+    }
+
+
 def delete_retained(current_path: Path, current: int) -> None:
     """Delete the closed segments the current segment's `retention` record names."""
     directory = current_path.parent
