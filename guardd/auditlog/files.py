@@ -11,11 +11,13 @@ a fault record when the disk fills. Every system call the writer makes on them i
 from __future__ import annotations
 
 import errno
+import fcntl
 import logging
 import os
 from pathlib import Path
 
 from guardd.auditlog.format import segment_name
+from guardd.auditlog.segments import DAY_MS
 from guardd.durable import fsync_dir
 from guardd.errors import AuditLogError
 
@@ -26,6 +28,24 @@ RESERVE_BYTES = 64 * 1024  # room for the fault record (and the key state) when 
 _OPEN = os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
+def lock_directory(directory: Path) -> int:
+    """Make the log directory and take its exclusive lock; the lock's descriptor."""
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(directory / ".lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        raise AuditLogError(f"cannot open the log directory {directory}: {exc.strerror}") from exc
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise AuditLogError(
+            f"another guardd process is writing the log in {directory}; "
+            "stop it first (systemctl stop guardd) or use another state_dir"
+        ) from None
+    return fd
+
+
 class Segment:
     """The segment file that records are appended to now."""
 
@@ -33,6 +53,7 @@ class Segment:
         self.directory = directory
         self.number = number
         self.fd: int | None = None
+        self.day: int | None = None  # the date (days since 1970) of its first record
         self.broken: str | None = None  # why a failed write could not be cut back
 
     @property
@@ -45,11 +66,17 @@ class Segment:
         except OSError as exc:
             raise AuditLogError(f"cannot open {self.path}: {exc.strerror}") from exc
 
-    def size(self) -> int | None:
+    def full(self, now_ms: int, max_bytes: int) -> bool:
+        """True when the next record belongs in a new segment: a segment never spans two dates
+        (a clock that jumps counts as a new day) and stops growing at max_bytes."""
+        if self.day is None:
+            return False
+        if now_ms // DAY_MS != self.day:
+            return True
         try:
-            return os.fstat(self.fd).st_size  # type: ignore[arg-type]
+            return os.fstat(self.fd).st_size >= max_bytes  # type: ignore[arg-type]
         except OSError:
-            return None
+            return False
 
     def start_next(self) -> None:
         """Create the next segment and append to it from now on."""
@@ -60,7 +87,7 @@ class Segment:
         except OSError as exc:
             raise AuditLogError(f"cannot start a new log segment: {exc.strerror or exc}") from exc
         os.close(self.fd)
-        self.fd, self.number = fd, self.number + 1
+        self.fd, self.number, self.day = fd, self.number + 1, None
 
     def append_line(self, line: bytes) -> None:
         """Write one line and make it durable. Raises OSError with the file as it was before."""

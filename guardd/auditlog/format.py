@@ -41,6 +41,15 @@ def canonical(record: dict[str, Any]) -> bytes:
     return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
 
 
+def check_fields(type_: str, fields: dict[str, Any]) -> None:
+    """A record the caller asks for must be of a known type and leave the log's own fields alone."""
+    if type_ not in RECORD_TYPES:
+        raise TypeError(f"{type_!r} is not a record type; add it to RECORD_TYPES and the README")
+    clash = [k for k in fields if k in RESERVED_FIELDS]
+    if clash:
+        raise TypeError(f"log field {clash[0]!r} is set by the log itself")
+
+
 def record_hash(prev: str, body: dict[str, Any]) -> str:
     """h over the domain tag, the previous hash and the record without its `h` and `mac`."""
     body = {k: v for k, v in body.items() if k not in ("h", "mac")}

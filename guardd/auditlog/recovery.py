@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from guardd.auditlog import sealing
-from guardd.auditlog.format import GENESIS, MAX_LINE_BYTES, Head, canonical
+from guardd.auditlog.format import GENESIS, MAX_LINE_BYTES, Head, canonical, segment_paths
 from guardd.auditlog.reading import first_record, last_line
 from guardd.durable import fsync_dir, open_regular
 from guardd.errors import LogIntegrityError
@@ -32,6 +32,11 @@ def torn_tail(path: Path) -> bytes:
     if cut == 0 and size > len(tail):
         raise LogIntegrityError(f"{path} ends in more than {MAX_LINE_BYTES} bytes without a newline; run `guardd verify`")
     return tail[cut:]
+
+
+def has_history(directory: Path) -> bool:
+    """True if this directory ever held records: then a missing key is lost, not new."""
+    return any(p.stat().st_size for p in segment_paths(directory)) or any(directory.glob("torn-*.bin"))
 
 
 def set_aside(path: Path, torn: bytes, wall_s: float) -> str:

@@ -27,21 +27,20 @@ The log never holds audio: records carry hashes, sizes and times.
 from __future__ import annotations
 
 import errno
-import fcntl
 import logging
 import os
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from guardd.auditlog.files import Reserve, Segment
+from guardd.auditlog.files import Reserve, Segment, lock_directory
 from guardd.auditlog.format import (
-    GENESIS, MAX_LINE_BYTES, RECORD_TYPES, RESERVED_FIELDS, Head, canonical, record_hash,
-    segment_name, segment_number, segment_paths,
+    GENESIS, MAX_LINE_BYTES, Head, canonical, check_fields, record_hash, segment_name, segment_number,
+    segment_paths,
 )
 from guardd.auditlog.keys import DiskFull, SealingKey
 from guardd.auditlog.reading import read_records
-from guardd.auditlog.recovery import find_head, set_aside, torn_tail
+from guardd.auditlog.recovery import find_head, has_history, set_aside, torn_tail
 from guardd.auditlog.segments import DAY_MS, delete_retained, retention_fields
 from guardd.config.settings import LogConfig
 from guardd.errors import AuditLogError
@@ -81,7 +80,6 @@ class AuditLog:
         self._segment = Segment(self.directory, 1)
         self._reserve = Reserve(self.directory)
         self._lock_fd: int | None = None
-        self._segment_day: int | None = None
         self._needs_link = False  # the current segment has no `segment` record yet
         self.head = Head(0, GENESIS)
         self.recovered: list[str] = []  # names of torn tails set aside at open
@@ -105,20 +103,7 @@ class AuditLog:
     def open(self) -> None:
         """Lock, recover a torn tail, find the head, check the key state. A missing or corrupt
         key leaves the log open but unsealed: every append raises until `rekey()`."""
-        try:
-            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-            self._lock_fd = os.open(self.directory / ".lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-        except OSError as exc:
-            raise AuditLogError(f"cannot open the log directory {self.directory}: {exc.strerror}") from exc
-        try:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(self._lock_fd)
-            self._lock_fd = None
-            raise AuditLogError(
-                f"another guardd process is writing the log in {self.directory}; "
-                "stop it first (systemctl stop guardd) or use another state_dir"
-            ) from None
+        self._lock_fd = lock_directory(self.directory)
         try:
             self._open_locked()
         except BaseException:
@@ -130,22 +115,16 @@ class AuditLog:
         self._segment.number = segment_number(segments[-1]) if segments else 1
         torn = torn_tail(self.path)
         self.head, last, first = find_head(segments, self.path)
-        self._key.find(self.head, last, torn=bool(torn), fresh=self.head.seq == 0 and not torn and not self._has_history())
+        self._key.find(self.head, last, torn=bool(torn), fresh=self.head.seq == 0 and not torn and not has_history(self.directory))
         if torn and self.unsealed is None:
             self.recovered.append(set_aside(self.path, torn, self._wall()))
-        self._segment_day = None if first is None else int(first.get("wall_ms", 0)) // DAY_MS
+        self._segment.day = None if first is None else int(first.get("wall_ms", 0)) // DAY_MS
         self._needs_link = first is None and self._segment.number > 1
         self._segment.open(create=not segments)
         self._reserve.make()
         self._finish_retention()
         if self.unsealed is None:
             self._write_recoveries()
-
-    def _has_history(self) -> bool:
-        """True if this directory ever held records: then a missing key is lost, not new."""
-        return any(p.stat().st_size for p in segment_paths(self.directory)) or any(
-            self.directory.glob("torn-*.bin")
-        )
 
     def rekey(self, reason: str) -> str:
         """Start a new sealing epoch at head+1 after the key state was lost or found wrong: the
@@ -185,11 +164,7 @@ class AuditLog:
             raise AuditLogError(self.unsealed)
         if self._segment.broken:
             raise AuditLogError(f"the log could not be repaired after a failed write: {self._segment.broken}")
-        if type_ not in RECORD_TYPES:
-            raise TypeError(f"{type_!r} is not a record type; add it to RECORD_TYPES and the README")
-        clash = [k for k in fields if k in RESERVED_FIELDS]
-        if clash:
-            raise TypeError(f"log field {clash[0]!r} is set by the log itself")
+        check_fields(type_, fields)
         if self._reserve.released and type_ not in LOW_SPACE_TYPES and not self._reserve.make():
             raise AuditLogError(
                 f"the disk holding {self.directory} is full; free some space. "
@@ -197,17 +172,10 @@ class AuditLog:
             )
         if self._key.unsaved:
             self._save_key()
-        if not self._reserve.released and (self._needs_link or self._rotation_due()):
+        full = self.head.seq > 0 and self._segment.full(int(self._wall() * 1000), self.rotation.segment_max_bytes)
+        if not self._reserve.released and (self._needs_link or full):
             self._rotate()
         return self._write(type_, fields)
-
-    def _rotation_due(self) -> bool:
-        if self.head.seq == 0 or self._segment_day is None:
-            return False
-        if int(self._wall() * 1000) // DAY_MS != self._segment_day:
-            return True  # a new day (or a clock that jumped): a segment never spans two dates
-        size = self._segment.size()
-        return size is not None and size >= self.rotation.segment_max_bytes
 
     def _rotate(self) -> None:
         if self._needs_link:  # a segment made before a crash, still without its first record
@@ -215,7 +183,6 @@ class AuditLog:
         else:
             previous = self.path
             self._segment.start_next()
-            self._segment_day = None
         self._write("segment", {"previous": previous.name, "previous_seq": self.head.seq, "previous_h": self.head.h})
         self._needs_link = False
         retention = retention_fields(self.directory, self._segment.number, self.rotation, int(self._wall() * 1000))
@@ -251,8 +218,8 @@ class AuditLog:
                 self._record_disk_full(type_)
             raise AuditLogError(f"cannot write the log: {exc.strerror or exc}") from exc
         self.head = Head(seq, body["h"])
-        if self._segment_day is None:
-            self._segment_day = body["wall_ms"] // DAY_MS
+        if self._segment.day is None:
+            self._segment.day = body["wall_ms"] // DAY_MS
         try:
             self._key.advance(self.head)
         except AuditLogError as exc:
