@@ -11,45 +11,16 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
 from guardd.auditlog import sealing
+from guardd.auditlog.findings import Line, Problem, Walk
 from guardd.auditlog.format import (
-    GENESIS, HEX64, INT_FIELDS, STR_FIELDS, canonical, parse_head, record_hash, segment_number,
-    segment_paths,
+    GENESIS, HEX64, INT_FIELDS, STR_FIELDS, canonical, record_hash, segment_number, segment_paths,
 )
+from guardd.auditlog.seals import check_head, check_key_state, check_seal, keys_of_this_log
 from guardd.durable import read_regular
-from guardd.errors import KeyStateError
-
-
-
-@dataclass(frozen=True)
-class Problem:
-    seq: int | None
-    kind: str
-    detail: str
-
-    def __str__(self) -> str:
-        where = f"seq {self.seq}" if self.seq is not None else "log"
-        return f"{where}: {self.kind}: {self.detail}"
-
-
-@dataclass
-class _Line:
-    segment: int  # index into the segment list
-    raw: bytes
-    record: dict[str, Any] | None = None
-    seq: int | None = None
-
-
-@dataclass
-class _Walk:
-    problems: list[Problem] = field(default_factory=list)
-
-    def add(self, seq: int | None, kind: str, detail: str) -> None:
-        self.problems.append(Problem(seq, kind, detail))
 
 
 def verify(
@@ -60,7 +31,7 @@ def verify(
     key_dir: Path | None = None,
 ) -> tuple[int, list[Problem]]:
     """Check every line of every segment; return (records checked, problems found)."""
-    walk = _Walk()
+    walk = Walk()
     try:
         count = _verify(Path(directory), walk, keys, head, key_dir)
     except Exception as exc:  # a verdict, never a traceback; it can never read as "intact"
@@ -69,7 +40,7 @@ def verify(
     return count, walk.problems
 
 
-def _verify(directory: Path, walk: _Walk, keys: Iterable[Any], head: Any, key_dir: Path | None) -> int:
+def _verify(directory: Path, walk: Walk, keys: Iterable[Any], head: Any, key_dir: Path | None) -> int:
     epochs = sorted(
         (k if isinstance(k, tuple) else sealing.parse_verification_key(k) for k in keys),
         key=lambda e: e[0],
@@ -79,7 +50,7 @@ def _verify(directory: Path, walk: _Walk, keys: Iterable[Any], head: Any, key_di
         walk.add(None, "missing", f"no log segments in {directory}")
         return 0
     lines, torn = _read(paths, walk)
-    ratchets = _keys_of_this_log(epochs, lines, walk)
+    ratchets = keys_of_this_log(epochs, lines, walk)
     remaining = Counter(line.seq for line in lines if line.seq is not None)
     expected, prev = _start(paths, lines, walk)
     seen: set[int] = set()
@@ -116,7 +87,7 @@ def _verify(directory: Path, walk: _Walk, keys: Iterable[Any], head: Any, key_di
             rehashed = None
         if rehashed is not None and rehashed != h:
             walk.add(seq, "modified", f"{name}: h does not match the record's contents")
-        _check_seal(seq, record, ratchets, walk, name)
+        check_seal(seq, record, ratchets, walk, name)
         seen.add(seq)
         expected = max(expected, seq + 1)
         last_h = h
@@ -126,14 +97,14 @@ def _verify(directory: Path, walk: _Walk, keys: Iterable[Any], head: Any, key_di
         walk.add(seq, "torn tail", f"{paths[index].name} ends in a partial line")
     good = [(line.seq, line.record["h"]) for line in lines if line.record is not None and line.seq is not None]
     if head is not None:
-        _check_head(head, good, walk)
+        check_head(head, good, walk)
     if key_dir is not None:
-        _check_key_state(key_dir, good, lines, ratchets, walk)
+        check_key_state(key_dir, good, lines, ratchets, walk)
     return len(lines)
 
 
-def _read(paths: list[Path], walk: _Walk) -> tuple[list[_Line], list[int]]:
-    lines: list[_Line] = []
+def _read(paths: list[Path], walk: Walk) -> tuple[list[Line], list[int]]:
+    lines: list[Line] = []
     torn: list[int] = []  # indexes of segments that end in a partial line
     for index, path in enumerate(paths):
         try:
@@ -145,13 +116,13 @@ def _read(paths: list[Path], walk: _Walk) -> tuple[list[_Line], list[int]]:
         if parts.pop() != b"":
             torn.append(index)
         for raw in parts:
-            line = _Line(index, raw)
+            line = Line(index, raw)
             line.record, line.seq = _parse(raw, path.name, walk)
             lines.append(line)
     return lines, torn
 
 
-def _parse(raw: bytes, name: str, walk: _Walk) -> tuple[dict[str, Any] | None, int | None]:
+def _parse(raw: bytes, name: str, walk: Walk) -> tuple[dict[str, Any] | None, int | None]:
     """A record whose fields have the right types, or (None, None); encoding problems reported."""
     try:
         record = json.loads(raw)
@@ -183,7 +154,7 @@ def _parse(raw: bytes, name: str, walk: _Walk) -> tuple[dict[str, Any] | None, i
     return record, seq
 
 
-def _start(paths: list[Path], lines: list[_Line], walk: _Walk) -> tuple[int, str | None]:
+def _start(paths: list[Path], lines: list[Line], walk: Walk) -> tuple[int, str | None]:
     """The seq and prev the first surviving record must have."""
     first_number = segment_number(paths[0]) or 1
     first = next((line for line in lines if line.record is not None and line.seq is not None), None)
@@ -211,7 +182,7 @@ def _start(paths: list[Path], lines: list[_Line], walk: _Walk) -> tuple[int, str
     return first.seq or 1, None
 
 
-def _check_link(paths: list[Path], prev_index: int, line: _Line, prev_records: list[tuple[int, str]], walk: _Walk) -> None:
+def _check_link(paths: list[Path], prev_index: int, line: Line, prev_records: list[tuple[int, str]], walk: Walk) -> None:
     name = paths[line.segment].name
     prev_name = paths[prev_index].name
     gap = (segment_number(paths[line.segment]) or 0) - (segment_number(paths[prev_index]) or 0)
@@ -232,88 +203,6 @@ def _check_link(paths: list[Path], prev_index: int, line: _Line, prev_records: l
             walk.add(line.seq, "segment link", f"{name} links to seq {link[0]}, which {prev_name} does not end with")
 
 
-def _keys_of_this_log(epochs: list[tuple[int, bytes]], lines: list[_Line], walk: _Walk) -> list[sealing.Ratchet]:
-    """The given keys that seal at least one record of their range; each other key is one
-    problem, not a "modified" line for every record it was never going to match."""
-    budget = 20 * len(lines) + 1000
-    kept = []
-    for i, (start, key) in enumerate(epochs):
-        end = epochs[i + 1][0] if i + 1 < len(epochs) else None
-        sealed = sorted(((line.seq, line.record) for line in lines if line.record is not None and line.seq is not None
-                         and start <= line.seq and (end is None or line.seq < end)), key=lambda pair: pair[0])
-        probe = sealing.Ratchet(start, key, max_steps=budget)
-        if sealed and not any(_sealed_by(probe, seq, record) for seq, record in sealed):
-            walk.add(None, "wrong key",
-                     f"the key {sealing.KEY_PREFIX}-{start}-{key.hex()[:8]}… seals none of the {len(sealed)} records "
-                     f"from seq {start}: it is not this log's key (or every one of them was rewritten). Pass the "
-                     "key `guardd log init` printed for this device; the chain was still checked")
-            continue
-        kept.append(sealing.Ratchet(start, key, max_steps=budget))
-    return kept
-
-
-def _sealed_by(ratchet: sealing.Ratchet, seq: int, record: dict[str, Any]) -> bool:
-    key = ratchet.key_for(seq)
-    mac = record.get("mac")
-    return key is not None and isinstance(mac, str) and isinstance(record.get("h"), str) \
-        and sealing.seal(key, record["h"]) == mac
-
-
-def _check_seal(seq: int, record: dict[str, Any], ratchets: list[sealing.Ratchet], walk: _Walk, name: str) -> None:
-    mac = record.get("mac")
-    if not isinstance(mac, str) or not HEX64.fullmatch(mac):
-        walk.add(seq, "unsealed", f"{name}: no valid mac")
-        return
-    epoch = next((r for r in reversed(ratchets) if r.start <= seq), None)
-    if epoch is None:
-        return  # older than every key given: chain-checked only
-    key = epoch.key_for(seq)
-    if key is None:
-        walk.add(seq, "modified", f"{name}: seal not checked (too many out-of-order records)")
-    elif sealing.seal(key, record["h"]) != mac:
-        walk.add(seq, "modified", f"{name}: the seal does not match: the record was rewritten after it was sealed")
-
-
-def _seq_after(lines: list[_Line], index: int) -> int:
+def _seq_after(lines: list[Line], index: int) -> int:
     before = [line.seq for line in lines if line.segment <= index and line.seq is not None]
     return (max(before) if before else 0) + 1
-
-
-def _check_head(head: Any, good: list[tuple[int, str]], walk: _Walk) -> None:
-    seq, h = parse_head(head) if isinstance(head, str) else head
-    last = good[-1][0] if good else 0
-    found = [g for s, g in good if s == seq]
-    if last < seq:
-        walk.add(last + 1, "truncated", f"the log ends at seq {last}; the noted head is seq {seq}")
-    elif found and found[0] != h:
-        walk.add(seq, "rolled back", f"seq {seq} is not the record the noted head names: the log was rewritten")
-    elif not found and good and seq >= good[0][0]:
-        walk.add(seq, "truncated", f"seq {seq}, the noted head, is not in the log")
-
-
-def _check_key_state(
-    key_dir: Path, good: list[tuple[int, str]], lines: list[_Line], ratchets: list[sealing.Ratchet], walk: _Walk
-) -> None:
-    try:
-        state = sealing.load_state(key_dir)
-    except FileNotFoundError:
-        if good:
-            walk.add(None, "key state", f"{key_dir / sealing.STATE_NAME} is missing: the log's end cannot be checked")
-        return
-    except (KeyStateError, OSError) as exc:
-        walk.add(None, "key state", str(exc))
-        return
-    last_seq, last_h = good[-1] if good else (0, GENESIS)
-    last_prev = next((line.record["prev"] for line in reversed(lines) if line.record is not None), GENESIS)
-    position = state.position(last_seq, last_h, last_prev)
-    if position == "ahead":
-        walk.add(last_seq + 1, "truncated", f"the sealing key has moved on to seq {state.seq}; the log ends at seq {last_seq}")
-    elif position == "other" and state.seq == last_seq + 1:
-        walk.add(last_seq, "rolled back", "the last record is not the one the sealing key was evolved after")
-    elif position == "other":
-        walk.add(last_seq, "rolled back", "the last record does not follow the one the sealing key was evolved after")
-    elif position == "behind":
-        walk.add(state.seq + 1, "key state", f"records from seq {state.seq + 1} on were written after the key state was saved")
-    epoch = next((r for r in reversed(ratchets) if r.start <= state.seq), None)
-    if epoch is not None and epoch.key_for(state.seq) != state.key:
-        walk.add(None, "key state", "the device's key is not the evolution of the verification key")
