@@ -158,7 +158,7 @@ class Device:
 
     def _feed(self) -> None:
         while self.edges:
-            self.core.on_button(self.edges.pop(0))
+            self.core.take(self.edges.pop(0))
         self.p.inputs.drain(self.core)
 
     def down(self, t: float) -> None:

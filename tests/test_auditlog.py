@@ -492,7 +492,7 @@ def test_a_log_that_cannot_be_written_keeps_no_audio(tmp_path, monkeypatch, brok
         return
     assert kept == []
     assert led[-1] is LedState.FAULT
-    assert core.fault and "Input/output error" in core.fault
+    assert core.faults.first and "Input/output error" in core.faults.first
     assert "utterance" not in [e["event"] for e in events]
     assert "utterance" not in [r["type"] for r in read_records(tmp_path / "log")]
     if broken_from == "start":

@@ -283,7 +283,7 @@ def test_payload_changed_after_approval_is_not_sent(device, inbox):
         while not results and time.monotonic() < deadline:
             time.sleep(0.01)
         assert len(results) == 1, "the sender gave no result"
-        d.core.on_send_result(results[0])
+        d.core.take(results[0])
     finally:
         sender.stop()
     inbox.assert_nothing_arrived()

@@ -118,7 +118,7 @@ class Bench:
             edge = self.edges.pop(0)
             if edge.pressed:
                 self.downs.append(edge.t)
-            self.core.on_button(edge)
+            self.core.take(edge)
             self.p.inputs.drain(self.core)  # an approval's send result: the next input
 
     def tick(self) -> None:

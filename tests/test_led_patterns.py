@@ -73,7 +73,7 @@ class Speaker:
         self.t[0] = t + 0.1
         self.button_pin.drive_high()
         for edge in self.edges:
-            self.core.on_button(edge)
+            self.core.take(edge)
         self.edges.clear()
         self.at(t + 0.2)
 
@@ -86,7 +86,7 @@ class Speaker:
         while not self.results and time.monotonic() < deadline:
             time.sleep(0.01)
         assert self.results, "the sender gave no result"
-        self.core.on_send_result(self.results.pop(0))
+        self.core.take(self.results.pop(0))
 
     def listen_until(self, wav: Path, state: LedState) -> None:
         for frame in read_wav_frames(wav):

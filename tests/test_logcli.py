@@ -204,10 +204,10 @@ def test_a_full_disk_shows_the_fault_logs_it_from_the_reserve_and_denies(tmp_pat
         return os.posix_fallocate(fd, offset, length)
 
     patch_log_disk(monkeypatch, write=write, posix_fallocate=posix_fallocate)
-    assert core._record("request", id="r1") is None  # the action is not taken
-    assert led[-1] is LedState.FAULT and "No space left" in core.fault
+    assert core.note("request", id="r1") is None  # the action is not taken
+    assert led[-1] is LedState.FAULT and "No space left" in core.faults.first
     assert not (tmp_path / "log" / log_files.RESERVE_NAME).exists()
-    assert core._record("decision", id="r1", decision="approved", reason="press") is None
+    assert core.note("decision", id="r1", decision="approved", reason="press") is None
     log.close()
     types = [r["type"] for r in read_records(tmp_path / "log")]
     assert types[-1] == "fault" and "request" not in types and "decision" not in types

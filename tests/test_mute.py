@@ -165,7 +165,7 @@ class Panel:
 
     def _edges(self) -> None:
         for edge in self.edges:
-            self.p.core.on_button(edge)
+            self.p.core.take(edge)
         self.edges.clear()
 
     def down(self) -> None:

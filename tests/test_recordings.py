@@ -234,7 +234,7 @@ def test_a_deletion_that_cannot_be_logged_does_not_happen(harness, monkeypatch):
     break_log_after(monkeypatch, 1)  # the start record is written, then the disk fails
     h.start()
     assert all(p.exists() for p in kept)
-    assert h.core.fault and "Input/output error" in h.core.fault
+    assert h.core.faults.first and "Input/output error" in h.core.faults.first
     assert LedState.FAULT in h.led
     monkeypatch.undo()
     assert [r["type"] for r in h.records()] == ["start"]

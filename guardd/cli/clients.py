@@ -27,7 +27,7 @@ class Clients:
         client, message = event.client, event.message
         call = message["call"]
         if call == "status":
-            self.server.send(client, {"status": "ok", **self.core.status()})
+            self.server.send(client, {"status": "ok", **self.core.tell.status()})
         elif call == "mute":  # software can mute, never unmute
             caller = event.caller
             self.core.mute(f"socket uid={caller.uid} pid={caller.pid} exe={caller.exe}")

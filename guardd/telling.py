@@ -1,0 +1,72 @@
+"""What the core shows and says: the LED pattern, derived from the state every time it changes;
+events, to the daemon's sink (the last ten are kept for `guardd status`); and the broker's
+replies to its clients, in the order the broker gave them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from typing import Any, Callable
+
+from guardd.confirm.broker import Broker, Outcome, ToClient
+from guardd.device.mute import MuteSwitch
+from guardd.device.panel import LedState
+from guardd.faults import Faults
+from guardd.listen.listener import Listener
+
+log = logging.getLogger(__name__)
+
+Emit = Callable[[dict[str, Any]], None]
+
+
+class Teller:
+    def __init__(self, *, show: Callable[[LedState], None], emit: Emit, listener: Listener, broker: Broker,
+                 faults: Faults, switch: MuteSwitch) -> None:
+        self._show = show
+        self._sink = emit
+        self._listener = listener
+        self._broker = broker
+        self._faults = faults
+        self._switch = switch
+        self.recent: deque[dict[str, Any]] = deque(maxlen=10)
+
+    def event(self, event: dict[str, Any]) -> None:
+        self.recent.append(event)
+        self._sink(event)
+
+    def events(self, events: list[dict[str, Any]]) -> None:
+        for event in events:
+            self.event(event)
+
+    def outcome(self, outcome: Outcome) -> None:
+        """The broker's events and client replies, in its order (the events stamped with the audio time)."""
+        for told in outcome.told:
+            if isinstance(told, ToClient):
+                try:
+                    told.reply(told.message)
+                except Exception:  # a client's stream failing must not stop the core
+                    log.exception("reply to %s failed", told.request_id)
+            else:
+                self.event({**told, "t": self._listener.audio_t})
+
+    def led(self, state: LedState | None = None) -> None:
+        """Show `state`, or the one the state of the parts calls for."""
+        self._show(state if state is not None else self.led_state())
+
+    def led_state(self) -> LedState:
+        return LedState.of(blocking_fault=bool(self._faults.blocking), asking=bool(self._broker.armed),
+                           sending=bool(self._broker.sending), fault=bool(self._faults.first),
+                           recording=self._listener.recording, muted=self._switch.muted)
+
+    def status(self) -> dict[str, Any]:
+        """What `guardd status` shows: the state, the armed request, the queue, recent events."""
+        return {
+            "state": self.led_state().name.lower(),
+            "fault": self._faults.first,
+            "recording": self._listener.recording,
+            "muted": self._switch.muted,
+            "audio_s": round(self._listener.audio_t, 2),
+            **self._broker.status(),
+            "recent_events": list(self.recent),
+        }
