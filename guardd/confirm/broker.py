@@ -22,6 +22,7 @@ from typing import Any, Callable, Iterable
 
 from guardd.config.settings import Config
 from guardd.confirm.gate import Decision, Gate
+from guardd.confirm import messages
 from guardd.confirm.intake import copy_in
 from guardd.confirm.outbox import Caller, Outbox, Reply, Request
 from guardd.confirm.sender import SendJob, SendResult
@@ -119,12 +120,11 @@ class Broker:
             request_id, kind, dest_name, digest, len(payload),
             content_type or CONTENT_TYPES[kind], spool, caller, reply, client, self._clock(),
         )
-        ahead = len(self.waiting) + (1 if self.armed or self.sending else 0)
-        self._out.told.append({"event": "request", **request.describe(), "queued": ahead})
+        self._out.told.append(messages.request_event(request, len(self.waiting) + (1 if self.armed or self.sending else 0)))
         self.waiting.append(request)
         self._arm_next()
         if request is not self.armed:
-            self._reply(request, {"status": "queued", "id": request.id, "position": len(self.waiting)})
+            self._reply(request, messages.queued(request, len(self.waiting)))
         self._out.request = request
         return self._done()
 
@@ -135,9 +135,7 @@ class Broker:
         self.gate.arm(request, self._clock())
         if request.reply:
             request.extra["told"] = self._clock()
-            self._reply(request, {"status": "waiting", "id": request.id, "destination": request.destination,
-                                  "sha256": request.sha256, "bytes": request.size,
-                                  "seconds_left": self.config.confirm.timeout_s})
+            self._reply(request, messages.asking(request, self.config.confirm.timeout_s))
 
     # -- inputs --------------------------------------------------------------------------------
 
@@ -150,8 +148,7 @@ class Broker:
         request = self.armed
         if request is not None and request.reply and now - request.extra.get("told", -1.0) >= 1.0:
             request.extra["told"] = now  # the client hears it is still waiting, once a second
-            left = self.gate.armed_at + self.config.confirm.timeout_s - now
-            self._reply(request, {"status": "waiting", "id": request.id, "seconds_left": round(max(left, 0), 1)})
+            self._reply(request, messages.still_asking(request, self.gate.armed_at + self.config.confirm.timeout_s - now))
         return self._done()
 
     def held_idle_since(self) -> float | None:
@@ -185,26 +182,19 @@ class Broker:
     def _decided(self, decision: Decision[Request] | None) -> None:
         if decision is None:
             return
-        request = decision.request
-        approved = decision.approved
-        reason = decision.reason
-        if self._record("decision", id=request.id, decision="approved" if approved else "denied",
-                        reason=reason) is None:
+        request, approved, reason = decision.request, decision.approved, decision.reason
+        if self._record("decision", id=request.id, decision=messages.verdict(approved), reason=reason) is None:
             approved, reason = False, "log unavailable"
             self._unlogged.append((request.id, reason))
         if approved and self._record("send", id=request.id, destination=request.destination,
                                      sha256=request.sha256, bytes=request.size) is None:
             approved, reason = False, "log unavailable"
-        self._out.told.append({"event": "decision", "id": request.id,
-                               "decision": "approved" if approved else "denied", "reason": reason})
-        self.history.append({"id": request.id, "decision": "approved" if approved else "denied",
-                             "reason": reason})
+        self._told_decision(request, approved, reason)
+        self.history.append({"id": request.id, "decision": messages.verdict(approved), "reason": reason})
         if not approved:
-            self._reply(request, {"status": "denied", "id": request.id, "reason": reason})
             self.outbox.discard(request.id)
             self._arm_next()
             return
-        self._reply(request, {"status": "approved", "id": request.id})
         self.sending = request
         dest = self.config.destination(request.destination)
         assert dest is not None
@@ -215,9 +205,12 @@ class Broker:
             log.error("could not log the denial of %s (%s); it is logged when the log writes again",
                       request.id, reason)
             self._unlogged.append((request.id, reason))
-        self._out.told.append({"event": "decision", "id": request.id, "decision": "denied", "reason": reason})
-        self._reply(request, {"status": "denied", "id": request.id, "reason": reason})
+        self._told_decision(request, False, reason)
         self.outbox.discard(request.id)
+
+    def _told_decision(self, request: Request, approved: bool, reason: str) -> None:
+        self._out.told.append(messages.decision_event(request.id, approved, reason))
+        self._reply(request, messages.decision_reply(request.id, approved, reason))
 
     def log_late_denials(self) -> Outcome:
         """The log writes again: record the denials it missed, so every request has its end,
@@ -236,19 +229,9 @@ class Broker:
             log.error("a send result for %s arrived unexpectedly", result.request_id)
             return self._done()
         self.sending = None
-        self._record("sent", id=request.id, status=result.status, delivered=int(result.delivered),
-                     bytes=result.bytes_sent, duration_ms=int(result.duration_s * 1000),
-                     error=result.error)
-        event: dict[str, Any] = {"event": "sent" if result.status else "send_failed", "id": request.id,
-                                 "status": result.status, "delivered": result.delivered}
-        if result.error:
-            event["error"] = result.error
-        if request.kind == "upload":  # an assistant subscribes to read, say, the transcript
-            event["body"] = result.body.decode("utf-8", errors="replace")
-        self._out.told.append(event)
-        body = result.body.decode("utf-8", errors="replace")
-        self._reply(request, {"status": "sent" if result.delivered else "failed", "id": request.id,
-                              "http_status": result.status, "error": result.error, "body": body})
+        self._record("sent", **messages.sent_fields(result))
+        self._out.told.append(messages.result_event(request, result))
+        self._reply(request, messages.result_reply(request, result))
         self.outbox.discard(request.id)
         self._arm_next()
         return self._done()

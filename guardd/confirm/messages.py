@@ -1,0 +1,67 @@
+"""What a request tells as it goes, one function a step: the events (for the daemon's sink and
+`guardd status`) and the messages to the client that asked, on its own stream. The broker says
+when each is told; control/protocol.py names the statuses that end a request.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from guardd.confirm.outbox import Request
+from guardd.confirm.sender import SendResult
+
+Message = dict[str, Any]
+
+
+def verdict(approved: bool) -> str:
+    return "approved" if approved else "denied"
+
+
+def request_event(request: Request, ahead: int) -> Message:
+    return {"event": "request", **request.describe(), "queued": ahead}
+
+
+def queued(request: Request, position: int) -> Message:
+    return {"status": "queued", "id": request.id, "position": position}
+
+
+def asking(request: Request, timeout_s: float) -> Message:
+    """The request is armed: the LED asks and the press decides within timeout_s."""
+    return {"status": "waiting", "id": request.id, "destination": request.destination,
+            "sha256": request.sha256, "bytes": request.size, "seconds_left": timeout_s}
+
+
+def still_asking(request: Request, left_s: float) -> Message:
+    return {"status": "waiting", "id": request.id, "seconds_left": round(max(left_s, 0), 1)}
+
+
+def decision_event(request_id: str, approved: bool, reason: str) -> Message:
+    return {"event": "decision", "id": request_id, "decision": verdict(approved), "reason": reason}
+
+
+def decision_reply(request_id: str, approved: bool, reason: str) -> Message:
+    if approved:
+        return {"status": "approved", "id": request_id}
+    return {"status": "denied", "id": request_id, "reason": reason}
+
+
+def sent_fields(result: SendResult) -> dict[str, int | str]:
+    """The `sent` record's fields."""
+    return {"id": result.request_id, "status": result.status, "delivered": int(result.delivered),
+            "bytes": result.bytes_sent, "duration_ms": int(result.duration_s * 1000), "error": result.error}
+
+
+def result_event(request: Request, result: SendResult) -> Message:
+    event: Message = {"event": "sent" if result.status else "send_failed", "id": request.id,
+                      "status": result.status, "delivered": result.delivered}
+    if result.error:
+        event["error"] = result.error
+    if request.kind == "upload":  # an assistant subscribes to read, say, the transcript
+        event["body"] = result.body.decode("utf-8", errors="replace")
+    return event
+
+
+def result_reply(request: Request, result: SendResult) -> Message:
+    return {"status": "sent" if result.delivered else "failed", "id": request.id,
+            "http_status": result.status, "error": result.error,
+            "body": result.body.decode("utf-8", errors="replace")}
