@@ -22,7 +22,7 @@ import pytest
 from conftest import Receiver, wait_until
 from test_fuzz import LiveServer, closes, read_line
 
-from guardd.control import server as control
+from guardd.control import connections
 from guardd.control.connections import MAX_CLIENTS_PER_UID, MAX_IDLE_PER_UID
 
 ANSWER_S = 1.0  # the newest client's answer arrives within this, however many idle ones wait
@@ -187,13 +187,13 @@ def test_one_uid_holds_at_most_half_the_places_and_another_still_gets_in(quiet):
 
 
 def test_closing_idle_connections_to_make_room_is_logged_with_a_count(tmp_path, caplog, monkeypatch):
-    monkeypatch.setattr(control, "EVICTION_LOG_S", 0.0)  # every eviction gets its line at once
+    monkeypatch.setattr(connections, "EVICTION_LOG_S", 0.0)  # every eviction gets its line at once
     expected = (f"control socket: closed 1 idle connections to make room (uid {os.geteuid()}: 1); "
                 f"at most 16 idle, {MAX_IDLE_PER_UID} per uid")
     receiver = Receiver()
     fresh = LiveServer(tmp_path, receiver)  # no earlier test's evictions counted in its line
     try:
-        with caplog.at_level(logging.WARNING, logger="guardd.control.server"):
+        with caplog.at_level(logging.WARNING, logger="guardd.control.connections"):
             with idle_connections(fresh, MAX_IDLE_PER_UID + 1):
                 wait_until(lambda: expected in [r.getMessage() for r in caplog.records], "the log line", 5)
     finally:

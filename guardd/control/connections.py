@@ -10,6 +10,7 @@ is never closed to make room; only a uid's own places limit those.
 from __future__ import annotations
 
 import grp
+import logging
 import os
 import socket
 import stat
@@ -19,7 +20,10 @@ from pathlib import Path
 
 from guardd.config.settings import SocketConfig
 from guardd.confirm.outbox import Caller
+from guardd.control import protocol
 from guardd.errors import GuarddError
+
+log = logging.getLogger(__name__)
 
 MAX_CLIENTS = 32  # connections in all
 MAX_CLIENTS_PER_UID = 16  # one user holds at most half the places, so another always finds room
@@ -27,6 +31,40 @@ MAX_IDLE = 16  # connections that have not asked to submit or subscribe, in all
 MAX_IDLE_PER_UID = 8
 RECENT_CALL_S = 1.0  # an idle connection that asked this recently is the last to be closed
 EVICTION_LOG_S = 10.0  # closed-to-make-room connections are counted in one log line this often
+
+
+def say_busy(sock: socket.socket, why: str) -> None:
+    """Tell a connection that is not (or no longer) served why, without waiting for it to read."""
+    try:
+        sock.send(protocol.encode(protocol.error("busy", why)))
+    except OSError:
+        pass
+
+
+class Waker:
+    """A socket pair that wakes the selector thread from another thread."""
+
+    def __init__(self) -> None:
+        self.readable, self._w = socket.socketpair()
+        self.readable.setblocking(False)
+        self._w.setblocking(False)
+
+    def poke(self) -> None:
+        try:
+            self._w.send(b"x")
+        except OSError:
+            pass  # already poked (the buffer is full), or shutting down
+
+    def drain(self) -> None:
+        try:
+            while self.readable.recv(4096):
+                pass
+        except BlockingIOError:
+            pass
+
+    def close(self) -> None:
+        self.readable.close()
+        self._w.close()
 
 
 def peer_caller(sock: socket.socket) -> Caller:
@@ -57,6 +95,33 @@ class Conn:
     def idle(self) -> bool:
         return not self.holding
 
+    def queue(self, data: bytes, *, close: bool, max_pending: int, now: float) -> None:
+        """Add output (under the server's lock). A client owed more than max_pending bytes does
+        not read: its output is dropped and it is closed."""
+        self.outbuf += data
+        was_closing = self.closing
+        if len(self.outbuf) > max_pending:
+            self.outbuf.clear()
+            self.closing = True
+        self.closing = self.closing or close
+        if self.closing and not was_closing:
+            self.closing_since = now
+
+    def lines(self, data: bytes, now: float) -> list[bytes]:
+        """Take bytes read; the complete lines among them, in order. The read deadline runs
+        from the first byte of a line, and a complete line ends the connection's idleness."""
+        if self.line_started is None:
+            self.line_started = now
+        self.inbuf += data
+        complete = []
+        while b"\n" in self.inbuf:
+            line, _, rest = bytes(self.inbuf).partition(b"\n")
+            self.inbuf = bytearray(rest)
+            self.line_started = now if rest else None
+            self.idle_since = now
+            complete.append(line)
+        return complete
+
     def eviction_order(self, now: float) -> tuple[int, float]:
         """Which idle connection goes first: one already being closed, then one that never
         asked anything, then one whose status answer is delivered, and last one that asked in
@@ -71,6 +136,27 @@ class Conn:
         else:
             tier = 2
         return tier, self.idle_since
+
+
+class Evictions:
+    """Idle connections closed to make room, counted per uid and logged at most once every
+    EVICTION_LOG_S: a flood would otherwise flood the journal too."""
+
+    def __init__(self) -> None:
+        self._counts: Counter[int] = Counter()
+        self._logged = -EVICTION_LOG_S
+
+    def add(self, uid: int, now: float) -> None:
+        self._counts[uid] += 1
+        self.log(now)
+
+    def log(self, now: float) -> None:
+        if self._counts and now - self._logged >= EVICTION_LOG_S:
+            counts = ", ".join(f"uid {uid}: {n}" for uid, n in sorted(self._counts.items()))
+            log.warning("control socket: closed %d idle connections to make room (%s); at most %d idle, "
+                        "%d per uid", sum(self._counts.values()), counts, MAX_IDLE, MAX_IDLE_PER_UID)
+            self._counts.clear()
+            self._logged = now
 
 
 def eviction_pool(conns: list[Conn], uid: int) -> list[Conn] | None:

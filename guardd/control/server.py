@@ -18,7 +18,6 @@ import selectors
 import socket
 import threading
 import time
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -27,8 +26,7 @@ from guardd.config.settings import SocketConfig
 from guardd.confirm.outbox import Caller
 from guardd.control import protocol
 from guardd.control.connections import (
-    EVICTION_LOG_S, MAX_CLIENTS, MAX_IDLE, MAX_IDLE_PER_UID, Conn, bind_socket, eviction_pool,
-    peer_caller,
+    MAX_CLIENTS, Conn, Evictions, Waker, bind_socket, eviction_pool, peer_caller, say_busy,
 )
 from guardd.errors import BadRequest
 
@@ -60,27 +58,24 @@ class ControlServer:
         self._lock = threading.Lock()
         self._next_id = 1
         self._stop = False
-        self._wake_r, self._wake_w = socket.socketpair()
-        self._wake_r.setblocking(False)
-        self._wake_w.setblocking(False)
+        self._waker = Waker()
         self._listener: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self.path = Path(cfg.path)
-        self._evicted: Counter[int] = Counter()  # uid -> idle connections closed, not yet logged
-        self._evicted_logged = -EVICTION_LOG_S
+        self._evictions = Evictions()
 
     # -- lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> None:
         self._listener = bind_socket(self.cfg)
         self._sel.register(self._listener, selectors.EVENT_READ, "accept")
-        self._sel.register(self._wake_r, selectors.EVENT_READ, "wake")
+        self._sel.register(self._waker.readable, selectors.EVENT_READ, "wake")
         self._thread = threading.Thread(target=self._loop, name="guardd-control", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
         self._stop = True
-        self._poke()
+        self._waker.poke()
         if self._thread is not None:
             self._thread.join(2.0)
         for conn in list(self._conns.values()):
@@ -93,8 +88,7 @@ class ControlServer:
             except OSError:
                 pass
         self._sel.close()
-        self._wake_r.close()
-        self._wake_w.close()
+        self._waker.close()
 
     @property
     def connection_count(self) -> int:
@@ -109,21 +103,8 @@ class ControlServer:
             conn = self._conns.get(client)
             if conn is None:
                 return
-            conn.outbuf += data
-            was_closing = conn.closing
-            if len(conn.outbuf) > MAX_PENDING_OUTPUT:
-                conn.outbuf.clear()
-                conn.closing = True
-            conn.closing = conn.closing or close
-            if conn.closing and not was_closing:
-                conn.closing_since = time.monotonic()
-        self._poke()
-
-    def _poke(self) -> None:
-        try:
-            self._wake_w.send(b"x")
-        except (BlockingIOError, OSError):
-            pass  # already poked, or shutting down
+            conn.queue(data, close=close, max_pending=MAX_PENDING_OUTPUT, now=time.monotonic())
+        self._waker.poke()
 
     # -- the selector thread -------------------------------------------------------------------
 
@@ -133,11 +114,7 @@ class ControlServer:
                 if key.data == "accept":
                     self._accept()
                 elif key.data == "wake":
-                    try:
-                        while self._wake_r.recv(4096):
-                            pass
-                    except BlockingIOError:
-                        pass
+                    self._waker.drain()
                 else:
                     self._readable(key.data)
             self._flush_and_expire()
@@ -162,11 +139,7 @@ class ControlServer:
                 sock.close()
                 continue
             if not self._make_room(caller.uid):
-                try:
-                    sock.send(b'{"code":"busy","message":"too many connections with calls in progress",'
-                              b'"status":"error"}\n')
-                except OSError:
-                    pass
+                say_busy(sock, "too many connections with calls in progress")
                 sock.close()
                 continue
             with self._lock:
@@ -195,23 +168,9 @@ class ControlServer:
         return False
 
     def _evict(self, conn: Conn) -> None:
-        try:
-            conn.sock.send(b'{"code":"busy","message":"closed to make room: this connection has no call in progress",'
-                           b'"status":"error"}\n')
-        except OSError:
-            pass
+        say_busy(conn.sock, "closed to make room: this connection has no call in progress")
         self._close(conn.client)
-        self._evicted[conn.caller.uid] += 1
-        self._log_evictions(time.monotonic())
-
-    def _log_evictions(self, now: float) -> None:
-        """One line per EVICTION_LOG_S at most: a flood would otherwise flood the journal too."""
-        if self._evicted and now - self._evicted_logged >= EVICTION_LOG_S:
-            counts = ", ".join(f"uid {uid}: {n}" for uid, n in sorted(self._evicted.items()))
-            log.warning("control socket: closed %d idle connections to make room (%s); at most %d idle, "
-                        "%d per uid", sum(self._evicted.values()), counts, MAX_IDLE, MAX_IDLE_PER_UID)
-            self._evicted.clear()
-            self._evicted_logged = now
+        self._evictions.add(conn.caller.uid, time.monotonic())
 
     def _readable(self, client: int) -> None:
         conn = self._conns.get(client)
@@ -228,30 +187,26 @@ class ControlServer:
             return
         if conn.closing:
             return
-        if conn.line_started is None:
-            conn.line_started = time.monotonic()
-        conn.inbuf += data
-        while b"\n" in conn.inbuf:
-            line, _, rest = bytes(conn.inbuf).partition(b"\n")
-            conn.inbuf = bytearray(rest)
-            conn.line_started = time.monotonic() if rest else None
-            conn.idle_since = time.monotonic()
-            self._line(client, conn, line)
+        for line in conn.lines(data, time.monotonic()):
+            if not self._line(client, conn, line):
+                break  # refused: the connection closes, and what followed is not read
         if len(conn.inbuf) > self.cfg.max_frame_bytes:
             self._refuse(client, "too_large", f"a request line may be at most {self.cfg.max_frame_bytes} bytes")
 
-    def _line(self, client: int, conn: Conn, line: bytes) -> None:
+    def _line(self, client: int, conn: Conn, line: bytes) -> bool:
+        """Hand one complete line to the core; False if it was refused."""
         if len(line) > self.cfg.max_frame_bytes:
             self._refuse(client, "too_large", f"a request line may be at most {self.cfg.max_frame_bytes} bytes")
-            return
+            return False
         try:
             message = protocol.parse_call(line)
         except BadRequest as exc:
             self._refuse(client, "bad_request", str(exc))
-            return
+            return False
         conn.holding = conn.holding or message["call"] in protocol.HOLDING_CALLS
         conn.calls += 1
         self._deliver(ClientCall(client, message, conn.caller))
+        return True
 
     def _refuse(self, client: int, code: str, text: str) -> None:
         self.send(client, protocol.error(code, text), close=True)
@@ -261,7 +216,7 @@ class ControlServer:
 
     def _flush_and_expire(self) -> None:
         now = time.monotonic()
-        self._log_evictions(now)
+        self._evictions.log(now)
         for client, conn in list(self._conns.items()):
             with self._lock:
                 pending = bytes(conn.outbuf)
