@@ -1,0 +1,69 @@
+"""Doctor's checks of the ears: PortAudio, the microphone (a second of real audio), the wake models."""
+
+from __future__ import annotations
+
+import queue
+import time
+
+from guardd.cli.doctor.result import Result, failed, passed
+from guardd.config.settings import Config
+
+SILENCE_PEAK = 8  # int16 samples: a microphone that never exceeds this is muted or absent
+SAMPLE_S = 1.0  # seconds of audio read to judge the input
+
+
+def check_portaudio() -> Result:
+    from guardd.listen.microphone import PORTAUDIO_HINT, import_sounddevice
+    from guardd.errors import AudioError
+
+    try:
+        sd = import_sounddevice()
+    except AudioError:
+        return failed("PortAudio", "the PortAudio library is missing", PORTAUDIO_HINT.split("; ", 1)[1])
+    return passed("PortAudio", sd.get_portaudio_version()[1])
+
+
+def check_microphone(config: Config) -> Result:
+    from guardd.listen.microphone import NO_INPUT_DEVICE, NO_INPUT_FIX, Microphone, list_input_devices
+    from guardd.errors import AudioError
+
+    name = "microphone"
+    if not list_input_devices():
+        return failed(name, NO_INPUT_DEVICE, NO_INPUT_FIX)
+    try:
+        mic = Microphone(config.audio.device, queue_s=5)
+        mic.start()
+    except AudioError as exc:
+        return failed(name, str(exc).split("; ")[0], "run `guardd devices` and set audio.device to your microphone")
+    try:
+        deadline = time.monotonic() + SAMPLE_S + 2
+        blocks: list[bytes] = []
+        while time.monotonic() < deadline and len(blocks) * 0.08 < SAMPLE_S:
+            try:
+                blocks.append(mic.frames.get(timeout=0.2))
+            except queue.Empty:
+                continue
+    finally:
+        mic.stop()
+    if not blocks:
+        return failed(name, "the input device opened but delivered no audio in 3 s",
+                     "check the microphone's cable and `arecord -l`; pick another audio.device")
+    import numpy as np
+
+    peak = int(np.abs(np.frombuffer(b"".join(blocks), dtype=np.int16)).max())
+    if peak <= SILENCE_PEAK:
+        return failed(name, f"{len(blocks) * 0.08:.1f} s of audio, all silent (peak {peak})",
+                     "raise the capture level in alsamixer (F4) and check the microphone is not muted")
+    return passed(name, f"{len(blocks) * 0.08:.1f} s of audio, peak level {peak}")
+
+
+def check_models(config: Config) -> Result:
+    from guardd.errors import ModelError
+    from guardd.listen.wake import WakeDetector
+
+    started = time.monotonic()
+    try:
+        WakeDetector(list(config.wake.models), config.wake.threshold)
+    except ModelError as exc:
+        return failed("wake models", str(exc), "reinstall with `pip install openwakeword==0.4.0` or fix wake.models")
+    return passed("wake models", f"{', '.join(config.wake.models)} loaded in {time.monotonic() - started:.2f} s")

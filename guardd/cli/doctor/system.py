@@ -1,0 +1,106 @@
+"""Doctor's checks of the system around guardd: its state directory, its log, its socket, the
+clock and the service."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from guardd.cli.doctor.result import Result, failed, passed
+from guardd.config.settings import Config
+
+MIN_FREE_MB = 50  # below this a busy day of recordings and log could fill the disk
+
+
+def check_state_dir(config: Config) -> Result:
+    name = "state directory"
+    path = config.state_path
+    fix = f"give guardd's user a writable {path} (the service's StateDirectory= does this) or change state_dir"
+    if not path.exists():
+        parent = next(p for p in path.parents if p.exists())
+        if not os.access(parent, os.W_OK | os.X_OK):
+            return failed(name, f"{path} does not exist yet and {parent} is not writable", fix)
+        return passed(name, f"{path} does not exist yet; guardd creates it at first start "
+                     f"({parent} is writable)")
+    try:
+        probe = path / f".doctor-{os.getpid()}"
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, b"guardd doctor")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+            probe.unlink()
+    except OSError as exc:
+        return failed(name, f"{path} is not writable: {exc.strerror}", fix)
+    free_mb = shutil.disk_usage(path).free / 1e6
+    if free_mb < MIN_FREE_MB:
+        return failed(name, f"{path}: only {free_mb:.0f} MB free",
+                     "free some space or lower retention.max_total_mb")
+    return passed(name, f"{path} writable, {free_mb:,.0f} MB free")
+
+
+def check_log(config: Config) -> Result:
+    from guardd.auditlog.verify import verify
+    from guardd.pipeline import log_dir
+
+    directory = Path(log_dir(config))
+    if not directory.is_dir():
+        return passed("audit log", f"no log yet in {directory} (guardd creates it at first start)")
+    count, problems = verify(directory)
+    if problems:
+        return failed("audit log", f"{len(problems)} problem(s), first: {problems[0]}",
+                     "run `guardd verify` to see every problem; keep the log as evidence")
+    return passed("audit log", f"{count} records verify")
+
+
+def check_socket(config: Config) -> Result:
+    name = "control socket"
+    path = Path(config.socket.path)
+    if not path.exists():
+        parent = path.parent
+        if parent.is_dir() and os.access(parent, os.W_OK):
+            return passed(name, f"{path} not there yet; {parent} is writable")
+        return failed(name, f"{parent} does not exist or is not writable",
+                     "under systemd RuntimeDirectory=guardd provides it; otherwise set socket.path")
+    st = path.stat()
+    mode = st.st_mode & 0o777
+    if mode & 0o007:
+        return failed(name, f"{path} is mode {mode:04o}: anyone may submit sends",
+                     "restart guardd (it creates the socket 0660) and check nothing chmods it")
+    if config.socket.group:
+        import grp
+
+        try:
+            want = grp.getgrnam(config.socket.group).gr_gid
+        except KeyError:
+            return failed(name, f"socket.group {config.socket.group!r} does not exist",
+                         f"sudo groupadd {config.socket.group}")
+        if st.st_gid != want:
+            return failed(name, f"{path} belongs to group {st.st_gid}, not {config.socket.group}",
+                         "restart guardd")
+    return passed(name, f"{path} mode {mode:04o}")
+
+
+def check_clock() -> Result:
+    now = datetime.datetime.now(datetime.timezone.utc)
+    if now.year < 2025:
+        return failed("clock", f"the wall clock says {now:%Y-%m-%d}",
+                     "a Pi has no real-time clock: enable time sync (timedatectl set-ntp true); "
+                     "retention by age needs a sane clock")
+    return passed("clock", f"{now:%Y-%m-%d %H:%M} UTC")
+
+
+def check_service() -> Result:
+    if shutil.which("systemctl") is None or not Path("/run/systemd/system").is_dir():
+        return failed("service", "systemd is not running here",
+                     "on the Pi install the unit with scripts/install.sh")
+    state = subprocess.run(["systemctl", "is-active", "guardd"], capture_output=True, text=True, timeout=10)
+    status = state.stdout.strip() or state.stderr.strip()
+    if status != "active":
+        return failed("service", f"guardd.service is {status}",
+                     "sudo systemctl enable --now guardd; then journalctl -u guardd")
+    return passed("service", "guardd.service is active")
