@@ -14,12 +14,13 @@ import json
 import re
 import wave
 from pathlib import Path
-from types import ModuleType
 from typing import Any, Iterator
 
 import numpy as np
 
-from corpus import generate
+from corpus.generate import VERSION as SPEECH_VERSION
+from corpus.speech import NOISE_DBFS, Utterance, render_all
+from corpus.texts import HOUSEHOLD_SENTENCES, NEAR_MISS_SENTENCES, NEGATIVE_PAUSE_SECONDS, NEGATIVE_SPEEDS, NEGATIVE_VOICES
 from guardd.audioformat import SAMPLE_RATE
 
 
@@ -94,18 +95,18 @@ def room_noise(seconds: float, seed: int = SEED) -> np.ndarray:
     return out
 
 
-def _vocabulary(gen: ModuleType) -> list[str]:
-    words = {w for s in (*gen.HOUSEHOLD_SENTENCES, *gen.NEAR_MISS_SENTENCES) for w in re.findall(r"[a-z']+", s.lower())}
+def _vocabulary() -> list[str]:
+    words = {w for s in (*HOUSEHOLD_SENTENCES, *NEAR_MISS_SENTENCES) for w in re.findall(r"[a-z']+", s.lower())}
     return sorted(w for w in words if "alexa" != w and "jarvis" != w)
 
 
-def _plan_chunk(gen: ModuleType, index: int) -> list[tuple[Any, float, float]]:
+def _plan_chunk(index: int) -> list[tuple[Any, float, float]]:
     """(utterance, pause before it, gain dB) for one CHUNK_S file of household talk. Half the
     sentences are the fixtures' own (near misses among them), half are new word orders from
     their vocabulary, so the phonetic contexts go beyond the fixture sentences."""
     rng = np.random.default_rng([SEED, 2, index])
-    vocab = _vocabulary(gen)
-    sentences = [*gen.HOUSEHOLD_SENTENCES, *gen.NEAR_MISS_SENTENCES]
+    vocab = _vocabulary()
+    sentences = [*HOUSEHOLD_SENTENCES, *NEAR_MISS_SENTENCES]
     plan: list[tuple[Any, float, float]] = []
     length = 0.0
     while length < CHUNK_S - 8.0:
@@ -113,20 +114,20 @@ def _plan_chunk(gen: ModuleType, index: int) -> list[tuple[Any, float, float]]:
             text = sentences[int(rng.integers(len(sentences)))]
         else:
             text = " ".join(vocab[int(i)] for i in rng.integers(len(vocab), size=int(rng.integers(4, 13))))
-        voice = gen.NEGATIVE_VOICES[int(rng.integers(len(gen.NEGATIVE_VOICES)))]
-        speed = gen.NEGATIVE_SPEEDS[int(rng.integers(len(gen.NEGATIVE_SPEEDS)))]
-        pause = float(rng.uniform(*gen.NEGATIVE_PAUSE_SECONDS))
-        plan.append((gen.Utterance(text, voice, speed), pause, float(rng.uniform(-12.0, -3.0))))
+        voice = NEGATIVE_VOICES[int(rng.integers(len(NEGATIVE_VOICES)))]
+        speed = NEGATIVE_SPEEDS[int(rng.integers(len(NEGATIVE_SPEEDS)))]
+        pause = float(rng.uniform(*NEGATIVE_PAUSE_SECONDS))
+        plan.append((Utterance(text, voice, speed), pause, float(rng.uniform(-12.0, -3.0))))
         length += pause + 0.35 * len(text.split())  # a rough guess; assembly stops at CHUNK_S
     return plan
 
 
-def _render_chunk(gen: ModuleType, index: int) -> np.ndarray:
-    plan = _plan_chunk(gen, index)
-    audio = gen.render_all({utt for utt, _, _ in plan})
+def _render_chunk(index: int) -> np.ndarray:
+    plan = _plan_chunk(index)
+    audio = render_all({utt for utt, _, _ in plan})
     rng = np.random.default_rng([SEED, 3, index])
     total = int(CHUNK_S * SAMPLE_RATE)
-    x = rng.standard_normal(total) * 10 ** (gen.NOISE_DBFS / 20)
+    x = rng.standard_normal(total) * 10 ** (NOISE_DBFS / 20)
     cursor = 0
     for utt, pause, gain_db in plan:
         start = cursor + int(pause * SAMPLE_RATE)
@@ -138,11 +139,11 @@ def _render_chunk(gen: ModuleType, index: int) -> np.ndarray:
     return to_int16(x)
 
 
-def _lists_digest(gen: ModuleType) -> str:
+def _lists_digest() -> str:
     """A short hash of what the generated speech is made of, so a change to the generator's
     sentences or voices makes a new cache rather than mixing old and new files."""
-    lists = (gen.HOUSEHOLD_SENTENCES, gen.NEAR_MISS_SENTENCES, gen.NEGATIVE_VOICES,
-             gen.NEGATIVE_SPEEDS, gen.NEGATIVE_PAUSE_SECONDS, gen.NOISE_DBFS, gen.VERSION)
+    lists = (HOUSEHOLD_SENTENCES, NEAR_MISS_SENTENCES, NEGATIVE_VOICES,
+             NEGATIVE_SPEEDS, NEGATIVE_PAUSE_SECONDS, NOISE_DBFS, SPEECH_VERSION)
     return hashlib.sha256(repr(lists).encode()).hexdigest()[:12]
 
 
@@ -150,12 +151,12 @@ def negative_speech(cache: Path, hours: float, progress: Any = None) -> Iterator
     """Paths of cached CHUNK_S files of generated negative speech, enough for `hours`; files
     missing from the cache are made first (espeak-ng, about a minute of CPU per hour here)."""
     chunks = int(np.ceil(hours * 3600 / CHUNK_S))
-    directory = cache / f"{NEGATIVES_VERSION}-{_lists_digest(generate)}"
+    directory = cache / f"{NEGATIVES_VERSION}-{_lists_digest()}"
     directory.mkdir(parents=True, exist_ok=True)
     for i in range(chunks):
         path = directory / f"neg_{i:04d}.wav"
         if not path.is_file():
             if progress:
                 progress(f"making negative speech {i + 1}/{chunks} into {directory}")
-            write_wav(path, _render_chunk(generate, i))
+            write_wav(path, _render_chunk(i))
         yield path

@@ -12,7 +12,7 @@ bash scripts/setup.sh
 demo="$PWD/.demo"
 rm -rf "$demo/state" "$demo/port"
 mkdir -p "$demo"
-.venv/bin/python corpus/generate.py --only-demo "$demo/audio" >/dev/null
+.venv/bin/python -m corpus.generate --only-demo "$demo/audio" >/dev/null
 
 .venv/bin/python scripts/demo_receiver.py "$demo/port" &
 receiver=$!
