@@ -12,7 +12,7 @@ import numpy as np
 
 from conftest import ROOT
 
-from benchmark.bench import peak_rss_of
+from benchmark.processes import peak_rss_of
 
 KEYS = {
     "audio_s", "raw_inference_cpu_s", "pipeline_cpu_s", "overhead_ratio", "peak_rss_mb", "ready_s",
