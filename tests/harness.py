@@ -9,6 +9,7 @@ import contextlib
 import hashlib
 import http.server
 import os
+import ssl
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,7 @@ T0 = 100.0  # the injected clock starts here
 TIMEOUT_S = 30.0  # confirm.timeout_s in these tests (the default)
 ME = Caller(1000, 4242, "/usr/bin/test-client")
 WAIT_S = 10.0  # the longest any real-time wait of the harness may take
+REPLY = b'{"text":"heard you"}'  # what the inbox answers a request it takes
 
 
 # -- the destination: a real HTTP server on loopback that keeps everything that arrives -------------
@@ -41,29 +43,76 @@ class Arrival:
     headers: dict[str, str]
     body: bytes
     log_at_arrival: list[tuple[str, str]]  # (type, id) of every log record when the bytes arrived
+    seen: Any = None  # what the inbox's `on_arrival` returned at that moment
+
+
+ANSWERS = ("ok", "deaf", "silent", "redirect", "trickle", "trickle_headers", "trickle_raw")
 
 
 class Inbox:
-    """http.server on 127.0.0.1, port 0, in a thread. Counts connections as well as requests, so
-    "zero bytes" means nobody even connected."""
+    """The one destination of the tests: http.server on 127.0.0.1, port 0, in a thread, that keeps
+    every request that arrives. It counts connections as well as requests, so "zero bytes" means
+    nobody even connected.
 
-    def __init__(self) -> None:
+    `answer` says how it behaves: "ok" (200 and a short JSON body); "deaf" (never reads or
+    answers); "silent" (reads, never answers); "redirect" (302); "trickle" (a 200 whose body comes
+    a byte every `pace_s`); "trickle_headers" (headers that way); "trickle_raw" (a TLS record
+    header announcing 16 KB, then a crawl, before any HTTP). Everything stops when it is closed.
+    With `tls_cert` (a PEM file holding the key and the certificate) it speaks https. When
+    `log_dir` is set, the log is read the moment bytes arrive; `on_arrival` may note more."""
+
+    def __init__(self, answer: str = "ok", *, pace_s: float = 1.0, tls_cert: Path | None = None,
+                 on_arrival: Callable[[], Any] | None = None) -> None:
+        assert answer in ANSWERS, answer
         self.arrivals: list[Arrival] = []
         self.connections = 0
-        self.log_dir: Path | None = None  # when set, the log is read the moment bytes arrive
+        self.log_dir: Path | None = None
+        self.closed = threading.Event()
         inbox = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
+            def handle(self) -> None:
+                if answer == "trickle_raw":
+                    self.trickle(bytes([0x16, 0x03, 0x03, 0x40, 0x00]) + b"\x02" * 16384)
+                else:
+                    super().handle()
+
+            def trickle(self, data: bytes) -> None:
+                for i in range(len(data)):
+                    if inbox.closed.wait(pace_s if i else 0):
+                        return
+                    try:
+                        self.wfile.write(data[i : i + 1])
+                        self.wfile.flush()
+                    except OSError:
+                        return  # the sender gave up
+
             def _any(self) -> None:
+                if answer == "deaf":
+                    inbox.closed.wait(60)
+                    return
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                snapshot = []
-                if inbox.log_dir is not None:
-                    snapshot = [(str(r["type"]), str(r.get("id", ""))) for r in read_records(inbox.log_dir)]
-                inbox.arrivals.append(Arrival(self.command, self.path, dict(self.headers), body, snapshot))
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.end_headers()
-                self.wfile.write(b'{"ok":true}')
+                inbox._arrived(self.command, self.path, dict(self.headers), body, on_arrival)
+                if answer == "silent":
+                    inbox.closed.wait(60)
+                elif answer == "trickle_headers":
+                    self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+                    self.trickle(b"X-Slow: " + b"a" * 60 + b"\r\nContent-Length: 0\r\n\r\n")
+                elif answer == "redirect":
+                    self.send_response(302)
+                    self.send_header("Location", "/elsewhere")
+                    self.end_headers()
+                elif answer == "trickle":
+                    reply = b'{"text":"heard you, slowly, one byte at a time"}'
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(reply)))
+                    self.end_headers()
+                    self.trickle(reply)
+                else:
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.end_headers()
+                    self.wfile.write(REPLY)
 
             do_POST = do_PUT = do_GET = do_DELETE = do_PATCH = _any  # noqa: N815
 
@@ -80,8 +129,21 @@ class Inbox:
         self.server = Server(("127.0.0.1", 0), Handler)
         self.port = self.server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}/in"
+        if tls_cert is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(tls_cert)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+            self.url = self.url.replace("http://", "https://")
         self.thread = threading.Thread(target=self.server.serve_forever, name="inbox", daemon=True)
         self.thread.start()
+
+    def _arrived(self, method: str, path: str, headers: dict[str, str], body: bytes,
+                 on_arrival: Callable[[], Any] | None) -> None:
+        snapshot = []
+        if self.log_dir is not None:
+            snapshot = [(str(r["type"]), str(r.get("id", ""))) for r in read_records(self.log_dir)]
+        seen = on_arrival() if on_arrival is not None else None
+        self.arrivals.append(Arrival(method, path, headers, body, snapshot, seen))
 
     @property
     def bodies(self) -> list[bytes]:
@@ -99,6 +161,7 @@ class Inbox:
             assert int(a.headers["Content-Length"]) == len(a.body)
 
     def close(self) -> None:
+        self.closed.set()
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(WAIT_S)
@@ -239,7 +302,7 @@ class Device:
         assert ("sent", s.id) not in arrival.log_at_arrival
         assert s.replies[-2:] == [{"status": "approved", "id": s.id},
                                   {"status": "sent", "id": s.id, "http_status": 200, "error": "",
-                                   "body": '{"ok":true}'}]
+                                   "body": REPLY.decode()}]
         assert f"{s.id}.bin" not in self.spooled
 
 

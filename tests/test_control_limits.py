@@ -19,7 +19,8 @@ import time
 from typing import Iterator
 
 import pytest
-from conftest import Receiver, wait_until
+from conftest import wait_until
+from harness import Inbox
 from test_fuzz import LiveServer, closes, read_line
 
 from guardd.control import connections
@@ -46,13 +47,13 @@ sys.stdin.read()  # hold them until the test is done
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory) -> Iterator[LiveServer]:
-    receiver = Receiver()
-    server = LiveServer(tmp_path_factory.mktemp("limits"), receiver, socket_group="nogroup")
+    inbox = Inbox()
+    server = LiveServer(tmp_path_factory.mktemp("limits"), inbox, socket_group="nogroup")
     try:
         yield server
     finally:
         server.close()
-        receiver.close()
+        inbox.close()
     assert server.errors == [] and server.dropped == 0
 
 
@@ -190,12 +191,12 @@ def test_closing_idle_connections_to_make_room_is_logged_with_a_count(tmp_path, 
     monkeypatch.setattr(connections, "EVICTION_LOG_S", 0.0)  # every eviction gets its line at once
     expected = (f"control socket: closed 1 idle connections to make room (uid {os.geteuid()}: 1); "
                 f"at most 16 idle, {MAX_IDLE_PER_UID} per uid")
-    receiver = Receiver()
-    fresh = LiveServer(tmp_path, receiver)  # no earlier test's evictions counted in its line
+    inbox = Inbox()
+    fresh = LiveServer(tmp_path, inbox)  # no earlier test's evictions counted in its line
     try:
         with caplog.at_level(logging.WARNING, logger="guardd.control.connections"):
             with idle_connections(fresh, MAX_IDLE_PER_UID + 1):
                 wait_until(lambda: expected in [r.getMessage() for r in caplog.records], "the log line", 5)
     finally:
         fresh.close()
-        receiver.close()
+        inbox.close()

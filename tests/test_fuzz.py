@@ -35,7 +35,8 @@ from gpiozero.pins.mock import MockFactory
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import Receiver, wait_until
+from conftest import wait_until
+from harness import Inbox
 
 from guardd.config.settings import Config, ConfirmConfig, DestinationConfig, SocketConfig, WakeConfig
 from guardd.cli.clients import Clients
@@ -143,14 +144,14 @@ class LiveServer:
     """A ControlServer on a real socket, feeding the real core through the daemon's own
     `Clients` and dispatch, on a core thread like `guardd run`'s (only it touches the core)."""
 
-    def __init__(self, directory: Path, receiver: Receiver, socket_group: str | None = None) -> None:
+    def __init__(self, directory: Path, inbox: Inbox, socket_group: str | None = None) -> None:
         self.sock_dir = Path(tempfile.mkdtemp(prefix="guardd-fuzz-"))  # sun_path is short
         if socket_group is not None:
             self.sock_dir.chmod(0o711)  # the group's members may reach the socket, as in /run/guardd
         self.config = Config(
             state_dir=str(directory / "state"),
             wake=WakeConfig(models=("alexa",)),
-            destinations=(DestinationConfig(url=receiver.url, name="inbox", max_bytes=2000),),
+            destinations=(DestinationConfig(url=inbox.url, name="inbox", max_bytes=2000),),
             confirm=ConfirmConfig(timeout_s=5.0, queue=2),
             socket=SocketConfig(path=str(self.sock_dir / "g.sock"), group=socket_group,
                                 max_frame_bytes=MAX_FRAME, read_timeout_s=READ_TIMEOUT_S),
@@ -253,20 +254,20 @@ def closes(s: socket.socket) -> bool:
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory) -> Iterator[LiveServer]:
-    receiver = Receiver()
+    inbox = Inbox()
     seen: list[BaseException] = []
     previous_hook = threading.excepthook
     threading.excepthook = lambda args: seen.append(args.exc_value)  # a dying server thread
-    server = LiveServer(tmp_path_factory.mktemp("fuzz"), receiver)
+    server = LiveServer(tmp_path_factory.mktemp("fuzz"), inbox)
     try:
         yield server
     finally:
         threading.excepthook = previous_hook
         alive = server.thread.is_alive()
         server.close()
-        receiver.close()
+        inbox.close()
     assert seen == [] and server.errors == [] and alive
-    assert receiver.received == [], "something left without a press"
+    assert inbox.arrivals == [], "something left without a press"
 
 
 def first_line(frame: bytes) -> bytes:

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from conftest import Receiver
-from harness import ME, T0, TIMEOUT_S, WAIT_S, Device
+
+from harness import ME, T0, TIMEOUT_S, WAIT_S, Device, Inbox
 
 from guardd.config.settings import Config, ConfirmConfig, DestinationConfig
 from guardd.confirm.sender import Sender, SendResult
@@ -310,12 +310,12 @@ def test_sent_bytes_are_copied_at_submission(device, inbox):
 def test_a_destination_answering_a_byte_a_second_fails_the_send_at_its_timeout(tmp_path):
     """timeout_s bounds the whole exchange, not each read: the send ends as failed at 2 s, the
     log says it was not delivered and why, and the request is over (nothing retried)."""
-    slow = Receiver("trickle")
+    slow = Inbox("trickle")
     with contextlib.ExitStack() as stack:
         stack.callback(slow.close)
         config = Config(state_dir=str(tmp_path / "state"), confirm=ConfirmConfig(timeout_s=TIMEOUT_S),
                         destinations=(DestinationConfig(url=slow.url, name="inbox", timeout_s=2.0),))
-        d = Device(config, slow, stack)  # type: ignore[arg-type]  # the Receiver stands in for the Inbox
+        d = Device(config, slow, stack)
         s = d.submit(b"to a slow destination")
         started = time.monotonic()
         d.press(T0 + 1.0)  # the sender runs inline: the press returns when the send has ended

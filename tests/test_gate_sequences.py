@@ -1,6 +1,6 @@
 """The gate against any sequence of calls and presses, as a Hypothesis state machine: submits,
 hang-ups, presses, releases, ticks and time jumps against the core on MockFactory pins with an
-injected clock and a real HTTP receiver on loopback. After every step: no byte has left without
+injected clock and a real HTTP inbox on loopback. After every step: no byte has left without
 an approving press that began after its request started asking, on exactly those bytes, and one
 request asks at a time. After every run: the log tells each request's story in write-ahead order.
 
@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import http.server
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +18,8 @@ from gpiozero.pins.mock import MockFactory
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+
+from harness import Inbox
 
 from guardd.auditlog.reading import read_records
 from guardd.config.settings import Config, ConfirmConfig, DestinationConfig, WakeConfig
@@ -36,29 +36,14 @@ ME = Caller(1000, 4242, "/usr/bin/fuzz-client")
 
 class Bench:
     """The core on mock pins with an injected clock and an inline sender to a loopback
-    receiver. It records what an outside observer sees: edges (with their times), when each
+    inbox. It records what an outside observer sees: edges (with their times), when each
     request started asking (its first "waiting" reply), decisions and results (the core's
     events), and, for each body that arrives, the log head at that moment."""
 
     def __init__(self, directory: Path) -> None:
-        self.arrivals: list[tuple[bytes, int]] = []  # (body, log head seq when it arrived)
-        bench = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                bench.arrivals.append((body, bench.auditlog.head.seq))  # the core waits meanwhile
-                self.send_response(200)
-                self.end_headers()
-                self.wfile.write(b"{}")
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.http = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.http.daemon_threads = True
-        threading.Thread(target=self.http.serve_forever, daemon=True).start()
-        url = f"http://127.0.0.1:{self.http.server_address[1]}/in"
+        # Each body that arrives is kept with the log head at that moment (the core waits meanwhile).
+        self.inbox = Inbox(on_arrival=lambda: self.auditlog.head.seq)
+        url = self.inbox.url
         self.config = Config(state_dir=str(directory / "state"), wake=WakeConfig(models=("alexa",)),
                              destinations=(DestinationConfig(url=url, name="inbox"),), confirm=CONFIRM)
         self.now = 1000.0
@@ -74,7 +59,7 @@ class Bench:
 
     def reset(self) -> None:
         self.start_seq = self.auditlog.head.seq
-        self.arrivals.clear()
+        self.inbox.arrivals.clear()
         self.downs: list[float] = []  # times of the button's down edges as the core got them
         self.payloads: dict[str, bytes] = {}
         self.owner: dict[str, int] = {}
@@ -185,7 +170,7 @@ class Bench:
         """No byte without an approving press: every body that arrived is the payload of a
         request approved by a press (which check() holds to a fresh one)."""
         approved = {rid for rid, ok, _, _ in self.decided if ok}
-        for body, _head in self.arrivals:
+        for body in self.inbox.bodies:
             assert any(self.payloads.get(rid) == body for rid in approved), f"{body!r} left unapproved"
 
     def check(self) -> None:
@@ -207,8 +192,8 @@ class Bench:
                 by_id.setdefault(str(r["id"]), []).append(r)
         sends = [r for r in records if r["type"] == "send"]
         delivered = [r for r in records if r["type"] == "sent" and r["delivered"]]
-        assert len(self.arrivals) == len(delivered) == len(sends)
-        for (body, head), send in zip(self.arrivals, sends):
+        assert len(self.inbox.arrivals) == len(delivered) == len(sends)
+        for (body, head), send in zip(((a.body, a.seen) for a in self.inbox.arrivals), sends):
             rid = str(send["id"])
             story = by_id[rid]
             [request] = [r for r in story if r["type"] == "request"]
@@ -227,8 +212,7 @@ class Bench:
     def close(self) -> None:
         self.core.stop("test")
         self._stack.close()
-        self.http.shutdown()
-        self.http.server_close()
+        self.inbox.close()
 
 
 gaps = st.floats(0, 1.5) | st.sampled_from([0.0, 0.001, 0.029, 0.03, 0.031, TIMEOUT_S - 0.01])

@@ -98,10 +98,10 @@ class Speaker:
 
 
 @pytest.fixture
-def speaker(tmp_path: Path, receiver) -> Iterator[Speaker]:
+def speaker(tmp_path: Path, inbox) -> Iterator[Speaker]:
     with contextlib.ExitStack() as stack:
         config = Config(state_dir=str(tmp_path / "state"),
-                        destinations=(DestinationConfig(url=receiver.url, name="inbox"),),
+                        destinations=(DestinationConfig(url=inbox.url, name="inbox"),),
                         after_wake=AfterWakeConfig(upload_to="inbox"),
                         confirm=ConfirmConfig(timeout_s=30.0))
         yield Speaker(config, stack)
@@ -199,21 +199,21 @@ def test_fault_flickers_and_clears_back_to_dark(speaker):
 # -- after a decision: no pattern of its own, the LED shows what is true next ------------------
 
 
-def test_after_a_send_the_led_goes_dark(speaker, receiver):
+def test_after_a_send_the_led_goes_dark(speaker, inbox):
     speaker.submit(b"sent")
     speaker.press(101.0)
     speaker.finish_sending()
-    assert receiver.bodies == [b"sent"]
+    assert inbox.bodies == [b"sent"]
     assert speaker.state is LedState.IDLE
     assert_steady(speaker.led_pin, lit=False, seconds=0.3)
 
 
-def test_after_a_denial_the_led_goes_dark(speaker, receiver):
+def test_after_a_denial_the_led_goes_dark(speaker, inbox):
     speaker.submit(b"never")
     speaker.at(100.0 + 30.0)  # timed out
     assert speaker.state is LedState.IDLE
     assert_steady(speaker.led_pin, lit=False, seconds=0.3)
-    assert receiver.bodies == []
+    assert inbox.bodies == []
 
 
 def test_after_a_decision_the_next_waiting_request_blinks_at_once(speaker):
@@ -239,7 +239,7 @@ def test_a_request_asking_outranks_a_microphone_fault_and_mute(speaker):
     assert speaker.state is LedState.MUTED
 
 
-def test_a_wake_word_upload_runs_through_every_pattern_in_order(speaker, manifest, receiver):
+def test_a_wake_word_upload_runs_through_every_pattern_in_order(speaker, manifest, inbox):
     """Wake word -> recording (solid) -> kept, the upload asks (blink) -> press -> sending
     (quick blink) -> sent -> dark, and the pin followed every step."""
     positive = manifest["positives"][0]
@@ -251,5 +251,5 @@ def test_a_wake_word_upload_runs_through_every_pattern_in_order(speaker, manifes
     speaker.finish_sending()
     assert speaker.shown == [LedState.IDLE, LedState.RECORDING, LedState.AWAITING, LedState.SENDING,
                              LedState.IDLE]
-    assert len(receiver.bodies) == 1
+    assert len(inbox.bodies) == 1
     assert_steady(speaker.led_pin, lit=False, seconds=0.3)

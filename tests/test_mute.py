@@ -180,8 +180,8 @@ class Panel:
         self._cm.__exit__(None, None, None)
 
 
-def test_a_long_press_with_nothing_asking_unmutes_and_another_mutes(tmp_path, receiver):
-    panel = Panel(tmp_path, receiver.url)
+def test_a_long_press_with_nothing_asking_unmutes_and_another_mutes(tmp_path, inbox):
+    panel = Panel(tmp_path, inbox.url)
     try:
         core = panel.p.core
         assert core.muted and panel.p.panel.state is LedState.MUTED
@@ -202,8 +202,8 @@ def test_a_long_press_with_nothing_asking_unmutes_and_another_mutes(tmp_path, re
         panel.close()
 
 
-def test_a_long_press_that_begins_while_a_request_asks_denies_it_and_does_not_unmute(tmp_path, receiver):
-    panel = Panel(tmp_path, receiver.url)
+def test_a_long_press_that_begins_while_a_request_asks_denies_it_and_does_not_unmute(tmp_path, inbox):
+    panel = Panel(tmp_path, inbox.url)
     try:
         core = panel.p.core
         core.submit("message", "inbox", b"hello", Caller(0, 1, "test"))
@@ -215,7 +215,7 @@ def test_a_long_press_that_begins_while_a_request_asks_denies_it_and_does_not_un
         decisions = [r for r in read_records(tmp_path / "state" / "log") if r["type"] == "decision"]
         assert [(d["decision"], d["reason"]) for d in decisions] == [("denied", "long press")]
         assert core.muted and panel.saved == []
-        assert receiver.received == []
+        assert inbox.arrivals == []
     finally:
         panel.close()
 

@@ -16,7 +16,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import GUARDD, ROOT, Receiver, alsa_env, replay_events, wait_until, write_config
+from conftest import GUARDD, ROOT, alsa_env, replay_events, wait_until, write_config
+from harness import Inbox
 
 from guardd.auditlog.reading import read_records
 
@@ -32,33 +33,33 @@ def types(log_dir: Path) -> list[str]:
 # -- replay --press-at ---------------------------------------------------------------------------
 
 
-def upload_config(tmp_path: Path, receiver: Receiver) -> Path:
+def upload_config(tmp_path: Path, inbox: Inbox) -> Path:
     return write_config(
         tmp_path,
-        destinations={"inbox": {"url": receiver.url}},
+        destinations={"inbox": {"url": inbox.url}},
         after_wake={"upload_to": "inbox"},
         confirm={"timeout_s": 5.0},
     )
 
 
-def test_a_press_while_the_led_asks_uploads_exactly_the_kept_utterance(tmp_path, manifest, receiver):
+def test_a_press_while_the_led_asks_uploads_exactly_the_kept_utterance(tmp_path, manifest, inbox):
     wav = manifest["dir"] / manifest["demo"]["file"]
-    config = upload_config(tmp_path, receiver)
+    config = upload_config(tmp_path, inbox)
     first = replay_events(wav, config)  # no press: learn when the request is armed
     asked = next(e for e in first if e["event"] == "request")
-    receiver.received.clear()
+    inbox.arrivals.clear()
 
     events = replay_events(wav, config, "--press-at", str(asked["t"] + 1.0))
     by_kind = {e["event"]: e for e in events}
     assert [e["event"] for e in events] == ["wake", "utterance", "request", "decision", "sent"]
     assert by_kind["decision"]["decision"] == "approved"
     assert by_kind["sent"]["status"] == 200 and by_kind["sent"]["body"] == '{"text":"heard you"}'
-    assert len(receiver.bodies) == 1
-    body = receiver.bodies[0]
+    assert len(inbox.bodies) == 1
+    body = inbox.bodies[0]
     assert hashlib.sha256(body).hexdigest() == by_kind["request"]["sha256"] == by_kind["utterance"]["sha256"]
     kept = tmp_path / "state" / "recordings" / by_kind["utterance"]["file"]
     assert body == kept.read_bytes()
-    assert receiver.received[0]["headers"]["Content-Type"] == "audio/wav"
+    assert inbox.arrivals[0].headers["Content-Type"] == "audio/wav"
 
     log_dir = tmp_path / "state" / "log"
     second_run = types(log_dir)[types(log_dir).index("stop") + 1 :]
@@ -66,24 +67,24 @@ def test_a_press_while_the_led_asks_uploads_exactly_the_kept_utterance(tmp_path,
     assert verify(log_dir)[1] == []
 
 
-def test_without_a_press_the_upload_times_out_and_nothing_arrives(tmp_path, manifest, receiver):
+def test_without_a_press_the_upload_times_out_and_nothing_arrives(tmp_path, manifest, inbox):
     wav = manifest["dir"] / manifest["demo"]["file"]
-    events = replay_events(wav, upload_config(tmp_path, receiver))
+    events = replay_events(wav, upload_config(tmp_path, inbox))
     request = next(e for e in events if e["event"] == "request")
     decision = next(e for e in events if e["event"] == "decision")
     assert (decision["decision"], decision["reason"]) == ("denied", "timeout")
     assert 5.0 <= decision["t"] - request["t"] <= 5.0 + 0.08 * 2  # replay ran the clock on
-    assert receiver.received == []
+    assert inbox.arrivals == []
 
 
-def test_a_press_during_the_wake_word_approves_nothing_later(tmp_path, manifest, receiver):
+def test_a_press_during_the_wake_word_approves_nothing_later(tmp_path, manifest, inbox):
     wav = manifest["dir"] / manifest["demo"]["file"]
     demo = manifest["demo"]
-    events = replay_events(wav, upload_config(tmp_path, receiver), "--press-at", str(demo["wake_start"]),
+    events = replay_events(wav, upload_config(tmp_path, inbox), "--press-at", str(demo["wake_start"]),
                            "--press-at", str(demo["command_start"]))
     decision = next(e for e in events if e["event"] == "decision")
     assert (decision["decision"], decision["reason"]) == ("denied", "timeout")
-    assert receiver.received == []
+    assert inbox.arrivals == []
 
 
 # -- a running daemon ----------------------------------------------------------------------------
@@ -92,12 +93,12 @@ def test_a_press_during_the_wake_word_approves_nothing_later(tmp_path, manifest,
 class Daemon:
     """`guardd run --simulate` with ALSA audio; `press()` writes a line to its stdin."""
 
-    def __init__(self, tmp_path: Path, wav: Path, receiver: Receiver) -> None:
+    def __init__(self, tmp_path: Path, wav: Path, inbox: Inbox) -> None:
         self.sock = tmp_path / "guardd.sock"
         self.config = write_config(
             tmp_path,
             audio={"queue_s": 120},
-            destinations={"inbox": {"url": receiver.url, "max_bytes": 1000}},
+            destinations={"inbox": {"url": inbox.url, "max_bytes": 1000}},
             confirm={"timeout_s": 3.0, "queue": 0},
             socket={"path": str(self.sock), "max_frame_bytes": 4096, "read_timeout_s": 1.0},
         )
@@ -137,13 +138,13 @@ class Daemon:
 
 @pytest.fixture(scope="module")
 def daemon(tmp_path_factory, manifest):
-    receiver = Receiver()
+    inbox = Inbox()
     tmp = tmp_path_factory.mktemp("daemon")
-    d = Daemon(tmp, manifest["dir"] / manifest["demo"]["file"], receiver)
-    d.receiver = receiver
+    d = Daemon(tmp, manifest["dir"] / manifest["demo"]["file"], inbox)
+    d.inbox = inbox
     yield d
     assert d.stop() == 0
-    receiver.close()
+    inbox.close()
     assert verify(d.log_dir)[1] == []
 
 
@@ -152,7 +153,7 @@ def armed(daemon: Daemon, count: int) -> None:
 
 
 def test_guardd_send_is_delivered_after_a_press_on_the_running_daemon(daemon):
-    daemon.receiver.received.clear()
+    daemon.inbox.arrivals.clear()
     n = len(daemon.records("request"))
     client = daemon.send("--to", "inbox", "--text", "dinner is ready")
     armed(daemon, n + 1)
@@ -161,17 +162,17 @@ def test_guardd_send_is_delivered_after_a_press_on_the_running_daemon(daemon):
     out, err = client.communicate(timeout=DEADLINE_S)
     assert client.returncode == 0, err
     assert "delivered (HTTP 200)" in err and out.strip() == '{"text":"heard you"}'
-    assert daemon.receiver.bodies == [b"dinner is ready"]
+    assert daemon.inbox.bodies == [b"dinner is ready"]
     request = daemon.records("request")[-1]
     assert request["exe"] == os.path.realpath(sys.executable) and request["uid"] == os.getuid()
 
 
 def test_guardd_send_without_a_press_counts_down_and_times_out_with_exit_4(daemon):
-    daemon.receiver.received.clear()
+    daemon.inbox.arrivals.clear()
     client = daemon.send("--to", "inbox", "--text", "nobody is here")
     _, err = client.communicate(timeout=DEADLINE_S)
     assert client.returncode == 4 and "denied: timeout" in err
-    assert daemon.receiver.received == []
+    assert daemon.inbox.arrivals == []
     # Not a terminal: each second the socket streams is a line of its own, counting down.
     left = [int(line.split()[0]) for line in err.splitlines() if line.endswith(" s left to press")]
     assert left[0] == 3 and len(left) >= 3 and left == sorted(left, reverse=True), err
@@ -200,7 +201,7 @@ def test_on_a_terminal_the_countdown_is_one_line_rewritten(daemon):
 
 
 def test_a_file_named_without_flag_is_uploaded(daemon, tmp_path):
-    daemon.receiver.received.clear()
+    daemon.inbox.arrivals.clear()
     note = tmp_path / "note.txt"
     note.write_bytes(b"the shopping list")
     n = len(daemon.records("request"))
@@ -210,11 +211,11 @@ def test_a_file_named_without_flag_is_uploaded(daemon, tmp_path):
     daemon.press()
     _, err = client.communicate(timeout=DEADLINE_S)
     assert client.returncode == 0, err
-    assert daemon.receiver.bodies == [b"the shopping list"]
+    assert daemon.inbox.bodies == [b"the shopping list"]
 
 
 def test_guardd_send_exit_codes_for_unknown_destination_busy_and_too_large(daemon, tmp_path):
-    daemon.receiver.received.clear()
+    daemon.inbox.arrivals.clear()
     unknown = daemon.send("--to", "elsewhere", "--text", "x")
     _, err = unknown.communicate(timeout=DEADLINE_S)
     assert unknown.returncode == 6 and "no destination named 'elsewhere' (configured: inbox)" in err
@@ -234,7 +235,7 @@ def test_guardd_send_exit_codes_for_unknown_destination_busy_and_too_large(daemo
     too_large = daemon.send("--to", "inbox", "--file", str(big))
     _, err = too_large.communicate(timeout=DEADLINE_S)
     assert too_large.returncode == 9 and "over inbox's max_bytes of 1000" in err
-    assert daemon.receiver.received == []
+    assert daemon.inbox.arrivals == []
 
 
 def raw_client(daemon: Daemon) -> socket.socket:

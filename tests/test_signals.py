@@ -54,8 +54,8 @@ def status(tmp_path: Path) -> dict:
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_a_stop_signal_denies_what_is_pending_and_exits_within_two_seconds(tmp_path, manifest, receiver, signum):
-    proc, _ = start(tmp_path, manifest["dir"] / manifest["negatives"][0]["file"], receiver.url,
+def test_a_stop_signal_denies_what_is_pending_and_exits_within_two_seconds(tmp_path, manifest, inbox, signum):
+    proc, _ = start(tmp_path, manifest["dir"] / manifest["negatives"][0]["file"], inbox.url,
                     confirm={"queue": 2})
     clients = [submit(tmp_path, "armed"), submit(tmp_path, "queued")]
     wait_until(lambda: sum(r["type"] == "request" for r in records(tmp_path)) == 2, "two requests")
@@ -67,7 +67,7 @@ def test_a_stop_signal_denies_what_is_pending_and_exits_within_two_seconds(tmp_p
     decisions = [(r["decision"], r["reason"]) for r in tail if r["type"] == "decision"]
     assert sorted(decisions) == [("denied", "stopping"), ("denied", "stopping")]
     assert tail[-1]["type"] == "stop" and tail[-1]["reason"] == signal.Signals(signum).name
-    assert receiver.received == []
+    assert inbox.arrivals == []
     assert verify(tmp_path / "state" / "log")[1] == []
     drawn = [line for line in (tmp_path / "stderr.txt").read_text().splitlines() if line.startswith("[LED")]
     assert drawn[-1].startswith("[LED ○ off")
@@ -83,8 +83,8 @@ BAD_RELOADS = {
 
 
 @pytest.mark.parametrize("extra, reason", BAD_RELOADS.values(), ids=BAD_RELOADS.keys())
-def test_sighup_with_a_bad_config_keeps_the_old_one_running(tmp_path, manifest, receiver, extra, reason):
-    proc, config = start(tmp_path, manifest["dir"] / manifest["negatives"][0]["file"], receiver.url)
+def test_sighup_with_a_bad_config_keeps_the_old_one_running(tmp_path, manifest, inbox, extra, reason):
+    proc, config = start(tmp_path, manifest["dir"] / manifest["negatives"][0]["file"], inbox.url)
     try:
         good = config.read_text()
         config.write_text(good + extra)
@@ -100,8 +100,8 @@ def test_sighup_with_a_bad_config_keeps_the_old_one_running(tmp_path, manifest, 
         assert proc.wait(timeout=10) == 0
 
 
-def test_sighup_with_a_changed_config_applies_it_as_a_reload_not_a_restart(tmp_path, manifest, receiver):
-    proc, config = start(tmp_path, manifest["dir"] / manifest["negatives"][0]["file"], receiver.url)
+def test_sighup_with_a_changed_config_applies_it_as_a_reload_not_a_restart(tmp_path, manifest, inbox):
+    proc, config = start(tmp_path, manifest["dir"] / manifest["negatives"][0]["file"], inbox.url)
     try:
         body = yaml.safe_load(config.read_text())
         body["confirm"] = {"timeout_s": 1.0}
