@@ -1,32 +1,25 @@
-"""Shared test fixtures: generated speech audio, configs in a temp directory, and the guardd CLI
-as a subprocess (the way an owner or an outside check meets it)."""
+"""Shared test fixtures: generated speech audio, configs in a temp directory, the harness's
+device and inbox (tests/harness/), and audio for the core loop."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
-import subprocess
-import sys
 import wave
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import numpy as np
 import pytest
-import yaml
 
 from corpus import fixtures
-from harness import TIMEOUT_S, Device, Inbox
+from harness import TIMEOUT_S, Device, Inbox, guardd, write_config
 
 from guardd.audioformat import FRAME_BYTES, SAMPLE_RATE
 from guardd.config.settings import Config, ConfirmConfig, DestinationConfig
 from guardd.confirm.sender import Sender
 from guardd.listen.wake import Wake
-
-ROOT = Path(__file__).resolve().parent.parent
-GUARDD = [sys.executable, "-m", "guardd"]
-
 
 @pytest.fixture(scope="session")
 def manifest() -> dict[str, Any]:
@@ -44,37 +37,9 @@ def real_speech() -> Path:
     return fixtures.make_real()
 
 
-def write_config(directory: Path, *, unmuted: bool = True, **sections: Any) -> Path:
-    """A config whose state_dir lives in `directory`; keyword arguments add or replace sections.
-
-    A fresh state starts muted (promise 5); `unmuted` leaves the state as the owner's long
-    press would, so a test of listening does not first have to hold the button for 3 s."""
-    body: dict[str, Any] = {"state_dir": str(directory / "state"),
-                            "socket": {"path": str(directory / "guardd.sock")}}
-    body.update(sections)
-    path = directory / "guardd.yaml"
-    path.write_text(yaml.safe_dump(body, sort_keys=False))
-    if unmuted:
-        from guardd.device.mute import write_muted
-
-        write_muted(directory / "state", False)
-    return path
-
-
 @pytest.fixture
 def config_path(tmp_path: Path) -> Path:
     return write_config(tmp_path)
-
-
-def guardd(*args: str, timeout: float = 120, env: dict[str, str] | None = None,
-           check: bool = False, input: str | None = None) -> subprocess.CompletedProcess[str]:
-    """Run the guardd CLI to completion and capture its output."""
-    full_env = dict(os.environ)
-    full_env.update(env or {})
-    return subprocess.run(
-        [*GUARDD, *args], capture_output=True, text=True, timeout=timeout, env=full_env,
-        check=check, input=input, cwd=ROOT,
-    )
 
 
 def unconfigured(directory: Path) -> tuple[dict[str, str], Path]:
@@ -97,75 +62,11 @@ def files_under(path: Path) -> dict[str, tuple[int, int]] | None:
             for p in sorted(path.rglob("*"))}
 
 
-def wait_until(condition, what: str, timeout_s: float = 30.0, proc: subprocess.Popen | None = None) -> None:
-    """Poll `condition` until it holds; fail naming `what` after `timeout_s`, or at once when the
-    process `proc` (a guardd being watched) exits first. The one wait of every test."""
-    import time
-
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        if proc is not None and proc.poll() is not None:
-            raise AssertionError(f"guardd exited ({proc.returncode}) while waiting for {what}")
-        time.sleep(0.01)
-    raise AssertionError(f"timed out waiting for {what} ({timeout_s:g} s)")
-
-
-def wait_for_record(log_dir: Path, type_: str, proc: subprocess.Popen | None = None,
-                    timeout_s: float = 60.0) -> dict[str, Any]:
-    """The first record of `type_` in a log another process writes; fails if that process exits."""
-    from guardd.auditlog.reading import read_records
-
-    found: list[dict[str, Any]] = []
-
-    def seen() -> bool:
-        assert proc is None or proc.poll() is None, "guardd exited early"
-        found[:] = [r for r in read_records(log_dir) if r["type"] == type_] if log_dir.is_dir() else []
-        return bool(found)
-
-    wait_until(seen, f"a {type_} record in {log_dir}", timeout_s)
-    return found[0]
-
-
 def replay_events(wav: Path, config: Path, *extra: str) -> list[dict[str, Any]]:
     """`guardd replay --json` on a file: its events, in order."""
     result = guardd("replay", str(wav), "--config", str(config), "--json", *extra)
     assert result.returncode == 0, result.stderr
     return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
-
-
-ASOUNDRC = """\
-# The default capture device reads a raw file through ALSA's file plugin: the real
-# sounddevice -> PortAudio -> ALSA path, on a machine with no sound card. It is not paced in
-# real time, and after the file it delivers silence.
-pcm.!default {{
-    type plug
-    slave.pcm "guardd_file"
-}}
-pcm.guardd_file {{
-    type file
-    slave.pcm "null"
-    file "/dev/null"
-    infile "{raw}"
-    format "raw"
-    hint {{ show on description "guardd test input" }}
-}}
-"""
-
-
-def alsa_env(directory: Path, wav: Path) -> dict[str, str]:
-    """An environment whose ALSA default input plays `wav` (16 kHz mono 16-bit) once."""
-    import wave
-
-    with wave.open(str(wav), "rb") as w:
-        assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (16000, 1, 2)
-        raw = directory / (wav.stem + ".raw")
-        raw.write_bytes(w.readframes(w.getnframes()))
-    home = directory / "home"
-    home.mkdir(exist_ok=True)
-    (home / ".asoundrc").write_text(ASOUNDRC.format(raw=raw))
-    return {"HOME": str(home)}
 
 
 # -- audio for the core loop, with the wake detector replaced at its seam ------------------------

@@ -10,7 +10,7 @@ import sys
 
 import numpy as np
 
-from conftest import ROOT
+from harness import ROOT
 
 from benchmark.processes import peak_rss_of
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
 import struct
 import subprocess
 import sys
@@ -13,7 +11,8 @@ import wave
 from pathlib import Path
 
 import pytest
-from conftest import GUARDD, ROOT, alsa_env, files_under, guardd, unconfigured, write_config
+from conftest import files_under, unconfigured
+from harness import GUARDD, ROOT, Daemon, alsa_env, guardd, write_config
 
 from guardd.auditlog.reading import read_records
 
@@ -59,23 +58,15 @@ def test_a_missing_portaudio_library_names_the_package_to_install(tmp_path):
 
 def test_an_unknown_input_device_is_a_fault_that_points_to_guardd_devices(tmp_path):
     """The daemon keeps running and retrying (a USB microphone may be plugged in later)."""
-    env = dict(os.environ, **alsa_env(tmp_path, write_wav(tmp_path / "in.wav")))
-    config = write_config(tmp_path, audio={"device": "no such microphone"},
-                          socket={"path": str(tmp_path / "guardd.sock")})
-    proc = subprocess.Popen([*GUARDD, "run", "--simulate", "--config", str(config)], cwd=ROOT, env=env,
-                            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    log_dir = tmp_path / "state" / "log"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and not any(r["type"] == "fault" for r in read_records(log_dir)):
-        time.sleep(0.1)
+    config = write_config(tmp_path, audio={"device": "no such microphone"})
+    d = Daemon(tmp_path, config, write_wav(tmp_path / "in.wav"))
+    d.wait_for_record("fault", timeout_s=30)
     time.sleep(1.0)  # several retries happen in this second; the fault is still logged once
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=10)
-    assert proc.returncode == 0
-    records = list(read_records(log_dir))
+    assert d.stop() == 0
+    records = d.records()
     assert [r["type"] for r in records] == ["start", "fault", "stop"]
     assert "no such microphone" in records[1]["reason"] and "guardd devices" in records[1]["reason"]
-    assert "[LED ◌ flicker" in err
+    assert "[LED ◌ flicker" in d.said()
 
 
 def test_replay_refuses_audio_that_is_not_16khz_mono_and_says_how_to_convert(tmp_path, config_path):

@@ -19,8 +19,8 @@ import time
 from typing import Iterator
 
 import pytest
-from conftest import wait_until
-from harness import Inbox
+
+from harness import Inbox, wait_until
 from test_fuzz import LiveServer, closes, read_line
 
 from guardd.control import connections

@@ -8,7 +8,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import replay_events, write_config
+from conftest import replay_events
+from harness import write_config
 
 from corpus.audio import SAMPLE_RATE, read_wav, write_wav
 from guardd.config.settings import UtteranceConfig

@@ -11,7 +11,8 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, alsa_env, files_under, guardd, unconfigured, write_config
+from conftest import files_under, unconfigured
+from harness import ROOT, alsa_env, guardd, write_config
 from test_cli import NO_PORTAUDIO
 
 

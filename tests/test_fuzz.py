@@ -35,7 +35,7 @@ from gpiozero.pins.mock import MockFactory
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import wait_until
+from harness import wait_until
 from harness import Inbox
 
 from guardd.config.settings import Config, ConfirmConfig, DestinationConfig, SocketConfig, WakeConfig

@@ -13,21 +13,17 @@ MockFactory pins); the full-disk case is also run against `guardd run` under a r
 from __future__ import annotations
 
 import errno
-import json
 import os
 import resource
 import signal
-import socket
-import subprocess
 import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import GUARDD, ROOT, alsa_env, silent_wav, wait_until, write_config
-from harness import T0, Device
+from conftest import silent_wav
+from harness import T0, Daemon, Device, write_config
 
 from guardd.auditlog import sealing
-from guardd.auditlog.reading import read_records
 from guardd.errors import KeyStateError, Refused
 from guardd.config.settings import RetentionConfig
 from guardd.device.mute import read_muted
@@ -113,44 +109,29 @@ def test_a_payload_over_the_file_size_limit_is_refused_and_the_daemon_keeps_runn
     socket_path = sock_dir / "g.sock"
     config = write_config(tmp_path, audio={"queue_s": 120}, socket={"path": str(socket_path)},
                           destinations={"inbox": {"url": inbox.url, "max_bytes": 4_000_000}})
-    env = dict(os.environ, **alsa_env(tmp_path, silent_wav(tmp_path / "silence.wav")))
-    log_dir = tmp_path / "state" / "log"
     limit = 1_000_000  # bytes any one file may reach; the log's segments stay far below it
 
     def limited() -> None:
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
 
-    proc = subprocess.Popen([*GUARDD, "run", "--simulate", "--config", str(config)], stdin=subprocess.PIPE,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=ROOT,
-                            preexec_fn=limited)
+    d = Daemon(tmp_path, config, silent_wav(tmp_path / "silence.wav"), preexec_fn=limited, sock=socket_path)
     try:
-        wait_until(socket_path.exists, "the control socket", 60.0, proc)
         big = tmp_path / "big.bin"
         big.write_bytes(b"y" * 2_000_000)
-        send = subprocess.run([*GUARDD, "send", "--to", "inbox", "--file", str(big), "--socket", str(socket_path)],
-                              capture_output=True, text=True, timeout=60, env=env, cwd=ROOT)
-        assert send.returncode == 9, send.stdout + send.stderr
-        assert "File too large" in send.stdout + send.stderr
-        assert proc.poll() is None, "the daemon died on a spool it could not write"
-        refused = [r for r in read_records(log_dir) if r["type"] == "refused"]
-        assert [(r["code"], r["bytes"]) for r in refused] == [("too_large", 2_000_000)]
+        send = d.send("--to", "inbox", "--file", str(big))
+        out, err = send.communicate(timeout=60)
+        assert send.returncode == 9, out + err
+        assert "File too large" in out + err
+        assert d.proc.poll() is None, "the daemon died on a spool it could not write"
+        assert [(r["code"], r["bytes"]) for r in d.records("refused")] == [("too_large", 2_000_000)]
         assert list((tmp_path / "state" / "outbox").glob("*")) == []
-        with socket.socket(socket.AF_UNIX) as s:  # and it still answers
-            s.settimeout(10)
-            s.connect(str(socket_path))
-            s.sendall(b'{"call": "status"}\n')
-            assert json.loads(s.makefile().readline())["status"] == "ok"
+        assert d.call({"call": "status"})["status"] == "ok"  # and it still answers
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-            for p in sock_dir.iterdir():
-                p.unlink()
-            sock_dir.rmdir()
+        d.stop()
+        for p in sock_dir.iterdir():
+            p.unlink()
+        sock_dir.rmdir()
     inbox.assert_nothing_arrived()
 
 

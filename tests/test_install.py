@@ -22,7 +22,7 @@ import wave
 from pathlib import Path
 
 import pytest
-from conftest import guardd
+from harness import guardd
 
 ROOT = Path(__file__).resolve().parent.parent
 INSTALL = ROOT / "scripts" / "install.sh"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import write_config
+from harness import write_config
 
 from guardd.config import load as configmod
 from guardd.listen.microphone import read_wav_frames

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import GUARDD, ROOT, guardd, write_config
+from harness import GUARDD, ROOT, guardd, write_config
 from harness import NoSender, patch_log_disk
 from guardd.auditlog import files as log_files
 from guardd.auditlog.reading import read_records

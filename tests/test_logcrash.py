@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import GUARDD, ROOT, guardd, write_config
+from harness import GUARDD, ROOT, guardd, write_config
 from guardd.auditlog.reading import read_records
 from guardd.auditlog.verify import verify
 from guardd.auditlog.writer import AuditLog

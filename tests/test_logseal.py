@@ -17,12 +17,10 @@ from harness import patch_log_disk
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from guardd import durable
-
 from guardd.auditlog import files as log_files
 from guardd.auditlog.format import segment_paths
 from guardd.auditlog.format import segment_name
 from guardd.auditlog.reading import read_records
-
 from guardd.auditlog import sealing
 from guardd.auditlog.writer import AuditLog
 from guardd.config.settings import LogConfig

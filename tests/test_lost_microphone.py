@@ -6,16 +6,13 @@ fault once, retries with backoff, and is listening again within 5 seconds, witho
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import threading
 import time
 import wave
 from pathlib import Path
 
-from conftest import GUARDD, ROOT, wait_for_record, write_config
+from harness import Daemon, write_config
 
-from guardd.auditlog.reading import read_records
 
 ASOUNDRC = """\
 pcm.!default {{
@@ -70,10 +67,6 @@ class Microphone(threading.Thread):
                 os.close(fd)
 
 
-def records(log_dir: Path) -> list[dict]:
-    return list(read_records(log_dir)) if log_dir.is_dir() else []
-
-
 def test_a_microphone_that_stops_and_returns_is_a_fault_once_then_guardd_listens_again(tmp_path, manifest):
     fifo = tmp_path / "mic.fifo"
     os.mkfifo(fifo)
@@ -85,32 +78,26 @@ def test_a_microphone_that_stops_and_returns_is_a_fault_once_then_guardd_listens
     quiet = bytes(BLOCK * 25)  # two seconds of silence before the demo's wake word
     mic = Microphone(fifo, quiet + bytes(BLOCK * 1000))
     mic.start()
-    config = write_config(tmp_path)
-    log_dir = tmp_path / "state" / "log"
-    env = dict(os.environ, HOME=str(home), GPIOZERO_PIN_FACTORY="mock")
-    proc = subprocess.Popen([*GUARDD, "run", "--config", str(config)], cwd=ROOT, env=env,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    d = Daemon(tmp_path, write_config(tmp_path), simulate=False, env={"HOME": str(home)}, wait_for_socket=False)
     try:
-        wait_for_record(log_dir, "start")
+        d.wait_for_record("start")
         time.sleep(2.0)  # listening to silence
         mic.paused.set()  # the microphone stops delivering
-        fault = wait_for_record(log_dir, "fault", timeout_s=10)
+        fault = d.wait_for_record("fault", timeout_s=10)
         assert fault["kind"] == "audio" and "stopped delivering" in fault["reason"]
         time.sleep(2.0)  # several retries while it is gone
         mic.play(demo)  # it comes back, and someone says "alexa, ..."
         resumed = time.monotonic()
         mic.paused.clear()
-        wait_for_record(log_dir, "recovered", timeout_s=10)
+        d.wait_for_record("recovered", timeout_s=10)
         assert time.monotonic() - resumed <= 5.0
-        wait_for_record(log_dir, "utterance", timeout_s=20)  # and guardd hears the wake word again
-        types = [r["type"] for r in records(log_dir)]
+        d.wait_for_record("utterance", timeout_s=20)  # and guardd hears the wake word again
+        types = d.types()
         assert types.count("fault") == 1 and types.count("start") == 1
         assert types.index("fault") < types.index("recovered") < types.index("wake")
     finally:
-        proc.send_signal(signal.SIGTERM)
         mic.paused.clear()
         try:
-            assert proc.wait(timeout=15) == 0
+            assert d.stop(timeout_s=15) == 0
         finally:
-            proc.kill()
             mic.done.set()

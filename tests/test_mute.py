@@ -4,10 +4,7 @@ or unreadable state means muted."""
 
 from __future__ import annotations
 
-import json
 import os
-import signal
-import socket
 import subprocess
 import time
 import wave
@@ -15,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import GUARDD, ROOT, WakeAt, alsa_env, frames, silence, voiced, wait_until, write_config
+from conftest import WakeAt, frames, silence, voiced
 
-from harness import NoSender
+from harness import GUARDD, ROOT, Daemon, NoSender, wait_until, write_config
 from guardd.config import load as configmod
 from guardd.auditlog.writer import AuditLog
 from guardd.auditlog.reading import read_records
@@ -32,53 +29,8 @@ from guardd.pipeline import open_pipeline
 from guardd.listen.recordings import Recordings
 
 
-
-
-class Daemon:
-    def __init__(self, tmp_path: Path, wav: Path, *, unmuted: bool) -> None:
-        self.config = write_config(tmp_path, unmuted=unmuted, audio={"queue_s": 120})
-        self.sock = tmp_path / "guardd.sock"
-        self.log_dir = tmp_path / "state" / "log"
-        self.env = dict(os.environ, **alsa_env(tmp_path, wav))
-        self.raw = str(tmp_path / (wav.stem + ".raw"))
-        self.stderr_path = tmp_path / "stderr.txt"
-        self.start()
-
-    def start(self) -> None:
-        self.stderr = open(self.stderr_path, "a")
-        self.proc = subprocess.Popen([*GUARDD, "run", "--simulate", "--config", str(self.config)], cwd=ROOT,
-                                     env=self.env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                     stderr=self.stderr, text=True)
-        wait_until(self.sock.exists, "the control socket")
-
-    def stdin(self, line: str) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(line + "\n")
-        self.proc.stdin.flush()
-
-    def types(self) -> list[str]:
-        return [r["type"] for r in read_records(self.log_dir)]
-
-    def microphone_open(self) -> bool:
-        """Whether the process holds the ALSA input (the file plugin's infile) open."""
-        fds = Path(f"/proc/{self.proc.pid}/fd")
-        return any(os.path.realpath(fd) == self.raw for fd in fds.iterdir() if fd.is_symlink())
-
-    def call(self, message: dict) -> dict:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-            s.settimeout(10)
-            s.connect(str(self.sock))
-            s.sendall(json.dumps(message).encode() + b"\n")
-            return json.loads(s.makefile("rb").readline())
-
-    def stop(self) -> int:
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout=10)
-        finally:
-            if self.proc.poll() is None:
-                self.proc.kill()
-            self.stderr.close()
+def start(tmp_path: Path, demo: Path, *, unmuted: bool) -> Daemon:
+    return Daemon(tmp_path, write_config(tmp_path, unmuted=unmuted, audio={"queue_s": 120}), demo)
 
 
 @pytest.fixture
@@ -87,13 +39,13 @@ def demo(manifest) -> Path:
 
 
 def test_a_fresh_install_starts_muted_with_the_microphone_closed(tmp_path, demo):
-    d = Daemon(tmp_path, demo, unmuted=False)
+    d = start(tmp_path, demo, unmuted=False)
     try:
         time.sleep(1.5)
         assert not d.microphone_open()
         assert d.types() == ["start"] and next(read_records(d.log_dir))["muted"] == 1
         assert d.call({"call": "status"})["muted"] is True
-        assert "[LED · blip" in d.stderr_path.read_text()
+        assert "[LED · blip" in d.said()
         # Holding the button for the configured 3 s unmutes: the stream opens and guardd listens.
         d.stdin("hold 3.5")
         wait_until(lambda: "wake" in d.types(), "a wake word after unmuting")
@@ -104,7 +56,7 @@ def test_a_fresh_install_starts_muted_with_the_microphone_closed(tmp_path, demo)
 
 
 def test_guardd_mute_closes_the_stream_and_it_stays_muted_across_a_restart(tmp_path, demo):
-    d = Daemon(tmp_path, demo, unmuted=True)
+    d = start(tmp_path, demo, unmuted=True)
     try:
         wait_until(d.microphone_open, "the microphone to open")
         result = subprocess.run([*GUARDD, "mute", "--socket", str(d.sock)], capture_output=True, text=True,
@@ -114,7 +66,7 @@ def test_guardd_mute_closes_the_stream_and_it_stays_muted_across_a_restart(tmp_p
         mute = [r for r in read_records(d.log_dir) if r["type"] == "mute"]
         assert len(mute) == 1 and mute[0]["source"].startswith(f"socket uid={os.getuid()}")
         assert d.stop() == 0
-        d.start()  # a restart keeps it muted: the stream is never opened
+        d = start(tmp_path, demo, unmuted=False)  # a restart keeps it muted: the stream is never opened
         time.sleep(1.5)
         assert not d.microphone_open()
         assert list(read_records(d.log_dir))[-1]["muted"] == 1
@@ -123,7 +75,7 @@ def test_guardd_mute_closes_the_stream_and_it_stays_muted_across_a_restart(tmp_p
 
 
 def test_no_software_call_unmutes(tmp_path, demo):
-    d = Daemon(tmp_path, demo, unmuted=False)
+    d = start(tmp_path, demo, unmuted=False)
     try:
         for call in ("unmute", "toggle", "mute_off"):
             assert d.call({"call": call})["code"] == "bad_request"

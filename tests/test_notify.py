@@ -4,15 +4,13 @@ SD card), and STOPPING on SIGTERM."""
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-from conftest import ROOT, alsa_env, write_config
+from harness import Daemon, write_config
 
 # A driver that makes fdatasync stall for as long as a flag file exists, then runs guardd.
 STALLING_RUN = """
@@ -57,37 +55,32 @@ class Listener:
         raise AssertionError(f"no {prefix} within {timeout_s} s; got {self.messages[-5:]}")
 
 
-def start(tmp_path: Path, wav: Path, stall_flag: Path):
+def start(tmp_path: Path, wav: Path, stall_flag: Path) -> tuple[Listener, Daemon]:
     listener = Listener(tmp_path / "notify.sock")
-    env = dict(os.environ)
-    env.update(alsa_env(tmp_path, wav))
-    env.update(NOTIFY_SOCKET=str(tmp_path / "notify.sock"), WATCHDOG_USEC="200000", GPIOZERO_PIN_FACTORY="mock")
-    config = write_config(tmp_path, audio={"queue_s": 120}, socket={"path": str(tmp_path / "guardd.sock")})
-    proc = subprocess.Popen(
-        [sys.executable, "-c", STALLING_RUN, str(stall_flag), "run", "--config", str(config)],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=ROOT,
-    )
-    return listener, proc
+    env = {"NOTIFY_SOCKET": str(tmp_path / "notify.sock"), "WATCHDOG_USEC": "200000"}
+    config = write_config(tmp_path, audio={"queue_s": 120})
+    return listener, Daemon(tmp_path, config, wav, simulate=False, env=env, wait_for_socket=False,
+                            program=[sys.executable, "-c", STALLING_RUN, str(stall_flag)])
 
 
 def test_ready_then_watchdog_while_healthy_then_stopping(tmp_path, manifest):
-    listener, proc = start(tmp_path, manifest["dir"] / manifest["negatives"][0]["file"], tmp_path / "no-stall")
+    listener, d = start(tmp_path, manifest["dir"] / manifest["negatives"][0]["file"], tmp_path / "no-stall")
     try:
         ready = listener.wait_for("READY=1")
         assert "STATUS=listening" in ready
         assert (tmp_path / "guardd.sock").exists()  # the control socket was up before READY
         pings = [m for m in listener.collect(1.0) if m == "WATCHDOG=1"]
         assert 5 <= len(pings) <= 15  # every 0.1 s: half of WATCHDOG_USEC
-        proc.send_signal(signal.SIGTERM)
+        d.send_signal(signal.SIGTERM)
         assert listener.wait_for("STOPPING=1").startswith("STOPPING=1")
-        assert proc.wait(timeout=10) == 0
+        assert d.proc.wait(timeout=10) == 0
     finally:
-        proc.kill()
+        d.close()
 
 
 def test_no_watchdog_while_the_core_loop_is_stalled_on_the_log(tmp_path, manifest):
     flag = tmp_path / "stall"
-    listener, proc = start(tmp_path, manifest["dir"] / manifest["negatives"][0]["file"], flag)
+    listener, d = start(tmp_path, manifest["dir"] / manifest["negatives"][0]["file"], flag)
     client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         listener.wait_for("READY=1")
@@ -103,8 +96,7 @@ def test_no_watchdog_while_the_core_loop_is_stalled_on_the_log(tmp_path, manifes
     finally:
         client.close()
         flag.unlink(missing_ok=True)
-        proc.send_signal(signal.SIGTERM)
         try:
-            assert proc.wait(timeout=10) == 0
+            assert d.stop() == 0
         finally:
-            proc.kill()
+            d.close()

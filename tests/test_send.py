@@ -8,19 +8,18 @@ import hashlib
 import json
 import os
 import pty
-import signal
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Iterator
 
 import pytest
-from conftest import GUARDD, ROOT, alsa_env, replay_events, wait_until, write_config
-from harness import Inbox
+from conftest import replay_events
+from harness import GUARDD, ROOT, Daemon, Inbox, wait_until, write_config
 
 from guardd.auditlog.reading import read_records
-
 from guardd.auditlog.verify import verify
 
 DEADLINE_S = 30.0
@@ -90,61 +89,27 @@ def test_a_press_during_the_wake_word_approves_nothing_later(tmp_path, manifest,
 # -- a running daemon ----------------------------------------------------------------------------
 
 
-class Daemon:
-    """`guardd run --simulate` with ALSA audio; `press()` writes a line to its stdin."""
-
-    def __init__(self, tmp_path: Path, wav: Path, inbox: Inbox) -> None:
-        self.sock = tmp_path / "guardd.sock"
-        self.config = write_config(
-            tmp_path,
-            audio={"queue_s": 120},
-            destinations={"inbox": {"url": inbox.url, "max_bytes": 1000}},
-            confirm={"timeout_s": 3.0, "queue": 0},
-            socket={"path": str(self.sock), "max_frame_bytes": 4096, "read_timeout_s": 1.0},
-        )
-        self.log_dir = tmp_path / "state" / "log"
-        env = dict(os.environ)
-        env.update(alsa_env(tmp_path, wav))
-        self.stderr = open(tmp_path / "daemon.txt", "w")
-        self.proc = subprocess.Popen(
-            [*GUARDD, "run", "--simulate", "--config", str(self.config)],
-            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self.stderr, env=env, cwd=ROOT,
-            text=True,
-        )
-        wait_until(lambda: self.sock.exists(), "the control socket")
-
-    def press(self) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write("\n")
-        self.proc.stdin.flush()
-
-    def send(self, *args: str) -> subprocess.Popen:
-        return subprocess.Popen([*GUARDD, "send", "--socket", str(self.sock), *args],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
-
-    def records(self, type_: str) -> list[dict]:
-        return [r for r in read_records(self.log_dir) if r["type"] == type_]
-
-    def stop(self) -> int:
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout=10)
-        finally:
-            if self.proc.poll() is None:
-                self.proc.kill()
-            self.stderr.close()
-
+@pytest.fixture(scope="module")
+def shared_inbox() -> Iterator[Inbox]:
+    inbox = Inbox()
+    yield inbox
+    inbox.close()
 
 
 @pytest.fixture(scope="module")
-def daemon(tmp_path_factory, manifest):
-    inbox = Inbox()
+def daemon(tmp_path_factory, manifest, shared_inbox) -> Iterator[Daemon]:
+    """`guardd run --simulate` with ALSA audio, shared by the tests of this module."""
     tmp = tmp_path_factory.mktemp("daemon")
-    d = Daemon(tmp, manifest["dir"] / manifest["demo"]["file"], inbox)
-    d.inbox = inbox
+    config = write_config(
+        tmp,
+        audio={"queue_s": 120},
+        destinations={"inbox": {"url": shared_inbox.url, "max_bytes": 1000}},
+        confirm={"timeout_s": 3.0, "queue": 0},
+        socket={"path": str(tmp / "guardd.sock"), "max_frame_bytes": 4096, "read_timeout_s": 1.0},
+    )
+    d = Daemon(tmp, config, manifest["dir"] / manifest["demo"]["file"])
     yield d
     assert d.stop() == 0
-    inbox.close()
     assert verify(d.log_dir)[1] == []
 
 
@@ -152,8 +117,8 @@ def armed(daemon: Daemon, count: int) -> None:
     wait_until(lambda: len(daemon.records("request")) >= count, f"request #{count} to be logged")
 
 
-def test_guardd_send_is_delivered_after_a_press_on_the_running_daemon(daemon):
-    daemon.inbox.arrivals.clear()
+def test_guardd_send_is_delivered_after_a_press_on_the_running_daemon(daemon, shared_inbox):
+    shared_inbox.arrivals.clear()
     n = len(daemon.records("request"))
     client = daemon.send("--to", "inbox", "--text", "dinner is ready")
     armed(daemon, n + 1)
@@ -162,17 +127,17 @@ def test_guardd_send_is_delivered_after_a_press_on_the_running_daemon(daemon):
     out, err = client.communicate(timeout=DEADLINE_S)
     assert client.returncode == 0, err
     assert "delivered (HTTP 200)" in err and out.strip() == '{"text":"heard you"}'
-    assert daemon.inbox.bodies == [b"dinner is ready"]
+    assert shared_inbox.bodies == [b"dinner is ready"]
     request = daemon.records("request")[-1]
     assert request["exe"] == os.path.realpath(sys.executable) and request["uid"] == os.getuid()
 
 
-def test_guardd_send_without_a_press_counts_down_and_times_out_with_exit_4(daemon):
-    daemon.inbox.arrivals.clear()
+def test_guardd_send_without_a_press_counts_down_and_times_out_with_exit_4(daemon, shared_inbox):
+    shared_inbox.arrivals.clear()
     client = daemon.send("--to", "inbox", "--text", "nobody is here")
     _, err = client.communicate(timeout=DEADLINE_S)
     assert client.returncode == 4 and "denied: timeout" in err
-    assert daemon.inbox.arrivals == []
+    assert shared_inbox.arrivals == []
     # Not a terminal: each second the socket streams is a line of its own, counting down.
     left = [int(line.split()[0]) for line in err.splitlines() if line.endswith(" s left to press")]
     assert left[0] == 3 and len(left) >= 3 and left == sorted(left, reverse=True), err
@@ -200,8 +165,8 @@ def test_on_a_terminal_the_countdown_is_one_line_rewritten(daemon):
     assert "\n" not in counting.rstrip("\r\n"), repr(text)  # (the terminal writes each newline as \r\n)
 
 
-def test_a_file_named_without_flag_is_uploaded(daemon, tmp_path):
-    daemon.inbox.arrivals.clear()
+def test_a_file_named_without_flag_is_uploaded(daemon, tmp_path, shared_inbox):
+    shared_inbox.arrivals.clear()
     note = tmp_path / "note.txt"
     note.write_bytes(b"the shopping list")
     n = len(daemon.records("request"))
@@ -211,11 +176,11 @@ def test_a_file_named_without_flag_is_uploaded(daemon, tmp_path):
     daemon.press()
     _, err = client.communicate(timeout=DEADLINE_S)
     assert client.returncode == 0, err
-    assert daemon.inbox.bodies == [b"the shopping list"]
+    assert shared_inbox.bodies == [b"the shopping list"]
 
 
-def test_guardd_send_exit_codes_for_unknown_destination_busy_and_too_large(daemon, tmp_path):
-    daemon.inbox.arrivals.clear()
+def test_guardd_send_exit_codes_for_unknown_destination_busy_and_too_large(daemon, tmp_path, shared_inbox):
+    shared_inbox.arrivals.clear()
     unknown = daemon.send("--to", "elsewhere", "--text", "x")
     _, err = unknown.communicate(timeout=DEADLINE_S)
     assert unknown.returncode == 6 and "no destination named 'elsewhere' (configured: inbox)" in err
@@ -235,7 +200,7 @@ def test_guardd_send_exit_codes_for_unknown_destination_busy_and_too_large(daemo
     too_large = daemon.send("--to", "inbox", "--file", str(big))
     _, err = too_large.communicate(timeout=DEADLINE_S)
     assert too_large.returncode == 9 and "over inbox's max_bytes of 1000" in err
-    assert daemon.inbox.arrivals == []
+    assert shared_inbox.arrivals == []
 
 
 def raw_client(daemon: Daemon) -> socket.socket:

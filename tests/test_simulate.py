@@ -6,7 +6,6 @@ On gpiozero's MockFactory pins, through the same gpiozero Button the daemon's pa
 from __future__ import annotations
 
 import io
-import os
 
 import pytest
 from gpiozero import Button
@@ -72,14 +71,11 @@ def test_a_failing_pin_ends_released_and_the_reader_survives(wired, capsys):
 def test_the_words_say_what_is_true(tmp_path):
     """A muted start, a queued request, a refused connection, a reload and a Ctrl-C, in
     `guardd run --simulate`'s own words."""
-    import json
     import signal
-    import socket
-    import subprocess
     import wave
 
     import numpy as np
-    from conftest import GUARDD, ROOT, alsa_env, wait_until, write_config
+    from harness import Daemon, write_config
 
     wav = tmp_path / "quiet.wav"
     with wave.open(str(wav), "wb") as w:
@@ -87,37 +83,23 @@ def test_the_words_say_what_is_true(tmp_path):
         w.writeframes(np.zeros(16000 * 60, dtype=np.int16).tobytes())
     config = write_config(tmp_path, unmuted=False, confirm={"queue": 2, "timeout_s": 5},
                           destinations={"inbox": {"url": "http://127.0.0.1:9/nobody-listens"}})
-    err_path = tmp_path / "stderr.txt"
-    with open(err_path, "w") as err:
-        proc = subprocess.Popen([*GUARDD, "run", "--simulate", "--config", str(config)], cwd=ROOT,
-                                env={**os.environ, **alsa_env(tmp_path, wav)}, stdin=subprocess.PIPE,
-                                stdout=subprocess.DEVNULL, stderr=err, text=True)
-    said = err_path.read_text
+    d = Daemon(tmp_path, config, wav)
+    said = d.said
     try:
-        wait_until(lambda: "listening (models" in said(), "the daemon to listen")
-
-        def submit(text: str) -> socket.socket:
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            s.connect(str(tmp_path / "guardd.sock"))
-            s.sendall(json.dumps({"call": "submit", "to": "inbox", "text": text}).encode() + b"\n")
-            return s
-
-        first = submit("one")
-        wait_until(lambda: "waiting for a press" in said(), "the first request to ask")
-        second = submit("two")
-        wait_until(lambda: "queued: 1 ahead of it" in said(), "the second to queue")
-        proc.stdin.write("\n")
-        proc.stdin.flush()
-        wait_until(lambda: "send failed: cannot reach inbox" in said(), "the refused connection")
+        d.wait_until(lambda: "listening (models" in said(), "the daemon to listen")
+        first = d.submit("one")
+        d.wait_until(lambda: "waiting for a press" in said(), "the first request to ask")
+        second = d.submit("two")
+        d.wait_until(lambda: "queued: 1 ahead of it" in said(), "the second to queue")
+        d.press()
+        d.wait_until(lambda: "send failed: cannot reach inbox" in said(), "the refused connection")
         config.write_text(config.read_text().replace("timeout_s: 5", "timeout_s: 6"))
-        proc.send_signal(signal.SIGHUP)
-        wait_until(lambda: said().count("listening (models") == 2, "the reload")
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=10) == 0
+        d.send_signal(signal.SIGHUP)
+        d.wait_until(lambda: said().count("listening (models") == 2, "the reload")
+        assert d.stop(signal.SIGINT) == 0
         first.close(), second.close()
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        d.close()
     lines = said().splitlines()
     drawn = [line for line in lines if line.startswith("[LED")]
     assert drawn[0].startswith("[LED · blip") and "listening" not in drawn[0]  # muted from the first line

@@ -9,7 +9,7 @@ import json
 import subprocess
 import sys
 
-from conftest import ROOT
+from harness import ROOT
 
 
 def test_a_short_soak_leaks_no_descriptors_and_its_log_verifies(manifest):

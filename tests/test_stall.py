@@ -16,17 +16,15 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import signal
-import subprocess
 import sys
 import time
 import wave
 
-from conftest import ROOT, alsa_env, replay_events, wait_for_record, write_config
+from conftest import replay_events
+
+from harness import Daemon, write_config
 
 from guardd.auditlog.reading import read_records
-
 from guardd.auditlog.verify import verify
 
 STALL_S = 2.0
@@ -63,27 +61,17 @@ def test_a_stalled_log_loses_no_frame_and_misses_no_wake_word(tmp_path, manifest
         file_blocks = math.ceil(w.getnframes() / 1280)
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    config = write_config(run_dir, audio={"queue_s": 120}, socket={"path": str(run_dir / "guardd.sock")})
-    env = dict(os.environ)
-    env.update(alsa_env(run_dir, wav))
-    env["GPIOZERO_PIN_FACTORY"] = "mock"
+    config = write_config(run_dir, audio={"queue_s": 120})
     snapshot = run_dir / "at_file_end.json"
     started = time.monotonic()
-    with open(run_dir / "stderr.txt", "w") as stderr:
-        proc = subprocess.Popen(
-            [sys.executable, "-c", DRIVER, str(STALL_S), str(file_blocks), str(snapshot),
-             "run", "--config", str(config)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr, env=env, cwd=ROOT,
-        )
-    log_dir = run_dir / "state" / "log"
+    d = Daemon(run_dir, config, wav, simulate=False, wait_for_socket=False,
+               program=[sys.executable, "-c", DRIVER, str(STALL_S), str(file_blocks), str(snapshot)])
     try:
-        kept = wait_for_record(log_dir, "utterance", proc, timeout_s=DEADLINE_S)
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=30) == 0
+        kept = d.wait_for_record("utterance", timeout_s=DEADLINE_S)
+        assert d.stop(timeout_s=30) == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        d.close()
+    log_dir = d.log_dir
     # The stall really happened: start, wake and utterance each waited on the disk.
     assert time.monotonic() - started >= 3 * STALL_S
 
