@@ -61,7 +61,7 @@ def pipelines_cpu(configs: list[Config], frames: Frames, chunk: int) -> list[lis
         for i, config in enumerate(configs):
             p = stack.enter_context(open_pipeline(
                 config, pin_factory=mock_factory(), clock=lambda i=i: clocks[i],
-                on_edge=lambda edge: None, emit=lambda event: None))
+                on_edge=lambda edge: None, emit=lambda event: None, blink_thread=False))
             p.core.start(mode="bench")
             cores.append(p.core)
         for first in range(0, len(frames), chunk):

@@ -135,7 +135,8 @@ def soak(hours: float, *, sample_every_s: float = 600.0, seed: int = 7, state_di
     started = time.monotonic()
     next_sample = 0.0
     with open_pipeline(config, pin_factory=MockFactory(), clock=lambda: t[0], emit=emit,
-                       wall_clock=lambda: wall0 + t[0], on_show=lambda s: leds.update([s.name.lower()])) as p:
+                       wall_clock=lambda: wall0 + t[0], on_show=lambda s: leds.update([s.name.lower()]),
+                       blink_thread=False) as p:
         core, pin = p.core, p.panel.button.pin
         key = p.auditlog.verification_key
         core.start(mode="soak")

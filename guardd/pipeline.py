@@ -57,6 +57,7 @@ def open_pipeline(
     muted: bool = False,
     persist_mute: Callable[[bool], None] | None = None,
     journal: Callable[[AuditLog], Journal] | None = None,
+    blink_thread: bool = True,
 ) -> Iterator[Pipeline]:
     """Open the log, load the models, set up the panel; close all of them on the way out.
 
@@ -64,7 +65,9 @@ def open_pipeline(
     the step that caused them: to `on_edge` and the given sender's own target (the daemon's
     inbox), or else into Pipeline.inputs, with a sender that sends at once (audio time stands
     still) and queues its result there. The core writes to the audit log itself, or through
-    what `journal` makes of it (a test's journal that fails on demand)."""
+    what `journal` makes of it (a test's journal that fails on demand). The LED blinks on real time
+    by a thread of its own, unless `blink_thread` is False: then it follows whoever moves the
+    clock and calls panel.update() (replay and the benchmark, on audio time)."""
     inputs = Inputs()
     wake = WakeDetector(
         list(config.wake.models),
@@ -84,6 +87,7 @@ def open_pipeline(
             clock=clock,
             on_edge=on_edge or inputs.append,
             on_show=on_show,
+            blink_thread=blink_thread,
         )
         try:
             core = Core(

@@ -2,9 +2,10 @@
 
 The real core drives a real gpiozero LED on MockFactory pins (the audio, the gate, the log and
 the sender are all real; time is an injected clock, so a request never times out while we
-watch). For each state the test asserts the panel's LedState and then watches the pin for a
-bounded stretch of real time: gpiozero blinks on a background thread, and MockPin records every
-change with the time since the previous one, so the on and off durations are measured, not assumed.
+watch). For each state the test asserts the panel's LedState and then moves the clock through
+the pattern, change by change, as the daemon's blink thread does on real time, reading the pin
+at each step: the on and off durations are measured on the pin, exactly, not assumed. One test
+runs the blink thread itself on real time.
 
     idle               dark          listening for the wake word, nothing kept
     recording          solid         audio after a wake word is being kept
@@ -21,6 +22,7 @@ is waiting). The tests below pin that down too.
 from __future__ import annotations
 
 import contextlib
+import math
 import statistics
 import time
 from pathlib import Path
@@ -28,16 +30,15 @@ from typing import Any, Iterator
 
 import pytest
 from gpiozero.pins.mock import MockFactory
+from harness import ME, WAIT_S
 
 from guardd.listen.microphone import read_wav_frames
 from guardd.config.settings import AfterWakeConfig, Config, ConfirmConfig, DestinationConfig
-from guardd.confirm.outbox import Caller
-from guardd.device.panel import LedState
+from guardd.config.settings import ButtonConfig, LedConfig
+from guardd.device.panel import LedState, Panel
 from guardd.pipeline import open_pipeline
 from guardd.confirm.sender import Sender, SendResult
 
-ME = Caller(1000, 4242, "/usr/bin/led-test")
-WAIT_S = 10.0
 
 
 class Speaker:
@@ -53,7 +54,8 @@ class Speaker:
         self.edges: list[Any] = []
         p = stack.enter_context(open_pipeline(
             config, pin_factory=MockFactory(), clock=lambda: self.t[0], on_edge=self.edges.append,
-            emit=lambda e: None, sender=self.sender, on_show=self.shown.append))
+            emit=lambda e: None, sender=self.sender, on_show=self.shown.append,
+            blink_thread=False))  # the test moves the clock through the pattern itself
         self.core, self.panel = p.core, p.panel
         self.led_pin = p.panel.led.pin
         self.button_pin = p.panel.button.pin
@@ -107,35 +109,39 @@ def speaker(tmp_path: Path, inbox) -> Iterator[Speaker]:
         yield Speaker(config, stack)
 
 
-# -- watching the pin --------------------------------------------------------------------------
+# -- watching the pin on the injected clock ----------------------------------------------------
 
 
-def watch(pin: Any, seconds: float) -> tuple[list[Any], dict[bool, list[float]]]:
-    """The pin's changes over `seconds` of real time, and the durations of the complete lit and
-    dark stretches in between (the first stretch started before we looked, so it is left out)."""
-    pin.clear_states()
-    time.sleep(seconds)
-    states = list(pin.states)
-    durations: dict[bool, list[float]] = {True: [], False: []}
-    for before, change in zip(states[1:], states[2:]):
-        durations[bool(before.state)].append(change.timestamp)  # how long `before` lasted
-    return states, durations
+def trace(speaker: Speaker, seconds: float) -> list[tuple[float, bool]]:
+    """The LED pin over the next `seconds` of the clock: (seconds from now, lit) at the start and
+    at each change. The clock is moved from change to change, as the blink thread sleeps."""
+    pin, start = speaker.led_pin, speaker.t[0]
+    speaker.panel.update()
+    changes = [(0.0, bool(pin.state))]
+    while True:
+        left = speaker.panel.update()
+        if bool(pin.state) is not changes[-1][1]:
+            changes.append((speaker.t[0] - start, bool(pin.state)))
+        if math.isinf(left) or speaker.t[0] + left - start > seconds:
+            return changes
+        speaker.t[0] += left + 1e-9  # just past the change
 
 
-def assert_steady(pin: Any, lit: bool, seconds: float = 0.6) -> None:
-    states, _ = watch(pin, seconds)
-    assert len(states) == 1, f"the LED toggled {len(states) - 1} times; it should be steady"
-    assert bool(states[0].state) is lit and bool(pin.state) is lit
+def assert_steady(speaker: Speaker, lit: bool, seconds: float = 10.0) -> None:
+    changes = trace(speaker, seconds)
+    assert changes == [(0.0, lit)], f"the LED changed: {changes}"
+    assert math.isinf(speaker.panel.update())  # and it waits for the next state, not a timer
 
 
-def assert_blinks(pin: Any, on_s: float, off_s: float, seconds: float) -> None:
-    _, durations = watch(pin, seconds)
+def assert_blinks(speaker: Speaker, on_s: float, off_s: float, cycles: int = 3) -> None:
+    changes = trace(speaker, cycles * (on_s + off_s))
+    stretches = {True: [], False: []}
+    for (t0, lit), (t1, _) in zip(changes[1:], changes[2:]):  # the first began before we looked
+        stretches[lit].append(t1 - t0)
     for lit, want in ((True, on_s), (False, off_s)):
-        got = durations[lit]
-        assert got, f"no complete {'lit' if lit else 'dark'} stretch in {seconds} s"
-        tolerance = max(0.03, 0.25 * want)  # a thread's sleep on a busy machine
-        assert abs(statistics.median(got) - want) <= tolerance, (
-            f"{'lit' if lit else 'dark'} for {got}, expected {want} s")
+        got = stretches[lit]
+        assert len(got) >= cycles - 1, f"{len(got)} complete {'lit' if lit else 'dark'} stretches"
+        assert all(abs(g - want) < 1e-6 for g in got), f"{'lit' if lit else 'dark'} for {got}, expected {want} s"
 
 
 # -- one test per pattern ---------------------------------------------------------------------------
@@ -159,41 +165,41 @@ def test_each_state_has_its_own_pattern():
 
 def test_idle_is_dark_and_steady(speaker):
     assert speaker.state is LedState.IDLE
-    assert_steady(speaker.led_pin, lit=False)
+    assert_steady(speaker, lit=False)
 
 
 def test_recording_is_solid_while_audio_after_the_wake_word_is_kept(speaker, manifest):
     speaker.listen_until(manifest["dir"] / manifest["positives"][0]["file"], LedState.RECORDING)
     assert speaker.core.recording  # audio is being kept right now
-    assert_steady(speaker.led_pin, lit=True)
+    assert_steady(speaker, lit=True)
 
 
 def test_awaiting_approval_blinks_half_a_second_on_half_off(speaker):
     speaker.submit()
     assert speaker.state is LedState.AWAITING
-    assert_blinks(speaker.led_pin, 0.5, 0.5, seconds=1.7)
+    assert_blinks(speaker, 0.5, 0.5)
 
 
 def test_sending_blinks_quickly(speaker):
     speaker.submit()
     speaker.press(101.0)
     assert speaker.state is LedState.SENDING
-    assert_blinks(speaker.led_pin, 0.15, 0.15, seconds=0.8)
+    assert_blinks(speaker, 0.15, 0.15)
 
 
 def test_muted_is_a_short_blip_every_three_seconds(speaker):
     speaker.core.mute("test")
     assert speaker.state is LedState.MUTED
-    assert_blinks(speaker.led_pin, 0.1, 2.9, seconds=3.3)
+    assert_blinks(speaker, 0.1, 2.9)
 
 
 def test_fault_flickers_and_clears_back_to_dark(speaker):
     speaker.core.report_fault("audio", "the microphone stopped delivering audio")
     assert speaker.state is LedState.FAULT
-    assert_blinks(speaker.led_pin, 0.05, 0.05, seconds=0.5)
+    assert_blinks(speaker, 0.05, 0.05)
     speaker.core.clear_fault("audio")
     assert speaker.state is LedState.IDLE
-    assert_steady(speaker.led_pin, lit=False, seconds=0.3)
+    assert_steady(speaker, lit=False)
 
 
 # -- after a decision: no pattern of its own, the LED shows what is true next ------------------
@@ -205,14 +211,14 @@ def test_after_a_send_the_led_goes_dark(speaker, inbox):
     speaker.finish_sending()
     assert inbox.bodies == [b"sent"]
     assert speaker.state is LedState.IDLE
-    assert_steady(speaker.led_pin, lit=False, seconds=0.3)
+    assert_steady(speaker, lit=False)
 
 
 def test_after_a_denial_the_led_goes_dark(speaker, inbox):
     speaker.submit(b"never")
     speaker.at(100.0 + 30.0)  # timed out
     assert speaker.state is LedState.IDLE
-    assert_steady(speaker.led_pin, lit=False, seconds=0.3)
+    assert_steady(speaker, lit=False)
     assert inbox.bodies == []
 
 
@@ -221,7 +227,7 @@ def test_after_a_decision_the_next_waiting_request_blinks_at_once(speaker):
     speaker.submit(b"second")
     speaker.at(100.0 + 30.0)  # the first times out; the second is armed in the same step
     assert speaker.state is LedState.AWAITING
-    assert_blinks(speaker.led_pin, 0.5, 0.5, seconds=1.7)
+    assert_blinks(speaker, 0.5, 0.5)
 
 
 # -- precedence and a whole story ------------------------------------------------------------------
@@ -245,11 +251,38 @@ def test_a_wake_word_upload_runs_through_every_pattern_in_order(speaker, manifes
     positive = manifest["positives"][0]
     speaker.listen_until(manifest["dir"] / positive["file"], LedState.AWAITING)
     assert speaker.shown == [LedState.IDLE, LedState.RECORDING, LedState.AWAITING]
-    assert_blinks(speaker.led_pin, 0.5, 0.5, seconds=1.7)
+    assert_blinks(speaker, 0.5, 0.5)
     speaker.press(speaker.t[0] + 1.0)
     assert speaker.shown[-1] is LedState.SENDING
     speaker.finish_sending()
     assert speaker.shown == [LedState.IDLE, LedState.RECORDING, LedState.AWAITING, LedState.SENDING,
                              LedState.IDLE]
     assert len(inbox.bodies) == 1
-    assert_steady(speaker.led_pin, lit=False, seconds=0.3)
+    assert_steady(speaker, lit=False)
+
+
+# -- on real time, as `guardd run` blinks it ---------------------------------------------------------
+
+
+def test_the_blink_thread_runs_the_pattern_on_real_time():
+    """In `guardd run` the panel's own thread sleeps until each change; MockPin stamps each
+    change with the real time since the one before, so the quick blink is measured on the pin."""
+    panel = Panel(LedConfig(), ButtonConfig(), pin_factory=MockFactory(), clock=time.monotonic,
+                  on_edge=lambda edge: None, blink_thread=True)
+    try:
+        pin = panel.led.pin
+        panel.show(LedState.SENDING)
+        pin.clear_states()
+        time.sleep(1.0)
+        states = list(pin.states)
+        stretches = {True: [], False: []}
+        for before, change in zip(states[1:], states[2:]):
+            stretches[bool(before.state)].append(change.timestamp)  # how long `before` lasted
+        for lit in (True, False):
+            assert len(stretches[lit]) >= 2, states
+            assert abs(statistics.median(stretches[lit]) - 0.15) <= 0.05, stretches  # a thread on a busy machine
+        panel.show(LedState.IDLE)
+        time.sleep(0.05)
+        assert not pin.state
+    finally:
+        panel.close()

@@ -71,6 +71,7 @@ def replay(
         clock=lambda: audio_t,
         emit=emit,
         on_show=draw,
+        blink_thread=False,  # on audio time: the LED is drawn, not blinked
     ) as p:
         core = p.core
         pin = p.panel.button.pin

@@ -2,7 +2,9 @@
 
 Both are gpiozero devices built on the pin factory passed in (MockFactory in tests, replay and
 --simulate; the board's own factory on a Pi). Button edges are only stamped and handed to a
-callback (the core's inbox); no decision is ever taken on gpiozero's thread.
+callback (the core's inbox); no decision is ever taken on gpiozero's thread. The LED's pattern
+is worked out on the panel's clock (blinker.py): by a thread of its own in `guardd run`, and by
+whoever moves the clock (`update()`) in replay and the tests.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
 from guardd.config.settings import ButtonConfig, LedConfig
+from guardd.device.blinker import Blinker, BlinkThread
 from guardd.errors import PanelError
 
 if TYPE_CHECKING:
@@ -77,6 +80,7 @@ class Panel:
         clock: Callable[[], float],
         on_edge: Callable[[ButtonEdge], None],
         on_show: Callable[[LedState], None] | None = None,
+        blink_thread: bool = True,
     ) -> None:
         try:
             from gpiozero import LED, Button
@@ -87,6 +91,7 @@ class Panel:
         self._on_edge = on_edge
         self._on_show = on_show
         self.state: LedState | None = None
+        self._thread: BlinkThread | None = None
         try:
             self.led = LED(led.pin, active_high=led.active_high, initial_value=False, pin_factory=pin_factory)
             self.button = Button(button.pin, pull_up=button.pull_up, pin_factory=pin_factory)
@@ -105,7 +110,11 @@ class Panel:
             ) from exc
         self.button.when_pressed = self._pressed
         self.button.when_released = self._released
+        self.blinker = Blinker(lambda lit: self.led.on() if lit else self.led.off(), clock)
         self.state = LedState.OFF  # (LED made with initial_value=False) until the core shows its state
+        if blink_thread:
+            self._thread = BlinkThread(self.blinker)
+            self._thread.start()
 
     def _pressed(self, *_: Any) -> None:
         self._on_edge(ButtonEdge(True, self._clock()))
@@ -121,16 +130,17 @@ class Panel:
         if state is self.state:
             return
         self.state = state
-        if state.off_s == 0:
-            self.led.on()
-        elif state.on_s == 0:
-            self.led.off()
-        else:
-            self.led.blink(on_time=state.on_s, off_time=state.off_s, background=True)
+        self.blinker.show(state.on_s, state.off_s)
         if self._on_show is not None:
             self._on_show(state)
 
+    def update(self) -> float:
+        """Set the LED for the clock's now; the seconds until it next changes."""
+        return self.blinker.update()
+
     def close(self) -> None:
+        if self._thread is not None:
+            self._thread.stop()
         for name in ("led", "button"):
             device = getattr(self, name, None)
             if device is not None:

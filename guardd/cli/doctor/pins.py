@@ -57,7 +57,7 @@ def check_pins(config: Config, pin_factory: object | None = None) -> Result:
     name = "LED and button pins"
     try:
         panel = Panel(config.led, config.button, pin_factory=pin_factory, clock=time.monotonic,
-                      on_edge=lambda edge: None)
+                      on_edge=lambda edge: None, blink_thread=False)
     except PanelError as exc:
         return failed(name, str(exc).split("; ")[0], "check led.pin and button.pin, and that no other program holds them")
     panel.close()
