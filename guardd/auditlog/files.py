@@ -14,6 +14,7 @@ import errno
 import fcntl
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from guardd.auditlog.format import segment_name
@@ -46,15 +47,15 @@ def lock_directory(directory: Path) -> int:
     return fd
 
 
+@dataclass
 class Segment:
     """The segment file that records are appended to now."""
 
-    def __init__(self, directory: Path, number: int) -> None:
-        self.directory = directory
-        self.number = number
-        self.fd: int | None = None
-        self.day: int | None = None  # the date (days since 1970) of its first record
-        self.broken: str | None = None  # why a failed write could not be cut back
+    directory: Path
+    number: int
+    fd: int | None = None
+    day: int | None = None  # the date (days since 1970) of its first record
+    broken: str | None = None  # why a failed write could not be cut back
 
     @property
     def path(self) -> Path:
