@@ -80,7 +80,7 @@ class Core:
         self.switch = MuteSwitch(muted, persist_mute, config.button.mute_press_s, record=self.record,
                                  drop_audio=lambda: self.listener.drop(history=True))
         self.tell = Teller(show=show, emit=emit, listener=self.listener, broker=self.broker,
-                           faults=self.faults, switch=self.switch)
+                           faults=self.faults, switch=self.switch, clock=clock)
         self.health = Health(self.faults, record=self.record, tell=self.tell, listener=self.listener)
         self.sender = sender
         self.clock = clock

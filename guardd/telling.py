@@ -1,6 +1,7 @@
-"""What the core shows and says: the LED pattern, derived from the state every time it changes;
-events, to the daemon's sink (the last ten are kept for `guardd status`); and the broker's
-replies to its clients, in the order the broker gave them.
+"""What the core shows and says: the LED pattern, derived from the state every time it changes
+(and how the last request ended, for ENDING_S, when nothing else is going on); events, to the
+daemon's sink (the last ten are kept for `guardd status`); and the broker's replies to its
+clients, in the order the broker gave them.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any, Callable
 
 from guardd.confirm.broker import Broker, Outcome, ToClient
 from guardd.device.mute import MuteSwitch
-from guardd.device.panel import LedState
+from guardd.device.panel import ENDING_S, LedState
 from guardd.faults import Faults
 from guardd.listen.listener import Listener
 
@@ -20,10 +21,21 @@ log = logging.getLogger(__name__)
 Emit = Callable[[dict[str, Any]], None]
 
 
+def ending_of(event: dict[str, Any]) -> LedState | None:
+    """The LED's ending for an event that ends a step of a request, or None."""
+    if event["event"] == "decision":
+        return LedState.APPROVED if event["decision"] == "approved" else LedState.DENIED
+    if event["event"] in ("sent", "send_failed"):
+        return LedState.SENT if event["delivered"] else LedState.FAILED
+    return None
+
+
 class Teller:
     def __init__(self, *, show: Callable[[LedState], None], emit: Emit, listener: Listener, broker: Broker,
-                 faults: Faults, switch: MuteSwitch) -> None:
+                 faults: Faults, switch: MuteSwitch, clock: Callable[[], float]) -> None:
         self._show = show
+        self._clock = clock
+        self._ending: tuple[LedState, float] | None = None  # the pattern, and until when
         self._sink = emit
         self._listener = listener
         self._broker = broker
@@ -48,6 +60,9 @@ class Teller:
                 except Exception:  # a client's stream failing must not stop the core
                     log.exception("reply to %s failed", told.request_id)
             else:
+                ending = ending_of(told)
+                if ending is not None:
+                    self._ending = (ending, self._clock() + ENDING_S)
                 self.event({**told, "t": self._listener.audio_t})
 
     def led(self, state: LedState | None = None) -> None:
@@ -55,9 +70,10 @@ class Teller:
         self._show(state if state is not None else self.led_state())
 
     def led_state(self) -> LedState:
+        ending = self._ending[0] if self._ending is not None and self._clock() < self._ending[1] else None
         return LedState.of(blocking_fault=bool(self._faults.blocking), asking=bool(self._broker.armed),
                            sending=bool(self._broker.sending), fault=bool(self._faults.first),
-                           recording=self._listener.recording, muted=self._switch.muted)
+                           recording=self._listener.recording, muted=self._switch.muted, ending=ending)
 
     def status(self) -> dict[str, Any]:
         """What `guardd status` shows: the state, the armed request, the queue, recent events."""

@@ -42,7 +42,7 @@ def test_press_held_through_arming_approves_nothing(device, inbox):
     assert d.story(s.id) == ["request"]  # still asking: the release was not an approval
     d.at(T0 + TIMEOUT_S)
     d.assert_denied(s, "timeout")
-    assert d.led is LedState.IDLE
+    d.assert_ended(LedState.DENIED)
     inbox.assert_nothing_arrived()
 
 
@@ -93,7 +93,7 @@ def test_no_press_times_out_and_nothing_leaves(device, inbox):
     assert d.led is LedState.AWAITING and d.story(s.id) == ["request"]
     d.at(T0 + TIMEOUT_S)
     d.assert_denied(s, "timeout")
-    assert d.led is LedState.IDLE
+    d.assert_ended(LedState.DENIED)
     d.press(T0 + TIMEOUT_S + 1)  # too late: nothing is armed any more
     assert d.story(s.id) == ["request", "decision"]
     inbox.assert_nothing_arrived()
@@ -174,7 +174,7 @@ def test_two_presses_approve_two_requests_in_order(device, inbox):
     d.assert_approved_and_sent(b, b"bravo")
     inbox.assert_received_exactly(b"alpha", b"bravo")
     assert [a_.headers["Content-Type"] for a_ in inbox.arrivals] == ["text/plain; charset=utf-8"] * 2
-    assert d.led is LedState.IDLE
+    d.assert_ended(LedState.SENT)
     assert LedState.SENDING in d.leds
 
 
@@ -242,7 +242,7 @@ def test_press_after_the_only_client_disconnected_sends_nothing(device, inbox):
     d.core.cancel_client(7)
     assert d.story(s.id) == ["request", "decision"]
     assert d.decision(s.id)["reason"] == "cancelled"
-    assert d.led is LedState.IDLE
+    d.assert_ended(LedState.DENIED)
     d.press(T0 + 2.0)
     d.at(T0 + TIMEOUT_S + 5)
     inbox.assert_nothing_arrived()
@@ -293,7 +293,7 @@ def test_payload_changed_after_approval_is_not_sent(device, inbox):
     assert "payload changed" in sent["error"]
     assert s.final["status"] == "failed" and "payload changed" in s.final["error"]
     assert d.spooled == []
-    assert d.led is LedState.IDLE
+    d.assert_ended(LedState.FAILED)
 
 
 def test_sent_bytes_are_copied_at_submission(device, inbox):
@@ -327,7 +327,8 @@ def test_a_destination_answering_a_byte_a_second_fails_the_send_at_its_timeout(t
                  "(destinations.inbox.timeout_s bounds the whole send)")
         assert (sent["delivered"], sent["status"], sent["error"]) == (0, 0, error)
         assert s.final["status"] == "failed" and s.final["error"] == error
-        assert slow.connections == 1 and d.led is LedState.IDLE and d.spooled == []
+        assert slow.connections == 1 and d.spooled == []
+        d.assert_ended(LedState.FAILED)
 
 
 # -- 10-12. refused before anything is armed --------------------------------------------------------

@@ -27,7 +27,7 @@ from guardd.auditlog import sealing
 from guardd.errors import KeyStateError, Refused
 from guardd.config.settings import RetentionConfig
 from guardd.device.mute import read_muted
-from guardd.device.panel import LedState
+from guardd.device.panel import ENDING_S, LedState
 from guardd.listen.recordings import Recordings
 
 
@@ -79,6 +79,7 @@ def test_a_log_fault_denies_at_once_and_logs_why_when_the_log_writes_again(devic
     d.core.note("reload")  # the log writes again: the denials it missed are recorded
     for s in (armed, waiting):
         d.assert_denied(s, "log unavailable")
+    d.at(T0 + ENDING_S)  # the denials' ending, shown over the fault's end, has run out
     assert d.led is LedState.IDLE
 
 

@@ -14,9 +14,16 @@ runs the blink thread itself on real time.
     muted              blip 0.1/2.9  the microphone is closed
     fault              flicker 0.05/0.05
 
-"Sent" and "denied" have no pattern of their own: once a request is decided or its send has a
-result, the LED shows whatever is true next (dark when idle, the slow blink if another request
-is waiting). The tests below pin that down too.
+How a request ended has a pattern of its own, shown for 1.5 s when nothing else is going on,
+then the true state again:
+
+    approved           pulses 0.3/0.1
+    denied             blips 0.1/0.6
+    sent               long pulses 0.6/0.15
+    failed             stutter 0.05/0.25
+
+An ending never hides anything more important: the slow blink of the next request asking, the
+quick blink of a send, the solid light of a recording, a fault. The tests below pin that down too.
 """
 
 from __future__ import annotations
@@ -151,7 +158,7 @@ def test_each_state_has_its_own_pattern():
     """OFF (guardd not running) is as dark as IDLE: a person sees no difference, only the
     simulation's words do."""
     patterns = {s: (s.on_s, s.off_s) for s in LedState if s is not LedState.OFF}
-    assert len(set(patterns.values())) == len(patterns) == 6
+    assert len(set(patterns.values())) == len(patterns) == 10
     assert (LedState.OFF.on_s, LedState.OFF.off_s) == (0.0, 1.0)
     assert patterns == {
         LedState.IDLE: (0.0, 1.0),
@@ -160,6 +167,10 @@ def test_each_state_has_its_own_pattern():
         LedState.SENDING: (0.15, 0.15),
         LedState.MUTED: (0.1, 2.9),
         LedState.FAULT: (0.05, 0.05),
+        LedState.APPROVED: (0.3, 0.1),
+        LedState.DENIED: (0.1, 0.6),
+        LedState.SENT: (0.6, 0.15),
+        LedState.FAILED: (0.05, 0.25),
     }
 
 
@@ -202,24 +213,53 @@ def test_fault_flickers_and_clears_back_to_dark(speaker):
     assert_steady(speaker, lit=False)
 
 
-# -- after a decision: no pattern of its own, the LED shows what is true next ------------------
+# -- after a decision: how it ended, for 1.5 s, then what is true next --------------------------
 
 
-def test_after_a_send_the_led_goes_dark(speaker, inbox):
+def assert_ends_with(speaker: Speaker, ending: LedState, on_s: float, off_s: float) -> None:
+    """`ending` blinks its own pattern until 1.5 s after the request ended, then the LED is dark."""
+    ended = speaker.t[0]
+    assert speaker.state is ending
+    changes = trace(speaker, 1.5 - 1e-6)
+    lit = [t1 - t0 for (t0, on), (t1, _) in zip(changes, changes[1:]) if on]
+    dark = [t1 - t0 for (t0, on), (t1, _) in zip(changes, changes[1:]) if not on]
+    assert lit and all(abs(d - on_s) < 1e-6 for d in lit), lit
+    assert all(abs(d - off_s) < 1e-6 for d in dark[:-1] or dark), dark
+    speaker.at(ended + 1.5)
+    assert speaker.state is LedState.IDLE
+    assert_steady(speaker, lit=False)
+
+
+def test_after_a_send_the_led_says_sent_then_goes_dark(speaker, inbox):
     speaker.submit(b"sent")
     speaker.press(101.0)
     speaker.finish_sending()
     assert inbox.bodies == [b"sent"]
-    assert speaker.state is LedState.IDLE
-    assert_steady(speaker, lit=False)
+    assert_ends_with(speaker, LedState.SENT, 0.6, 0.15)
 
 
-def test_after_a_denial_the_led_goes_dark(speaker, inbox):
+def test_after_a_failed_send_the_led_stutters_then_goes_dark(speaker, inbox):
+    inbox.close()  # nobody listens any more: the send is refused
+    speaker.submit(b"lost")
+    speaker.press(101.0)
+    speaker.finish_sending()
+    assert_ends_with(speaker, LedState.FAILED, 0.05, 0.25)
+
+
+def test_after_a_denial_the_led_blips_then_goes_dark(speaker, inbox):
     speaker.submit(b"never")
     speaker.at(100.0 + 30.0)  # timed out
-    assert speaker.state is LedState.IDLE
-    assert_steady(speaker, lit=False)
+    assert_ends_with(speaker, LedState.DENIED, 0.1, 0.6)
     assert inbox.bodies == []
+
+
+def test_an_approval_shows_while_nothing_else_does_and_sending_outranks_it(speaker):
+    speaker.submit(b"approved")
+    speaker.press(101.0)
+    assert speaker.state is LedState.SENDING  # the truth: the bytes are leaving
+    assert speaker.shown[-2:] == [LedState.AWAITING, LedState.SENDING]
+    assert LedState.of(blocking_fault=False, asking=False, sending=False, fault=False, recording=False,
+                       muted=True, ending=LedState.APPROVED) is LedState.APPROVED
 
 
 def test_after_a_decision_the_next_waiting_request_blinks_at_once(speaker):
@@ -240,14 +280,16 @@ def test_a_request_asking_outranks_a_microphone_fault_and_mute(speaker):
     speaker.core.report_fault("audio", "the microphone is gone")
     assert speaker.state is LedState.AWAITING  # a press can still approve it, so the LED asks
     speaker.at(100.0 + 30.0)
-    assert speaker.state is LedState.FAULT  # denied by the timeout: the fault shows again
+    assert speaker.state is LedState.FAULT  # denied by the timeout: the fault outranks the ending
     speaker.core.clear_fault("audio")
+    assert speaker.state is LedState.DENIED  # over muted, the ending shows out its 1.5 s
+    speaker.at(100.0 + 31.5)
     assert speaker.state is LedState.MUTED
 
 
 def test_a_wake_word_upload_runs_through_every_pattern_in_order(speaker, manifest, inbox):
     """Wake word -> recording (solid) -> kept, the upload asks (blink) -> press -> sending
-    (quick blink) -> sent -> dark, and the pin followed every step."""
+    (quick blink) -> sent (long pulses for 1.5 s) -> dark, and the pin followed every step."""
     positive = manifest["positives"][0]
     speaker.listen_until(manifest["dir"] / positive["file"], LedState.AWAITING)
     assert speaker.shown == [LedState.IDLE, LedState.RECORDING, LedState.AWAITING]
@@ -255,10 +297,10 @@ def test_a_wake_word_upload_runs_through_every_pattern_in_order(speaker, manifes
     speaker.press(speaker.t[0] + 1.0)
     assert speaker.shown[-1] is LedState.SENDING
     speaker.finish_sending()
-    assert speaker.shown == [LedState.IDLE, LedState.RECORDING, LedState.AWAITING, LedState.SENDING,
-                             LedState.IDLE]
     assert len(inbox.bodies) == 1
-    assert_steady(speaker, lit=False)
+    assert_ends_with(speaker, LedState.SENT, 0.6, 0.15)
+    assert speaker.shown == [LedState.IDLE, LedState.RECORDING, LedState.AWAITING, LedState.SENDING,
+                             LedState.SENT, LedState.IDLE]
 
 
 # -- on real time, as `guardd run` blinks it ---------------------------------------------------------

@@ -35,6 +35,11 @@ class LedState(enum.Enum):
     SENDING = (0.15, 0.15)  # quick blink: approved bytes are leaving
     MUTED = (0.1, 2.9)  # a short blip every 3 s: the microphone is closed
     FAULT = (0.05, 0.05)  # flicker: something is wrong, nothing will be sent
+    # How a request ended, shown for ENDING_S when nothing else is going on, then the true state.
+    APPROVED = (0.3, 0.1)  # long pulses: a press approved it
+    DENIED = (0.1, 0.6)  # short blips: denied (a timeout, a long press, a cancel)
+    SENT = (0.6, 0.15)  # slow long pulses: the destination took it
+    FAILED = (0.05, 0.25)  # a stutter: the send failed; nothing is sent again without a new press
 
     @property
     def on_s(self) -> float:
@@ -46,9 +51,10 @@ class LedState(enum.Enum):
 
     @classmethod
     def of(cls, *, blocking_fault: bool, asking: bool, sending: bool, fault: bool, recording: bool,
-           muted: bool) -> LedState:
+           muted: bool, ending: LedState | None = None) -> LedState:
         """The pattern for the daemon's state. Whenever a press can approve, the LED asks: only
-        a fault that blocks sending (and so has denied whatever was armed) outranks the blink."""
+        a fault that blocks sending (and so has denied whatever was armed) outranks the blink.
+        How the last request ended (`ending`) shows only over idle or muted."""
         if blocking_fault:
             return cls.FAULT
         if asking:
@@ -59,7 +65,12 @@ class LedState(enum.Enum):
             return cls.FAULT
         if recording:
             return cls.RECORDING
+        if ending is not None:
+            return ending
         return cls.MUTED if muted else cls.IDLE
+
+
+ENDING_S = 1.5  # how long an ending pattern shows
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,10 @@ LED_DRAWING = {
     LedState.SENDING: "◑ quick      sending the approved bytes",
     LedState.MUTED: "· blip       muted: the microphone is closed (hold the button 3 s to unmute)",
     LedState.FAULT: "◌ flicker    fault: see the fault line (only a log fault stops sending)",
+    LedState.APPROVED: "◉ pulses     approved by the press",
+    LedState.DENIED: "◦ blips      denied: nothing was sent",
+    LedState.SENT: "◉ long       sent: the destination took it",
+    LedState.FAILED: "◌ stutter    the send failed: nothing is sent again without a new press",
 }
 
 

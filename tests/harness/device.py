@@ -15,7 +15,7 @@ from guardd.auditlog.reading import read_records
 from guardd.config.settings import Config
 from guardd.confirm.outbox import Caller, Request
 from guardd.confirm.sender import Sender, SendJob
-from guardd.device.panel import ButtonEdge, LedState
+from guardd.device.panel import ENDING_S, ButtonEdge, LedState
 from guardd.errors import AuditLogError
 from guardd.pipeline import open_pipeline
 from harness.inbox import REPLY, Inbox
@@ -124,6 +124,14 @@ class Device:
     @property
     def led(self) -> LedState | None:
         return self.p.panel.state
+
+    def assert_ended(self, ending: LedState) -> None:
+        """The LED tells how the request ended, for ENDING_S, and then shows idle again."""
+        assert self.led is ending
+        self.at(self.clock[0] + ENDING_S - 0.01)
+        assert self.led is ending
+        self.at(self.clock[0] + 0.01)
+        assert self.led is LedState.IDLE
 
     @property
     def spooled(self) -> list[str]:
