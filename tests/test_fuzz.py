@@ -458,7 +458,7 @@ def test_a_client_that_never_reads_is_dropped_at_the_output_cap_and_memory_stays
         s.close()
         assert reply["status"] in ("waiting", "queued", "error"), reply
     status_size = len(json.dumps(live.status())) + 1
-    assert status_size > 2000
+    assert status_size > 1500
     asks = 50_000_000 // status_size  # answers worth ~50 MB if nothing capped them
     rss_before = rss_mb()
     s = live.connect()

@@ -50,7 +50,7 @@ def test_a_press_while_the_led_asks_uploads_exactly_the_kept_utterance(tmp_path,
 
     events = replay_events(wav, config, "--press-at", str(asked["t"] + 1.0))
     by_kind = {e["event"]: e for e in events}
-    assert [e["event"] for e in events] == ["wake", "utterance", "request", "decision", "sent"]
+    assert [e["event"] for e in events] == ["wake", "utterance", "request", "asking", "decision", "sent"]
     assert by_kind["decision"]["decision"] == "approved"
     assert by_kind["sent"]["status"] == 200 and by_kind["sent"]["body"] == '{"text":"heard you"}'
     assert len(inbox.bodies) == 1
@@ -257,5 +257,5 @@ def test_a_subscriber_hears_request_decision_and_sent_with_the_response_body(dae
     time.sleep(0.2)
     daemon.press()
     client.communicate(timeout=DEADLINE_S)
-    heard = [json.loads(lines.readline())["event"] for _ in range(3)]
-    assert heard == ["request", "decision", "sent"]
+    heard = [json.loads(lines.readline())["event"] for _ in range(4)]
+    assert heard == ["request", "asking", "decision", "sent"]

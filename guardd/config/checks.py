@@ -73,6 +73,8 @@ CHECKS: dict[str, Check] = {
     "log.max_segments": _between(2, 1_000_000),
     "log.max_age_days": _between(1, 36_500),
     "audio.queue_s": _between(1, 300),
+    "announce.output": _one_of("device", "none"),
+    "announce.volume": _between(0, 1),
     "led.pin": _gpio_pin,
     "button.pin": _gpio_pin,
     "button.mute_press_s": _between(1, 30),

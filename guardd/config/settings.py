@@ -65,6 +65,13 @@ class LogConfig:
 class AudioConfig:
     device: str | int | None = None  # input device name (substring) or index; None: the default
     queue_s: float = 30.0  # seconds of audio that may wait for the core loop before frames drop
+    output_device: str | int | None = None  # the speaker, by name (substring) or index; None: the default
+
+
+@dataclass(frozen=True)
+class AnnounceConfig:
+    output: str = "device"  # "device": play on audio.output_device; "none": play nothing
+    volume: float = 0.7  # 0..1, of full scale
 
 
 @dataclass(frozen=True)
@@ -132,6 +139,7 @@ class Config:
     retention: RetentionConfig = RetentionConfig()
     log: LogConfig = LogConfig()
     audio: AudioConfig = AudioConfig()
+    announce: AnnounceConfig = AnnounceConfig()
     led: LedConfig = LedConfig()
     button: ButtonConfig = ButtonConfig()
     destinations: tuple[DestinationConfig, ...] = ()

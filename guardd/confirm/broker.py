@@ -133,6 +133,7 @@ class Broker:
             return  # (while the log is down the core denies what waits: nothing is armed)
         request = self.waiting.popleft()
         self.gate.arm(request, self._clock())
+        self._out.told.append(messages.asking_event(request, self.config.confirm.timeout_s))
         if request.reply:
             request.extra["told"] = self._clock()
             self._reply(request, messages.asking(request, self.config.confirm.timeout_s))

@@ -21,6 +21,11 @@ def request_event(request: Request, ahead: int) -> Message:
     return {"event": "request", **request.describe(), "queued": ahead}
 
 
+def asking_event(request: Request, timeout_s: float) -> Message:
+    """The request is armed: from now the LED asks, and a fresh press approves it."""
+    return {"event": "asking", "id": request.id, "destination": request.destination, "timeout_s": timeout_s}
+
+
 def queued(request: Request, position: int) -> Message:
     return {"status": "queued", "id": request.id, "position": position}
 

@@ -46,6 +46,8 @@ def describe(event: dict[str, Any]) -> str:
             f"request {event['id']}: {event['kind']} of {event['bytes']} bytes to "
             f"{event['destination']} (sha256 {event['sha256'][:16]}…), {then}"
         )
+    if kind == "asking":
+        return f"request {event['id']} asks for a press now ({event['timeout_s']:g} s)"
     if kind == "decision":
         return f"request {event['id']} {event['decision']} ({event['reason']})"
     if kind in ("sent", "send_failed"):
