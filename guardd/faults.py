@@ -1,5 +1,6 @@
 """What is wrong now, by kind, in the order it went wrong: "log" (the audit log cannot be
-written), "audio" (the microphone), "storage" (recordings or the mute state), "socket".
+written), "audio" (the microphone), "speaker" (guardd's own sounds cannot play), "storage"
+(recordings or the mute state), "socket".
 
 Only the log's fault stops every send (BLOCKING_FAULTS): without the log nothing can be recorded
 before it happens, so nothing may leave. The others stop only their own part: a request that

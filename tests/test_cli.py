@@ -34,13 +34,16 @@ def write_wav(path: Path, rate: int = 16000, channels: int = 1, seconds: float =
     return path
 
 
-def test_devices_lists_the_alsa_input_with_its_index(tmp_path):
+def test_devices_lists_the_alsa_inputs_and_outputs_with_their_indexes(tmp_path):
     env = alsa_env(tmp_path, write_wav(tmp_path / "in.wav"))
     result = guardd("devices", env=env)
     assert result.returncode == 0, result.stderr
-    lines = result.stdout.splitlines()
-    assert any("guardd_file" in line for line in lines)
-    assert any(line.startswith(">") and "default" in line for line in lines)
+    out = result.stdout
+    inputs, outputs = out.split("output devices (for audio.output_device):")
+    assert inputs.startswith("input devices (for audio.device):")
+    assert "guardd_in" in inputs and "guardd_out" in outputs
+    for part in (inputs, outputs):
+        assert any(line.startswith(">") and "default" in line for line in part.splitlines())
 
 
 def test_a_missing_portaudio_library_names_the_package_to_install(tmp_path):

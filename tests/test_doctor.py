@@ -39,10 +39,10 @@ def test_doctor_passes_what_this_machine_has_and_names_the_fix_for_what_it_lacks
     (tmp_path / "run").mkdir()
     result = guardd("doctor", "--config", str(config), env=speech_env(tmp_path, manifest), timeout=60)
     checks = lines_of(result.stdout)
-    for name in ("config", "PortAudio", "microphone", "wake models", "GPIO pin factory",
+    for name in ("config", "PortAudio", "microphone", "speaker", "wake models", "GPIO pin factory",
                  "LED and button pins", "state directory", "audit log", "control socket", "clock"):
         assert checks[name].startswith("ok  "), checks.get(name, result.stdout)
-    assert "peak level" in checks["microphone"]
+    assert "peak level" in checks["microphone"] and "plays" in checks["speaker"]
     # No systemd runs here: the one failure, with its fix, and the exit status says so.
     assert checks["service"].startswith("FAIL") and "fix: " in checks["service"]
     assert result.returncode == 1
@@ -97,8 +97,8 @@ def test_no_input_device_is_named_with_the_fix_not_as_portaudio_error_minus_one(
     # A HOME without the tests' ~/.asoundrc: on a machine with no sound card PortAudio sees no input.
     (tmp_path / "home").mkdir()
     env = {"HOME": str(tmp_path / "home")}
-    listed = subprocess.run([sys.executable, "-c", "from guardd.listen.microphone import list_input_devices\n"
-                             "print(len(list_input_devices()))"],
+    listed = subprocess.run([sys.executable, "-c", "from guardd.sounddevices import list_devices\n"
+                             "print(len(list_devices('input')))"],
                             capture_output=True, text=True, timeout=60, cwd=ROOT, env=dict(os.environ, **env))
     if listed.stdout.strip() != "0":
         pytest.skip("this machine has a sound card; the case needs one without")
@@ -107,6 +107,10 @@ def test_no_input_device_is_named_with_the_fix_not_as_portaudio_error_minus_one(
     assert checks["microphone"] == (
         "FAIL  microphone: no input device found (PortAudio sees none)\n"
         "fix: plug in a USB microphone or set audio.device; `guardd devices` lists them"), result.stdout
+    assert checks["speaker"] == (
+        "FAIL  speaker: no output device found (PortAudio sees none)\n"
+        "fix: check the speaker and `aplay -l`; set audio.output_device (`guardd devices` lists them) "
+        "or announce.output: none"), result.stdout
     assert "Error querying device" not in result.stdout + result.stderr
     # The daemon's fault record gets the same words when it opens the default input.
     opened = subprocess.run(

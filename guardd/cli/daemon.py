@@ -26,14 +26,16 @@ from guardd.device.notify import Notifier
 from guardd.device.panel import ButtonEdge, mock_factory
 from guardd.device.terminal import SimulatedButton, describe, draw_led
 from guardd.errors import ConfigError, GuarddError
-from guardd.listen.microphone import import_sounddevice
 from guardd.pipeline import open_pipeline
+from guardd.sounddevices import import_sounddevice
+from guardd.speak.earcons import earcon_for
+from guardd.speak.player import Player, SpeakerReport
 
 log = logging.getLogger(__name__)
 
 INBOX_LIMIT = 1024  # events waiting for the core (edges, client calls, send results)
 
-Inbox = queue.Queue  # of ButtonEdge | ClientCall | ClientGone | SendResult
+Inbox = queue.Queue  # of ButtonEdge | ClientCall | ClientGone | SendResult | SpeakerReport
 
 class StopFlag:
     """Set by SIGTERM/SIGINT (stop) and SIGHUP (reload); the handler does nothing else."""
@@ -115,10 +117,18 @@ def _serve(config: Config, button: SimulatedButton | None, stop: StopFlag, notif
         log.info("%s", describe(event))
         if event["event"] == "fault":
             notifier.status(f"fault: {event['reason']}")
+        sound = earcon_for(event)
+        if player is not None and sound is not None:
+            player.play(sound)  # queued for the speaker's thread; never waits
         if clients is not None:
             clients.publish(event)
 
     import_sounddevice()  # a missing PortAudio is no fault to retry: say what to install, and stop
+    player = None
+    if config.announce.output == "device":
+        player = Player(config.audio.output_device, config.announce.volume,
+                        lambda failure: deliver(SpeakerReport(failure)))
+        player.start()
     sender = Sender(deliver, threaded=True)
     next_config: Config | None = None
     with open_pipeline(
@@ -176,6 +186,8 @@ def _serve(config: Config, button: SimulatedButton | None, stop: StopFlag, notif
             core.stop(reason, reload=next_config is not None)
             server.stop()
             sender.stop()
+            if player is not None:
+                player.stop()
             if microphone.overflows or microphone.dropped:
                 log.warning("audio: %d overflows, %d blocks dropped", microphone.overflows, microphone.dropped)
         if next_config is not None:
@@ -193,5 +205,10 @@ def drain(inbox: Inbox, core: Core, clients: Clients) -> None:
             return
         if isinstance(item, (ButtonEdge, SendResult)):
             core.take(item)
+        elif isinstance(item, SpeakerReport):  # a fault of the speaker alone: listening goes on
+            if item.failure is None:
+                core.clear_fault("speaker")
+            else:
+                core.report_fault("speaker", item.failure)
         else:
             clients.handle(item)

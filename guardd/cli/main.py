@@ -60,20 +60,22 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def cmd_devices(args: argparse.Namespace) -> int:
-    from guardd.listen.microphone import list_input_devices
+    from guardd.sounddevices import list_devices
 
-    devices = list_input_devices()
-    if not devices:
-        print("no input devices found: plug in a USB microphone or check `arecord -l`")
-        return EXIT_FAILURE
-    for d in devices:
-        mark = ">" if d["default"] else " "
-        print(
-            f"{mark} {d['index']:3d} {d['name']}, {d['hostapi']} "
-            f"({d['channels']} in, {d['default_samplerate']:g} Hz)"
-        )
-    print("\nSet audio.device to an index or a part of a name above; > marks the default.")
-    return 0
+    inputs, outputs = list_devices("input"), list_devices("output")
+    for kind, short, devices, key, none in (
+        ("input", "in", inputs, "audio.device", "no input devices found: plug in a USB microphone or check `arecord -l`"),
+        ("output", "out", outputs, "audio.output_device", "no output devices found: plug in a speaker or check `aplay -l`"),
+    ):
+        print(f"{kind} devices (for {key}):" if devices else none)
+        for d in devices:
+            mark = ">" if d["default"] else " "
+            print(
+                f"{mark} {d['index']:3d} {d['name']}, {d['hostapi']} "
+                f"({d['channels']} {short}, {d['default_samplerate']:g} Hz)"
+            )
+    print("\nSet audio.device and audio.output_device to an index or a part of a name above; > marks the default.")
+    return 0 if inputs else EXIT_FAILURE
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
@@ -145,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("check-config", cmd_check_config, "validate a config file and report every problem")
     p.add_argument("path", nargs="?", metavar="PATH", help="the file to check")
 
-    add("devices", cmd_devices, "list audio input devices for audio.device")
+    add("devices", cmd_devices, "list audio input and output devices for audio.device and audio.output_device")
 
     p = add("doctor", cmd_doctor, "check everything guardd needs, one line per check with the fix")
     p.add_argument("--hardware", action="store_true",

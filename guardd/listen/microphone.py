@@ -17,54 +17,12 @@ from typing import Any, Iterator
 
 from guardd.audioformat import FRAME_BYTES, FRAME_SAMPLES, SAMPLE_RATE
 from guardd.errors import AudioError
+from guardd.sounddevices import import_sounddevice, list_devices, resolve_device
 
 log = logging.getLogger(__name__)
 
-PORTAUDIO_HINT = "the PortAudio library is missing; install it with: sudo apt install libportaudio2"
 NO_INPUT_DEVICE = "no input device found (PortAudio sees none)"
 NO_INPUT_FIX = "plug in a USB microphone or set audio.device; `guardd devices` lists them"
-
-
-def import_sounddevice() -> Any:
-    """sounddevice loads PortAudio at import and raises OSError without it: say what to install."""
-    try:
-        import sounddevice
-    except OSError as exc:
-        raise AudioError(PORTAUDIO_HINT) from exc
-    return sounddevice
-
-
-def resolve_device(sd: Any, device: str | int | None) -> int | None:
-    """An input device by index or by (part of) its name, as `guardd devices` lists them."""
-    if device is None:
-        return None
-    try:
-        info = sd.query_devices(device, kind="input")
-    except (ValueError, sd.PortAudioError) as exc:
-        raise AudioError(
-            f"audio.device {device!r}: {exc}; run `guardd devices` to list the input devices"
-        ) from None
-    return int(info["index"])
-
-
-def list_input_devices() -> list[dict[str, Any]]:
-    sd = import_sounddevice()
-    default_in = sd.default.device[0] if sd.default.device else -1
-    devices = []
-    for info in sd.query_devices():
-        if info["max_input_channels"] > 0:
-            hostapi = sd.query_hostapis(info["hostapi"])["name"]
-            devices.append(
-                {
-                    "index": info["index"],
-                    "name": info["name"],
-                    "hostapi": hostapi,
-                    "channels": info["max_input_channels"],
-                    "default_samplerate": info["default_samplerate"],
-                    "default": info["index"] == default_in,
-                }
-            )
-    return devices
 
 
 class Microphone:
@@ -77,7 +35,7 @@ class Microphone:
             # plugged back in is found. Only the keeper calls this, with no stream open.
             self._sd._terminate()
             self._sd._initialize()
-        self.device = resolve_device(self._sd, device)
+        self.device = resolve_device(self._sd, device, "input")
         self.frames: queue.Queue[bytes] = queue.Queue(maxsize=max(1, int(queue_s * SAMPLE_RATE / FRAME_SAMPLES)))
         self.overflows = 0  # PortAudio said input was lost before it reached us
         self.dropped = 0  # blocks we dropped because the core loop was too far behind
@@ -105,7 +63,7 @@ class Microphone:
             self._stream.start()
         except sd.PortAudioError as exc:
             self._stream = None
-            if self.device is None and not list_input_devices():
+            if self.device is None and not list_devices("input"):
                 # PortAudio's own words for this are "Error querying device -1".
                 raise AudioError(f"{NO_INPUT_DEVICE}: {NO_INPUT_FIX}") from None
             raise AudioError(

@@ -82,26 +82,30 @@ def wait_for_record(log_dir: Path, type_: str, proc: subprocess.Popen | None = N
 
 
 ASOUNDRC = """\
-# The default capture device reads a raw file through ALSA's file plugin: the real
-# sounddevice -> PortAudio -> ALSA path, on a machine with no sound card. It is not paced in
-# real time, and after the file it delivers silence.
+# The default device is ALSA's file plugin: the real sounddevice -> PortAudio -> ALSA path, on a
+# machine with no sound card. Capture reads a raw file (not paced in real time; after the file
+# it delivers silence); playback appends what is played, as raw samples, to another file. The
+# two directions are two PCMs (asym), since a file PCM also copies what it captures to its file.
 pcm.!default {{
-    type plug
-    slave.pcm "guardd_file"
+    type asym
+    capture.pcm "guardd_in"
+    playback.pcm "guardd_out"
+    hint {{ show on description "guardd test input and output" }}
 }}
-pcm.guardd_file {{
-    type file
-    slave.pcm "null"
-    file "/dev/null"
-    infile "{raw}"
-    format "raw"
-    hint {{ show on description "guardd test input" }}
+pcm.guardd_in {{
+    type plug
+    slave.pcm {{ type file slave.pcm "null" file "/dev/null" infile "{raw}" format "raw" }}
+}}
+pcm.guardd_out {{
+    type plug
+    slave.pcm {{ type file slave.pcm "null" file "|cat >> {played}" format "raw" }}
 }}
 """
 
 
-def alsa_env(directory: Path, wav: Path) -> dict[str, str]:
-    """An environment whose ALSA default input plays `wav` (16 kHz mono 16-bit) once."""
+def alsa_env(directory: Path, wav: Path, played: Path | None = None) -> dict[str, str]:
+    """An environment whose ALSA default input plays `wav` (16 kHz mono 16-bit) once, and whose
+    default output appends what it plays to `played` (or to /dev/null)."""
     import wave
 
     with wave.open(str(wav), "rb") as w:
@@ -110,7 +114,7 @@ def alsa_env(directory: Path, wav: Path) -> dict[str, str]:
         raw.write_bytes(w.readframes(w.getnframes()))
     home = directory / "home"
     home.mkdir(exist_ok=True)
-    (home / ".asoundrc").write_text(ASOUNDRC.format(raw=raw))
+    (home / ".asoundrc").write_text(ASOUNDRC.format(raw=raw, played=played or "/dev/null"))
     return {"HOME": str(home)}
 
 
@@ -120,20 +124,21 @@ class Daemon:
     """`guardd run` in its own process, as systemd starts it, with the config at `config` (its
     state under `directory`): ALSA's file plugin plays `wav` once as the microphone, then silence;
     gpiozero's mock pins stand in for the LED and the button. With `simulate` it draws the LED
-    on stderr and takes a press for each line on stdin. stderr is kept in a file. `program` is
+    on stderr and takes a press for each line on stdin. What it plays on the speaker is
+    appended to `played` (raw samples), if given. stderr is kept in a file. `program` is
     what runs guardd's main (a test may run it through a driver that patches a seam first)."""
 
     def __init__(self, directory: Path, config: Path, wav: Path | None = None, *, simulate: bool = True,
                  verbose: bool = False, env: dict[str, str] | None = None, name: str = "daemon",
                  preexec_fn: Callable[[], None] | None = None, wait_for_socket: bool = True,
-                 sock: Path | None = None, program: Sequence[str] = GUARDD) -> None:
+                 sock: Path | None = None, program: Sequence[str] = GUARDD, played: Path | None = None) -> None:
         self.directory = directory
         self.config = config
         self.sock = sock or directory / "guardd.sock"  # write_config's socket.path unless told
         self.log_dir = directory / "state" / "log"
         self.env = dict(os.environ, GPIOZERO_PIN_FACTORY="mock")
         if wav is not None:
-            self.env.update(alsa_env(directory, wav))
+            self.env.update(alsa_env(directory, wav, played))
             self.raw = str(directory / (wav.stem + ".raw"))
         self.env.update(env or {})
         self.stderr_path = directory / f"{name}.stderr"

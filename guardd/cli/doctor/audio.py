@@ -13,7 +13,7 @@ SAMPLE_S = 1.0  # seconds of audio read to judge the input
 
 
 def check_portaudio() -> Result:
-    from guardd.listen.microphone import PORTAUDIO_HINT, import_sounddevice
+    from guardd.sounddevices import PORTAUDIO_HINT, import_sounddevice
     from guardd.errors import AudioError
 
     try:
@@ -24,11 +24,12 @@ def check_portaudio() -> Result:
 
 
 def check_microphone(config: Config) -> Result:
-    from guardd.listen.microphone import NO_INPUT_DEVICE, NO_INPUT_FIX, Microphone, list_input_devices
+    from guardd.listen.microphone import NO_INPUT_DEVICE, NO_INPUT_FIX, Microphone
+    from guardd.sounddevices import list_devices
     from guardd.errors import AudioError
 
     name = "microphone"
-    if not list_input_devices():
+    if not list_devices("input"):
         return failed(name, NO_INPUT_DEVICE, NO_INPUT_FIX)
     try:
         mic = Microphone(config.audio.device, queue_s=5)
@@ -67,3 +68,25 @@ def check_models(config: Config) -> Result:
     except ModelError as exc:
         return failed("wake models", str(exc), "reinstall with `pip install openwakeword==0.4.0` or fix wake.models")
     return passed("wake models", f"{', '.join(config.wake.models)} loaded in {time.monotonic() - started:.2f} s")
+
+
+def check_speaker(config: Config) -> Result:
+    """Play 50 ms of silence on the configured speaker: it opens and takes samples, or the fix."""
+    from guardd.sounddevices import import_sounddevice, list_devices, resolve_device
+    from guardd.speak.earcons import SPEAKER_RATE
+    from guardd.speak.player import SPEAKER_FIX
+
+    name = "speaker"
+    if config.announce.output == "none":
+        return passed(name, "announce.output is none: guardd plays no sound (the LED still asks)")
+    if not list_devices("output"):
+        return failed(name, "no output device found (PortAudio sees none)", SPEAKER_FIX)
+    sd = import_sounddevice()
+    try:
+        device = resolve_device(sd, config.audio.output_device, "output")
+        with sd.RawOutputStream(samplerate=SPEAKER_RATE, channels=1, dtype="int16", device=device) as stream:
+            stream.write(bytes(2 * (SPEAKER_RATE // 20)))  # 50 ms of 16-bit silence
+    except Exception as exc:  # noqa: BLE001 - any failure to play is the finding
+        return failed(name, f"cannot play: {str(exc).split('; ')[0]}", SPEAKER_FIX)
+    which = "the default output" if config.audio.output_device is None else repr(config.audio.output_device)
+    return passed(name, f"{which} plays ({SPEAKER_RATE} Hz mono)")

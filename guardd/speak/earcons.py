@@ -1,0 +1,58 @@
+"""guardd's own short sounds, made in code (no sound files): one for a request starting to ask,
+and one for each way it can end. Each is a few notes of a sine with 10 ms fades, so each is
+told apart by its notes: rising for asking and approval, falling for a denial, high for a
+send, low and doubled for a failure.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+SPEAKER_RATE = 22050  # hertz: espeak-ng's own rate, so speech needs no resampling either
+FADE_S = 0.01
+
+# name -> the notes, (hertz, seconds); 0 hertz is a rest
+EARCONS: dict[str, tuple[tuple[float, float], ...]] = {
+    "asking": ((660.0, 0.12), (880.0, 0.12)),
+    "approved": ((523.3, 0.08), (659.3, 0.08), (784.0, 0.12)),
+    "denied": ((440.0, 0.15), (330.0, 0.25)),
+    "sent": ((784.0, 0.08), (1046.5, 0.16)),
+    "failed": ((220.0, 0.12), (0.0, 0.06), (220.0, 0.12)),
+}
+
+
+def earcon_for(event: dict) -> str | None:
+    """The sound for an event of a request, or None for any other event."""
+    kind = event.get("event")
+    if kind == "asking":
+        return "asking"
+    if kind == "decision":
+        return "approved" if event.get("decision") == "approved" else "denied"
+    if kind in ("sent", "send_failed"):
+        return "sent" if event.get("delivered") else "failed"
+    return None
+
+
+def render(name: str, volume: float) -> np.ndarray:
+    """The earcon as int16 samples at SPEAKER_RATE, its peak at `volume` of full scale."""
+    parts = []
+    fade = int(FADE_S * SPEAKER_RATE)
+    for hz, seconds in EARCONS[name]:
+        n = int(seconds * SPEAKER_RATE)
+        if hz == 0:
+            parts.append(np.zeros(n))
+            continue
+        note = np.sin(2 * np.pi * hz * np.arange(n) / SPEAKER_RATE)
+        ramp = np.linspace(0.0, 1.0, fade)
+        note[:fade] *= ramp
+        note[-fade:] *= ramp[::-1]
+        parts.append(note)
+    x = np.concatenate(parts) * volume * 32767
+    return np.round(x).astype(np.int16)
+
+
+def dominant_hz(x: np.ndarray) -> float:
+    """The strongest frequency in a stretch of samples at SPEAKER_RATE (for telling notes apart)."""
+    n = max(len(x), SPEAKER_RATE)  # zero-padded to a second: 1 Hz bins, however short the stretch
+    spectrum = np.abs(np.fft.rfft(x.astype(np.float64) * np.hanning(len(x)), n))
+    return float(np.argmax(spectrum) * SPEAKER_RATE / n)
