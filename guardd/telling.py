@@ -11,6 +11,7 @@ from collections import deque
 from typing import Any, Callable
 
 from guardd.confirm.broker import Broker, Outcome, ToClient
+from guardd.confirm.messages import outcome_of
 from guardd.device.mute import MuteSwitch
 from guardd.device.panel import ENDING_S, LedState
 from guardd.faults import Faults
@@ -21,13 +22,8 @@ log = logging.getLogger(__name__)
 Emit = Callable[[dict[str, Any]], None]
 
 
-def ending_of(event: dict[str, Any]) -> LedState | None:
-    """The LED's ending for an event that ends a step of a request, or None."""
-    if event["event"] == "decision":
-        return LedState.APPROVED if event["decision"] == "approved" else LedState.DENIED
-    if event["event"] in ("sent", "send_failed"):
-        return LedState.SENT if event["delivered"] else LedState.FAILED
-    return None
+ENDINGS = {"approved": LedState.APPROVED, "denied": LedState.DENIED, "sent": LedState.SENT,
+           "failed": LedState.FAILED}  # messages.outcome_of -> the LED's ending
 
 
 class Teller:
@@ -60,7 +56,7 @@ class Teller:
                 except Exception:  # a client's stream failing must not stop the core
                     log.exception("reply to %s failed", told.request_id)
             else:
-                ending = ending_of(told)
+                ending = ENDINGS.get(outcome_of(told) or "")
                 if ending is not None:
                     self._ending = (ending, self._clock() + ENDING_S)
                 self.event({**told, "t": self._listener.audio_t})

@@ -18,6 +18,7 @@ from guardd.cli.clients import Clients
 from guardd.cli.keeper import MicrophoneKeeper
 from guardd.config import load as configmod
 from guardd.config.settings import Config
+from guardd.confirm.messages import outcome_of
 from guardd.confirm.sender import Sender, SendResult
 from guardd.control.server import ControlServer
 from guardd.core import Core
@@ -28,7 +29,6 @@ from guardd.device.terminal import SimulatedButton, describe, draw_led
 from guardd.errors import ConfigError, GuarddError
 from guardd.pipeline import open_pipeline
 from guardd.sounddevices import import_sounddevice
-from guardd.speak.earcons import earcon_for
 from guardd.speak.player import Player, SpeakerReport
 
 log = logging.getLogger(__name__)
@@ -117,7 +117,7 @@ def _serve(config: Config, button: SimulatedButton | None, stop: StopFlag, notif
         log.info("%s", describe(event))
         if event["event"] == "fault":
             notifier.status(f"fault: {event['reason']}")
-        sound = earcon_for(event)
+        sound = outcome_of(event)  # each step of a request has its earcon
         if player is not None and sound is not None:
             player.play(sound)  # queued for the speaker's thread; never waits
         if clients is not None:

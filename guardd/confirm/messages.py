@@ -21,6 +21,19 @@ def request_event(request: Request, ahead: int) -> Message:
     return {"event": "request", **request.describe(), "queued": ahead}
 
 
+def outcome_of(event: Message) -> str | None:
+    """Which step of a request an event tells: "asking", or how it ended ("approved", "denied",
+    "sent", "failed"); None for any other event. The LED's endings and the sounds both go by it."""
+    kind = event.get("event")
+    if kind == "asking":
+        return "asking"
+    if kind == "decision":
+        return "approved" if event.get("decision") == "approved" else "denied"
+    if kind in ("sent", "send_failed"):
+        return "sent" if event.get("delivered") else "failed"
+    return None
+
+
 def asking_event(request: Request, timeout_s: float) -> Message:
     """The request is armed: from now the LED asks, and a fresh press approves it."""
     return {"event": "asking", "id": request.id, "destination": request.destination, "timeout_s": timeout_s}

@@ -11,7 +11,7 @@ import numpy as np
 SPEAKER_RATE = 22050  # hertz: espeak-ng's own rate, so speech needs no resampling either
 FADE_S = 0.01
 
-# name -> the notes, (hertz, seconds); 0 hertz is a rest
+# confirm.messages.outcome_of's names -> the notes, (hertz, seconds); 0 hertz is a rest
 EARCONS: dict[str, tuple[tuple[float, float], ...]] = {
     "asking": ((660.0, 0.12), (880.0, 0.12)),
     "approved": ((523.3, 0.08), (659.3, 0.08), (784.0, 0.12)),
@@ -19,18 +19,6 @@ EARCONS: dict[str, tuple[tuple[float, float], ...]] = {
     "sent": ((784.0, 0.08), (1046.5, 0.16)),
     "failed": ((220.0, 0.12), (0.0, 0.06), (220.0, 0.12)),
 }
-
-
-def earcon_for(event: dict) -> str | None:
-    """The sound for an event of a request, or None for any other event."""
-    kind = event.get("event")
-    if kind == "asking":
-        return "asking"
-    if kind == "decision":
-        return "approved" if event.get("decision") == "approved" else "denied"
-    if kind in ("sent", "send_failed"):
-        return "sent" if event.get("delivered") else "failed"
-    return None
 
 
 def render(name: str, volume: float) -> np.ndarray:
