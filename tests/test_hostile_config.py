@@ -67,7 +67,7 @@ HOSTILE = {
     ),
     "a typo in a destination key": (
         DEST + "    uri: https://stt.example/other\n",
-        "cfg.yaml:4: destinations.stt.uri: unknown key (known keys here: headers, max_bytes, method, "
+        "cfg.yaml:4: destinations.stt.uri: unknown key (known keys here: headers, label, max_bytes, method, "
         "timeout_s, url)",
     ),
     # -- secrets that cannot be read --------------------------------------------------------------

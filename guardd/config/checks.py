@@ -38,6 +38,14 @@ def _one_of(*allowed: Any) -> Check:
     return lambda v: None if v in allowed else f"must be one of {names} (got {v!r})"
 
 
+def _label(v: Any) -> str | None:
+    if len(v) > 60:
+        return f"must be at most 60 characters, a name to say (got {len(v)})"
+    if not v.isprintable():
+        return f"must be printable text, one line (got {v!r})"
+    return None
+
+
 def _gpio_pin(v: Any) -> str | None:
     return None if 0 <= v <= 27 else f"must be a BCM GPIO number 0..27 (got {v!r})"
 
@@ -75,6 +83,7 @@ CHECKS: dict[str, Check] = {
     "audio.queue_s": _between(1, 300),
     "announce.output": _one_of("device", "none"),
     "announce.volume": _between(0, 1),
+    "announce.upload": _one_of("describe", "playback"),
     "led.pin": _gpio_pin,
     "button.pin": _gpio_pin,
     "button.mute_press_s": _between(1, 30),
@@ -82,6 +91,7 @@ CHECKS: dict[str, Check] = {
     "destinations.*.method": _one_of("POST", "PUT"),
     "destinations.*.timeout_s": _between(0.1, 600),
     "destinations.*.max_bytes": _between(1, 100_000_000),
+    "destinations.*.label": _label,
     "confirm.timeout_s": _between(1, 600),
     "confirm.long_press_s": _between(0.3, 30),
     "confirm.stuck_s": _between(1, 600),

@@ -72,6 +72,8 @@ class AudioConfig:
 class AnnounceConfig:
     output: str = "device"  # "device": play on audio.output_device; "none": play nothing
     volume: float = 0.7  # 0..1, of full scale
+    read_text: bool = True  # a message's text is read out (its first 200 characters)
+    upload: str = "describe"  # "describe": say what an upload is; "playback": play its audio first
 
 
 @dataclass(frozen=True)
@@ -96,7 +98,12 @@ class DestinationConfig:
     headers: tuple[tuple[str, str], ...] = ()  # resolved values; secrets come from env or a file
     timeout_s: float = 10.0  # seconds for the whole send
     max_bytes: int = 10_000_000  # largest payload accepted for this destination
+    label: str = ""  # the name the speaker says; empty: the name, with - and _ read as spaces
     name: str = ""  # the key under destinations:, filled in by the loader
+
+    @property
+    def spoken_name(self) -> str:
+        return self.label or self.name.replace("_", " ").replace("-", " ")
 
 
 @dataclass(frozen=True)
