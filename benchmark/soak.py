@@ -25,7 +25,10 @@ from corpus import fixtures
 from guardd.auditlog.format import segment_paths
 from guardd.auditlog.reading import read_records
 from guardd.auditlog.verify import verify
-from guardd.config.settings import AfterWakeConfig, Config, ConfirmConfig, DestinationConfig, LogConfig, RetentionConfig
+from guardd.config.settings import (
+    AfterWakeConfig, AnnounceConfig, Config, ConfirmConfig, DestinationConfig, LogConfig, RetentionConfig,
+)
+from guardd.device.panel import ENDING_S
 from guardd.listen.microphone import read_wav_frames
 from guardd.pipeline import open_pipeline
 
@@ -103,6 +106,7 @@ def soak_config(base: Path, url: str) -> Config:
         # size rule does the deleting here: it keeps about fifteen utterances.
         retention=RetentionConfig(max_age_h=24.0, max_total_mb=2.0),
         log=LogConfig(segment_max_bytes=65536, max_segments=10_000),  # rotates; keeps all, for the check
+        announce=AnnounceConfig(output="none"),  # each request announced (and timed) on audio time
     )
 
 
@@ -167,6 +171,9 @@ def soak(hours: float, *, sample_every_s: float = 600.0, seed: int = 7, state_di
         # Let what is pending finish on silence, as replay does, then stop.
         silence = bytes(len(frames_by_file[passes[0]][0]))
         while core.recording or core.busy or not owner.done:
+            one_frame(silence)
+        settled = t[0] + ENDING_S  # the LED's ending of the last request runs out
+        while t[0] < settled:
             one_frame(silence)
         final = sample(t[0], started)
         led_at_end = p.panel.state

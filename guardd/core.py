@@ -38,6 +38,8 @@ from guardd.listen.endpoint import Vad
 from guardd.listen.listener import Heard, Listener
 from guardd.listen.recordings import Recordings
 from guardd.listen.wake import WakeDetector
+from guardd.speak.player import SpeakerNews, SpeakerReport
+from guardd.speak.sentence import Announcement
 from guardd.telling import Emit, Teller
 
 log = logging.getLogger(__name__)
@@ -51,24 +53,21 @@ class Sends(Protocol):
     def submit(self, job: SendJob) -> None: ...
 
 
+class Speaks(Protocol):
+    """The speaker as the core sees it: what to play; how it went comes back as inputs later."""
+
+    def chime(self, name: str) -> None: ...
+
+    def announce(self, said: Announcement) -> None: ...
+
+    def hush(self, request_id: str) -> None: ...
+
+
 class Core:
-    def __init__(
-        self,
-        config: Config,
-        *,
-        wake: WakeDetector,
-        vad: Vad,
-        journal: Journal,
-        recordings: Recordings,
-        show: Callable[[LedState], None],
-        clock: Callable[[], float],
-        wall_clock: Callable[[], float],
-        emit: Emit,
-        sender: Sends,
-        button_down: bool = False,
-        muted: bool = False,
-        persist_mute: Callable[[bool], None] | None = None,
-    ) -> None:
+    def __init__(self, config: Config, *, wake: WakeDetector, vad: Vad, journal: Journal, recordings: Recordings,
+                 show: Callable[[LedState], None], clock: Callable[[], float], wall_clock: Callable[[], float],
+                 emit: Emit, sender: Sends, speaker: Speaks, button_down: bool = False, muted: bool = False,
+                 persist_mute: Callable[[bool], None] | None = None) -> None:
         self.config = config
         self.journal = journal
         self.record = Recorder(journal)
@@ -79,17 +78,14 @@ class Core:
         self.faults = Faults()
         self.switch = MuteSwitch(muted, persist_mute, config.button.mute_press_s, record=self.record,
                                  drop_audio=lambda: self.listener.drop(history=True))
-        self.tell = Teller(show=show, emit=emit, listener=self.listener, broker=self.broker,
-                           faults=self.faults, switch=self.switch, clock=clock)
+        self.tell = Teller(show=show, emit=emit, chime=speaker.chime, listener=self.listener,
+                           broker=self.broker, faults=self.faults, switch=self.switch, clock=clock)
         self.health = Health(self.faults, record=self.record, tell=self.tell, listener=self.listener)
         self.sender = sender
+        self.speaker = speaker
         self.clock = clock
         self.wall_clock = wall_clock
         self._next_retention = float("-inf")
-
-    @property
-    def audio_t(self) -> float:
-        return self.listener.audio_t
 
     @property
     def recording(self) -> bool:
@@ -129,11 +125,12 @@ class Core:
 
     # -- inputs --------------------------------------------------------------------------------
 
-    def on_audio(self, frame: bytes) -> None:
+    def on_audio(self, frame: bytes, captured: float | None = None) -> None:
+        """A frame of the microphone, taken at `captured` on the core's clock (None: now)."""
         if self.muted:
             return  # a block already queued when the stream closed: never looked at
         was_recording = self.listener.recording
-        heard = self.listener.feed(frame)
+        heard = self.listener.feed(frame, self.clock() if captured is None else captured)
         if self.listener.recording and not was_recording:
             self.tell.led()  # the LED is on before the wake is told
         self._heard(heard)
@@ -142,13 +139,22 @@ class Core:
         if self.clock() >= self._next_retention:
             self._retention()
 
-    def take(self, item: ButtonEdge | SendResult) -> None:
-        """An input that waited its turn in the inbox: a button edge or a send's result."""
+    def take(self, item: ButtonEdge | SendResult | SpeakerNews) -> None:
+        """An input that waited its turn in the inbox: a button edge, a send's result, or news
+        from the speaker (a sound began or ended; it failed, or plays again)."""
         if isinstance(item, ButtonEdge):
             log.debug("button %s at %.3f", "down" if item.pressed else "up", item.t)
             self._act(self.broker.on_edge(item.pressed, item.t))
-        else:
+        elif isinstance(item, SendResult):
             self._act(self.broker.on_result(item))
+        elif isinstance(item, SpeakerReport):  # a fault of the speaker alone: listening goes on
+            if item.failure is None:
+                self.clear_fault("speaker")
+            else:
+                self.report_fault("speaker", item.failure)
+        else:  # one of guardd's sounds began or ended: the microphone is deaf to it, the gate goes by it
+            self.listener.own_sound.follow(item)
+            self._act(self.broker.on_speaker(item))
 
     def submit(self, kind: str, destination: str, payload: bytes, caller: Caller, *,
                reply: Reply | None = None, client: int | None = None,
@@ -205,7 +211,11 @@ class Core:
     def _act(self, outcome: Outcome) -> None:
         """Tell what the broker did, hand its approved job to the sender, show the new state."""
         self._check_log()
+        if outcome.hush is not None:
+            self.speaker.hush(outcome.hush)
         self.tell.outcome(outcome)
+        if outcome.announce is not None:
+            self.speaker.announce(outcome.announce)
         if outcome.send is not None:
             self.sender.submit(outcome.send)
         self.tell.led()

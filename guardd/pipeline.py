@@ -11,19 +11,21 @@ from typing import Any, Callable, Iterator
 
 from guardd.auditlog.writer import AuditLog
 from guardd.config.settings import Config
-from guardd.core import Core, Emit
+from guardd.confirm.sender import Sender
+from guardd.core import Core, Emit, Speaks
+from guardd.device.panel import ButtonEdge, LedState, Panel
 from guardd.journal import Journal
 from guardd.listen.endpoint import webrtc_vad
-from guardd.device.panel import ButtonEdge, LedState, Panel
 from guardd.listen.recordings import Recordings
-from guardd.confirm.sender import Sender
 from guardd.listen.wake import WakeDetector
+from guardd.speak.player import DeviceOutput, NoOutput, Player
+from guardd.speak.voice import find_voice
 
 log = logging.getLogger(__name__)
 
 
-class Inputs(list):  # of ButtonEdge | SendResult
-    """Button edges and send results waiting for the core, in the order they came: what `run`'s
+class Inputs(list):  # of ButtonEdge | SendResult | SpeakerNews
+    """Button edges, send results and the speaker's news waiting for the core, in the order they came: what `run`'s
     inbox does, for replay, the benchmark and the tests. drain() after each step of the core."""
 
     def drain(self, core: Core) -> None:
@@ -36,11 +38,15 @@ class Pipeline:
     core: Core
     panel: Panel
     auditlog: AuditLog
-    inputs: Inputs  # where edges and results go unless the caller took them
+    inputs: Inputs  # where edges, results and the speaker's news go unless the caller took them
 
 
 def log_dir(config: Config) -> Any:
     return config.state_path / "log"
+
+
+def speaker_output(config: Config) -> DeviceOutput | NoOutput:
+    return NoOutput() if config.announce.output == "none" else DeviceOutput(config.audio.output_device)
 
 
 @contextmanager
@@ -52,6 +58,7 @@ def open_pipeline(
     emit: Emit,
     on_edge: Callable[[ButtonEdge], None] | None = None,
     sender: Sender | None = None,
+    speaker: Speaks | None = None,
     on_show: Callable[[LedState], None] | None = None,
     wall_clock: Callable[[], float] = time.time,
     muted: bool = False,
@@ -61,10 +68,11 @@ def open_pipeline(
 ) -> Iterator[Pipeline]:
     """Open the log, load the models, set up the panel; close all of them on the way out.
 
-    The panel's edges and the sender's results are inputs, fed to the core one at a time after
-    the step that caused them: to `on_edge` and the given sender's own target (the daemon's
-    inbox), or else into Pipeline.inputs, with a sender that sends at once (audio time stands
-    still) and queues its result there. The core writes to the audit log itself, or through
+    The panel's edges, the sender's results and the speaker's news are inputs, fed to the core
+    one at a time after the step that caused them: to `on_edge` and the given sender's and
+    speaker's own target (the daemon's inbox), or else into Pipeline.inputs, with a sender that
+    sends at once and a speaker that plays at once (audio time stands still; the speaker dates
+    its sounds as if each took its own length), each queuing what happened there. The core writes to the audit log itself, or through
     what `journal` makes of it (a test's journal that fails on demand). The LED blinks on real time
     by a thread of its own, unless `blink_thread` is False: then it follows whoever moves the
     clock and calls panel.update() (replay and the benchmark, on audio time)."""
@@ -101,6 +109,8 @@ def open_pipeline(
                 wall_clock=wall_clock,
                 emit=emit,
                 sender=sender or Sender(inputs.append, threaded=False),
+                speaker=speaker or Player(speaker_output(config), config.announce.volume, find_voice(),
+                                          inputs.append, clock=clock, threaded=False),
                 button_down=panel.button_is_down,
                 muted=muted,
                 persist_mute=persist_mute,

@@ -1,5 +1,6 @@
 """What the core shows and says: the LED pattern, derived from the state every time it changes
-(and how the last request ended, for ENDING_S, when nothing else is going on); events, to the
+(and how the last request ended, for ENDING_S, when nothing else is going on, with its tone on
+the speaker); events, to the
 daemon's sink (the last ten are kept for `guardd status`); and the broker's replies to its
 clients, in the order the broker gave them.
 """
@@ -27,9 +28,11 @@ ENDINGS = {"approved": LedState.APPROVED, "denied": LedState.DENIED, "sent": Led
 
 
 class Teller:
-    def __init__(self, *, show: Callable[[LedState], None], emit: Emit, listener: Listener, broker: Broker,
-                 faults: Faults, switch: MuteSwitch, clock: Callable[[], float]) -> None:
+    def __init__(self, *, show: Callable[[LedState], None], emit: Emit, chime: Callable[[str], None],
+                 listener: Listener, broker: Broker, faults: Faults, switch: MuteSwitch,
+                 clock: Callable[[], float]) -> None:
         self._show = show
+        self._chime = chime
         self._clock = clock
         self._ending: tuple[LedState, float] | None = None  # the pattern, and until when
         self._sink = emit
@@ -56,9 +59,10 @@ class Teller:
                 except Exception:  # a client's stream failing must not stop the core
                     log.exception("reply to %s failed", told.request_id)
             else:
-                ending = ENDINGS.get(outcome_of(told) or "")
-                if ending is not None:
-                    self._ending = (ending, self._clock() + ENDING_S)
+                step = outcome_of(told) or ""
+                if step in ENDINGS:  # how a request ended: its LED pattern, and its tone
+                    self._ending = (ENDINGS[step], self._clock() + ENDING_S)
+                    self._chime(step)
                 self.event({**told, "t": self._listener.audio_t})
 
     def led(self, state: LedState | None = None) -> None:

@@ -27,6 +27,8 @@ destinations:
     url: http://127.0.0.1:$(cat "$demo/port")/utterance
 after_wake:
   upload_to: assistant
+announce:
+  output: none  # no speaker here: the announcement is shown as text, and takes its time
 CONFIG
 
 # The simulated person presses the button a second after the request starts asking: the end of

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 from corpus import fixtures
-from harness import TIMEOUT_S, Device, Inbox, guardd, write_config
+from harness import TIMEOUT_S, Device, Inbox, InstantSpeaker, guardd, write_config
 
 from guardd.audioformat import FRAME_BYTES, SAMPLE_RATE
-from guardd.config.settings import Config, ConfirmConfig, DestinationConfig
+from guardd.config.settings import AnnounceConfig, Config, ConfirmConfig, DestinationConfig
 from guardd.confirm.sender import Sender
 from guardd.listen.wake import Wake
 
@@ -124,16 +124,19 @@ def inbox() -> Iterator[Inbox]:
 
 @pytest.fixture
 def device(tmp_path: Path, inbox: Inbox) -> Iterator[Callable[..., Device]]:
-    """make(confirm=..., sender=..., **dest) -> a Device whose one destination is the inbox."""
+    """make(confirm=..., sender=..., speaker=..., announce=..., **dest) -> a Device whose one
+    destination is the inbox (dest: its other keys, a label say)."""
     with contextlib.ExitStack() as stack:
 
         def make(confirm: ConfirmConfig = ConfirmConfig(timeout_s=TIMEOUT_S), sender: Sender | None = None,
+                 speaker: Any = InstantSpeaker, announce: AnnounceConfig = AnnounceConfig(output="none"),
                  **dest: Any) -> Device:
             config = Config(
                 state_dir=str(tmp_path / "state"),
                 destinations=(DestinationConfig(url=inbox.url, name="inbox", **dest),),
                 confirm=confirm,
+                announce=announce,
             )
-            return Device(config, inbox, stack, sender)
+            return Device(config, inbox, stack, sender, speaker)
 
         yield make

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import WakeAt, frames, silence, voiced
 
-from harness import NoSender, patch_log_disk
+from harness import InstantSpeaker, NoSender, patch_log_disk
 from guardd.auditlog.reading import read_records
 from guardd.auditlog.writer import AuditLog
 from guardd.auditlog.verify import verify
@@ -465,7 +465,7 @@ def test_a_log_that_cannot_be_written_keeps_no_audio(tmp_path, monkeypatch, brok
     recordings = Recordings(tmp_path / "recordings", cfg.retention)
     led, events = [], []
     core = Core(
-        cfg, wake=WakeAt(WAKE_FRAME), vad=webrtc_vad(2), journal=log, sender=NoSender(), recordings=recordings,
+        cfg, wake=WakeAt(WAKE_FRAME), vad=webrtc_vad(2), journal=log, sender=NoSender(), speaker=InstantSpeaker(lambda: 0.0), recordings=recordings,
         show=led.append, clock=lambda: 0.0, wall_clock=lambda: 1_700_000_000.0, emit=events.append,
     )
     core.start()

@@ -35,14 +35,16 @@ def speech_env(tmp_path: Path, manifest: dict) -> dict[str, str]:
 
 
 def test_doctor_passes_what_this_machine_has_and_names_the_fix_for_what_it_lacks(tmp_path, manifest):
-    config = write_config(tmp_path, socket={"path": str(tmp_path / "run" / "guardd.sock")})
+    config = write_config(tmp_path, socket={"path": str(tmp_path / "run" / "guardd.sock")},
+                          announce={"output": "device"})
     (tmp_path / "run").mkdir()
     result = guardd("doctor", "--config", str(config), env=speech_env(tmp_path, manifest), timeout=60)
     checks = lines_of(result.stdout)
-    for name in ("config", "PortAudio", "microphone", "speaker", "wake models", "GPIO pin factory",
+    for name in ("config", "PortAudio", "microphone", "speaker", "speech", "wake models", "GPIO pin factory",
                  "LED and button pins", "state directory", "audit log", "control socket", "clock"):
         assert checks[name].startswith("ok  "), checks.get(name, result.stdout)
     assert "peak level" in checks["microphone"] and "plays" in checks["speaker"]
+    assert checks["speech"].startswith("ok    speech: espeak-ng") and " s of speech in " in checks["speech"]
     # No systemd runs here: the one failure, with its fix, and the exit status says so.
     assert checks["service"].startswith("FAIL") and "fix: " in checks["service"]
     assert result.returncode == 1
@@ -102,7 +104,7 @@ def test_no_input_device_is_named_with_the_fix_not_as_portaudio_error_minus_one(
                             capture_output=True, text=True, timeout=60, cwd=ROOT, env=dict(os.environ, **env))
     if listed.stdout.strip() != "0":
         pytest.skip("this machine has a sound card; the case needs one without")
-    result = guardd("doctor", "--config", str(write_config(tmp_path)), env=env, timeout=60)
+    result = guardd("doctor", "--config", str(write_config(tmp_path, announce={"output": "device"})), env=env, timeout=60)
     checks = lines_of(result.stdout)
     assert checks["microphone"] == (
         "FAIL  microphone: no input device found (PortAudio sees none)\n"
@@ -152,3 +154,13 @@ def test_doctor_with_a_read_only_state_dir_says_so():
     assert "StateDirectory=" in checks["state directory"]
     assert result.returncode == 1
     shutil.rmtree(tmp_path)
+
+
+def test_doctor_without_a_speech_engine_names_the_package(tmp_path, manifest):
+    (tmp_path / "bin").mkdir()  # a PATH with no espeak-ng on it
+    env = dict(speech_env(tmp_path, manifest), PATH=str(tmp_path / "bin"))
+    result = guardd("doctor", "--config", str(write_config(tmp_path)), env=env, timeout=60)
+    checks = lines_of(result.stdout)
+    assert checks["speech"] == ("FAIL  speech: no speech engine (espeak-ng): requests are announced with a "
+                                "tone, not in words\nfix: sudo apt install espeak-ng")
+    assert result.returncode == 1

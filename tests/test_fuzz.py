@@ -36,7 +36,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from harness import wait_until
-from harness import Inbox
+from harness import Inbox, InstantSpeaker
 
 from guardd.config.settings import Config, ConfirmConfig, DestinationConfig, SocketConfig, WakeConfig
 from guardd.cli.clients import Clients
@@ -167,7 +167,8 @@ class LiveServer:
         self._stack = contextlib.ExitStack()
         p = self._stack.enter_context(open_pipeline(
             self.config, pin_factory=MockFactory(), clock=time.monotonic, on_edge=self.deliver,
-            emit=self.publish, sender=Sender(self.deliver, threaded=False)))
+            emit=self.publish, sender=Sender(self.deliver, threaded=False),
+            speaker=InstantSpeaker(time.monotonic, self.deliver)))
         self.core = p.core
         self.core.start(mode="fuzz")
         self.server = ControlServer(self.config.socket, self.deliver)

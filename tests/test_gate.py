@@ -39,7 +39,7 @@ def test_press_held_through_arming_approves_nothing(device, inbox):
     d.up(T0 + 5.0)  # released well before the deadline, and never pressed again
     d.at(T0 + 5.2)
     assert d.led is LedState.AWAITING
-    assert d.story(s.id) == ["request"]  # still asking: the release was not an approval
+    assert d.story(s.id) == ["request", "announce"]  # still asking: the release was not an approval
     d.at(T0 + TIMEOUT_S)
     d.assert_denied(s, "timeout")
     d.assert_ended(LedState.DENIED)
@@ -51,7 +51,7 @@ def test_button_held_past_stuck_limit_denies_as_stuck(device, inbox):
     d.down(T0 - 1.0)
     s = d.submit(b"secret", at=T0)
     d.at(T0 + 9.9)
-    assert d.led is LedState.AWAITING and d.story(s.id) == ["request"]
+    assert d.led is LedState.AWAITING and d.story(s.id) == ["request", "announce"]
     d.at(T0 + 10.0)
     d.assert_denied(s, "stuck")
     d.up(T0 + 12.0)  # letting go afterwards changes nothing
@@ -67,7 +67,7 @@ def test_press_released_just_before_arming_approves_nothing(device, inbox):
     s = d.submit(b"secret", at=T0)
     assert d.led is LedState.AWAITING
     d.at(T0 + 0.5)
-    assert d.story(s.id) == ["request"]
+    assert d.story(s.id) == ["request", "announce"]
     d.at(T0 + TIMEOUT_S)
     d.assert_denied(s, "timeout")
     inbox.assert_nothing_arrived()
@@ -90,12 +90,12 @@ def test_no_press_times_out_and_nothing_leaves(device, inbox):
     d = device()
     s = d.submit(b"secret")
     d.at(T0 + TIMEOUT_S - 0.001)
-    assert d.led is LedState.AWAITING and d.story(s.id) == ["request"]
+    assert d.led is LedState.AWAITING and d.story(s.id) == ["request", "announce"]
     d.at(T0 + TIMEOUT_S)
     d.assert_denied(s, "timeout")
     d.assert_ended(LedState.DENIED)
     d.press(T0 + TIMEOUT_S + 1)  # too late: nothing is armed any more
-    assert d.story(s.id) == ["request", "decision"]
+    assert d.story(s.id) == ["request", "announce", "decision"]
     inbox.assert_nothing_arrived()
 
 
@@ -114,7 +114,7 @@ def test_press_starting_50_ms_before_the_deadline_approves_even_if_released_afte
     d.down(T0 + TIMEOUT_S - 0.05)
     d.at(T0 + TIMEOUT_S)  # the deadline passes while the button is down
     d.at(T0 + TIMEOUT_S + 0.3)
-    assert d.story(s.id) == ["request"]
+    assert d.story(s.id) == ["request", "announce"]
     d.up(T0 + TIMEOUT_S + 0.5)
     d.at(T0 + TIMEOUT_S + 0.6)
     d.assert_approved_and_sent(s, b"in time")
@@ -128,7 +128,7 @@ def test_press_starting_during_debounce_window_at_deadline_approves(device, inbo
     s = d.submit(b"in time")
     d.down(T0 + TIMEOUT_S - 0.01)
     d.at(T0 + TIMEOUT_S)
-    assert d.story(s.id) == ["request"]
+    assert d.story(s.id) == ["request", "announce"]
     d.up(T0 + TIMEOUT_S + 0.2)
     d.at(T0 + TIMEOUT_S + 0.3)
     d.assert_approved_and_sent(s, b"in time")
@@ -154,7 +154,7 @@ def test_bouncing_contacts_approve_exactly_one_request(device, inbox):
     d.assert_approved_and_sent(first, b"first")
     assert d.led is LedState.AWAITING  # the second request now asks, and no press is left over
     d.at(t + 0.2 + TIMEOUT_S - 0.001)
-    assert d.story(second.id) == ["request"]
+    assert d.story(second.id) == ["request", "announce"]
     d.at(t + 0.2 + TIMEOUT_S)
     d.assert_denied(second, "timeout")
     inbox.assert_received_exactly(b"first")
@@ -169,7 +169,7 @@ def test_two_presses_approve_two_requests_in_order(device, inbox):
     b = d.submit(b"bravo")
     d.press(T0 + 1.0)
     d.assert_approved_and_sent(a, b"alpha")
-    assert d.story(b.id) == ["request"] and d.led is LedState.AWAITING
+    assert d.story(b.id) == ["request", "announce"] and d.led is LedState.AWAITING
     d.press(T0 + 2.0)
     d.assert_approved_and_sent(b, b"bravo")
     inbox.assert_received_exactly(b"alpha", b"bravo")
@@ -197,7 +197,7 @@ def test_long_press_denies(device, inbox):
     s = d.submit(b"secret")
     d.down(T0 + 1.0)
     d.at(T0 + 2.9)
-    assert d.story(s.id) == ["request"]
+    assert d.story(s.id) == ["request", "announce"]
     d.at(T0 + 3.0)  # held for long_press_s: denied while still held
     d.assert_denied(s, "long press")
     d.up(T0 + 4.0)
@@ -224,8 +224,8 @@ def test_client_disconnect_while_armed_cancels(device, inbox):
     queued = d.submit(b"queued", client=7)
     other = d.submit(b"other", client=8)
     d.core.cancel_client(7)
-    for gone in (s, queued):
-        assert d.story(gone.id) == ["request", "decision"]
+    for gone, story in ((s, ["request", "announce", "decision"]), (queued, ["request", "decision"])):
+        assert d.story(gone.id) == story  # (the queued one was never armed, so never announced)
         assert (d.decision(gone.id)["decision"], d.decision(gone.id)["reason"]) == ("denied", "cancelled")
         assert f"{gone.id}.bin" not in d.spooled
     # The press afterwards belongs to the next client's request, never to the cancelled ones.
@@ -240,7 +240,7 @@ def test_press_after_the_only_client_disconnected_sends_nothing(device, inbox):
     s = d.submit(b"secret", client=7)
     d.at(T0 + 1.0)
     d.core.cancel_client(7)
-    assert d.story(s.id) == ["request", "decision"]
+    assert d.story(s.id) == ["request", "announce", "decision"]
     assert d.decision(s.id)["reason"] == "cancelled"
     d.assert_ended(LedState.DENIED)
     d.press(T0 + 2.0)
@@ -275,7 +275,7 @@ def test_payload_changed_after_approval_is_not_sent(device, inbox):
         d = device(sender=sender)
         s = d.submit(b"what the owner approved")
         d.press(T0 + 1.0)
-        assert d.story(s.id) == ["request", "decision", "send"]
+        assert d.story(s.id) == ["request", "announce", "decision", "send"]
         assert d.led is LedState.SENDING
         s.request.spool.write_bytes(b"something else entirely")  # the job waits in the queue
         sender.start()
@@ -287,7 +287,7 @@ def test_payload_changed_after_approval_is_not_sent(device, inbox):
     finally:
         sender.stop()
     inbox.assert_nothing_arrived()
-    assert d.story(s.id) == ["request", "decision", "send", "sent"]
+    assert d.story(s.id) == ["request", "announce", "decision", "send", "sent"]
     [sent] = d.records("sent", s.id)
     assert sent["delivered"] == 0 and sent["status"] == 0 and sent["bytes"] == 0
     assert "payload changed" in sent["error"]
@@ -321,7 +321,7 @@ def test_a_destination_answering_a_byte_a_second_fails_the_send_at_its_timeout(t
         d.press(T0 + 1.0)  # the sender runs inline: the press returns when the send has ended
         waited = time.monotonic() - started
         assert 2.0 <= waited < 2.5, f"the send took {waited:.2f} s"
-        assert d.story(s.id) == ["request", "decision", "send", "sent"]
+        assert d.story(s.id) == ["request", "announce", "decision", "send", "sent"]
         [sent] = d.records("sent", s.id)
         error = ("timed out after 2 s reading the answer (HTTP 200) "
                  "(destinations.inbox.timeout_s bounds the whole send)")
@@ -361,7 +361,7 @@ def test_full_queue_refuses_busy(device, inbox):
     assert d.spooled == [f"{armed.id}.bin", f"{waiting.id}.bin"]
     d.at(T0 + TIMEOUT_S)  # the second is armed only now, and gets its own full timeout
     d.assert_denied(armed, "timeout")
-    assert d.story(waiting.id) == ["request"]
+    assert d.story(waiting.id) == ["request", "announce"]
     d.at(T0 + 2 * TIMEOUT_S)
     d.assert_denied(waiting, "timeout")
     inbox.assert_nothing_arrived()
@@ -410,7 +410,7 @@ def test_log_failure_before_the_decision_denies(device, inbox):
     d.journal.heal()
     assert s.final == {"status": "denied", "id": s.id, "reason": "log unavailable"}
     assert [e for e in d.events if e["event"] == "decision"][-1]["reason"] == "log unavailable"
-    assert d.story(s.id) == ["request"]  # neither an approval nor a send was ever written
+    assert d.story(s.id) == ["request", "announce"]  # neither an approval nor a send was ever written
     assert d.led is LedState.FAULT
     assert d.spooled == []
     inbox.assert_nothing_arrived()
@@ -448,7 +448,7 @@ def test_failing_button_callback_approves_nothing_and_the_core_keeps_working(dev
         d.down(T0 + 1.0)  # MockPin runs callbacks synchronously, so the failure surfaces here
     d.up(T0 + 1.1)  # the release arrives without its press
     d.at(T0 + 1.2)
-    assert d.story(s.id) == ["request"], "a release without a press approved"
+    assert d.story(s.id) == ["request", "announce"], "a release without a press approved"
     inbox.assert_nothing_arrived()
     d.press(T0 + 2.0)  # the next whole press works
     d.assert_approved_and_sent(s, b"secret")
@@ -469,7 +469,7 @@ def test_raising_reply_does_not_stop_the_approval_or_send_twice(device, inbox):
     d.at(T0 + 2.6)
     d.press(T0 + 3.0)
     d.at(T0 + 10.0)
-    assert [r["type"] for r in d.records(id_=request.id)] == ["request", "decision", "send", "sent"]
+    assert [r["type"] for r in d.records(id_=request.id)] == ["request", "announce", "decision", "send", "sent"]
     assert d.decision(request.id)["decision"] == "approved"
     inbox.assert_received_exactly(b"secret")
     assert [m["status"] for m in replies][-2:] == ["approved", "sent"]

@@ -1,8 +1,10 @@
 """The gate against any sequence of calls and presses, as a Hypothesis state machine: submits,
-hang-ups, presses, releases, ticks and time jumps against the core on MockFactory pins with an
-injected clock and a real HTTP inbox on loopback. After every step: no byte has left without
-an approving press that began after its request started asking, on exactly those bytes, and one
-request asks at a time. After every run: the log tells each request's story in write-ahead order.
+hang-ups, presses, releases, ticks and time jumps, and the speaker beginning, ending or failing
+each announcement whenever it likes (or never), against the core on MockFactory pins with an
+injected clock and a real HTTP inbox on loopback. After every step: no byte has left without an
+approving press that began after its request's announcement began (or, when none began, after
+the LED alone asked), and before its timeout, on exactly those bytes, and one request asks at a
+time. After every run: the log tells each request's story in write-ahead order.
 
 Hypothesis runs derandomized and without an example database, so CI sees the same examples.
 """
@@ -23,15 +25,36 @@ from harness import Inbox
 
 from guardd.auditlog.reading import read_records
 from guardd.config.settings import Config, ConfirmConfig, DestinationConfig, WakeConfig
+from guardd.confirm.gate import ANNOUNCE_START_S
 from guardd.confirm.outbox import Caller
 from guardd.device.panel import ButtonEdge
 from guardd.errors import Refused
 from guardd.pipeline import open_pipeline
+from guardd.speak.player import Played, Playing
+from guardd.speak.sentence import Announcement
 
 TIMEOUT_S = 5.0
 CONFIRM = ConfirmConfig(timeout_s=TIMEOUT_S, long_press_s=2.0, stuck_s=4.0, debounce_s=0.03, queue=2)
 CLIENTS = (1, 2, 3)
 ME = Caller(1000, 4242, "/usr/bin/fuzz-client")
+
+
+class CuedSpeaker:
+    """The speaker at guardd's seam: the machine's rules say when an announcement begins and ends."""
+
+    def __init__(self) -> None:
+        self.said: str | None = None  # the request whose announcement was handed over last
+        self.began = self.ended = False
+
+    def announce(self, said: Announcement) -> None:
+        self.said, self.began, self.ended = said.request_id, False, False
+
+    def hush(self, request_id: str) -> None:
+        if request_id == self.said:
+            self.ended = True
+
+    def chime(self, name: str) -> None:
+        return None
 
 
 class Bench:
@@ -48,10 +71,11 @@ class Bench:
                              destinations=(DestinationConfig(url=url, name="inbox"),), confirm=CONFIRM)
         self.now = 1000.0
         self.edges: list[ButtonEdge] = []
+        self.speaker = CuedSpeaker()
         self._stack = contextlib.ExitStack()
         p = self._stack.enter_context(open_pipeline(
             self.config, pin_factory=MockFactory(), clock=lambda: self.now, on_edge=self.edges.append,
-            emit=self._event))
+            emit=self._event, speaker=self.speaker))
         self.p, self.core, self.auditlog, self.pin = p, p.core, p.auditlog, p.panel.button.pin
         self.core.start(mode="fuzz")
         self.approvals = 0  # over every run, so the test can tell it reached the interesting part
@@ -64,6 +88,8 @@ class Bench:
         self.payloads: dict[str, bytes] = {}
         self.owner: dict[str, int] = {}
         self.armed_at: dict[str, float] = {}
+        self.opened: dict[str, float] = {}  # when its announcement began (a press counts after)
+        self.until: dict[str, float] = {}  # the latest its announcement was to end (the timeout runs after)
         self.asking: str | None = None  # the request that is armed or sending, as seen outside
         self.decided: list[tuple[str, bool, str, float]] = []
         self.violations: list[str] = []
@@ -148,6 +174,24 @@ class Bench:
         elif kind == "jump":  # the loop stalled (an SD card blocking a write, say)
             self.advance(op[1], tick_every_s=None)
             self.tick()
+        elif kind == "begins":  # the speaker plays the first sample of the announcement
+            self.advance(op[1])
+            s = self.speaker
+            if s.said is not None and not s.began and not s.ended:
+                s.began = True
+                if self.now < self.armed_at.get(s.said, self.now) + ANNOUNCE_START_S:
+                    self.opened.setdefault(s.said, self.now)  # (later, the LED alone may ask already)
+                self.until[s.said] = max(self.until.get(s.said, 0.0), self.now + op[2])
+                self.core.take(Playing(s.said, self.now, self.now + op[2]))
+        elif kind in ("ends", "fails"):  # the last sample, or the speaker gave up
+            self.advance(op[1])
+            s = self.speaker
+            if s.said is not None and not s.ended:
+                s.ended = True
+                if self.now < self.armed_at.get(s.said, self.now) + ANNOUNCE_START_S:
+                    self.opened.setdefault(s.said, self.now)
+                self.until[s.said] = max(self.until.get(s.said, 0.0), self.now)
+                self.core.take(Played(s.said, self.now, kind == "ends"))
 
     def quiesce(self) -> None:
         """Release the button and let every request time out, so the next example starts clean."""
@@ -181,8 +225,12 @@ class Bench:
             assert reason == "pressed"
             armed = self.armed_at.get(rid)
             assert armed is not None, f"{rid} approved without ever asking"
-            fresh = [d for d in self.downs if armed < d < armed + TIMEOUT_S and d <= t]
-            assert fresh, f"{rid} approved at {t} with no press that began after it asked at {armed}"
+            # A press counts after the announcement began, or, when none began, after the LED
+            # alone asked (ANNOUNCE_START_S after arming at the earliest); and before the timeout.
+            opened = self.opened.get(rid, armed + ANNOUNCE_START_S)
+            latest = self.until[rid] + TIMEOUT_S if rid in self.until else float("inf")
+            fresh = [d for d in self.downs if opened < d < latest and d <= t]
+            assert fresh, f"{rid} approved at {t} with no press that began after it was announced at {opened}"
 
     def check_log_and_receiver(self) -> None:
         records = [r for r in read_records(self.config.state_path / "log") if r["seq"] > self.start_seq]
@@ -207,7 +255,7 @@ class Bench:
         assert {str(s["id"]) for s in sends} == approved
         for story in by_id.values():
             kinds = [r["type"] for r in story]
-            assert kinds in (["request"], ["request", "decision"], ["request", "decision", "send", "sent"]), kinds
+            assert kinds in (["request"], ["request", "decision"], ["request", "announce"], ["request", "announce", "decision"], ["request", "announce", "decision", "send", "sent"]), kinds
 
     def close(self) -> None:
         self.core.stop("test")
@@ -254,6 +302,26 @@ class CallsAndPresses(RuleBasedStateMachine):
         # What the LED is for; random rules alone seldom line a tap up with an asking request.
         self.bench.step(("submit", client, payload, "inbox"))
         self.bench.step(("press", gap, hold))
+
+    @rule(client=st.sampled_from(CLIENTS), payload=st.binary(max_size=40), lasts=st.floats(0.0, 6.0),
+          gap=st.floats(0.0, 1.0), hold=st.floats(0.05, 0.5))
+    def a_client_asks_it_is_announced_and_a_person_taps(self, client: int, payload: bytes, lasts: float,
+                                                        gap: float, hold: float) -> None:
+        self.bench.step(("submit", client, payload, "inbox"))
+        self.bench.step(("begins", 0.01, lasts))
+        self.bench.step(("press", gap, hold))
+
+    @rule(gap=gaps, lasts=st.floats(0.0, 8.0) | st.sampled_from([0.0, TIMEOUT_S]))
+    def the_speaker_begins(self, gap: float, lasts: float) -> None:
+        self.bench.step(("begins", gap, lasts))
+
+    @rule(gap=gaps)
+    def the_speaker_ends(self, gap: float) -> None:
+        self.bench.step(("ends", gap))
+
+    @rule(gap=gaps)
+    def the_speaker_fails(self, gap: float) -> None:
+        self.bench.step(("fails", gap))
 
     @rule(gap=gaps)
     def the_button_goes_down(self, gap: float) -> None:

@@ -25,7 +25,7 @@ def lit_frames(config_path: Path, wav: Path) -> tuple[list[bool], list[bool], li
         pin = p.panel.led.pin
         for frame in list(read_wav_frames(wav)) + [bytes(2560)] * 50:
             p.core.on_audio(frame)
-            t[0] = p.core.audio_t
+            t[0] = p.core.listener.audio_t
             lit.append(bool(pin.state))
             keeping.append(p.core.recording)
         p.core.stop("test")

@@ -37,7 +37,7 @@ from typing import Any, Iterator
 
 import pytest
 from gpiozero.pins.mock import MockFactory
-from harness import ME, WAIT_S
+from harness import ME, WAIT_S, InstantSpeaker
 
 from guardd.listen.microphone import read_wav_frames
 from guardd.config.settings import AfterWakeConfig, Config, ConfirmConfig, DestinationConfig
@@ -59,11 +59,13 @@ class Speaker:
         self.sender = Sender(self.results.append, threaded=True)
         stack.callback(self.sender.stop)
         self.edges: list[Any] = []
+        speaker = InstantSpeaker(lambda: self.t[0])
         p = stack.enter_context(open_pipeline(
             config, pin_factory=MockFactory(), clock=lambda: self.t[0], on_edge=self.edges.append,
-            emit=lambda e: None, sender=self.sender, on_show=self.shown.append,
+            emit=lambda e: None, sender=self.sender, speaker=speaker, on_show=self.shown.append,
             blink_thread=False))  # the test moves the clock through the pattern itself
-        self.core, self.panel = p.core, p.panel
+        speaker.report = p.inputs.append
+        self.p, self.core, self.panel = p, p.core, p.panel
         self.led_pin = p.panel.led.pin
         self.button_pin = p.panel.button.pin
         self.core.start(mode="test")
@@ -88,6 +90,7 @@ class Speaker:
 
     def submit(self, payload: bytes = b"hello") -> None:
         self.core.submit("message", "inbox", payload, ME, client=1)
+        self.p.inputs.drain(self.core)  # the speaker's news: the request is announced
 
     def finish_sending(self) -> None:
         self.sender.start()
@@ -100,7 +103,8 @@ class Speaker:
     def listen_until(self, wav: Path, state: LedState) -> None:
         for frame in read_wav_frames(wav):
             self.core.on_audio(frame)
-            self.t[0] = 100.0 + self.core.audio_t
+            self.p.inputs.drain(self.core)  # an upload asked for: the speaker's news of it
+            self.t[0] = 100.0 + self.core.listener.audio_t
             if self.state is state:
                 return
         raise AssertionError(f"the LED never showed {state.name}")

@@ -14,7 +14,7 @@ import time
 import pytest
 
 from harness import GUARDD, ROOT, guardd, write_config
-from harness import NoSender, patch_log_disk
+from harness import InstantSpeaker, NoSender, patch_log_disk
 from guardd.auditlog import files as log_files
 from guardd.auditlog.reading import read_records
 from guardd.auditlog.format import RECORD_TYPES
@@ -186,7 +186,8 @@ def test_a_full_disk_shows_the_fault_logs_it_from_the_reserve_and_denies(tmp_pat
     log.open()
     led, events = [], []
     core = Core(
-        cfg, wake=None, vad=webrtc_vad(2), journal=log, sender=NoSender(), recordings=Recordings(tmp_path / "rec", cfg.retention),
+        cfg, wake=None, vad=webrtc_vad(2), journal=log, sender=NoSender(), speaker=InstantSpeaker(lambda: 0.0),
+        recordings=Recordings(tmp_path / "rec", cfg.retention),
         show=led.append, clock=lambda: 0.0, wall_clock=lambda: 1_700_000_000.0, emit=events.append,
     )
     core.start()

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from conftest import WakeAt, frames, silence, voiced
 
-from harness import GUARDD, ROOT, Daemon, NoSender, wait_until, write_config
+from harness import GUARDD, ROOT, Daemon, InstantSpeaker, NoSender, wait_until, write_config
 from guardd.config import load as configmod
 from guardd.auditlog.writer import AuditLog
 from guardd.auditlog.reading import read_records
@@ -116,6 +116,7 @@ class Panel:
             self.p.core.tick()
 
     def _edges(self) -> None:
+        self.p.inputs.drain(self.p.core)  # the speaker's news first: it came at once
         for edge in self.edges:
             self.p.core.take(edge)
         self.edges.clear()
@@ -177,7 +178,7 @@ def test_audio_heard_before_a_mute_is_never_kept_with_audio_after_it(tmp_path):
     log = AuditLog(tmp_path / "log")
     log.open()
     core = Core(
-        cfg, wake=WakeAt(11), vad=webrtc_vad(2), journal=log, sender=NoSender(),
+        cfg, wake=WakeAt(11), vad=webrtc_vad(2), journal=log, sender=NoSender(), speaker=InstantSpeaker(lambda: 0.0),
         recordings=Recordings(tmp_path / "recordings", cfg.retention), show=lambda state: None,
         clock=lambda: 0.0, wall_clock=lambda: 1_700_000_000.0, emit=lambda event: None,
     )

@@ -44,7 +44,7 @@ def test_every_name_carries_the_seq_of_the_record_that_announced_it(tmp_path, in
             pad_to(SEGMENT - 10)
             for frame in speech + [bytes(len(speech[0]))] * 40:
                 d.core.on_audio(frame)
-                d.clock[0] = T0 + d.core.audio_t
+                d.clock[0] = T0 + d.core.listener.audio_t
     records = list(read_records(config.state_path / "log"))
     after_rotation = {records[i + 1]["type"] for i, r in enumerate(records[:-1]) if r["type"] == "segment"}
     assert {"request", "utterance"} <= after_rotation, "the test must put a rotation right before both"

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness import NoSender, patch_log_disk
+from harness import InstantSpeaker, NoSender, patch_log_disk
 from guardd.auditlog.writer import AuditLog
 from guardd.auditlog.reading import read_records
 from guardd.auditlog.verify import verify
@@ -63,7 +63,7 @@ class Harness:
         self.t = 0.0
         self.core = Core(
             Config(state_dir=str(tmp_path), retention=retention),
-            wake=NeverWakes(), vad=webrtc_vad(2), journal=self.log, sender=NoSender(), recordings=self.recordings,
+            wake=NeverWakes(), vad=webrtc_vad(2), journal=self.log, sender=NoSender(), speaker=InstantSpeaker(lambda: 0.0), recordings=self.recordings,
             show=self.led.append, clock=lambda: self.t, wall_clock=lambda: NOW, emit=self.events.append,
         )
 

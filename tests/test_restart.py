@@ -60,7 +60,7 @@ def test_restart_aborts_the_armed_request_and_a_press_sends_nothing(tmp_path, in
         inbox.assert_nothing_arrived()
         types = second.types()
         assert "send" not in types and "sent" not in types
-        assert [r["type"] for r in second.records() if r.get("id") == request["id"]] == ["request", "decision"]
+        assert [r["type"] for r in second.records() if r.get("id") == request["id"]] == ["request", "announce", "decision"]
         assert types[-1] == "stop"
         assert "[LED ◐" not in second.said()  # the restarted daemon never asked
     finally:

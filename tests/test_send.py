@@ -50,7 +50,7 @@ def test_a_press_while_the_led_asks_uploads_exactly_the_kept_utterance(tmp_path,
 
     events = replay_events(wav, config, "--press-at", str(asked["t"] + 1.0))
     by_kind = {e["event"]: e for e in events}
-    assert [e["event"] for e in events] == ["wake", "utterance", "request", "asking", "decision", "sent"]
+    assert [e["event"] for e in events] == ["wake", "utterance", "request", "asking", "announce", "decision", "sent"]
     assert by_kind["decision"]["decision"] == "approved"
     assert by_kind["sent"]["status"] == 200 and by_kind["sent"]["body"] == '{"text":"heard you"}'
     assert len(inbox.bodies) == 1
@@ -62,17 +62,18 @@ def test_a_press_while_the_led_asks_uploads_exactly_the_kept_utterance(tmp_path,
 
     log_dir = tmp_path / "state" / "log"
     second_run = types(log_dir)[types(log_dir).index("stop") + 1 :]
-    assert second_run == ["start", "wake", "utterance", "request", "decision", "send", "sent", "stop"]
+    assert second_run == ["start", "wake", "utterance", "request", "announce", "decision", "send", "sent", "stop"]
     assert verify(log_dir)[1] == []
 
 
 def test_without_a_press_the_upload_times_out_and_nothing_arrives(tmp_path, manifest, inbox):
     wav = manifest["dir"] / manifest["demo"]["file"]
     events = replay_events(wav, upload_config(tmp_path, inbox))
-    request = next(e for e in events if e["event"] == "request")
+    said = next(e for e in events if e["event"] == "announce")
     decision = next(e for e in events if e["event"] == "decision")
     assert (decision["decision"], decision["reason"]) == ("denied", "timeout")
-    assert 5.0 <= decision["t"] - request["t"] <= 5.0 + 0.08 * 2  # replay ran the clock on
+    ended = said["t"] + said["duration_s"]  # the timeout runs from the end of the announcement
+    assert 5.0 <= decision["t"] - ended <= 5.0 + 0.08 * 2  # replay ran the clock on
     assert inbox.arrivals == []
 
 
@@ -114,7 +115,9 @@ def daemon(tmp_path_factory, manifest, shared_inbox) -> Iterator[Daemon]:
 
 
 def armed(daemon: Daemon, count: int) -> None:
+    """Until request #count is logged, armed and its announcement begun: a press counts then."""
     wait_until(lambda: len(daemon.records("request")) >= count, f"request #{count} to be logged")
+    daemon.wait_announced(count)  # (with no queue, every request here is armed as it comes)
 
 
 def test_guardd_send_is_delivered_after_a_press_on_the_running_daemon(daemon, shared_inbox):
@@ -139,8 +142,11 @@ def test_guardd_send_without_a_press_counts_down_and_times_out_with_exit_4(daemo
     assert client.returncode == 4 and "denied: timeout" in err
     assert shared_inbox.arrivals == []
     # Not a terminal: each second the socket streams is a line of its own, counting down.
-    left = [int(line.split()[0]) for line in err.splitlines() if line.endswith(" s left to press")]
-    assert left[0] == 3 and len(left) >= 3 and left == sorted(left, reverse=True), err
+    lines = err.splitlines()
+    left = [int(line.split()[0]) for line in lines if line.endswith(" s left to press")]
+    assert left[0] <= 3 and len(left) >= 3 and left == sorted(left, reverse=True), err
+    announcing = [i for i, line in enumerate(lines) if "the speaker is announcing it" in line]
+    assert announcing and max(announcing) < lines.index(f"{left[0]} s left to press"), err
 
 
 def test_on_a_terminal_the_countdown_is_one_line_rewritten(daemon):
@@ -160,7 +166,7 @@ def test_on_a_terminal_the_countdown_is_one_line_rewritten(daemon):
     os.close(controller)
     assert client.wait(timeout=DEADLINE_S) == 4
     text = shown.decode()
-    counting = text[text.index("\r3 s left to press\x1b[K"):text.index("denied: timeout")]
+    counting = text[text.index("\rthe speaker is announcing it"):text.index("denied: timeout")]
     assert counting.count(" s left to press\x1b[K") >= 3, repr(text)
     assert "\n" not in counting.rstrip("\r\n"), repr(text)  # (the terminal writes each newline as \r\n)
 
@@ -257,5 +263,5 @@ def test_a_subscriber_hears_request_decision_and_sent_with_the_response_body(dae
     time.sleep(0.2)
     daemon.press()
     client.communicate(timeout=DEADLINE_S)
-    heard = [json.loads(lines.readline())["event"] for _ in range(4)]
-    assert heard == ["request", "asking", "decision", "sent"]
+    heard = [json.loads(lines.readline())["event"] for _ in range(5)]
+    assert heard == ["request", "asking", "announce", "decision", "sent"]

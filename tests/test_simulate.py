@@ -91,6 +91,7 @@ def test_the_words_say_what_is_true(tmp_path):
         d.wait_until(lambda: "waiting for a press" in said(), "the first request to ask")
         second = d.submit("two")
         d.wait_until(lambda: "queued: 1 ahead of it" in said(), "the second to queue")
+        d.wait_announced()
         d.press()
         d.wait_until(lambda: "send failed: cannot reach inbox" in said(), "the refused connection")
         config.write_text(config.read_text().replace("timeout_s: 5", "timeout_s: 6"))
@@ -103,7 +104,7 @@ def test_the_words_say_what_is_true(tmp_path):
     lines = said().splitlines()
     drawn = [line for line in lines if line.startswith("[LED")]
     assert drawn[0].startswith("[LED · blip") and "listening" not in drawn[0]  # muted from the first line
-    assert "request r3" in next(line for line in lines if "queued:" in line)
+    assert "request r4" in next(line for line in lines if "queued:" in line)  # (r3 is the first's announce record)
     assert not any("HTTP 0" in line for line in lines)
     assert f"reloaded {config}" in lines and "stopped (reload)" not in said()
     assert "denied (reload)" in said()

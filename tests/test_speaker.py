@@ -1,10 +1,12 @@
-"""guardd's own sounds: a short tone when a request starts asking and one for each way it ends,
-made in code and played through the real sounddevice -> PortAudio -> ALSA path (ALSA's file
-plugin appends what the speaker plays to a file, on a machine with no sound card). A speaker
-that is missing is a fault of the speaker alone: the request is still asked for and sent."""
+"""guardd's own sounds through the real sounddevice -> PortAudio -> ALSA path (ALSA's file plugin
+appends what the speaker plays to a file, on a machine with no sound card): the announcement
+of each request (the asking tone, then espeak-ng's sentence), a tone for each way a request
+ends, a hush that stops an announcement, and a speaker that is missing or vanishes mid-sentence,
+which is a fault of the speaker alone: the request is still asked for and sent."""
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 
@@ -14,10 +16,15 @@ from harness import Daemon, Inbox, alsa_env, wait_until, write_config
 
 from conftest import silent_wav
 from guardd.confirm.messages import outcome_of
+from guardd.sounddevices import import_sounddevice
 from guardd.speak.earcons import EARCONS, SPEAKER_RATE, dominant_hz, render
-from guardd.speak.player import Player
+from guardd.speak.player import GAP_S, DeviceOutput, Played, Player, Playing, SpeakerReport
+from guardd.speak.sentence import Announcement, message_sentence
+from guardd.speak.voice import find_voice
 
 VOLUME = 0.7
+VOICE = find_voice()
+needs_voice = pytest.mark.skipif(VOICE is None, reason="espeak-ng is not installed (scripts/setup.sh installs it)")
 
 
 def notes_of(x: np.ndarray, name: str) -> list[float]:
@@ -29,6 +36,12 @@ def notes_of(x: np.ndarray, name: str) -> list[float]:
             found.append(dominant_hz(x[at + n // 4 : at + 3 * n // 4]))  # the note's steady middle
         at += n
     return found
+
+
+def announcement_samples(text: str) -> np.ndarray:
+    """What the speaker plays for a request: the asking tone, a pause, the sentence."""
+    x = np.concatenate([render("asking", 1.0) / 32767, np.zeros(int(GAP_S * SPEAKER_RATE)), VOICE.say(text)])
+    return np.clip(np.round(x * VOLUME * 32767), -32768, 32767).astype(np.int16)
 
 
 def test_each_outcome_has_its_own_sound_made_in_code():
@@ -58,75 +71,184 @@ def test_which_event_sounds_which_earcon(event, sound):
     assert outcome_of(event) == sound and (sound is None or sound in EARCONS)
 
 
-def played_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def played_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, vanishes_after: int | None = None) -> Path:
+    """This process's ALSA output, from now on, appends to the file returned."""
     played = tmp_path / "played.raw"
-    for key, value in alsa_env(tmp_path, silent_wav(tmp_path / "silence.wav"), played).items():
+    for key, value in alsa_env(tmp_path, silent_wav(tmp_path / "silence.wav"), played, vanishes_after).items():
         monkeypatch.setenv(key, value)
+    sd = import_sounddevice()
+    sd._terminate()  # PortAudio lets ALSA forget the config it read (another test's ~/.asoundrc)
+    sd._initialize()
     return played
 
 
-def test_the_player_plays_each_sound_whole_and_in_order_through_alsa(tmp_path, monkeypatch):
+def heard(played: Path) -> np.ndarray:
+    return np.fromfile(played, dtype="<i2") if played.exists() else np.zeros(0, dtype="<i2")
+
+
+@needs_voice
+def test_the_player_plays_the_announcement_then_the_endings_whole_and_in_order(tmp_path, monkeypatch):
     played = played_environment(tmp_path, monkeypatch)
-    reports: list[str | None] = []
-    player = Player(None, VOLUME, reports.append)
+    news: list = []
+    player = Player(DeviceOutput(None), VOLUME, VOICE, news.append)
     player.start()
+    text = message_sentence("kitchen tablet", b"dinner is ready", True)
     started = time.monotonic()
-    for name in ("asking", "approved", "sent"):
-        player.play(name)
-    assert time.monotonic() - started < 0.05  # play() only queues
-    wait_until(lambda: player.played == 3, "three sounds played", 10)
+    player.announce(Announcement("r7", text))
+    player.chime("approved")
+    player.chime("sent")
+    assert time.monotonic() - started < 0.05  # the core's side only queues
+    wait_until(lambda: player.played == 3, "three sounds played", 30)
     player.stop()
-    heard = np.fromfile(played, dtype="<i2")
-    assert np.array_equal(heard, np.concatenate([render(n, VOLUME) for n in ("asking", "approved", "sent")]))
-    assert reports == []  # nothing failed, so nothing was reported
+    want = np.concatenate([announcement_samples(text), render("approved", VOLUME), render("sent", VOLUME)])
+    assert np.array_equal(heard(played), want)
+    assert np.abs(want[: len(want) // 2]).max() > 0.5 * VOLUME * 32767  # speech, not silence
+    [playing, ended] = [n for n in news if getattr(n, "request_id", "") == "r7"]
+    length = len(announcement_samples(text)) / SPEAKER_RATE
+    assert isinstance(playing, Playing) and playing.ends - playing.started == pytest.approx(length)
+    assert isinstance(ended, Played) and ended.whole and ended.ended >= playing.ends - 0.01
+    assert ended.ended - started >= length - 0.2  # it took its time: paced, even on a file
+    assert not any(isinstance(n, SpeakerReport) for n in news)  # nothing failed
 
 
-def test_a_missing_speaker_is_reported_once_and_names_the_fix(tmp_path, monkeypatch):
-    played_environment(tmp_path, monkeypatch)
-    reports: list[str | None] = []
-    player = Player("no such speaker", VOLUME, reports.append)
+@needs_voice
+def test_a_hush_stops_the_announcement_within_a_moment(tmp_path, monkeypatch):
+    played = played_environment(tmp_path, monkeypatch)
+    news: list = []
+    player = Player(DeviceOutput(None), VOLUME, VOICE, news.append)
     player.start()
-    for name in ("asking", "denied"):
-        player.play(name)
-    wait_until(lambda: len(reports) == 1, "the failure report", 10)
+    text = message_sentence("inbox", b"a long message that takes several seconds to read out loud", True)
+    player.announce(Announcement("r9", text))
+    wait_until(lambda: any(isinstance(n, Playing) for n in news), "the announcement to begin", 10)
+    time.sleep(1.0)
+    player.hush("r9")
+    wait_until(lambda: any(isinstance(n, Played) for n in news), "the announcement to end", 10)
+    player.stop()
+    [ended] = [n for n in news if isinstance(n, Played)]
+    got, full = heard(played), announcement_samples(text)
+    assert not ended.whole
+    assert SPEAKER_RATE * 0.8 < len(got) < SPEAKER_RATE * 1.6 < len(full)  # a second, then it stopped
+    assert np.array_equal(got, full[: len(got)])
+
+
+@needs_voice
+def test_a_speaker_that_vanishes_mid_sentence_is_a_fault_and_the_announcement_ends(tmp_path, monkeypatch):
+    played = played_environment(tmp_path, monkeypatch, vanishes_after=SPEAKER_RATE * 2)  # one second
+    news: list = []
+    player = Player(DeviceOutput(None), VOLUME, VOICE, news.append)
+    player.start()
+    player.announce(Announcement("r3", message_sentence("inbox", b"cut off in the middle", True)))
+    wait_until(lambda: any(isinstance(n, Played) for n in news), "the announcement to end", 20)
+    player.stop()
+    kinds = [type(n).__name__ for n in news]
+    assert kinds == ["Playing", "Played", "SpeakerReport"], news
+    assert not news[1].whole and news[1].ended < news[0].ends
+    assert "the speaker cannot play" in news[2].failure and "guardd devices" in news[2].failure
+    assert len(heard(played)) == SPEAKER_RATE  # what it took before it went
+
+
+def test_a_missing_speaker_is_reported_once_and_its_announcement_still_ends(tmp_path, monkeypatch):
+    played_environment(tmp_path, monkeypatch)
+    news: list = []
+    player = Player(DeviceOutput("no such speaker"), VOLUME, VOICE, news.append)
+    player.start()
+    player.announce(Announcement("r1", "Send to inbox: an empty message. Press the button to send it."))
+    player.chime("denied")
+    wait_until(lambda: len(news) >= 2, "the failure report", 10)
     time.sleep(0.3)  # the second sound fails too, and is not reported again
     player.stop()
-    assert len(reports) == 1 and "no such speaker" in reports[0] and "guardd devices" in reports[0]
+    assert [type(n) for n in news] == [Played, SpeakerReport, Played]  # the announcement, then the tone
+    assert news[0].request_id == "r1" and not news[0].whole  # so the LED asks alone from then
+    assert "no such speaker" in news[1].failure and "guardd devices" in news[1].failure
     assert player.played == 0
 
 
-def test_the_daemon_sounds_asking_approved_and_sent_for_a_request(tmp_path):
-    inbox = Inbox()
+# -- the daemon --------------------------------------------------------------------------------
+
+
+def speaking_daemon(tmp_path: Path, inbox: Inbox, **kwargs) -> Daemon:
+    config = write_config(tmp_path, audio={"queue_s": 120}, announce={"output": "device", "volume": VOLUME},
+                          destinations={"inbox": {"url": inbox.url, "label": "kitchen tablet"}})
+    return Daemon(tmp_path, config, silent_wav(tmp_path / "silence.wav"), **kwargs)
+
+
+@needs_voice
+def test_the_daemon_announces_before_any_press_counts_then_sounds_approved_and_sent(tmp_path, inbox):
     played = tmp_path / "played.raw"
-    config = write_config(tmp_path, audio={"queue_s": 120}, destinations={"inbox": {"url": inbox.url}})
-    d = Daemon(tmp_path, config, silent_wav(tmp_path / "silence.wav"), played=played)
+    d = speaking_daemon(tmp_path, inbox, played=played)
     try:
         client = d.send("--to", "inbox", "--text", "dinner is ready")
-        d.wait_until(lambda: "[LED ◐" in d.said(), "the LED asking")
-        d.wait_until(lambda: played.exists() and played.stat().st_size >= len(render("asking", VOLUME)) * 2,
-                     "the asking sound")
+        text = message_sentence("kitchen tablet", b"dinner is ready", True)
+        want = announcement_samples(text)
+        d.wait_until(lambda: len(heard(played)) >= len(want), "the whole announcement", 30)
+        assert f"is announced ({len(want) / SPEAKER_RATE:.2f}"[:-1] in d.said() and text in d.said()
         d.press()
         client.communicate(timeout=30)
         assert client.returncode == 0 and inbox.bodies == [b"dinner is ready"]
-        want = np.concatenate([render(n, VOLUME) for n in ("asking", "approved", "sent")])
-        d.wait_until(lambda: played.stat().st_size >= want.nbytes, "the sounds for approved and sent")
-        assert np.array_equal(np.fromfile(played, dtype="<i2"), want)
-        assert "fault" not in d.types()
+        sounds = np.concatenate([want, render("approved", VOLUME), render("sent", VOLUME)])
+        d.wait_until(lambda: len(heard(played)) >= len(sounds), "the sounds for approved and sent")
+        assert np.array_equal(heard(played), sounds)
+        types = d.types()
+        assert types.index("request") < types.index("announce") < types.index("decision")
+        [record] = d.records("announce")
+        assert record["sha256"] == Announcement("", text).sha256
+        assert "fault" not in types
     finally:
         assert d.stop() == 0
-        inbox.close()
 
 
-def test_with_no_speaker_the_request_is_still_asked_for_and_sent_and_the_fault_is_logged(tmp_path):
-    inbox = Inbox()
+@needs_voice
+def test_a_press_in_the_first_half_approves_and_cuts_the_announcement_short(tmp_path, inbox):
+    played = tmp_path / "played.raw"
+    d = speaking_daemon(tmp_path, inbox, played=played)
+    try:
+        client = d.send("--to", "inbox", "--text", "a message long enough to press while it is being read")
+        d.wait_announced()
+        d.wait_until(lambda: len(heard(played)) >= SPEAKER_RATE, "the first second of it")
+        d.press()
+        client.communicate(timeout=30)
+        assert client.returncode == 0 and len(inbox.bodies) == 1
+        endings = np.concatenate([render("approved", VOLUME), render("sent", VOLUME)])
+        d.wait_until(lambda: np.array_equal(heard(played)[-len(endings):], endings), "approved and sent")
+        text = message_sentence("kitchen tablet", inbox.bodies[0], True)
+        said = heard(played)[: -len(endings)]
+        assert SPEAKER_RATE <= len(said) < len(announcement_samples(text)) / 2  # stopped by the press
+        assert np.array_equal(said, announcement_samples(text)[: len(said)])
+    finally:
+        assert d.stop() == 0
+
+
+@needs_voice
+def test_a_speaker_that_vanishes_mid_sentence_leaves_the_led_asking_and_the_press_sends(tmp_path, inbox):
+    played = tmp_path / "played.raw"
+    d = speaking_daemon(tmp_path, inbox, played=played, vanishes_after=SPEAKER_RATE * 2)
+    try:
+        client = d.send("--to", "inbox", "--text", "the speaker goes while this is said")
+        fault = d.wait_for_record("fault", timeout_s=20)
+        assert fault["kind"] == "speaker" and "cannot play" in fault["reason"]
+        d.press()
+        client.communicate(timeout=30)
+        assert client.returncode == 0 and inbox.bodies == [b"the speaker goes while this is said"]
+        assert d.types().count("fault") == 1
+        text = message_sentence("kitchen tablet", b"the speaker goes while this is said", True)
+        endings = np.concatenate([render("approved", VOLUME), render("sent", VOLUME)])
+        d.wait_until(lambda: len(heard(played)) >= SPEAKER_RATE + len(endings), "the speaker back, for the endings")
+        got = heard(played)  # one second of it; then, the speaker back, the two endings
+        assert np.array_equal(got[:SPEAKER_RATE], announcement_samples(text)[:SPEAKER_RATE])
+        assert np.array_equal(got[SPEAKER_RATE:], endings)
+    finally:
+        assert d.stop() == 0
+
+
+def test_with_no_speaker_the_request_is_still_asked_for_and_sent_and_the_fault_is_logged(tmp_path, inbox):
     config = write_config(tmp_path, audio={"queue_s": 120, "output_device": "no such speaker"},
-                          destinations={"inbox": {"url": inbox.url}})
+                          announce={"output": "device"}, destinations={"inbox": {"url": inbox.url}})
     d = Daemon(tmp_path, config, silent_wav(tmp_path / "silence.wav"))
     try:
         client = d.send("--to", "inbox", "--text", "still asked")
         fault = d.wait_for_record("fault", timeout_s=20)
         assert fault["kind"] == "speaker" and "no such speaker" in fault["reason"]
-        d.wait_until(lambda: "[LED ◐" in d.said(), "the LED asking")
+        d.wait_announced()  # as text, since it could not play
         d.press()
         client.communicate(timeout=30)
         assert client.returncode == 0 and inbox.bodies == [b"still asked"]
@@ -134,22 +256,42 @@ def test_with_no_speaker_the_request_is_still_asked_for_and_sent_and_the_fault_i
         assert d.call({"call": "status"})["fault"] == fault["reason"]
     finally:
         assert d.stop() == 0
-        inbox.close()
 
 
-def test_announce_output_none_plays_nothing(tmp_path):
-    inbox = Inbox()
+def test_without_espeak_ng_a_request_is_asked_for_with_the_tone_and_the_log_says_so_once(tmp_path, inbox):
+    played = tmp_path / "played.raw"
+    (tmp_path / "bin").mkdir()  # a PATH with no espeak-ng on it (but the `cat` ALSA's file plugin runs)
+    (tmp_path / "bin" / "cat").symlink_to(shutil.which("cat"))
+    d = speaking_daemon(tmp_path, inbox, played=played, env={"PATH": str(tmp_path / "bin")})
+    try:
+        client = d.send("--to", "inbox", "--text", "toned")
+        tone = np.round(render("asking", 1.0) / 32767 * VOLUME * 32767).astype(np.int16)
+        d.wait_until(lambda: len(heard(played)) >= len(tone), "the asking tone")
+        d.wait_announced()
+        d.press()
+        client.communicate(timeout=30)
+        assert client.returncode == 0 and inbox.bodies == [b"toned"]
+        d.wait_until(lambda: len(heard(played)) > len(tone) + GAP_S * SPEAKER_RATE, "the endings")
+        got = heard(played)
+        assert np.array_equal(got[: len(tone)], tone) and not np.any(got[len(tone) : len(tone) + 3000])
+        assert d.said().count("no speech engine (espeak-ng)") == 1 and "sudo apt install espeak-ng" in d.said()
+        assert d.records("start")[0]["voice"] == "none"
+    finally:
+        assert d.stop() == 0
+
+
+def test_announce_output_none_plays_nothing_but_shows_the_sentence(tmp_path, inbox):
     played = tmp_path / "played.raw"
     config = write_config(tmp_path, audio={"queue_s": 120}, announce={"output": "none"},
                           destinations={"inbox": {"url": inbox.url}})
     d = Daemon(tmp_path, config, silent_wav(tmp_path / "silence.wav"), played=played)
     try:
         client = d.send("--to", "inbox", "--text", "quietly")
-        d.wait_until(lambda: "[LED ◐" in d.said(), "the LED asking")
+        d.wait_announced()
+        assert "“Send to inbox: a message of 7 characters. It reads: quietly. Press the button to send it.”" in d.said()
         d.press()
         client.communicate(timeout=30)
         assert client.returncode == 0 and inbox.bodies == [b"quietly"]
     finally:
         assert d.stop() == 0
-        inbox.close()
-    assert not played.exists() or played.stat().st_size == 0
+    assert len(heard(played)) == 0

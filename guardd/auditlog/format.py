@@ -25,7 +25,7 @@ RESERVED_FIELDS = ("type", "seq", "prev", "h", "mac", "wall_ms", "mono_us", "boo
 # Every type a record can have; `guardd log --type` takes these, and the README lists them.
 RECORD_TYPES = (
     "start", "stop", "reload", "wake", "utterance", "discard", "deleted", "request", "refused",
-    "decision", "send", "sent", "unfinished", "fault", "recovered", "mute", "unmute",
+    "announce", "decision", "send", "sent", "unfinished", "fault", "recovered", "mute", "unmute",
     "recovery", "segment", "retention", "rekey", "bench",
 )
 INT_FIELDS = ("seq", "wall_ms", "mono_us")  # what the writer adds to every record

@@ -18,7 +18,6 @@ from guardd.cli.clients import Clients
 from guardd.cli.keeper import MicrophoneKeeper
 from guardd.config import load as configmod
 from guardd.config.settings import Config
-from guardd.confirm.messages import outcome_of
 from guardd.confirm.sender import Sender, SendResult
 from guardd.control.server import ControlServer
 from guardd.core import Core
@@ -27,15 +26,17 @@ from guardd.device.notify import Notifier
 from guardd.device.panel import ButtonEdge, mock_factory
 from guardd.device.terminal import SimulatedButton, describe, draw_led
 from guardd.errors import ConfigError, GuarddError
-from guardd.pipeline import open_pipeline
+from guardd.pipeline import open_pipeline, speaker_output
 from guardd.sounddevices import import_sounddevice
-from guardd.speak.player import Player, SpeakerReport
+from guardd.speak.player import Played, Player, Playing, SpeakerReport
+from guardd.speak.voice import ENGINE, INSTALL, Espeak, find_voice
 
 log = logging.getLogger(__name__)
 
 INBOX_LIMIT = 1024  # events waiting for the core (edges, client calls, send results)
 
-Inbox = queue.Queue  # of ButtonEdge | ClientCall | ClientGone | SendResult | SpeakerReport
+Inbox = queue.Queue  # of ButtonEdge | ClientCall | ClientGone | SendResult | SpeakerNews
+FOR_THE_CORE = (ButtonEdge, SendResult, Playing, Played, SpeakerReport)  # what core.take() takes
 
 class StopFlag:
     """Set by SIGTERM/SIGINT (stop) and SIGHUP (reload); the handler does nothing else."""
@@ -82,11 +83,15 @@ def run(config: Config, *, simulate: bool = False) -> int:
     previous = {s: signal.signal(s, stop) for s in handled}
     notifier = Notifier()
     button = SimulatedButton() if simulate else None
+    voice = find_voice()
+    if voice is None:
+        log.warning("no speech engine (%s): each request is asked for with the LED and a tone, not "
+                    "in words; install it: %s", ENGINE, INSTALL)
     try:
         current: Config | None = config
         reloaded = False
         while current is not None:
-            current = _serve(current, button, stop, notifier, reloaded=reloaded)
+            current = _serve(current, button, voice, stop, notifier, reloaded=reloaded)
             reloaded = True
             if current is not None:
                 notifier.send("RELOADING=1", "STATUS=reloading the config")
@@ -97,8 +102,8 @@ def run(config: Config, *, simulate: bool = False) -> int:
     return 0
 
 
-def _serve(config: Config, button: SimulatedButton | None, stop: StopFlag, notifier: Notifier, *,
-           reloaded: bool = False) -> Config | None:
+def _serve(config: Config, button: SimulatedButton | None, voice: Espeak | None, stop: StopFlag,
+           notifier: Notifier, *, reloaded: bool = False) -> Config | None:
     """One life of the pipeline; returns the config to restart with, or None to stop. After a
     reload the process goes on: no start record (the reload record says it), no stop line."""
     inbox: Inbox = queue.Queue(maxsize=INBOX_LIMIT)
@@ -108,8 +113,8 @@ def _serve(config: Config, button: SimulatedButton | None, stop: StopFlag, notif
         try:
             inbox.put_nowait(item)
         except queue.Full:
-            if isinstance(item, SendResult):
-                inbox.put(item)  # a result is never dropped: the core must log it
+            if isinstance(item, (SendResult, Playing, Played)):
+                inbox.put(item)  # never dropped: the core logs a result, and the gate goes by the speaker
             else:
                 log.warning("inbox full; %s dropped", type(item).__name__)
 
@@ -117,18 +122,12 @@ def _serve(config: Config, button: SimulatedButton | None, stop: StopFlag, notif
         log.info("%s", describe(event))
         if event["event"] == "fault":
             notifier.status(f"fault: {event['reason']}")
-        sound = outcome_of(event)  # each step of a request has its earcon
-        if player is not None and sound is not None:
-            player.play(sound)  # queued for the speaker's thread; never waits
         if clients is not None:
             clients.publish(event)
 
     import_sounddevice()  # a missing PortAudio is no fault to retry: say what to install, and stop
-    player = None
-    if config.announce.output == "device":
-        player = Player(config.audio.output_device, config.announce.volume,
-                        lambda failure: deliver(SpeakerReport(failure)))
-        player.start()
+    player = Player(speaker_output(config), config.announce.volume, voice, deliver)
+    player.start()
     sender = Sender(deliver, threaded=True)
     next_config: Config | None = None
     with open_pipeline(
@@ -138,13 +137,14 @@ def _serve(config: Config, button: SimulatedButton | None, stop: StopFlag, notif
         on_edge=deliver,
         emit=emit,
         sender=sender,
+        speaker=player,
         on_show=draw_led if button else None,
         muted=read_muted(config.state_path),
         persist_mute=functools.partial(write_muted, config.state_path),
     ) as p:
         core = p.core
         core.start(mode="simulate" if button else "run", config=config.source, muted=int(core.muted),
-                   reloaded=reloaded)
+                   voice=voice.name if voice else "none", reloaded=reloaded)
         if core.muted:
             log.warning("muted: hold the button for %g s to unmute", config.button.mute_press_s)
         for warning in config.warnings:
@@ -172,9 +172,10 @@ def _serve(config: Config, button: SimulatedButton | None, stop: StopFlag, notif
                     if next_config is not None:
                         break
                 drain(inbox, core, clients)
-                frame = microphone.read(time.monotonic())
-                if frame is not None:
-                    core.on_audio(frame)
+                block = microphone.read(time.monotonic())
+                if block is not None:
+                    captured, frame = block
+                    core.on_audio(frame, captured)
                 core.tick()
                 # Only a loop that got here is healthy: a stall anywhere above (a log write
                 # stuck on the SD card, say) stops the pings and systemd restarts guardd.
@@ -186,8 +187,7 @@ def _serve(config: Config, button: SimulatedButton | None, stop: StopFlag, notif
             core.stop(reason, reload=next_config is not None)
             server.stop()
             sender.stop()
-            if player is not None:
-                player.stop()
+            player.stop()
             if microphone.overflows or microphone.dropped:
                 log.warning("audio: %d overflows, %d blocks dropped", microphone.overflows, microphone.dropped)
         if next_config is not None:
@@ -203,12 +203,7 @@ def drain(inbox: Inbox, core: Core, clients: Clients) -> None:
             item = inbox.get_nowait()
         except queue.Empty:
             return
-        if isinstance(item, (ButtonEdge, SendResult)):
+        if isinstance(item, FOR_THE_CORE):
             core.take(item)
-        elif isinstance(item, SpeakerReport):  # a fault of the speaker alone: listening goes on
-            if item.failure is None:
-                core.clear_fault("speaker")
-            else:
-                core.report_fault("speaker", item.failure)
         else:
             clients.handle(item)

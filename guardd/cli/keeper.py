@@ -31,8 +31,8 @@ class MicrophoneKeeper:
         self.last_block = 0.0
         self.overflows = self.dropped = 0
 
-    def read(self, now: float) -> bytes | None:
-        """One block of audio, or None after waiting at most POLL_S."""
+    def read(self, now: float) -> tuple[float, bytes] | None:
+        """One block of audio and when it was taken, or None after waiting at most POLL_S."""
         if self.core.muted:
             self.close()
             time.sleep(POLL_S)

@@ -33,7 +33,7 @@ class _Progress:
     def __call__(self, message: dict) -> None:
         status = message.get("status")
         if status == "waiting" and "sha256" not in message:
-            self._countdown(message["seconds_left"])
+            self._countdown(message)
             return
         if self._counting:
             self.out.write("\n")
@@ -43,7 +43,7 @@ class _Progress:
         elif status == "waiting":
             self._say(f"request {message['id']}: {message['bytes']} bytes to {message['destination']} "
                       f"(sha256 {message['sha256'][:16]}…). Press the guardd button while its LED blinks")
-            self._countdown(message["seconds_left"])
+            self._countdown(message)
         elif status == "approved":
             self._say("approved by a press; sending")
         elif status == "sent":
@@ -61,8 +61,11 @@ class _Progress:
         self.out.write(line + "\n")
         self.out.flush()
 
-    def _countdown(self, seconds_left: float) -> None:
-        text = f"{seconds_left:.0f} s left to press"
+    def _countdown(self, message: dict) -> None:
+        if message.get("announcing"):  # the timeout runs from the end of the announcement
+            text = "the speaker is announcing it; a press counts from now"
+        else:
+            text = f"{message['seconds_left']:.0f} s left to press"
         if self.tty:
             self.out.write(f"\r{text}\x1b[K")  # the line rewritten, the rest of it cleared
             self._counting = True

@@ -1,8 +1,9 @@
 """The broker: every outbound request, from submission through the gate to the sender's result.
 
 Write-ahead order, which the tests check record by record:
-  request (logged before arming) -> decision (logged before the payload is released or dropped)
-  -> send (logged before the first byte leaves) -> sent (the result).
+  request (logged before arming) -> announce (logged before the speaker says it) -> decision
+  (logged before the payload is released or dropped) -> send (logged before the first byte
+  leaves) -> sent (the result).
 If any of these log writes fails, the request is denied and nothing is sent. One request is
 armed at a time; the next waits (bounded) until the previous one's send has finished.
 
@@ -23,17 +24,15 @@ from typing import Any, Callable, Iterable
 from guardd.config.settings import Config
 from guardd.confirm.gate import Decision, Gate
 from guardd.confirm import messages
-from guardd.confirm.intake import copy_in
+from guardd.confirm.intake import take_in
 from guardd.confirm.outbox import Caller, Outbox, Reply, Request
 from guardd.confirm.sender import SendJob, SendResult
 from guardd.confirm.unfinished import close_unfinished
-from guardd.errors import Refused
 from guardd.journal import Recorder
+from guardd.speak.player import Played, Playing
+from guardd.speak.sentence import Announcement
 
 log = logging.getLogger(__name__)
-
-CONTENT_TYPES = {"message": "text/plain; charset=utf-8", "upload": "application/octet-stream"}
-
 
 @dataclass(frozen=True)
 class ToClient:
@@ -52,18 +51,13 @@ class Outcome:
     told: list[dict[str, Any] | ToClient] = field(default_factory=list)
     send: SendJob | None = None  # an approved request's job, for the sender
     request: Request | None = None  # the request a submit queued
+    announce: Announcement | None = None  # what the speaker is to say now
+    hush: str | None = None  # a request decided while its announcement may still play
 
 
 class Broker:
-    def __init__(
-        self,
-        config: Config,
-        *,
-        gate: Gate,
-        outbox: Outbox,
-        record: Recorder,
-        clock: Callable[[], float],
-    ) -> None:
+    def __init__(self, config: Config, *, gate: Gate, outbox: Outbox, record: Recorder,
+                 clock: Callable[[], float]) -> None:
         self.config = config
         self.gate = gate
         self.outbox = outbox
@@ -95,31 +89,13 @@ class Broker:
 
     # -- submission ----------------------------------------------------------------------------
 
-    def submit(
-        self,
-        kind: str,
-        destination: str,
-        payload: bytes,
-        caller: Caller,
-        *,
-        reply: Reply | None = None,
-        client: int | None = None,
-        content_type: str | None = None,
-    ) -> Outcome:
+    def submit(self, kind: str, destination: str, payload: bytes, caller: Caller, *, reply: Reply | None = None,
+               client: int | None = None, content_type: str | None = None) -> Outcome:
         """Copy the payload in, log the request, queue it (Outcome.request). Raises Refused;
         nothing then waits."""
         full = len(self.waiting) >= self.config.confirm.queue and bool(self.armed or self.sending)
-        try:
-            request_id, dest_name, spool, digest = copy_in(
-                self.config, self.outbox, self._record, kind, destination, payload, caller, queue_full=full)
-        except Refused as exc:
-            self._record("refused", kind=kind, destination=destination[:64], bytes=len(payload),
-                         code=exc.code, **caller.fields())
-            raise
-        request = Request(
-            request_id, kind, dest_name, digest, len(payload),
-            content_type or CONTENT_TYPES[kind], spool, caller, reply, client, self._clock(),
-        )
+        request = take_in(self.config, self.outbox, self._record, kind, destination, payload, caller,
+                          queue_full=full, reply=reply, client=client, content_type=content_type, now=self._clock())
         self._out.told.append(messages.request_event(request, len(self.waiting) + (1 if self.armed or self.sending else 0)))
         self.waiting.append(request)
         self._arm_next()
@@ -132,8 +108,14 @@ class Broker:
         if self.armed or self.sending or not self.waiting or self._record.failure:
             return  # (while the log is down the core denies what waits: nothing is armed)
         request = self.waiting.popleft()
-        self.gate.arm(request, self._clock())
+        said = request.announcement
+        assert said is not None
+        self.gate.arm(request, self._clock(), announced=True)
+        if self._record("announce", id=request.id, sha256=said.sha256, playback=int(said.playback is not None)) is None:
+            self._decided(self.gate.cancel(self._clock(), "log unavailable"))
+            return  # (the log fault denies what waits)
         self._out.told.append(messages.asking_event(request, self.config.confirm.timeout_s))
+        self._out.announce = said
         if request.reply:
             request.extra["told"] = self._clock()
             self._reply(request, messages.asking(request, self.config.confirm.timeout_s))
@@ -144,13 +126,38 @@ class Broker:
         self._decided(self.gate.edge(pressed, t))
         return self._done()
 
+    def on_speaker(self, news: Playing | Played) -> Outcome:
+        """The armed request's announcement began, or ended: the gate's press window and
+        timeout follow it. News of any other sound is not the broker's."""
+        request = self.armed
+        if request is None or request.id != news.request_id:
+            return self._done()
+        said = request.announcement
+        assert said is not None
+        if isinstance(news, Playing):
+            self.gate.announcing(news.started, news.ends)
+            request.extra["playing"] = True
+            self._out.told.append(messages.announce_event(said, news.ends - news.started))
+        else:
+            self.gate.announced(news.ended)
+            request.extra["announced"] = True
+            if not request.extra.get("playing"):  # it could not play: the words are still told
+                self._out.told.append(messages.announce_event(said, 0.0))
+        return self._done()
+
     def tick(self, now: float) -> Outcome:
         self._decided(self.gate.advance(now))
         request = self.armed
         if request is not None and request.reply and now - request.extra.get("told", -1.0) >= 1.0:
             request.extra["told"] = now  # the client hears it is still waiting, once a second
-            self._reply(request, messages.still_asking(request, self.gate.armed_at + self.config.confirm.timeout_s - now))
+            self._reply(request, messages.still_asking(request, self._seconds_left(now),
+                                                       not request.extra.get("announced")))
         return self._done()
+
+    def _seconds_left(self, now: float) -> float:
+        """Until the armed request times out (the whole timeout while it is being announced)."""
+        deadline = self.gate.deadline
+        return self.config.confirm.timeout_s if deadline is None else deadline - now
 
     def held_idle_since(self) -> float | None:
         """When the press now held began, if nothing was asking then or since (a mute press)."""
@@ -184,6 +191,8 @@ class Broker:
         if decision is None:
             return
         request, approved, reason = decision.request, decision.approved, decision.reason
+        if not request.extra.get("announced"):
+            self._out.hush = request.id  # decided: the question is no longer asked
         if self._record("decision", id=request.id, decision=messages.verdict(approved), reason=reason) is None:
             approved, reason = False, "log unavailable"
             self._unlogged.append((request.id, reason))
@@ -244,10 +253,5 @@ class Broker:
     # -- status --------------------------------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
-        now = self._clock()
-        armed = None
-        if self.armed:
-            armed = {**self.armed.describe(),
-                     "seconds_left": round(self.gate.armed_at + self.config.confirm.timeout_s - now, 1)}
-        return {"armed": armed, "sending": self.sending.describe() if self.sending else None,
-                "queue": [r.describe() for r in self.waiting], "recent": list(self.history)}
+        return messages.status(self.armed, self._seconds_left(self._clock()), self.sending, self.waiting,
+                               self.history)

@@ -13,6 +13,12 @@ Rules (from FIDO authenticators and hardware wallets), each an invariant of this
   monotonic clock). A press that started in time may finish after the deadline.
 - One press approves one request: presence is never cached, and a press that started before a
   request was armed cannot approve it.
+- With an announcement (arm(..., announced=True)), a press counts only if it starts strictly
+  after the announcement began playing, and the timeout runs from when the announcement ends
+  (`announcing(started, ends)`, then `announced(ended)` with the true end). Until it begins no
+  press counts and no timeout runs; one that has not begun ANNOUNCE_START_S after arming never
+  will, and from then the LED alone asks. One that ends without beginning (the speaker failed)
+  leaves the LED asking alone from its end.
 The gate alone holds the armed request and the button's state. It never looks inside the
 request it was armed with (the broker's), so it never sees payloads. Time only moves forward
 through `advance(now)`, which the broker calls after every input and on every tick.
@@ -26,6 +32,8 @@ from typing import Generic, TypeVar
 from guardd.config.settings import ConfirmConfig
 
 R = TypeVar("R")  # what is being asked about: the broker's Request
+
+ANNOUNCE_START_S = 5.0  # an announcement not begun this long after arming: the LED alone asks
 
 
 @dataclass(frozen=True)
@@ -50,6 +58,8 @@ class Gate(Generic[R]):
         self.last_activity = float("-inf")  # when a request was last armed or decided
         self._must_release = False  # the button was down at arming
         self._press_started: float | None = None  # a fresh press after arming, in progress
+        self._listen_from: float | None = None  # a press must start after this to count
+        self._timeout_from: float | None = None  # the timeout runs from here
 
     # -- inputs --------------------------------------------------------------------------------
 
@@ -61,7 +71,7 @@ class Gate(Generic[R]):
             self._raw_since = t
         return decision
 
-    def arm(self, request: R, now: float) -> None:
+    def arm(self, request: R, now: float, *, announced: bool = False) -> None:
         if self.armed is not None:
             raise RuntimeError(f"request {self.armed} is still armed; one at a time")
         self.advance(now)
@@ -70,6 +80,24 @@ class Gate(Generic[R]):
         # Whatever the line is doing right now began before arming: it must end first.
         self._must_release = self._down or self._raw_down
         self._press_started = None
+        self._listen_from = self._timeout_from = None if announced else now
+
+    def announcing(self, started: float, ends: float) -> None:
+        """The armed request's announcement began playing at `started` and will end at `ends`."""
+        if self.armed is not None and self._listen_from is None:
+            self._listen_from, self._timeout_from = started, ends
+
+    def announced(self, ended: float) -> None:
+        """It ended at `ended` (whole, cut short or failed): the timeout runs from then."""
+        if self.armed is not None:
+            if self._listen_from is None:  # it never began: the LED alone asks from now
+                self._listen_from = ended
+            self._timeout_from = ended
+
+    @property
+    def deadline(self) -> float | None:
+        """When the armed request times out; None while its announcement has not begun."""
+        return None if self._timeout_from is None else self._timeout_from + self.cfg.timeout_s
 
     def cancel(self, now: float, reason: str = "cancelled") -> Decision[R] | None:
         if self.armed is None:
@@ -105,8 +133,7 @@ class Gate(Generic[R]):
             return None
         if down:
             if not self._must_release and since > self.armed_at:
-                if since < self.armed_at + self.cfg.timeout_s:
-                    self._press_started = since
+                self._press_started = since  # whether it counts is asked when it matters
             return None
         # Released.
         if self._must_release:
@@ -114,19 +141,33 @@ class Gate(Generic[R]):
             return None
         if self._press_started is not None:
             started, self._press_started = self._press_started, None
+            if not self._counts(started):
+                return None
             if since - started >= self.cfg.long_press_s:
                 return self._decide(False, "long press", since)
             return self._decide(True, "pressed", since)
         return None
 
+    def _counts(self, started: float) -> bool:
+        """A press that started then may approve: after the asking began, before the deadline."""
+        deadline = self.deadline
+        return (self._listen_from is not None and started > self._listen_from
+                and (deadline is None or started < deadline))
+
     def _deadlines(self, now: float) -> Decision[R] | None:
-        if self._press_started is not None and now - self._press_started >= self.cfg.long_press_s:
+        counting = self._press_started is not None and self._counts(self._press_started)
+        if counting and now - self._press_started >= self.cfg.long_press_s:  # type: ignore[operator]
             return self._decide(False, "long press", now)
         if self._must_release and self._down and now - self.armed_at >= self.cfg.stuck_s:
             return self._decide(False, "stuck", now)
-        deadline = self.armed_at + self.cfg.timeout_s
-        settling = self._raw_down and not self._down and self.armed_at < self._raw_since < deadline
-        if self._press_started is None and now >= deadline and not settling:
+        if self._listen_from is None and now - self.armed_at >= ANNOUNCE_START_S:
+            self._listen_from = self._timeout_from = now  # it never began: the LED alone asks
+        deadline = self.deadline
+        if deadline is None:
+            return None  # the announcement has not begun: no timeout runs yet
+        settling = (self._raw_down and not self._down and self._listen_from is not None
+                    and self._listen_from < self._raw_since < deadline)
+        if not counting and now >= deadline and not settling:
             # (A press that began before the deadline and is still being debounced is let finish.)
             return self._decide(False, "timeout", now)
         return None

@@ -1,6 +1,7 @@
 """Taking a request in: checked against the owner's destinations, the payload copied into the
 outbox (never a path the client gave), and the `request` record written before anything waits.
 The id is r<seq of that record>; the payload is spooled under a temporary name until it is known.
+Its announcement is made then, from the payload in hand.
 """
 
 from __future__ import annotations
@@ -9,9 +10,12 @@ import errno
 from pathlib import Path
 
 from guardd.config.settings import Config
-from guardd.confirm.outbox import Caller, Outbox
+from guardd.confirm.outbox import Caller, Outbox, Reply, Request
 from guardd.errors import Refused
 from guardd.journal import Recorder
+from guardd.speak.sentence import announcement
+
+CONTENT_TYPES = {"message": "text/plain; charset=utf-8", "upload": "application/octet-stream"}
 
 # Why a payload could not be copied in, by errno: the refusal's code. Anything else: spool_failed.
 SPOOL_ERRORS = {errno.ENOSPC: "disk_full", errno.EDQUOT: "disk_full", errno.EFBIG: "too_large"}
@@ -51,3 +55,21 @@ def copy_in(config: Config, outbox: Outbox, record: Recorder, kind: str, destina
         raise Refused("spool_failed", f"cannot name the spooled payload {request_id}: "
                                       f"{exc.strerror or exc}") from None
     return request_id, dest.name, spool, digest
+
+
+def take_in(config: Config, outbox: Outbox, record: Recorder, kind: str, destination: str, payload: bytes,
+            caller: Caller, *, queue_full: bool, reply: Reply | None, client: int | None,
+            content_type: str | None, now: float) -> Request:
+    """The request, copied in and logged; or Refused, logged as `refused`."""
+    try:
+        request_id, dest_name, spool, digest = copy_in(
+            config, outbox, record, kind, destination, payload, caller, queue_full=queue_full)
+    except Refused as exc:
+        record("refused", kind=kind, destination=destination[:64], bytes=len(payload), code=exc.code,
+               **caller.fields())
+        raise
+    dest = config.destination(dest_name)
+    assert dest is not None
+    said = announcement(request_id, kind, dest.spoken_name, payload, spool, digest, config.announce)
+    return Request(request_id, kind, dest_name, digest, len(payload), content_type or CONTENT_TYPES[kind],
+                   spool, caller, reply, client, now, said)

@@ -5,10 +5,11 @@ when each is told; control/protocol.py names the statuses that end a request.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterable
 
 from guardd.confirm.outbox import Request
 from guardd.confirm.sender import SendResult
+from guardd.speak.sentence import Announcement
 
 Message = dict[str, Any]
 
@@ -39,18 +40,27 @@ def asking_event(request: Request, timeout_s: float) -> Message:
     return {"event": "asking", "id": request.id, "destination": request.destination, "timeout_s": timeout_s}
 
 
+def announce_event(said: Announcement, duration_s: float) -> Message:
+    """The speaker began saying what the request is: from now a fresh press counts."""
+    return {"event": "announce", "id": said.request_id, "text": said.text, "duration_s": round(duration_s, 2)}
+
+
 def queued(request: Request, position: int) -> Message:
     return {"status": "queued", "id": request.id, "position": position}
 
 
 def asking(request: Request, timeout_s: float) -> Message:
-    """The request is armed: the LED asks and the press decides within timeout_s."""
+    """The request is armed: the LED asks, the speaker announces it, and once the announcement
+    has ended a press decides within timeout_s."""
     return {"status": "waiting", "id": request.id, "destination": request.destination,
-            "sha256": request.sha256, "bytes": request.size, "seconds_left": timeout_s}
+            "sha256": request.sha256, "bytes": request.size, "seconds_left": timeout_s,
+            "announcing": True}
 
 
-def still_asking(request: Request, left_s: float) -> Message:
-    return {"status": "waiting", "id": request.id, "seconds_left": round(max(left_s, 0), 1)}
+def still_asking(request: Request, left_s: float, announcing: bool) -> Message:
+    """Once a second: while `announcing` the timeout has not begun to run."""
+    return {"status": "waiting", "id": request.id, "seconds_left": round(max(left_s, 0), 1),
+            "announcing": announcing}
 
 
 def decision_event(request_id: str, approved: bool, reason: str) -> Message:
@@ -83,3 +93,15 @@ def result_reply(request: Request, result: SendResult) -> Message:
     return {"status": "sent" if result.delivered else "failed", "id": request.id,
             "http_status": result.status, "error": result.error,
             "body": result.body.decode("utf-8", errors="replace")}
+
+
+def status(armed: Request | None, seconds_left: float, sending: Request | None, waiting: Iterable[Request],
+           history: Iterable[Message]) -> Message:
+    """What `guardd status` shows of the requests: the armed one (how long it has, and whether it
+    is still being announced), the one sending, the queue and the last decisions."""
+    asking = None
+    if armed is not None:
+        asking = {**armed.describe(), "seconds_left": round(seconds_left, 1),
+                  "announcing": not armed.extra.get("announced")}
+    return {"armed": asking, "sending": sending.describe() if sending else None,
+            "queue": [r.describe() for r in waiting], "recent": list(history)}

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from guardd.durable import write_atomically
+from guardd.speak.sentence import Announcement
 
 Reply = Callable[[dict[str, Any]], None]
 
@@ -47,6 +48,7 @@ class Request:
     reply: Reply | None = None  # the submitting client's stream; None for after-wake uploads
     client: int | None = None  # the control connection that owns it; its loss cancels it
     submitted_at: float = 0.0
+    announcement: Announcement | None = None  # what the speaker says as it asks
     extra: dict[str, Any] = field(default_factory=dict)
 
     def describe(self) -> dict[str, Any]:

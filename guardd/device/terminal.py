@@ -48,6 +48,8 @@ def describe(event: dict[str, Any]) -> str:
         )
     if kind == "asking":
         return f"request {event['id']} asks for a press now ({event['timeout_s']:g} s)"
+    if kind == "announce":
+        return f"request {event['id']} is announced ({event['duration_s']:g} s): “{event['text']}”"
     if kind == "decision":
         return f"request {event['id']} {event['decision']} ({event['reason']})"
     if kind in ("sent", "send_failed"):

@@ -21,10 +21,14 @@ from guardd.audioformat import FRAME_BYTES, FRAME_SAMPLES, SAMPLE_RATE
 from guardd.config.settings import Config
 from guardd.journal import Field, Recorder
 from guardd.listen.endpoint import WAKE_LOOKBACK_S, Endpointer, NoSpeech, Utterance, Vad
+from guardd.listen.ownsound import OwnSound
 from guardd.listen.recordings import Recordings, sha256_hex, wav_bytes
 from guardd.listen.wake import WakeDetector
 
 log = logging.getLogger(__name__)
+
+
+SILENCE = bytes(FRAME_BYTES)
 
 
 def ms(seconds: float) -> int:
@@ -54,14 +58,18 @@ class Listener:
         self.endpointer: Endpointer | None = None
         history_s = config.utterance.pre_roll_s + WAKE_LOOKBACK_S
         self._history: deque[bytes] = deque(maxlen=int(history_s * SAMPLE_RATE / FRAME_SAMPLES) + 1)
+        self.own_sound = OwnSound()
 
     @property
     def recording(self) -> bool:
         return self.endpointer is not None
 
-    def feed(self, frame: bytes) -> Heard:
+    def feed(self, frame: bytes, captured: float | None = None) -> Heard:
+        """One frame, taken at `captured` on the core's clock (None: not known; nothing masked)."""
         if len(frame) != FRAME_BYTES:
             raise ValueError(f"audio frames are {FRAME_BYTES} bytes, got {len(frame)}")
+        if captured is not None and self.own_sound.covers(captured, FRAME_SAMPLES / SAMPLE_RATE):
+            frame = SILENCE  # guardd's own sound: never heard, never kept
         self.frames += 1
         self.audio_t = self.frames * FRAME_SAMPLES / SAMPLE_RATE
         heard = Heard()

@@ -11,6 +11,7 @@ import logging
 import queue
 import shlex
 import struct
+import time
 import wave
 from pathlib import Path
 from typing import Any, Iterator
@@ -26,7 +27,8 @@ NO_INPUT_FIX = "plug in a USB microphone or set audio.device; `guardd devices` l
 
 
 class Microphone:
-    """A RawInputStream of 16 kHz mono int16 in 80 ms blocks, feeding a bounded queue."""
+    """A RawInputStream of 16 kHz mono int16 in 80 ms blocks, feeding a bounded queue, each
+    with the time.monotonic() at which the callback took it (guardd's own sounds are masked by it)."""
 
     def __init__(self, device: str | int | None, queue_s: float, *, rescan: bool = False) -> None:
         self._sd = import_sounddevice()
@@ -36,7 +38,7 @@ class Microphone:
             self._sd._terminate()
             self._sd._initialize()
         self.device = resolve_device(self._sd, device, "input")
-        self.frames: queue.Queue[bytes] = queue.Queue(maxsize=max(1, int(queue_s * SAMPLE_RATE / FRAME_SAMPLES)))
+        self.frames: queue.Queue[tuple[float, bytes]] = queue.Queue(maxsize=max(1, int(queue_s * SAMPLE_RATE / FRAME_SAMPLES)))
         self.overflows = 0  # PortAudio said input was lost before it reached us
         self.dropped = 0  # blocks we dropped because the core loop was too far behind
         self._stream: Any = None
@@ -45,7 +47,7 @@ class Microphone:
         if status.input_overflow:
             self.overflows += 1
         try:
-            self.frames.put_nowait(bytes(indata))
+            self.frames.put_nowait((time.monotonic(), bytes(indata)))
         except queue.Full:
             self.dropped += 1
 

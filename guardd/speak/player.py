@@ -1,11 +1,22 @@
-"""Audio out: guardd's own sounds on the speaker, through sounddevice/PortAudio, from a thread
-of its own. The core's side only enqueues: play() never blocks, and when PLAY_QUEUE sounds
-already wait the new one is dropped (counted), never waited for.
+"""Audio out: guardd's own tones and announcements on the speaker, through sounddevice and
+PortAudio, from a thread of its own. The core's side only enqueues: chime(), announce() and
+hush() never block, and when PLAY_QUEUE sounds already wait a new one is dropped (counted).
 
-Each sound opens the output stream, writes the samples, and closes the stream once they have
-played. A speaker that is missing or fails is a fault of the speaker alone: listening goes on
-and requests are still asked for by the LED. `report(reason)` says so, once per change:
-`report(None)` when a sound plays again.
+An announcement is the asking tone, the upload's own audio (for `announce.upload: playback`)
+and the spoken sentence, in that order, as one sound. Each sound opens the output stream,
+writes the samples in CHUNK_S pieces no more than LEAD_S ahead of their time (so a hush stops
+it within a chunk, even on an output that takes samples as fast as they come), and closes it.
+What happened goes back to the core as inputs through `report`:
+  Playing(id, started, ends)  its first sample reaches the speaker at `started` (write time
+                              plus the stream's latency); it will end at `ends`
+  Played(id, ended, whole)    it ended at `ended`, whole, hushed, or failed
+  SpeakerReport(failure)      the speaker failed (why), or plays again (None), once per change
+A speaker that is missing or fails is a fault of the speaker alone: listening goes on, and an
+announcement that could not play still ends (Played), so its request is asked for by the LED.
+
+With `threaded=False` (replay, the benchmark, tests) a sound plays on the caller's thread, on
+the injected clock: Playing and Played are dated on it, as if the sound took its own length
+of that clock, and the output gets every sample at once.
 """
 
 from __future__ import annotations
@@ -13,73 +24,227 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
+
+import numpy as np
 
 from guardd.sounddevices import import_sounddevice, resolve_device
+from guardd.speak.clips import load_upload
 from guardd.speak.earcons import SPEAKER_RATE, render
+from guardd.speak.sentence import Announcement
+from guardd.speak.voice import Espeak, VoiceError
 
 log = logging.getLogger(__name__)
 
 PLAY_QUEUE = 8
+CHUNK_S = 0.05
+LEAD_S = 0.1  # how far ahead of the speaker the writes may run
+GAP_S = 0.15  # silence between the parts of an announcement
 SPEAKER_FIX = "check the speaker and `aplay -l`; set audio.output_device (`guardd devices` lists them) or announce.output: none"
 
 
 @dataclass(frozen=True)
+class Playing:
+    request_id: str | None  # None: one of guardd's tones for how a request ended
+    started: float
+    ends: float
+
+
+@dataclass(frozen=True)
+class Played:
+    request_id: str | None
+    ended: float
+    whole: bool
+
+
+@dataclass(frozen=True)
 class SpeakerReport:
-    """The speaker failed (why), or plays again (None): an input for the daemon's loop."""
+    """The speaker failed (why), or plays again (None): an input for the core."""
 
     failure: str | None
 
 
+SpeakerNews = Playing | Played | SpeakerReport
+
+
+class DeviceOutput:
+    """The speaker, by name or index as `guardd devices` lists it (None: the default)."""
+
+    def __init__(self, device: str | int | None) -> None:
+        self.device = device
+
+    def open(self) -> Any:
+        sd: Any = import_sounddevice()
+        device = resolve_device(sd, self.device, "output")
+        return sd.RawOutputStream(samplerate=SPEAKER_RATE, channels=1, dtype="int16", device=device)
+
+
+class _Nowhere:
+    latency = 0.0
+
+    def __enter__(self) -> "_Nowhere":
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        return None
+
+    def write(self, samples: bytes) -> None:
+        return None
+
+    def abort(self) -> None:
+        return None
+
+
+class NoOutput:
+    """`announce.output: none`: sounds take their time, and are written nowhere."""
+
+    def open(self) -> _Nowhere:
+        return _Nowhere()
+
+
+@dataclass(frozen=True)
+class _Sound:
+    request_id: str | None
+    chime: str = ""
+    said: Announcement | None = None
+
+
 class Player:
-    def __init__(self, device: str | int | None, volume: float, report: Callable[[str | None], None]) -> None:
-        self._device = device
+    def __init__(self, output: DeviceOutput | NoOutput, volume: float, voice: Espeak | None,
+                 report: Callable[[SpeakerNews], None], *, clock: Callable[[], float] = time.monotonic,
+                 threaded: bool = True) -> None:
+        self._output = output
         self._volume = volume
+        self.voice = voice
         self._report = report
-        self._queue: queue.Queue[str | None] = queue.Queue(maxsize=PLAY_QUEUE)
+        self._clock = clock
+        self._threaded = threaded
+        self._queue: queue.Queue[_Sound | None] = queue.Queue(maxsize=PLAY_QUEUE)
         self._thread = threading.Thread(target=self._run, name="guardd-speaker", daemon=True)
+        self._hushed: set[str] = set()
         self._failing: str | None = None
         self.dropped = 0  # sounds not played because PLAY_QUEUE were already waiting
         self.played = 0
 
     def start(self) -> None:
-        self._thread.start()
+        if self._threaded:
+            self._thread.start()
 
-    def play(self, name: str) -> None:
-        """Queue an earcon by name; returns at once."""
+    def chime(self, name: str) -> None:
+        """An earcon by name (how a request ended)."""
+        self._put(_Sound(None, chime=name))
+
+    def announce(self, said: Announcement) -> None:
+        self._put(_Sound(said.request_id, said=said))
+
+    def hush(self, request_id: str) -> None:
+        """The request was decided: its announcement stops, or never starts."""
+        self._hushed.add(request_id)
+
+    def _put(self, sound: _Sound) -> None:
+        if not self._threaded:
+            self._play(sound)
+            return
         try:
-            self._queue.put_nowait(name)
+            self._queue.put_nowait(sound)
         except queue.Full:
             self.dropped += 1
+            if sound.request_id is not None:  # its request must still be asked for, by the LED
+                self._report(Played(sound.request_id, self._clock(), False))
 
     def stop(self) -> None:
-        """Drop what waits, let the sound playing now finish, and end the thread: a stop must
+        """Drop what waits, let the chunk playing now finish, and end the thread: a stop must
         not wait on a queue of sounds (the daemon stops within 2 s)."""
         while True:
             try:
                 self._queue.get_nowait()
             except queue.Empty:
                 break
-        self._queue.put(None)
+        self._hushed.add("*")
         if self._thread.is_alive():
+            self._queue.put(None)
             self._thread.join(2.0)
 
     def _run(self) -> None:
-        while (name := self._queue.get()) is not None:
-            try:
-                self._write(render(name, self._volume).tobytes())
-            except Exception as exc:  # noqa: BLE001 - any failure is a fault of the speaker alone
-                self._changed(f"the speaker cannot play: {exc}; {SPEAKER_FIX}")
-                continue
-            self.played += 1
-            self._changed(None)
+        while (sound := self._queue.get()) is not None:
+            self._play(sound)
 
-    def _write(self, samples: bytes) -> None:
-        sd: Any = import_sounddevice()
-        device = resolve_device(sd, self._device, "output")
-        with sd.RawOutputStream(samplerate=SPEAKER_RATE, channels=1, dtype="int16", device=device) as stream:
-            stream.write(samples)
+    # -- one sound -----------------------------------------------------------------------------
+
+    def _stopped(self, sound: _Sound) -> bool:
+        return "*" in self._hushed or (sound.request_id is not None and sound.request_id in self._hushed)
+
+    def _play(self, sound: _Sound) -> None:
+        if self._stopped(sound):
+            self._hushed.discard(sound.request_id or "")
+            return
+        if sound.request_id is not None:  # one request asks at a time: other hushes are stale
+            self._hushed.intersection_update({"*", sound.request_id})
+        samples = self._samples(sound)
+        started: float | None = None
+        written = 0
+        try:
+            with self._output.open() as stream:
+                for piece in self._pieces(samples):
+                    if self._stopped(sound):
+                        stream.abort()
+                        break
+                    before = self._clock()
+                    stream.write(piece)
+                    if started is None:
+                        started = before + (stream.latency if self._threaded else 0.0)
+                        self._report(Playing(sound.request_id, started, started + len(samples) / SPEAKER_RATE))
+                    written += len(piece) // 2
+        except Exception as exc:  # noqa: BLE001 - any failure is a fault of the speaker alone
+            self._ended(sound, started, written, whole=False)
+            self._changed(f"the speaker cannot play: {exc}; {SPEAKER_FIX}")
+            return
+        self._ended(sound, started, written, whole=written == len(samples))
+        self.played += 1
+        self._changed(None)
+
+    def _pieces(self, samples: np.ndarray) -> Iterator[bytes]:
+        """The samples in CHUNK_S pieces; from a thread, each no more than LEAD_S ahead of time."""
+        n = int(CHUNK_S * SPEAKER_RATE)
+        if not self._threaded:
+            yield samples.tobytes()
+            return
+        begun = time.monotonic()
+        for at in range(0, len(samples), n):
+            wait = begun + at / SPEAKER_RATE - LEAD_S - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            yield samples[at : at + n].tobytes()
+
+    def _ended(self, sound: _Sound, started: float | None, written: int, *, whole: bool) -> None:
+        self._hushed.discard(sound.request_id or "")
+        if started is None:
+            ended = self._clock()
+        elif self._threaded:
+            ended = max(self._clock(), started + written / SPEAKER_RATE) if whole else self._clock()
+        else:
+            ended = started + written / SPEAKER_RATE
+        self._report(Played(sound.request_id, ended, whole))
+
+    def _samples(self, sound: _Sound) -> np.ndarray:
+        if sound.said is None:
+            return render(sound.chime, self._volume)
+        said = sound.said
+        gap = np.zeros(int(GAP_S * SPEAKER_RATE))
+        parts = [render("asking", 1.0) / 32767, gap]
+        if said.playback is not None:
+            clip = load_upload(said.playback, said.playback_sha256)
+            if clip is not None:
+                parts += [clip, gap]
+        if self.voice is not None:
+            try:
+                parts.append(self.voice.say(said.text))
+            except VoiceError as exc:
+                log.warning("%s: %s is asked for with the tone alone", exc, said.request_id)
+        x = np.concatenate(parts) * self._volume * 32767
+        return np.clip(np.round(x), -32768, 32767).astype(np.int16)
 
     def _changed(self, failure: str | None) -> None:
         if failure == self._failing:
@@ -87,4 +252,4 @@ class Player:
         self._failing = failure
         if failure is not None:
             log.warning("%s", failure)
-        self._report(failure)
+        self._report(SpeakerReport(failure))

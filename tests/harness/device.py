@@ -1,6 +1,7 @@
 """The device: the real pipeline on gpiozero's MockFactory pins, on a clock the test moves, with
 the inbox as its one destination; and the adapters made for tests at seams guardd owns (a
-sender that must not be called, a journal that fails on demand)."""
+sender that must not be called, a journal that fails on demand, a speaker whose announcements
+take no time)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from guardd.confirm.sender import Sender, SendJob
 from guardd.device.panel import ENDING_S, ButtonEdge, LedState
 from guardd.errors import AuditLogError
 from guardd.pipeline import open_pipeline
+from guardd.speak.player import Played, Playing, SpeakerNews
+from guardd.speak.sentence import Announcement
 from harness.inbox import REPLY, Inbox
 
 T0 = 100.0  # the injected clock starts here
@@ -39,9 +42,42 @@ class Submitted:
         return self.replies[-1]
 
 
+class InstantSpeaker:
+    """A speaker whose announcements begin and end the moment they are asked for, so the gate
+    asks from arming, as with the LED alone: for the tests of the rules that came before the
+    announcements. What it was asked to play is kept. Its news goes to `report` (a test whose
+    pipeline is not yet open sets it to the pipeline's inputs once it is)."""
+
+    def __init__(self, clock: Callable[[], float], report: Callable[[SpeakerNews], None] | None = None) -> None:
+        self._clock = clock
+        self.report = report
+        self.said: list[Announcement] = []
+        self.chimes: list[str] = []
+        self.hushed: list[str] = []
+
+    def chime(self, name: str) -> None:
+        self.chimes.append(name)
+
+    def announce(self, said: Announcement) -> None:
+        self.said.append(said)
+        now = self._clock()
+        assert self.report is not None, "set InstantSpeaker.report to where its news goes"
+        self.report(Playing(said.request_id, now, now))
+        self.report(Played(said.request_id, now, True))
+
+    def hush(self, request_id: str) -> None:
+        self.hushed.append(request_id)
+
+
+Speaker = Callable[[Callable[[], float], Callable[[SpeakerNews], None]], Any]
+
+
 class Device:
+    """`speaker(clock, report)` makes what plays the sounds (by default an InstantSpeaker); its
+    news goes to the pipeline's inputs, as the sender's results do."""
+
     def __init__(self, config: Config, inbox: Inbox, stack: contextlib.ExitStack,
-                 sender: Sender | None = None) -> None:
+                 sender: Sender | None = None, speaker: Speaker = InstantSpeaker) -> None:
         self.config = config
         self.inbox = inbox
         self.clock = [T0]
@@ -49,10 +85,11 @@ class Device:
         self.events: list[dict[str, Any]] = []
         self.leds: list[LedState] = []
         self.on_edge: Callable[[ButtonEdge], None] = self.edges.append
+        self.speaker = speaker(lambda: self.clock[0], lambda news: self.p.inputs.append(news))
         self.p = stack.enter_context(open_pipeline(
             config, pin_factory=MockFactory(), clock=lambda: self.clock[0],
             on_edge=lambda e: self.on_edge(e), emit=self.events.append, sender=sender,
-            on_show=self.leds.append, journal=FailingJournal,
+            speaker=self.speaker, on_show=self.leds.append, journal=FailingJournal,
         ))
         self.core = self.p.core
         self.journal: FailingJournal = self.core.journal  # type: ignore[assignment]
@@ -105,6 +142,7 @@ class Device:
             self.clock[0] = at
         replies: list[dict[str, Any]] = []
         request = self.core.submit(kind, to, payload, ME, reply=replies.append, client=client)
+        self.p.inputs.drain(self.core)  # what the speaker said of it
         return Submitted(request, replies)
 
     # what the log says
@@ -141,7 +179,8 @@ class Device:
     # the promise, as assertions
 
     def assert_denied(self, s: Submitted, reason: str) -> None:
-        assert self.story(s.id) == ["request", "decision"]
+        # Announced if it was armed; denied while it waited, it never was.
+        assert self.story(s.id) in (["request", "announce", "decision"], ["request", "decision"])
         d = self.decision(s.id)
         assert (d["decision"], d["reason"]) == ("denied", reason)
         assert s.final == {"status": "denied", "id": s.id, "reason": reason}
@@ -149,7 +188,7 @@ class Device:
 
     def assert_approved_and_sent(self, s: Submitted, payload: bytes) -> None:
         # Write-ahead: request, then the approval, then `send`, then the result, one record each.
-        assert self.story(s.id) == ["request", "decision", "send", "sent"]
+        assert self.story(s.id) == ["request", "announce", "decision", "send", "sent"]
         d = self.decision(s.id)
         assert (d["decision"], d["reason"]) == ("approved", "pressed")
         [req] = self.records("request", s.id)

@@ -26,9 +26,11 @@ def write_config(directory: Path, *, unmuted: bool = True, **sections: Any) -> P
     """A config whose state_dir lives in `directory`; keyword arguments add or replace sections.
 
     A fresh state starts muted (promise 5); `unmuted` leaves the state as the owner's long
-    press would, so a test of listening does not first have to hold the button for 3 s."""
+    press would, so a test of listening does not first have to hold the button for 3 s.
+    guardd's sounds go nowhere (`announce.output: none`) unless the test gives `announce`."""
     body: dict[str, Any] = {"state_dir": str(directory / "state"),
-                            "socket": {"path": str(directory / "guardd.sock")}}
+                            "socket": {"path": str(directory / "guardd.sock")},
+                            "announce": {"output": "none"}}
     body.update(sections)
     path = directory / "guardd.yaml"
     path.write_text(yaml.safe_dump(body, sort_keys=False))
@@ -98,14 +100,16 @@ pcm.guardd_in {{
 }}
 pcm.guardd_out {{
     type plug
-    slave.pcm {{ type file slave.pcm "null" file "|cat >> {played}" format "raw" }}
+    slave.pcm {{ type file slave.pcm "null" file "|{take} >> {played}" format "raw" }}
 }}
 """
 
 
-def alsa_env(directory: Path, wav: Path, played: Path | None = None) -> dict[str, str]:
+def alsa_env(directory: Path, wav: Path, played: Path | None = None, vanishes_after: int | None = None) -> dict[str, str]:
     """An environment whose ALSA default input plays `wav` (16 kHz mono 16-bit) once, and whose
-    default output appends what it plays to `played` (or to /dev/null)."""
+    default output appends what it plays to `played` (or to /dev/null); with `vanishes_after`
+    the output takes that many bytes, then its pipe closes and every write fails (a speaker
+    unplugged mid-sentence)."""
     import wave
 
     with wave.open(str(wav), "rb") as w:
@@ -114,7 +118,8 @@ def alsa_env(directory: Path, wav: Path, played: Path | None = None) -> dict[str
         raw.write_bytes(w.readframes(w.getnframes()))
     home = directory / "home"
     home.mkdir(exist_ok=True)
-    (home / ".asoundrc").write_text(ASOUNDRC.format(raw=raw, played=played or "/dev/null"))
+    take = "cat" if vanishes_after is None else f"head -c {vanishes_after}"
+    (home / ".asoundrc").write_text(ASOUNDRC.format(raw=raw, played=played or "/dev/null", take=take))
     return {"HOME": str(home)}
 
 
@@ -125,20 +130,22 @@ class Daemon:
     state under `directory`): ALSA's file plugin plays `wav` once as the microphone, then silence;
     gpiozero's mock pins stand in for the LED and the button. With `simulate` it draws the LED
     on stderr and takes a press for each line on stdin. What it plays on the speaker is
-    appended to `played` (raw samples), if given. stderr is kept in a file. `program` is
+    appended to `played` (raw samples), if given (up to `vanishes_after` bytes, then the speaker
+    is gone). stderr is kept in a file. `program` is
     what runs guardd's main (a test may run it through a driver that patches a seam first)."""
 
     def __init__(self, directory: Path, config: Path, wav: Path | None = None, *, simulate: bool = True,
                  verbose: bool = False, env: dict[str, str] | None = None, name: str = "daemon",
                  preexec_fn: Callable[[], None] | None = None, wait_for_socket: bool = True,
-                 sock: Path | None = None, program: Sequence[str] = GUARDD, played: Path | None = None) -> None:
+                 sock: Path | None = None, program: Sequence[str] = GUARDD, played: Path | None = None,
+                 vanishes_after: int | None = None) -> None:
         self.directory = directory
         self.config = config
         self.sock = sock or directory / "guardd.sock"  # write_config's socket.path unless told
         self.log_dir = directory / "state" / "log"
         self.env = dict(os.environ, GPIOZERO_PIN_FACTORY="mock")
         if wav is not None:
-            self.env.update(alsa_env(directory, wav, played))
+            self.env.update(alsa_env(directory, wav, played, vanishes_after))
             self.raw = str(directory / (wav.stem + ".raw"))
         self.env.update(env or {})
         self.stderr_path = directory / f"{name}.stderr"
@@ -163,6 +170,11 @@ class Daemon:
     def said(self) -> str:
         """What it wrote to stderr so far (the log lines, and the LED drawn by --simulate)."""
         return self.stderr_path.read_text()
+
+    def wait_announced(self, count: int = 1, timeout_s: float = 30.0) -> None:
+        """Until the speaker has begun the `count`th announcement: from then a press counts."""
+        self.wait_until(lambda: self.said().count(" is announced (") >= count,
+                        f"announcement #{count} to begin", timeout_s)
 
     def records(self, type_: str | None = None) -> list[dict[str, Any]]:
         if not self.log_dir.is_dir():

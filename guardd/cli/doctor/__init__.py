@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from guardd.cli.doctor.audio import check_microphone, check_models, check_portaudio, check_speaker
+from guardd.cli.doctor.audio import check_microphone, check_models, check_portaudio, check_speaker, check_speech
 from guardd.cli.doctor.pins import check_pin_factory, check_pins, hardware_skipped, hardware_test
 from guardd.cli.doctor.result import Result
 from guardd.cli.doctor.system import check_clock, check_log, check_service, check_socket, check_state_dir
@@ -30,6 +30,7 @@ def run_checks(config: Config | None, *, hardware: bool = False,
     results = [check_portaudio()]
     if results[0].ok:
         results += [check_microphone(config), check_speaker(config)]
+    results.append(check_speech())
     results += [check_models(config), check_pin_factory()]
     if results[-1].ok:
         results.append(check_pins(config))

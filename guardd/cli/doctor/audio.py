@@ -41,7 +41,7 @@ def check_microphone(config: Config) -> Result:
         blocks: list[bytes] = []
         while time.monotonic() < deadline and len(blocks) * 0.08 < SAMPLE_S:
             try:
-                blocks.append(mic.frames.get(timeout=0.2))
+                blocks.append(mic.frames.get(timeout=0.2)[1])
             except queue.Empty:
                 continue
     finally:
@@ -78,7 +78,7 @@ def check_speaker(config: Config) -> Result:
 
     name = "speaker"
     if config.announce.output == "none":
-        return passed(name, "announce.output is none: guardd plays no sound (the LED still asks)")
+        return passed(name, "announce.output is none: guardd plays nothing (the LED still asks)")
     if not list_devices("output"):
         return failed(name, "no output device found (PortAudio sees none)", SPEAKER_FIX)
     sd = import_sounddevice()
@@ -90,3 +90,22 @@ def check_speaker(config: Config) -> Result:
         return failed(name, f"cannot play: {str(exc).split('; ')[0]}", SPEAKER_FIX)
     which = "the default output" if config.audio.output_device is None else repr(config.audio.output_device)
     return passed(name, f"{which} plays ({SPEAKER_RATE} Hz mono)")
+
+
+def check_speech() -> Result:
+    """Say a short sentence with the speech engine, to nowhere: it is installed and speaks."""
+    from guardd.speak.earcons import SPEAKER_RATE
+    from guardd.speak.voice import ENGINE, INSTALL, VoiceError, find_voice
+
+    name = "speech"
+    voice = find_voice()
+    if voice is None:
+        return failed(name, f"no speech engine ({ENGINE}): requests are announced with a tone, not in words",
+                      INSTALL)
+    started = time.monotonic()
+    try:
+        said = voice.say("guardd can speak.")
+    except VoiceError as exc:
+        return failed(name, str(exc), f"reinstall it: {INSTALL} --reinstall")
+    took = time.monotonic() - started
+    return passed(name, f"{ENGINE} ({voice.program}) said {len(said) / SPEAKER_RATE:.1f} s of speech in {took * 1000:.0f} ms")
