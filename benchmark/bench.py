@@ -1,6 +1,7 @@
 """`python -m benchmark`: what guardd costs on this machine, measured the way README
 "Performance" reports it: CPU against the models' own floor, memory, start-up, wake latency,
-log speed, false accepts and recall, and the cost of a quiet room.
+log speed, false accepts and recall, the cost of a quiet room, and the announcements' (the
+speech engines, request armed to first sample, memory).
 
 Timings that vary from run to run (CPU, start-up, log appends) are medians over --repeats runs.
 """
@@ -20,6 +21,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from benchmark import announce
 from benchmark.cpu import Frames, bench_config, median_of, pipeline_cpu, pipelines_cpu, quiet_room_cpu, raw_inference_cpu
 from benchmark.detection import false_accepts, positives_run, workers
 from benchmark.machine import machine
@@ -103,6 +105,7 @@ def run(args: argparse.Namespace, say: Callable[[str], None]) -> dict[str, Any]:
             readies.append(ready_once(tmp / f"ready{i}", models))
         result["ready_s"] = round(statistics.median(readies), 3)
         result["log_appends_per_s"] = round(median_of(args.repeats, lambda: log_appends_per_s(args.state_dir)), 1)
+        result.update(announce.run(args.repeats, say))
 
         say("wake latency and recall on the positive fixtures")
         latencies, woken, total = positives_run(fixtures, manifest, replace(gated, state_dir=str(tmp / "pos")))

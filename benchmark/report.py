@@ -12,6 +12,8 @@ TARGETS = {  # issue 6, for one wake model on the machine the figures come from
     "each_extra_model_cpu_pct": ("<=", 5.0),
     "false_accepts_per_hour": ("<=", 0.5),
     "recall": (">=", 0.95),
+    "announce_first_sample_p95_ms": ("<=", 300),  # issue 15
+    "announce_rss_growth_mb": ("<=", 5.0),
 }
 
 
@@ -43,6 +45,9 @@ ROWS = [
     ("false_accepts_per_hour", "false accepts per hour"),
     ("false_accepts_real", "  false accepts on the real recordings"),
     ("log_appends_per_s", "log appends per second (fdatasync)"),
+    ("announce_first_sample_p50_ms", "request armed to first announced sample, median (ms)"),
+    ("announce_first_sample_p95_ms", "request armed to first announced sample, 95th pct (ms)"),
+    ("announce_rss_growth_mb", "guardd's peak memory, announcements on minus unspoken (MB)"),
     ("bench_peak_rss_mb", "this benchmark's own peak memory (MB)"),
     ("bench_workers", "  plus this many false-accept workers (about 95 MB each here)"),
 ]
@@ -66,6 +71,10 @@ def table(result: dict[str, Any]) -> str:
             met = result["targets_met"][key]
             verdict = f"  target {target[0]} {target[1]:g}: {'met' if met else 'MISSED'}"
         lines.append(f"{label:<48} {result[key]!s:>10}{verdict}")
+    for engine, figures in result.get("speech_engines", {}).items():
+        lines.append(f"speech engine {engine}: first audio {figures['first_audio_ms']} ms, CPU "
+                     f"{figures['cpu_ms_per_sentence']} ms a sentence, peak memory {figures['peak_rss_mb']} MB "
+                     "(its own process)")
     if result["false_accept_events"]:
         lines.append("false accepts: " + "; ".join(result["false_accept_events"]))
     return "\n".join(lines)

@@ -294,9 +294,9 @@ def test_a_request_cancelled_during_its_announcement_stops_it(device, inbox):
 
 
 def at_16k(x: np.ndarray, volume: float = 0.7) -> bytes:
-    """Speaker samples (-1..1 at SPEAKER_RATE) as the microphone would take them."""
+    """Speaker samples (int16 at SPEAKER_RATE) as the microphone would take them."""
     n = int(len(x) * SAMPLE_RATE / SPEAKER_RATE)
-    y = np.interp(np.arange(n) * SPEAKER_RATE / SAMPLE_RATE, np.arange(len(x)), x) * volume * 32767
+    y = np.interp(np.arange(n) * SPEAKER_RATE / SAMPLE_RATE, np.arange(len(x)), x) * volume
     pcm = np.round(y).astype("<i2").tobytes()
     return pcm + bytes(-len(pcm) % FRAME_BYTES)
 

@@ -48,6 +48,12 @@ def test_the_benchmark_reports_every_figure_on_a_tiny_input(tmp_path, manifest, 
     # The benchmark itself must fit on a Pi Zero 2 W (512 MB) beside the assistant.
     assert 0 < result["bench_peak_rss_mb"] < 250
     assert {"cpu", "cores", "memory_mb", "python", "numpy", "onnxruntime"} <= result["machine"].keys()
+    # The announcements: each request armed to its first sample at the output, and the memory
+    # they add; the speech engine in its own process.
+    assert 0 < result["announce_first_sample_p50_ms"] <= result["announce_first_sample_p95_ms"] < 2000
+    assert -5 < result["announce_rss_growth_mb"] < 50 and result["announce_peak_rss_mb"] > 0
+    espeak = result["speech_engines"]["espeak-ng"]
+    assert 0 < espeak["first_audio_ms"] < 2000 and 0 < espeak["cpu_ms_per_sentence"] and 0 < espeak["peak_rss_mb"] < 100
 
 
 def test_peak_memory_is_the_childs_own_not_ours():

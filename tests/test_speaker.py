@@ -18,7 +18,9 @@ from conftest import silent_wav
 from guardd.confirm.messages import outcome_of
 from guardd.sounddevices import import_sounddevice
 from guardd.speak.earcons import EARCONS, SPEAKER_RATE, dominant_hz, render
-from guardd.speak.player import GAP_S, DeviceOutput, Played, Player, Playing, SpeakerReport
+from guardd.speak import sounds
+from guardd.speak.player import DeviceOutput, Played, Player, Playing, SpeakerReport
+from guardd.speak.sounds import GAP_S
 from guardd.speak.sentence import Announcement, message_sentence
 from guardd.speak.voice import find_voice
 
@@ -40,8 +42,19 @@ def notes_of(x: np.ndarray, name: str) -> list[float]:
 
 def announcement_samples(text: str) -> np.ndarray:
     """What the speaker plays for a request: the asking tone, a pause, the sentence."""
-    x = np.concatenate([render("asking", 1.0) / 32767, np.zeros(int(GAP_S * SPEAKER_RATE)), VOICE.say(text)])
-    return np.clip(np.round(x * VOLUME * 32767), -32768, 32767).astype(np.int16)
+    return sounds.announcement_samples(Announcement("r0", text), VOICE, VOLUME)
+
+
+@needs_voice
+def test_an_announcement_is_the_asking_tone_a_pause_and_the_spoken_sentence():
+    text = message_sentence("kitchen tablet", b"dinner is ready", True)
+    x = announcement_samples(text)
+    tone, gap = render("asking", VOLUME), int(GAP_S * SPEAKER_RATE)
+    speech = VOICE.say(text)
+    assert np.array_equal(x[: len(tone)], tone) and not np.any(x[len(tone) : len(tone) + gap])
+    assert len(x) == len(tone) + gap + len(speech)
+    assert np.abs(x[len(tone) + gap :].astype(np.int32) - np.round(speech * VOLUME)).max() <= 1
+    assert np.abs(speech).max() > 0.5 * 32767 and len(speech) / SPEAKER_RATE > 4  # words, not silence
 
 
 def test_each_outcome_has_its_own_sound_made_in_code():
@@ -265,7 +278,7 @@ def test_without_espeak_ng_a_request_is_asked_for_with_the_tone_and_the_log_says
     d = speaking_daemon(tmp_path, inbox, played=played, env={"PATH": str(tmp_path / "bin")})
     try:
         client = d.send("--to", "inbox", "--text", "toned")
-        tone = np.round(render("asking", 1.0) / 32767 * VOLUME * 32767).astype(np.int16)
+        tone = render("asking", VOLUME)
         d.wait_until(lambda: len(heard(played)) >= len(tone), "the asking tone")
         d.wait_announced()
         d.press()

@@ -39,7 +39,7 @@ def resampled(x: np.ndarray, rate: int) -> np.ndarray:
 
 
 def load_upload(path: Path, sha256: str) -> np.ndarray | None:
-    """The spooled upload's audio, -1..1 at SPEAKER_RATE, if it is still the approved bytes
+    """The spooled upload's audio, int16 at SPEAKER_RATE, if it is still the approved bytes
     (its SHA-256) and a 16-bit WAV; else None."""
     try:
         data = path.read_bytes()
@@ -50,6 +50,6 @@ def load_upload(path: Path, sha256: str) -> np.ndarray | None:
     w = _open(data)
     if w is None:
         return None
-    x = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float64) / 32768.0
-    x = x[: len(x) - len(x) % w.getnchannels()].reshape(-1, w.getnchannels()).mean(axis=1)
-    return resampled(x, w.getframerate())
+    x = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
+    mono = x[: len(x) - len(x) % w.getnchannels()].reshape(-1, w.getnchannels()).mean(axis=1)
+    return np.round(resampled(mono, w.getframerate())).astype(np.int16)

@@ -31,17 +31,16 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from guardd.sounddevices import import_sounddevice, resolve_device
-from guardd.speak.clips import load_upload
 from guardd.speak.earcons import SPEAKER_RATE, render
 from guardd.speak.sentence import Announcement
-from guardd.speak.voice import Espeak, VoiceError
+from guardd.speak.sounds import announcement_samples
+from guardd.speak.voice import Espeak
 
 log = logging.getLogger(__name__)
 
 PLAY_QUEUE = 8
 CHUNK_S = 0.05
 LEAD_S = 0.1  # how far ahead of the speaker the writes may run
-GAP_S = 0.15  # silence between the parts of an announcement
 SPEAKER_FIX = "check the speaker and `aplay -l`; set audio.output_device (`guardd devices` lists them) or announce.output: none"
 
 
@@ -231,20 +230,7 @@ class Player:
     def _samples(self, sound: _Sound) -> np.ndarray:
         if sound.said is None:
             return render(sound.chime, self._volume)
-        said = sound.said
-        gap = np.zeros(int(GAP_S * SPEAKER_RATE))
-        parts = [render("asking", 1.0) / 32767, gap]
-        if said.playback is not None:
-            clip = load_upload(said.playback, said.playback_sha256)
-            if clip is not None:
-                parts += [clip, gap]
-        if self.voice is not None:
-            try:
-                parts.append(self.voice.say(said.text))
-            except VoiceError as exc:
-                log.warning("%s: %s is asked for with the tone alone", exc, said.request_id)
-        x = np.concatenate(parts) * self._volume * 32767
-        return np.clip(np.round(x), -32768, 32767).astype(np.int16)
+        return announcement_samples(sound.said, self.voice, self._volume)
 
     def _changed(self, failure: str | None) -> None:
         if failure == self._failing:

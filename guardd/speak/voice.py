@@ -17,6 +17,7 @@ import subprocess
 import numpy as np
 
 from guardd.speak.clips import resampled
+from guardd.speak.earcons import SPEAKER_RATE
 
 ENGINE = "espeak-ng"
 INSTALL = "sudo apt install espeak-ng"
@@ -36,7 +37,7 @@ class Espeak:
         self.program = program
 
     def say(self, text: str) -> np.ndarray:
-        """The sentence spoken, as float samples -1..1 at the speaker's rate."""
+        """The sentence spoken, as int16 samples at the speaker's rate."""
         try:
             done = subprocess.run(
                 [self.program, "--stdout", "-b", "1", "-v", VOICE, "-s", str(WORDS_PER_MINUTE)],
@@ -58,9 +59,11 @@ def samples_of_wav(data: bytes) -> np.ndarray:
     channels = int.from_bytes(data[at + 10 : at + 12], "little")
     rate = int.from_bytes(data[at + 12 : at + 16], "little")
     pcm = data[body + 8 :]
-    x = np.frombuffer(pcm[: len(pcm) - len(pcm) % (2 * channels)], dtype="<i2").astype(np.float64) / 32768.0
-    x = x.reshape(-1, channels).mean(axis=1) if channels > 1 else x
-    return resampled(x, rate)
+    x = np.frombuffer(pcm[: len(pcm) - len(pcm) % (2 * channels)], dtype="<i2")
+    if channels == 1 and rate == SPEAKER_RATE:  # what espeak-ng writes: taken as it is
+        return x.copy()
+    mono = x.reshape(-1, channels).mean(axis=1)
+    return np.round(resampled(mono, rate)).astype(np.int16)
 
 
 def find_voice() -> Espeak | None:
