@@ -24,8 +24,8 @@ usage: sudo bash scripts/install.sh [--uninstall [--purge]] [options]
   --root DIR         install into DIR instead of / (every path below DIR; the user is added to
                      DIR/etc/passwd with useradd --prefix); implies --no-apt, and systemctl only
                      enables the unit inside DIR. For tests: a venv made there runs only from there.
-  --no-apt           do not install Debian packages (install libportaudio2 python3-venv alsa-utils,
-                     and python3-lgpio on a Pi, yourself)
+  --no-apt           do not install Debian packages (install libportaudio2 python3-venv alsa-utils
+                     espeak-ng, and python3-lgpio on a Pi, yourself)
   --no-systemctl     do not run systemctl (no daemon-reload, enable or start)
   --python PATH      the Python that makes the venv (default: /usr/bin/python3, 3.11 or newer)
   --pip-args "ARGS"  extra arguments for pip install, split on spaces
@@ -230,11 +230,12 @@ deb_available() { apt-cache policy "$1" 2>/dev/null | grep -q 'Candidate: [^(]';
 
 install_packages() {
     command -v apt-get >/dev/null ||
-        die "apt-get not found: this installer is for Raspberry Pi OS or Debian; use --no-apt and install libportaudio2, python3-venv and alsa-utils yourself"
+        die "apt-get not found: this installer is for Raspberry Pi OS or Debian; use --no-apt and install libportaudio2, python3-venv, alsa-utils and espeak-ng yourself"
     # libportaudio2: sounddevice's PortAudio. python3-venv: the venv. alsa-utils: arecord and
-    # alsamixer, to find and level the microphone. python3-lgpio: gpiozero's backend on the Pi 5
-    # (it exists in Raspberry Pi OS's own repository, not in plain Debian).
-    local wanted=(libportaudio2 python3-venv alsa-utils) missing=() p
+    # alsamixer, to find and level the microphone. espeak-ng: the words of each request's
+    # announcement. python3-lgpio: gpiozero's backend on the Pi 5 (it exists in Raspberry Pi
+    # OS's own repository, not in plain Debian).
+    local wanted=(libportaudio2 python3-venv alsa-utils espeak-ng) missing=() p
     for p in "${wanted[@]}"; do deb_installed "$p" || missing+=("$p"); done
     local want_lgpio=0
     if ! deb_installed python3-lgpio; then

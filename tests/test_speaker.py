@@ -6,13 +6,14 @@ which is a fault of the speaker alone: the request is still asked for and sent."
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-from harness import Daemon, Inbox, alsa_env, wait_until, write_config
+from harness import Daemon, Inbox, alsa_env, guardd, wait_until, write_config
 
 from conftest import silent_wav
 from guardd.confirm.messages import outcome_of
@@ -308,3 +309,22 @@ def test_announce_output_none_plays_nothing_but_shows_the_sentence(tmp_path, inb
     finally:
         assert d.stop() == 0
     assert len(heard(played)) == 0
+
+
+@needs_voice
+def test_replay_plays_the_announcement_to_the_configured_output_and_prints_it(tmp_path, manifest, inbox):
+    played = tmp_path / "played.raw"
+    env = alsa_env(tmp_path, silent_wav(tmp_path / "silence.wav"), played)
+    config = write_config(tmp_path, announce={"output": "device", "volume": VOLUME},
+                          destinations={"inbox": {"url": inbox.url, "label": "kitchen tablet"}},
+                          after_wake={"upload_to": "inbox"})
+    wav = manifest["dir"] / manifest["demo"]["file"]
+    result = guardd("replay", str(wav), "--config", str(config), "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    [said] = [e for e in events if e["event"] == "announce"]
+    assert said["text"].startswith("Send to kitchen tablet: ") and " seconds of audio" in said["text"]
+    want = announcement_samples(said["text"])
+    assert said["duration_s"] == round(len(want) / SPEAKER_RATE, 2)
+    denied = render("denied", VOLUME)  # nobody pressed: it timed out
+    assert np.array_equal(heard(played), np.concatenate([want, denied]))
