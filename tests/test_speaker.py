@@ -96,6 +96,14 @@ def played_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, vanishes
     return played
 
 
+def started_player(device: str | None = None) -> tuple[Player, list]:
+    """The threaded player, as `run` has it, on this process's ALSA output; and its news."""
+    news: list = []
+    player = Player(DeviceOutput(device), VOLUME, VOICE, news.append)
+    player.start()
+    return player, news
+
+
 def heard(played: Path) -> np.ndarray:
     return np.fromfile(played, dtype="<i2") if played.exists() else np.zeros(0, dtype="<i2")
 
@@ -103,9 +111,7 @@ def heard(played: Path) -> np.ndarray:
 @needs_voice
 def test_the_player_plays_the_announcement_then_the_endings_whole_and_in_order(tmp_path, monkeypatch):
     played = played_environment(tmp_path, monkeypatch)
-    news: list = []
-    player = Player(DeviceOutput(None), VOLUME, VOICE, news.append)
-    player.start()
+    player, news = started_player()
     text = message_sentence("kitchen tablet", b"dinner is ready", True)
     started = time.monotonic()
     player.announce(Announcement("r7", text))
@@ -128,9 +134,7 @@ def test_the_player_plays_the_announcement_then_the_endings_whole_and_in_order(t
 @needs_voice
 def test_a_hush_stops_the_announcement_within_a_moment(tmp_path, monkeypatch):
     played = played_environment(tmp_path, monkeypatch)
-    news: list = []
-    player = Player(DeviceOutput(None), VOLUME, VOICE, news.append)
-    player.start()
+    player, news = started_player()
     text = message_sentence("inbox", b"a long message that takes several seconds to read out loud", True)
     player.announce(Announcement("r9", text))
     wait_until(lambda: any(isinstance(n, Playing) for n in news), "the announcement to begin", 10)
@@ -148,9 +152,7 @@ def test_a_hush_stops_the_announcement_within_a_moment(tmp_path, monkeypatch):
 @needs_voice
 def test_a_speaker_that_vanishes_mid_sentence_is_a_fault_and_the_announcement_ends(tmp_path, monkeypatch):
     played = played_environment(tmp_path, monkeypatch, vanishes_after=SPEAKER_RATE * 2)  # one second
-    news: list = []
-    player = Player(DeviceOutput(None), VOLUME, VOICE, news.append)
-    player.start()
+    player, news = started_player()
     player.announce(Announcement("r3", message_sentence("inbox", b"cut off in the middle", True)))
     wait_until(lambda: any(isinstance(n, Played) for n in news), "the announcement to end", 20)
     player.stop()
@@ -163,9 +165,7 @@ def test_a_speaker_that_vanishes_mid_sentence_is_a_fault_and_the_announcement_en
 
 def test_a_missing_speaker_is_reported_once_and_its_announcement_still_ends(tmp_path, monkeypatch):
     played_environment(tmp_path, monkeypatch)
-    news: list = []
-    player = Player(DeviceOutput("no such speaker"), VOLUME, VOICE, news.append)
-    player.start()
+    player, news = started_player("no such speaker")
     player.announce(Announcement("r1", "Send to inbox: an empty message. Press the button to send it."))
     player.chime("denied")
     wait_until(lambda: len(news) >= 2, "the failure report", 10)
