@@ -1,0 +1,1 @@
+"""Home Assistant's Wyoming protocol: the frames (the `wyoming` package's, within bounds)."""

@@ -1,0 +1,133 @@
+"""Wyoming frames: what the `wyoming` package writes, guardd reads back exactly; what a hostile
+or broken peer sends is a FrameError naming it, and never makes guardd read past the bounds or
+wait for bytes a header lied about. The frames are the package's own (its event classes and its
+writer), over a real socket pair where it matters."""
+
+from __future__ import annotations
+
+import io
+import json
+import socket
+import threading
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from wyoming.audio import AudioChunk, AudioStart, AudioStop
+from wyoming.event import Event, write_event
+from wyoming.info import Describe
+from wyoming.ping import Ping
+from wyoming.pipeline import PipelineStage, RunPipeline
+from wyoming.satellite import PauseSatellite
+
+from guardd.wyoming.frames import MAX_DATA, MAX_HEADER, MAX_PAYLOAD, FrameError, read_frame, write_frame
+
+
+def framed(*events: Event) -> bytes:
+    out = io.BytesIO()
+    for event in events:
+        write_event(event, out)
+    return out.getvalue()
+
+
+EVENTS = [
+    Describe().event(),
+    Ping(text="x").event(),
+    PauseSatellite().event(),
+    RunPipeline(start_stage=PipelineStage.ASR, end_stage=PipelineStage.TTS).event(),
+    AudioStart(rate=16000, width=2, channels=1).event(),
+    AudioChunk(rate=16000, width=2, channels=1, audio=bytes(range(256)) * 8).event(),
+    AudioStop().event(),
+]
+
+
+def test_what_the_package_writes_is_read_back_exactly_over_a_socket():
+    a, b = socket.socketpair()
+
+    def send_all() -> None:
+        out = a.makefile("wb")
+        for event in EVENTS:
+            write_frame(out, event)
+        a.shutdown(socket.SHUT_WR)
+
+    with a, b:
+        writer = threading.Thread(target=send_all)
+        writer.start()
+        reader = b.makefile("rb")
+        got = [read_frame(reader) for _ in EVENTS]
+        assert read_frame(reader) is None  # closed between frames
+        writer.join()
+    assert [(e.type, e.data, e.payload) for e in got] == [(e.type, e.data, e.payload) for e in EVENTS]
+
+
+def header(**fields) -> bytes:
+    return json.dumps({"type": "audio-chunk", **fields}).encode() + b"\n"
+
+
+@pytest.mark.parametrize("sent, why", [
+    (b"this is not json\n", "the header is not JSON"),
+    (b"[1, 2]\n", "the header is not a JSON object"),
+    (b"[" * 5000 + b"\n", "the header is not JSON"),
+    (b'{"data_length": 2}\n{}', "no event type"),
+    (b'{"type": 7}\n', "no event type"),
+    (json.dumps({"type": "x" * 100}).encode() + b"\n", "no event type"),
+    (header(data=[1]), "data is not a JSON object"),
+    (header(data_length=-1), "data_length is not a length"),
+    (header(data_length="12"), "data_length is not a length"),
+    (header(payload_length=True), "payload_length is not a length"),
+    (header(data_length=MAX_DATA + 1), f"data_length {MAX_DATA + 1} is over the limit"),
+    (header(payload_length=MAX_PAYLOAD + 1), f"payload_length {MAX_PAYLOAD + 1} is over the limit"),
+    (header(data_length=5) + b"[1,2]", "data is not a JSON object"),
+    (header(data_length=5) + b"nope!", "data is not a JSON object"),
+    (header(data_length=100) + b"{}", "closed the connection inside a frame"),
+    (header(payload_length=4096) + bytes(10), "closed the connection inside a frame"),
+    (b'{"type": "ping"', "closed the connection inside a header"),
+    (b"x" * (MAX_HEADER + 10), f"a header line over {MAX_HEADER} bytes"),
+])
+def test_a_bad_frame_is_refused_and_says_why(sent, why):
+    with pytest.raises(FrameError, match=why):
+        read_frame(io.BytesIO(sent))
+
+
+def test_a_header_that_promises_a_huge_payload_is_refused_before_anything_is_read():
+    class Counting(io.BytesIO):
+        asked = 0
+
+        def read(self, n=-1):
+            Counting.asked += n if n and n > 0 else 0
+            return super().read(n)
+
+    stream = Counting(header(payload_length=10**12) + bytes(1000))
+    with pytest.raises(FrameError, match="over the limit"):
+        read_frame(stream)
+    assert Counting.asked == 0
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_mutated_frames_give_events_or_frame_errors_and_nothing_else(data):
+    good = framed(*EVENTS)
+    mutated = bytearray(good)
+    for _ in range(data.draw(st.integers(1, 8))):
+        at = data.draw(st.integers(0, len(mutated)))
+        how = data.draw(st.sampled_from(["flip", "insert", "delete", "cut"]))
+        if how == "flip" and at < len(mutated):
+            mutated[at] = data.draw(st.integers(0, 255))
+        elif how == "insert":
+            mutated[at:at] = data.draw(st.binary(min_size=1, max_size=20))
+        elif how == "delete" and at < len(mutated):
+            del mutated[at]
+        elif how == "cut":
+            del mutated[at:]
+    stream = io.BytesIO(bytes(mutated))
+    for _ in range(len(EVENTS) + 40):  # a few more frames than were written, at most
+        try:
+            event = read_frame(stream)
+        except FrameError:
+            return  # the connection would be dropped here
+        if event is None:
+            return
+        assert isinstance(event.type, str) and isinstance(event.data, dict)
+        assert event.payload is None or len(event.payload) <= MAX_PAYLOAD
+    raise AssertionError("more frames than bytes could hold")
