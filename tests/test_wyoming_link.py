@@ -1,0 +1,144 @@
+"""The Wyoming link as Home Assistant meets it: a stand-in written with the `wyoming` package's own
+AsyncTcpClient connects on loopback, asks `describe`, pings, and pauses the satellite. A peer
+outside `allow` gets nothing; every bad frame drops the connection, says why, and the link takes
+the next connection."""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import socket
+import time
+from typing import Any
+
+import pytest
+from wyoming.client import AsyncTcpClient
+from wyoming.event import Event
+from wyoming.info import Describe, Info
+from wyoming.ping import Ping, Pong
+from wyoming.satellite import PauseSatellite
+
+from harness import wait_until
+
+from guardd.wyoming import link as linkmod
+from guardd.wyoming.info import satellite_info
+from guardd.wyoming.link import PeerFrame, PeerNews, WyomingLink, allowed
+
+
+@pytest.fixture
+def link():
+    inbox: queue.Queue[Any] = queue.Queue()
+    the_link = WyomingLink("127.0.0.1", 0, ("127.0.0.1",), satellite_info("kitchen", ("alexa",)), inbox.put)
+    the_link.start()
+    the_link.inbox = inbox  # type: ignore[attr-defined]
+    yield the_link
+    the_link.stop()
+
+
+def next_item(inbox: queue.Queue[Any], kind: type, timeout_s: float = 5.0) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        item = inbox.get(timeout=max(0.01, deadline - time.monotonic()))
+        if isinstance(item, kind):
+            return item
+    raise AssertionError(f"no {kind.__name__}")
+
+
+async def talk(port: int, *events: Event, answers: int) -> list[Event]:
+    client = AsyncTcpClient("127.0.0.1", port, connect_timeout=5, read_timeout=5)
+    await client.connect()
+    try:
+        for event in events:
+            await client.write_event(event)
+        got = []
+        for _ in range(answers):
+            event = await client.read_event()
+            assert event is not None
+            got.append(event)
+        return got
+    finally:
+        await client.disconnect()
+
+
+def test_describe_is_answered_with_a_satellite_that_has_its_own_wake_word_and_vad(link):
+    [answer] = asyncio.run(talk(link.port, Describe().event(), answers=1))
+    info = Info.from_event(answer)
+    assert info.satellite is not None and info.satellite.name == "kitchen"
+    assert info.satellite.has_vad and info.satellite.active_wake_words == ["alexa"]
+    assert next_item(link.inbox, PeerNews).what == "connected"
+
+
+def test_a_ping_gets_a_pong_that_echoes_nothing_of_the_peers(link):
+    [answer] = asyncio.run(talk(link.port, Ping(text="secret from the peer").event(), answers=1))
+    assert Pong.is_type(answer.type) and answer.data.get("text") is None
+    wait_until(lambda: link.sent == {"pong": 1}, "the pong counted", 5)
+
+
+def test_other_frames_go_to_the_core_in_order(link):
+    asyncio.run(talk(link.port, PauseSatellite().event(), Ping().event(), answers=1))
+    frame = next_item(link.inbox, PeerFrame)
+    assert frame.event.type == "pause-satellite" and link.received["pause-satellite"] == 1
+
+
+def test_a_peer_outside_allow_gets_nothing_and_is_logged():
+    inbox: queue.Queue[Any] = queue.Queue()
+    guarded = WyomingLink("127.0.0.1", 0, ("192.0.2.7",), satellite_info("kitchen", ("alexa",)), inbox.put)
+    guarded.start()
+    try:
+        with socket.create_connection(("127.0.0.1", guarded.port), timeout=5) as s:
+            assert s.recv(4096) == b""  # closed at accept, and not one byte written
+        news = next_item(inbox, PeerNews)
+        assert (news.what, news.reason) == ("refused", "not in wyoming.allow")
+        assert guarded.sent == {} and guarded.status()["peer"] is None
+    finally:
+        guarded.stop()
+
+
+@pytest.mark.parametrize("sent, why", [
+    (b"not json\n", "the header is not JSON"),
+    (b'{"type": "unmute-mic"}\n', "an event type the protocol does not name"),
+    (b'{"type": "audio-chunk", "payload_length": 99999999999}\n', "over the limit"),
+    (b'{"type": "audio-chunk", "payload_length": 1000}\n' + bytes(10), "inside a frame"),
+    (b"x" * 70000, "a header line over"),
+])
+def test_a_bad_frame_drops_the_connection_says_why_and_the_next_one_is_served(link, sent, why):
+    with socket.create_connection(("127.0.0.1", link.port), timeout=5) as s:
+        s.sendall(sent)
+        s.shutdown(socket.SHUT_WR)
+        assert s.recv(4096) == b""
+    closed = next_item(link.inbox, PeerNews)
+    while closed.what != "closed":
+        closed = next_item(link.inbox, PeerNews)
+    assert why in closed.reason
+    [answer] = asyncio.run(talk(link.port, Describe().event(), answers=1))  # still listening
+    assert answer.type == "info"
+
+
+def test_a_silent_peer_is_dropped_after_the_idle_limit(link, monkeypatch):
+    monkeypatch.setattr(linkmod, "IDLE_S", 0.5)
+    with socket.create_connection(("127.0.0.1", link.port), timeout=5) as s:
+        started = time.monotonic()
+        assert s.recv(4096) == b""
+        assert 0.4 < time.monotonic() - started < 3
+    news = [next_item(link.inbox, PeerNews) for _ in range(2)]
+    assert news[1].what == "closed" and "nothing from the peer for 0.5 s" in news[1].reason
+
+
+def test_a_reconnecting_peer_replaces_the_old_link(link):
+    first = socket.create_connection(("127.0.0.1", link.port), timeout=5)
+    assert next_item(link.inbox, PeerNews).what == "connected"
+    [answer] = asyncio.run(talk(link.port, Describe().event(), answers=1))
+    assert answer.type == "info"
+    assert first.recv(4096) == b""  # the old one was closed
+    first.close()
+
+
+@pytest.mark.parametrize("address, allow, ok", [
+    ("192.0.2.7", ("192.0.2.7",), True),
+    ("::ffff:192.0.2.7", ("192.0.2.7",), True),
+    ("192.0.2.8", ("192.0.2.7",), False),
+    ("2001:db8::1", ("2001:db8:0::1",), True),
+    ("not an address", ("192.0.2.7",), False),
+])
+def test_allow_compares_addresses_not_strings(address, allow, ok):
+    assert allowed(address, allow) is ok
