@@ -74,17 +74,24 @@ def read_secret_file(path: Path) -> str:
 
 
 def _header_value(raw: Any) -> str:
+    """A header's value: a plain string, or a secret from {env: NAME} or {file: PATH}, either
+    with an optional `prefix` put before it (`prefix: "Bearer "` for a token file as Home
+    Assistant gives it)."""
     if isinstance(raw, str):
         return raw
-    if isinstance(raw, dict) and len(raw) == 1:
-        (kind, ref), = raw.items()
-        if kind == "env" and isinstance(ref, str):
-            if ref not in os.environ:
-                raise ValueError(f"environment variable {ref} is not set")
-            return os.environ[ref]
-        if kind == "file" and isinstance(ref, str):
-            return read_secret_file(Path(ref))
-    raise ValueError("must be a string, {env: VARIABLE} or {file: /path/readable/only/by/guardd}")
+    if isinstance(raw, dict) and 1 <= len(raw) <= 2:
+        prefix = raw.get("prefix", "")
+        refs = {k: v for k, v in raw.items() if k != "prefix"}
+        if isinstance(prefix, str) and len(refs) == 1:
+            (kind, ref), = refs.items()
+            if kind == "env" and isinstance(ref, str):
+                if ref not in os.environ:
+                    raise ValueError(f"environment variable {ref} is not set")
+                return prefix + os.environ[ref]
+            if kind == "file" and isinstance(ref, str):
+                return prefix + read_secret_file(Path(ref))
+    raise ValueError("must be a string, {env: VARIABLE} or {file: /path/readable/only/by/guardd} "
+                     "(either with an optional prefix: \"Bearer \")")
 
 
 _SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key", "api-key"})
