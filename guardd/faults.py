@@ -10,17 +10,22 @@ still arrives is asked for by the LED like any other.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from guardd.journal import Recorder
 from guardd.listen.listener import Listener
 
-if TYPE_CHECKING:
-    from guardd.telling import Teller
-
 log = logging.getLogger(__name__)
 
 BLOCKING_FAULTS = frozenset({"log"})
+
+
+class Tells(Protocol):
+    """What a fault needs of the teller (telling.py): show the LED, tell an event."""
+
+    def led(self) -> None: ...
+
+    def event(self, event: dict[str, Any]) -> None: ...
 
 
 class Faults:
@@ -55,7 +60,7 @@ class Health:
     """Entering and leaving faults: each change is logged (but the log's own fault, which cannot
     be), told as an event and shown; nothing is kept while something is wrong."""
 
-    def __init__(self, faults: Faults, *, record: Recorder, tell: Teller, listener: Listener) -> None:
+    def __init__(self, faults: Faults, *, record: Recorder, tell: Tells, listener: Listener) -> None:
         self.faults = faults
         self._record = record
         self._tell = tell
