@@ -22,7 +22,7 @@ EXIT_CONFIG = 78
 
 KNOWN_TOP = (
     "known keys here: after_wake, announce, audio, button, confirm, destinations, led, log, retention, socket, "
-    "state_dir, utterance, wake"
+    "state_dir, utterance, wake, wyoming"
 )
 KNOWN_WAKE = "known keys here: gate_silence, models, refractory_s, threshold, trigger_frames"
 
@@ -41,9 +41,7 @@ def problems_of(tmp_path, text, name="cfg.yaml"):
 def dotted_keys(cls, prefix=""):
     """Every key a config file may hold, from the dataclasses themselves."""
     keys = []
-    for f in dataclasses.fields(cls):
-        if f.name in configmod.NOT_KEYS:
-            continue
+    for f in configmod.keys_of(cls).values():
         name = f"{prefix}{f.name}"
         keys.append(name)
         if dataclasses.is_dataclass(f.default):

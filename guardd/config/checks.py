@@ -3,6 +3,7 @@ that follows "key: " in the loader's error."""
 
 from __future__ import annotations
 
+import ipaddress
 import math
 from typing import Any, Callable
 
@@ -64,6 +65,36 @@ def _model_list(v: Any) -> str | None:
     return None
 
 
+def _listen(v: Any) -> str | None:
+    """HOST:PORT with HOST an IP address of this device ([...] around IPv6), or null."""
+    if v is None:
+        return None
+    fix = "must be ADDRESS:PORT, such as 0.0.0.0:10700 or 192.168.1.20:10700"
+    host, colon, port = v.rpartition(":")
+    if not colon or not port.isdigit() or not 1 <= int(port) <= 65535:
+        return f"{fix} (got {v!r}: no port 1..65535 after the last colon)"
+    try:
+        ipaddress.ip_address(host[1:-1] if host.startswith("[") and host.endswith("]") else host)
+    except ValueError:
+        return f"{fix} (got {v!r}: {host!r} is not an IP address)"
+    if ":" in host and not host.startswith("["):
+        return f"{fix}; write an IPv6 address in brackets, [::]:10700 (got {v!r})"
+    return None
+
+
+def _peers(v: Any) -> str | None:
+    for address in v:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return f"{address!r} is not an IP address; list the Home Assistant host's address, such as 192.168.1.10"
+        if ip.is_unspecified:
+            return f"{address!r} would stand for any host; list the Home Assistant host's own address"
+    if len(v) > 16:
+        return f"lists {len(v)} addresses; at most 16 (the Home Assistant host's)"
+    return None
+
+
 CHECKS: dict[str, Check] = {
     "wake.models": _model_list,
     "wake.threshold": _between(0, 1, lo_open=True),
@@ -92,6 +123,9 @@ CHECKS: dict[str, Check] = {
     "destinations.*.timeout_s": _between(0.1, 600),
     "destinations.*.max_bytes": _between(1, 100_000_000),
     "destinations.*.label": _label,
+    "wyoming.listen": _listen,
+    "wyoming.allow": _peers,
+    "wyoming.name": _label,
     "confirm.timeout_s": _between(1, 600),
     "confirm.long_press_s": _between(0.3, 30),
     "confirm.stuck_s": _between(1, 600),

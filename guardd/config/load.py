@@ -17,10 +17,16 @@ import yaml
 from guardd.config.checks import CHECKS
 from guardd.config.destinations import load_headers
 from guardd.config.reading import MAX_DEPTH, line_at, read_file, too_deep
-from guardd.config.settings import DEFAULT_CONFIG_PATH, Config, DestinationConfig
+from guardd.config.settings import DEFAULT_CONFIG_PATH, WYOMING, Config, DestinationConfig
 from guardd.errors import ConfigError
 
-NOT_KEYS = ("source", "name", "warnings")  # fields the loader fills in, never keys in the file
+NOT_KEYS = ("source", "warnings")  # fields the loader fills in, never keys in the file
+
+
+def keys_of(cls: type) -> dict[str, dataclasses.Field[Any]]:
+    """The fields of a section that are keys in the file (a destination's name is its key)."""
+    filled = NOT_KEYS + (("name",) if cls is DestinationConfig else ())
+    return {f.name: f for f in dataclasses.fields(cls) if f.name not in filled}
 
 
 class _Problems:
@@ -99,7 +105,7 @@ def _load_section(
     if not isinstance(node, yaml.MappingNode):
         problems.add(node, prefix, "must be a mapping of keys to values")
         return cls()
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in NOT_KEYS}
+    fields = keys_of(cls)
     values: dict[str, Any] = {}
     seen: set[str] = set()  # every key met, also those whose value was rejected
     for key_node, value_node in node.value:
@@ -159,6 +165,10 @@ def _load_destinations(
         if not name or not all(c.isalnum() or c in "-_" for c in name):
             problems.add(key_node, "destinations", f"{name!r} is not a name (letters, digits, - and _)")
             continue
+        if name == WYOMING:
+            problems.add(key_node, f"destinations.{name}", "is reserved for Home Assistant's satellite link "
+                         "(the wyoming: section); give this destination another name")
+            continue
         if any(d.name == name for d in found):
             problems.add(key_node, f"destinations.{name}", "appears twice")
             continue
@@ -186,7 +196,7 @@ def _cross_checks(config: Config, node: yaml.Node, problems: _Problems) -> None:
                 f"uses GPIO{config.button.pin}, which led.pin already uses; give each its own pin",
             )
     upload_to = config.after_wake.upload_to
-    if (upload_to is not None and config.destination(upload_to) is None
+    if (upload_to not in (None, WYOMING) and config.destination(upload_to) is None
             and not problems.about("after_wake.upload_to", "destinations")):
         names = ", ".join(d.name for d in config.destinations) or "none are configured"
         problems.add(
@@ -194,6 +204,7 @@ def _cross_checks(config: Config, node: yaml.Node, problems: _Problems) -> None:
             "after_wake.upload_to",
             f"names no destination {upload_to!r} (destinations: {names})",
         )
+    _wyoming_checks(config, node, problems)
     if (config.utterance.pre_roll_s >= config.utterance.max_length_s
             and not problems.about("utterance.pre_roll_s", "utterance.max_length_s")):
         problems.add(
@@ -201,6 +212,26 @@ def _cross_checks(config: Config, node: yaml.Node, problems: _Problems) -> None:
             "utterance.pre_roll_s",
             "must be shorter than utterance.max_length_s",
         )
+
+
+def _wyoming_checks(config: Config, node: yaml.Node, problems: _Problems) -> None:
+    wyoming = config.wyoming
+    if wyoming.listen is not None and not wyoming.allow and not problems.about("wyoming"):
+        problems.add(_find(node, "wyoming", "listen"), "wyoming.allow",
+                     "is required when wyoming.listen is set: the address of your Home Assistant host, "
+                     "such as [192.168.1.10] (any other peer is refused)")
+    if wyoming.listen is None and (wyoming.allow or wyoming.advertise) and not problems.about("wyoming"):
+        key = "allow" if wyoming.allow else "advertise"
+        problems.warn(_find(node, "wyoming", key), f"wyoming.{key}",
+                      "does nothing while wyoming.listen is not set (satellite mode is off)")
+    if (config.after_wake.upload_to == WYOMING and wyoming.listen is None
+            and not problems.about("after_wake.upload_to", "wyoming")):
+        problems.add(_find(node, "after_wake", "upload_to"), "after_wake.upload_to",
+                     "is wyoming, but satellite mode is off; set wyoming.listen and wyoming.allow")
+    elif (wyoming.listen is not None and config.after_wake.upload_to != WYOMING
+            and not problems.about("after_wake.upload_to", "wyoming")):
+        problems.warn(_find(node, "wyoming", "listen"), "wyoming.listen",
+                      "Home Assistant gets no audio unless after_wake.upload_to is wyoming")
 
 
 def _find(node: yaml.Node, *keys: str) -> yaml.Node | None:

@@ -111,6 +111,29 @@ class AfterWakeConfig:
     upload_to: str | None = None  # a destination name: ask to upload each kept utterance there
 
 
+WYOMING = "wyoming"  # the destination that is Home Assistant, reached over the satellite link
+WYOMING_PORT = 10700  # Home Assistant's convention for a Wyoming satellite
+WYOMING_MAX_BYTES = 120 * 32000  # two minutes of 16 kHz 16-bit audio, more than utterance.max_length_s
+
+
+@dataclass(frozen=True)
+class WyomingConfig:
+    """Satellite mode: Home Assistant's Wyoming integration connects here (guardd/wyoming/)."""
+
+    listen: str | None = None  # "HOST:PORT" to listen on (the LAN address, port 10700); None: off
+    allow: tuple[str, ...] = ()  # the Home Assistant host's addresses; required when listening
+    name: str = "guardd"  # the satellite's name in Home Assistant
+    advertise: bool = False  # announce _wyoming._tcp on the LAN (zeroconf): itself a disclosure
+
+    @property
+    def address(self) -> tuple[str, int] | None:
+        """(host, port) of `listen`, or None when satellite mode is off."""
+        if self.listen is None:
+            return None
+        host, _, port = self.listen.rpartition(":")
+        return host.strip("[]"), int(port)
+
+
 @dataclass(frozen=True)
 class ConfirmConfig:
     timeout_s: float = 30.0  # seconds the LED asks before the request is denied
@@ -151,6 +174,7 @@ class Config:
     button: ButtonConfig = ButtonConfig()
     destinations: tuple[DestinationConfig, ...] = ()
     after_wake: AfterWakeConfig = AfterWakeConfig()
+    wyoming: WyomingConfig = WyomingConfig()
     confirm: ConfirmConfig = ConfirmConfig()
     socket: SocketConfig = SocketConfig()
     source: str = "<defaults>"  # where this config came from, for messages
@@ -162,4 +186,9 @@ class Config:
         return Path(self.state_dir)
 
     def destination(self, name: str) -> DestinationConfig | None:
+        """A configured destination by name; `wyoming` is Home Assistant's end of the satellite
+        link while satellite mode is on (it takes only audio: 16 kHz, 16-bit, mono)."""
+        if name == WYOMING and self.wyoming.listen is not None:
+            return DestinationConfig(url=f"wyoming://{self.wyoming.listen}", label="Home Assistant",
+                                     timeout_s=10.0, max_bytes=WYOMING_MAX_BYTES, name=WYOMING)
         return next((d for d in self.destinations if d.name == name), None)
