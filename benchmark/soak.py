@@ -160,7 +160,7 @@ def soak(hours: float, *, sample_every_s: float = 600.0, seed: int = 7, state_di
             owner.act(t[0], pin)
             p.inputs.drain(core)
             client.step(t[0], core)
-            owner.idle(t[0], core.busy)
+            owner.idle(t[0], core.broker.busy)
             one_frame(frame)
             if t[0] >= next_sample:
                 next_sample += sample_every_s
@@ -170,7 +170,7 @@ def soak(hours: float, *, sample_every_s: float = 600.0, seed: int = 7, state_di
                     f"({samples[-1]['wall_s']:.0f} s wall)")
         # Let what is pending finish on silence, as replay does, then stop.
         silence = bytes(len(frames_by_file[passes[0]][0]))
-        while core.recording or core.busy or not owner.done:
+        while core.recording or core.broker.busy or not owner.done:
             one_frame(silence)
         settled = t[0] + ENDING_S  # the LED's ending of the last request runs out
         while t[0] < settled:

@@ -23,8 +23,11 @@ import logging
 import os
 from typing import Callable, Protocol
 
+import numpy as np
+
 from guardd import __version__
-from guardd.config.settings import Config
+from guardd.audioformat import PCM_TYPE, wav_pcm
+from guardd.config.settings import WYOMING, Config
 from guardd.confirm.broker import Broker, Outcome
 from guardd.confirm.gate import Gate
 from guardd.confirm.outbox import Caller, Outbox, Reply, Request
@@ -41,10 +44,19 @@ from guardd.listen.wake import WakeDetector
 from guardd.speak.player import SpeakerNews, SpeakerReport
 from guardd.speak.sentence import Announcement
 from guardd.telling import Emit, Teller
+from guardd.wyoming.link import PeerFrame, PeerNews, Uploading
+from guardd.wyoming.satellite import NoPeer, Peer, Satellite
 
 log = logging.getLogger(__name__)
 
 RETENTION_EVERY_S = 60.0  # how often the retention rule runs, on the core's clock
+FromPeer = PeerNews | PeerFrame | Uploading  # Home Assistant's link: a connection, a frame, an upload
+
+
+def after_wake_payload(kept: bytes, upload_to: str) -> tuple[bytes, str]:
+    """A kept utterance as its upload carries it: the WAV, or for Home Assistant the samples
+    alone, so that what is approved is exactly what the audio chunks carry."""
+    return (wav_pcm(kept), PCM_TYPE) if upload_to == WYOMING else (kept, "audio/wav")
 
 
 class Sends(Protocol):
@@ -60,6 +72,8 @@ class Speaks(Protocol):
 
     def announce(self, said: Announcement) -> None: ...
 
+    def play(self, sound_id: str, samples: np.ndarray) -> None: ...
+
     def hush(self, request_id: str) -> None: ...
 
 
@@ -67,7 +81,7 @@ class Core:
     def __init__(self, config: Config, *, wake: WakeDetector, vad: Vad, journal: Journal, recordings: Recordings,
                  show: Callable[[LedState], None], clock: Callable[[], float], wall_clock: Callable[[], float],
                  emit: Emit, sender: Sends, speaker: Speaks, button_down: bool = False, muted: bool = False,
-                 persist_mute: Callable[[bool], None] | None = None) -> None:
+                 persist_mute: Callable[[bool], None] | None = None, peer: Peer | None = None) -> None:
         self.config = config
         self.journal = journal
         self.record = Recorder(journal)
@@ -83,6 +97,7 @@ class Core:
         self.health = Health(self.faults, record=self.record, tell=self.tell, listener=self.listener)
         self.sender = sender
         self.speaker = speaker
+        self.satellite = Satellite(peer or NoPeer(), record=self.record, play=speaker.play, muted=lambda: self.muted)
         self.clock = clock
         self.wall_clock = wall_clock
         self._next_retention = float("-inf")
@@ -94,10 +109,6 @@ class Core:
     @property
     def muted(self) -> bool:
         return self.switch.muted
-
-    @property
-    def busy(self) -> bool:  # a request waits, asks or is being sent
-        return self.broker.busy
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -112,9 +123,8 @@ class Core:
         self.tell.led()
 
     def stop(self, reason: str, *, reload: bool = False) -> None:
-        """Deny what is pending and log the stop. For a reload, deny and discard with the reason
-        "reload" and log no stop: the process goes on with the new config, whose panel shows the
-        state at once."""
+        """Deny what is pending and log the stop; for a reload, deny and discard as "reload" and
+        log no stop (the process goes on with the new config, whose panel shows the state)."""
         why = "reload" if reload else "stopping"
         self._act(self.broker.abort_all(why))
         if self.listener.drop():
@@ -139,14 +149,18 @@ class Core:
         if self.clock() >= self._next_retention:
             self._retention()
 
-    def take(self, item: ButtonEdge | SendResult | SpeakerNews) -> None:
-        """An input that waited its turn in the inbox: a button edge, a send's result, or news
-        from the speaker (a sound began or ended; it failed, or plays again)."""
+    def take(self, item: ButtonEdge | SendResult | SpeakerNews | FromPeer) -> None:
+        """An input that waited its turn in the inbox: a button edge, a send's result, news
+        from the speaker (a sound began or ended; it failed, or plays again) or the link's."""
         if isinstance(item, ButtonEdge):
             log.debug("button %s at %.3f", "down" if item.pressed else "up", item.t)
             self._act(self.broker.on_edge(item.pressed, item.t))
         elif isinstance(item, SendResult):
             self._act(self.broker.on_result(item))
+        elif isinstance(item, FromPeer):  # satellite mode: Home Assistant's link
+            if self.satellite.take(item, self.clock()):
+                self.mute("home assistant (pause-satellite)")
+            self._check_log()
         elif isinstance(item, SpeakerReport):  # a fault of the speaker alone: listening goes on
             if item.failure is None:
                 self.clear_fault("speaker")
@@ -155,6 +169,7 @@ class Core:
         else:  # one of guardd's sounds began or ended: the microphone is deaf to it, the gate goes by it
             self.listener.own_sound.follow(item)
             self._act(self.broker.on_speaker(item))
+            self.satellite.on_speaker(item)
 
     def submit(self, kind: str, destination: str, payload: bytes, caller: Caller, *,
                reply: Reply | None = None, client: int | None = None,
@@ -177,6 +192,7 @@ class Core:
         """Let the clock act: confirmation timeouts, long presses, stuck buttons, mute toggles."""
         now = self.clock()
         self._act(self.broker.tick(now))
+        self.satellite.tick(now)
         # A press that began with no request asking, and none since, toggles once when held.
         if self.switch.toggle_due(self.broker.held_idle_since(), now):
             (self.unmute if self.muted else self.mute)("button")
@@ -203,8 +219,9 @@ class Core:
         upload_to = self.config.after_wake.upload_to
         if heard.kept is not None and upload_to is not None:
             me = Caller(os.getuid(), os.getpid(), "guardd (after wake)")
+            payload, content_type = after_wake_payload(heard.kept, upload_to)
             try:
-                self.submit("upload", upload_to, heard.kept, me, content_type="audio/wav")
+                self.submit("upload", upload_to, payload, me, content_type=content_type)
             except Refused as exc:
                 log.warning("upload of %s not requested: %s", heard.kept_name, exc)
 

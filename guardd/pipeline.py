@@ -20,6 +20,7 @@ from guardd.listen.recordings import Recordings
 from guardd.listen.wake import WakeDetector
 from guardd.speak.player import DeviceOutput, NoOutput, Player
 from guardd.speak.voice import find_voice
+from guardd.wyoming.satellite import Peer
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,7 @@ def open_pipeline(
     persist_mute: Callable[[bool], None] | None = None,
     journal: Callable[[AuditLog], Journal] | None = None,
     blink_thread: bool = True,
+    peer: Peer | None = None,
 ) -> Iterator[Pipeline]:
     """Open the log, load the models, set up the panel; close all of them on the way out.
 
@@ -75,7 +77,8 @@ def open_pipeline(
     its sounds as if each took its own length), each queuing what happened there. The core writes to the audit log itself, or through
     what `journal` makes of it (a test's journal that fails on demand). The LED blinks on real time
     by a thread of its own, unless `blink_thread` is False: then it follows whoever moves the
-    clock and calls panel.update() (replay and the benchmark, on audio time)."""
+    clock and calls panel.update() (replay and the benchmark, on audio time). `peer` is Home
+    Assistant's link in satellite mode (the daemon starts it; None: off)."""
     inputs = Inputs()
     wake = WakeDetector(
         list(config.wake.models),
@@ -114,6 +117,7 @@ def open_pipeline(
                 button_down=panel.button_is_down,
                 muted=muted,
                 persist_mute=persist_mute,
+                peer=peer,
             )
             yield Pipeline(core, panel, auditlog, inputs)
         finally:

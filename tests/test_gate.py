@@ -342,7 +342,7 @@ def test_unknown_destination_is_refused_and_nothing_is_armed(device, inbox):
     [refused] = d.records("refused")
     assert refused["code"] == "unknown_destination" and refused["bytes"] == 6
     assert d.records("request") == []
-    assert d.core.broker.armed is None and not d.core.busy
+    assert d.core.broker.armed is None and not d.core.broker.busy
     assert d.led is LedState.IDLE
     d.press(T0 + 1.0)
     inbox.assert_nothing_arrived()
@@ -393,7 +393,7 @@ def test_log_failure_at_submission_refuses_and_arms_nothing(device, inbox):
         d.submit(b"secret")
     assert exc.value.code == "log_unavailable"
     d.journal.heal()
-    assert d.core.broker.armed is None and not d.core.busy
+    assert d.core.broker.armed is None and not d.core.broker.busy
     assert d.spooled == []
     assert d.led is LedState.FAULT
     assert d.records("request") == []

@@ -71,7 +71,7 @@ def test_a_log_fault_denies_at_once_and_logs_why_when_the_log_writes_again(devic
     d.core.note("reload")  # any record that cannot be written enters the log fault
     assert armed.final == {"status": "denied", "id": armed.id, "reason": "log unavailable"}
     assert waiting.final == {"status": "denied", "id": waiting.id, "reason": "log unavailable"}
-    assert d.led is LedState.FAULT and not d.core.busy and d.core.broker.armed is None
+    assert d.led is LedState.FAULT and not d.core.broker.busy and d.core.broker.armed is None
     d.press(T0 + 1.0)
     assert d.led is LedState.FAULT
     inbox.assert_nothing_arrived()

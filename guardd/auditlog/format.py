@@ -26,7 +26,8 @@ RESERVED_FIELDS = ("type", "seq", "prev", "h", "mac", "wall_ms", "mono_us", "boo
 RECORD_TYPES = (
     "start", "stop", "reload", "wake", "utterance", "discard", "deleted", "request", "refused",
     "announce", "decision", "send", "sent", "unfinished", "fault", "recovered", "mute", "unmute",
-    "recovery", "segment", "retention", "rekey", "bench",
+    "recovery", "segment", "retention", "rekey", "bench", "peer", "peer_ignored", "transcript",
+    "reply", "peer_audio", "pipeline",
 )
 INT_FIELDS = ("seq", "wall_ms", "mono_us")  # what the writer adds to every record
 STR_FIELDS = ("type", "boot")

@@ -102,7 +102,7 @@ def replay(
             feed(first)
             for frame in frames:
                 feed(frame)
-        while core.recording or pending or releases or core.busy:
+        while core.recording or pending or releases or core.broker.busy:
             feed(SILENCE)
         core.stop("end of file")
     return 0

@@ -186,6 +186,12 @@ class Gate(Generic[R]):
         return decision
 
     @property
+    def settles_at(self) -> float | None:
+        """When the line's latest change will have been stable for debounce_s, while that has
+        not yet counted (the loop looks again then, so a press is decided when it ends)."""
+        return self._raw_since + self.cfg.debounce_s if self._raw_down != self._down else None
+
+    @property
     def button_down(self) -> bool:
         """The debounced button state."""
         return self._down

@@ -9,7 +9,8 @@ from __future__ import annotations
 import errno
 from pathlib import Path
 
-from guardd.config.settings import Config
+from guardd.audioformat import PCM_TYPE
+from guardd.config.settings import WYOMING, Config
 from guardd.confirm.outbox import Caller, Outbox, Reply, Request
 from guardd.errors import Refused
 from guardd.journal import Recorder
@@ -62,6 +63,9 @@ def take_in(config: Config, outbox: Outbox, record: Recorder, kind: str, destina
             content_type: str | None, now: float) -> Request:
     """The request, copied in and logged; or Refused, logged as `refused`."""
     try:
+        if destination == WYOMING and (kind != "upload" or content_type != PCM_TYPE):
+            raise Refused("wrong_kind", f"the wyoming destination takes only uploads of {PCM_TYPE} "
+                                        "(guardd's kept utterances)")
         request_id, dest_name, spool, digest = copy_in(
             config, outbox, record, kind, destination, payload, caller, queue_full=queue_full)
     except Refused as exc:
@@ -70,6 +74,7 @@ def take_in(config: Config, outbox: Outbox, record: Recorder, kind: str, destina
         raise
     dest = config.destination(dest_name)
     assert dest is not None
-    said = announcement(request_id, kind, dest.spoken_name, payload, spool, digest, config.announce)
-    return Request(request_id, kind, dest_name, digest, len(payload), content_type or CONTENT_TYPES[kind],
-                   spool, caller, reply, client, now, said)
+    content_type = content_type or CONTENT_TYPES[kind]
+    said = announcement(request_id, kind, dest.spoken_name, payload, spool, digest, config.announce, content_type)
+    return Request(request_id, kind, dest_name, digest, len(payload), content_type, spool, caller, reply,
+                   client, now, said)

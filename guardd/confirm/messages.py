@@ -80,7 +80,8 @@ def sent_fields(result: SendResult) -> dict[str, int | str]:
 
 
 def result_event(request: Request, result: SendResult) -> Message:
-    event: Message = {"event": "sent" if result.status else "send_failed", "id": request.id,
+    answered = result.status or result.delivered  # (Home Assistant's link has no HTTP status)
+    event: Message = {"event": "sent" if answered else "send_failed", "id": request.id,
                       "status": result.status, "delivered": result.delivered}
     if result.error:
         event["error"] = result.error

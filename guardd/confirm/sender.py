@@ -7,6 +7,9 @@ http.client, so proxy settings in the environment never apply). The destination'
 bounds the whole exchange, from the name lookup to the last byte of the answer: every blocking
 step gets only the time left, so a destination that trickles a byte a second, or reads slowly,
 cannot keep a send alive past it. A send out of time has failed; it is not retried.
+The `wyoming` destination is Home Assistant over the satellite link: the approved audio goes
+out as one pipeline run (wyoming/upload.py frames it and hashes what it frames again), within
+the destination's timeout, to the peer that has the satellite running, or not at all.
 In `run` it works on its own thread so the audio path never waits for the network; in `replay`
 it sends inline so audio time stands still while the bytes travel.
 """
@@ -20,11 +23,14 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Protocol
+
+from wyoming.event import Event
 
 from guardd import __version__
-from guardd.config.settings import DestinationConfig
+from guardd.config.settings import WYOMING, DestinationConfig
 from guardd.confirm.exchange import Deadline, Exchange
+from guardd.wyoming.upload import PCM, NotApproved, pipeline_frames
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +56,13 @@ class SendResult:
     duration_s: float
 
 
-def send(job: SendJob) -> SendResult:
+class Uploads(Protocol):
+    """The satellite link, as the sender uses it (wyoming/link.py)."""
+
+    def upload(self, request_id: str, frames: list[Event], within_s: float) -> tuple[int, str]: ...
+
+
+def send(job: SendJob, satellite: Uploads | None = None) -> SendResult:
     started = time.monotonic()
 
     def failed(error: str, status: int = 0, body: bytes = b"", sent: int = 0) -> SendResult:
@@ -63,6 +75,8 @@ def send(job: SendJob) -> SendResult:
     if hashlib.sha256(payload).hexdigest() != job.sha256:
         return failed("payload changed after approval; nothing sent")
     dest = job.destination
+    if dest.name == WYOMING:
+        return _upload(job, payload, satellite, started)
     headers = {"Content-Type": job.content_type, "User-Agent": f"guardd/{__version__}"}
     headers.update(dict(dest.headers))
     import http.client
@@ -85,14 +99,31 @@ def send(job: SendJob) -> SendResult:
     return SendResult(job.request_id, True, status, body, "", sent, time.monotonic() - started)
 
 
+def _upload(job: SendJob, pcm: bytes, satellite: Uploads | None, started: float) -> SendResult:
+    def result(sent: int, error: str) -> SendResult:
+        return SendResult(job.request_id, not error, 0, b"", error, sent, time.monotonic() - started)
+
+    if satellite is None:
+        return result(0, "satellite mode is not running")
+    if job.content_type != PCM:
+        return result(0, f"Home Assistant takes only {PCM} over the satellite link (got {job.content_type})")
+    try:
+        frames = pipeline_frames(pcm, job.sha256)
+    except NotApproved as exc:
+        return result(0, str(exc))
+    return result(*satellite.upload(job.request_id, frames, job.destination.timeout_s))
+
+
 class Sender:
     """Sends one job at a time and hands each result to `on_result`, never while `submit` is on
     the stack when threaded. Inline (threaded=False: replay and tests) it sends in `submit` and
     hands the result over before returning; `on_result` must then only queue it, as the daemon's
     inbox does, so the core takes every result as an input of its own."""
 
-    def __init__(self, on_result: Callable[[SendResult], None], *, threaded: bool = True) -> None:
+    def __init__(self, on_result: Callable[[SendResult], None], *, threaded: bool = True,
+                 satellite: Uploads | None = None) -> None:
         self._on_result = on_result
+        self._satellite = satellite
         self._threaded = threaded
         self._jobs: queue.Queue[SendJob | None] = queue.Queue()
         self._thread: threading.Thread | None = None
@@ -112,10 +143,9 @@ class Sender:
         while (job := self._jobs.get()) is not None:
             self._on_result(self._send(job))
 
-    @staticmethod
-    def _send(job: SendJob) -> SendResult:
+    def _send(self, job: SendJob) -> SendResult:
         try:
-            return send(job)
+            return send(job, self._satellite)
         except Exception as exc:  # never lose a result: the core must log and answer
             log.exception("sender failed")
             return SendResult(job.request_id, False, 0, b"", f"sender error: {exc}", 0, 0.0)

@@ -1,6 +1,6 @@
-"""Audio out: guardd's own tones and announcements on the speaker, through sounddevice and
-PortAudio, from a thread of its own. The core's side only enqueues: chime(), announce() and
-hush() never block, and when PLAY_QUEUE sounds already wait a new one is dropped (counted).
+"""Audio out: guardd's own tones and announcements, and the audio Home Assistant sends to be
+played (play()), on the speaker, through sounddevice and PortAudio, from a thread of its own.
+The core's side only enqueues: chime(), announce(), play() and hush() never block, and when PLAY_QUEUE sounds already wait a new one is dropped (counted).
 
 An announcement is the asking tone, the upload's own audio (for `announce.upload: playback`)
 and the spoken sentence, in that order, as one sound. Each sound opens the output stream,
@@ -33,7 +33,7 @@ import numpy as np
 from guardd.sounddevices import import_sounddevice, resolve_device
 from guardd.speak.earcons import SPEAKER_RATE, render
 from guardd.speak.sentence import Announcement
-from guardd.speak.sounds import announcement_samples
+from guardd.speak.sounds import announcement_samples, scaled
 from guardd.speak.voice import Espeak
 
 log = logging.getLogger(__name__)
@@ -108,6 +108,7 @@ class _Sound:
     request_id: str | None
     chime: str = ""
     said: Announcement | None = None
+    samples: np.ndarray | None = None  # audio to play as it is (at SPEAKER_RATE), at the volume
 
 
 class Player:
@@ -137,6 +138,10 @@ class Player:
 
     def announce(self, said: Announcement) -> None:
         self._put(_Sound(said.request_id, said=said))
+
+    def play(self, sound_id: str, samples: np.ndarray) -> None:
+        """Int16 mono samples at SPEAKER_RATE (a reply from Home Assistant), as sound `sound_id`."""
+        self._put(_Sound(sound_id, samples=samples))
 
     def hush(self, request_id: str) -> None:
         """The request was decided: its announcement stops, or never starts."""
@@ -228,6 +233,8 @@ class Player:
         self._report(Played(sound.request_id, ended, whole))
 
     def _samples(self, sound: _Sound) -> np.ndarray:
+        if sound.samples is not None:
+            return scaled(sound.samples, self._volume)
         if sound.said is None:
             return render(sound.chime, self._volume)
         return announcement_samples(sound.said, self.voice, self._volume)

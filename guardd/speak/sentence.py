@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from guardd.config.settings import AnnounceConfig
-from guardd.speak.clips import wav_seconds
+from guardd.speak.clips import audio_seconds
 
 READ_MAX = 200  # characters of a message read out; the rest are counted
 PLAYBACK_MAX_S = 60.0  # a longer upload is described, not played back
@@ -37,6 +37,7 @@ class Announcement:
     text: str
     playback: Path | None = None
     playback_sha256: str = ""
+    playback_type: str = ""  # the upload's content type (a WAV, or guardd's bare samples)
 
     @property
     def sha256(self) -> str:
@@ -81,9 +82,9 @@ def message_sentence(label: str, payload: bytes, read_text: bool) -> str:
     return f"Send to {label}: {what}.{reads} Press the button to send it."
 
 
-def upload_sentence(label: str, payload: bytes, playback: bool) -> tuple[str, bool]:
+def upload_sentence(label: str, payload: bytes, playback: bool, content_type: str = "audio/wav") -> tuple[str, bool]:
     """The sentence, and whether the upload's own audio plays before it."""
-    seconds = wav_seconds(payload)
+    seconds = audio_seconds(payload, content_type)
     if seconds is None:
         return f"Send to {label}: an upload of {size(len(payload))}. Press the button to send it.", False
     if playback and seconds <= PLAYBACK_MAX_S:
@@ -92,8 +93,10 @@ def upload_sentence(label: str, payload: bytes, playback: bool) -> tuple[str, bo
 
 
 def announcement(request_id: str, kind: str, label: str, payload: bytes, spool: Path, sha256: str,
-                 config: AnnounceConfig) -> Announcement:
+                 config: AnnounceConfig, content_type: str) -> Announcement:
     if kind == "message":
         return Announcement(request_id, message_sentence(label, payload, config.read_text))
-    text, plays = upload_sentence(label, payload, config.upload == "playback")
-    return Announcement(request_id, text, spool if plays else None, sha256 if plays else "")
+    text, plays = upload_sentence(label, payload, config.upload == "playback", content_type)
+    if not plays:
+        return Announcement(request_id, text)
+    return Announcement(request_id, text, spool, sha256, content_type)

@@ -27,7 +27,7 @@ def announcement_samples(said: Announcement, voice: Espeak | None, volume: float
     gap = np.zeros(int(GAP_S * SPEAKER_RATE), dtype=np.int16)
     parts = [render("asking", volume), gap]
     if said.playback is not None:
-        clip = load_upload(said.playback, said.playback_sha256)
+        clip = load_upload(said.playback, said.playback_sha256, said.playback_type)
         if clip is not None:
             parts += [scaled(clip, volume), gap]
     if voice is not None:

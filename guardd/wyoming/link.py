@@ -1,20 +1,23 @@
 """The Wyoming link to Home Assistant: a TCP listener that lets one peer in at a time, and only
-from the addresses the owner allowed. (Issue 16's first part: not yet started by `guardd run`,
-which will hand approved utterances to it.) Home Assistant's Wyoming integration connects to the
-satellite (not the other way round), asks `describe`, pings every 2 s and reconnects when the
-link drops.
+from the addresses the owner allowed. Home Assistant's Wyoming integration connects to the
+satellite (not the other way round), sends `run-satellite`, asks `describe`, pings every 2 s
+and reconnects when the link drops.
 
 What guardd sends here on its own is fixed: `info` (from the config, never from anything the
-microphone heard) and `pong` (without the ping's text: nothing of the peer's is echoed). Every
-other frame the peer sends is handed to the core as a PeerFrame, in order, from this link's
-own thread; frames the protocol does not name, or that break the bounds (frames.py), drop the
-connection. So does a peer that sends nothing for IDLE_S (its pings stopped) or does not take
-what guardd writes within IDLE_S. Each connection, refusal and drop is handed over as
-PeerNews, for the log. Frames sent and received are counted by type, for `guardd status`.
+microphone heard) and `pong` (without the ping's text: nothing of the peer's is echoed); the
+core adds `played` and `error`. An approved utterance goes out through upload(), from the
+sender's thread, and only while the peer has the satellite running (`run-satellite`, and no
+`pause-satellite` since). Every other frame the peer sends is handed to the core as a
+PeerFrame, in order, from this link's own thread, marked with the upload it may answer;
+frames the protocol does not name, or that break the bounds (frames.py), drop the connection.
+So does a peer that sends nothing for IDLE_S (its pings stopped) or does not take what guardd
+writes within IDLE_S. Each connection, refusal and drop is handed over as PeerNews, for the
+log. Frames sent and received are counted by type, for `guardd status`.
 """
 
 from __future__ import annotations
 
+import io
 import ipaddress
 import logging
 import socket
@@ -37,8 +40,9 @@ FROM_PEER = frozenset({
     "describe", "ping", "pong", "run-satellite", "pause-satellite", "run-pipeline", "detect",
     "transcribe", "transcript", "synthesize", "audio-start", "audio-chunk", "audio-stop", "error",
     "voice-started", "voice-stopped", "played", "timer-started", "timer-updated", "timer-cancelled",
-    "timer-finished",
+    "timer-finished", "detection",
 })
+SEND_BUFFER = 32 * 1024  # bytes (the kernel doubles it): a second of audio, at most, in flight
 ANSWERED_HERE = frozenset({"describe", "ping", "pong"})  # never handed to the core
 
 
@@ -53,10 +57,19 @@ class PeerNews:
 
 @dataclass(frozen=True)
 class PeerFrame:
-    """A frame from the connected peer, for the core."""
+    """A frame from the connected peer, for the core; `run` is the request id of the last
+    upload on this connection (what the frame may be an answer to), None before any."""
 
     peer: str
     event: Event
+    run: str | None = None
+
+
+@dataclass(frozen=True)
+class Uploading:
+    """An approved upload is about to be written: the frames that follow may answer it."""
+
+    request_id: str
 
 
 def allowed(address: str, allow: tuple[str, ...]) -> bool:
@@ -81,6 +94,8 @@ class WyomingLink:
         self._peer: socket.socket | None = None
         self._peer_name = ""
         self._since = 0.0
+        self._running = False  # the peer sent run-satellite, and no pause-satellite since
+        self._run: str | None = None  # the request id of this connection's last upload
         self._lock = threading.Lock()  # the peer socket, and writes to it
         self._stopping = False
         self._threads: list[threading.Thread] = []
@@ -109,29 +124,71 @@ class WyomingLink:
         for thread in self._threads:
             thread.join(2.0)
 
+    @property
+    def ready(self) -> bool:
+        """A peer is connected and has the satellite running: an upload may go."""
+        return self._peer is not None and self._running
+
     def send(self, event: Event) -> bool:
         """Write one frame to the peer; False when none is connected or the write failed."""
         with self._lock:
             peer = self._peer
+        return peer is not None and self._write(peer, event) is None
+
+    def upload(self, request_id: str, frames: list[Event], within_s: float) -> tuple[int, str]:
+        """Write one approved pipeline run (upload.py) to the peer that has the satellite
+        running, all within `within_s`: (audio bytes written, "" or why it failed). A failure
+        part way drops the connection; nothing is ever written again for this request."""
+        with self._lock:
+            peer = self._peer
             if peer is None:
-                return False
-            try:
-                write_frame(peer.makefile("wb"), event)
-            except OSError as exc:
-                failed: str | None = f"cannot write to the peer: {exc}"
-            else:
-                failed = None
-                self.sent[event.type] += 1
-        if failed is not None:
-            self._drop(peer, failed)
-        return failed is None
+                return 0, "Home Assistant is not connected"
+            if not self._running:
+                return 0, "Home Assistant has the satellite paused (or has not started it)"
+            self._run = request_id
+        self._deliver(Uploading(request_id))  # before any frame: an answer comes after it
+        deadline = time.monotonic() + within_s
+        sent = 0
+        for event in frames:
+            if time.monotonic() > deadline:
+                why = f"Home Assistant did not take the audio within {within_s:g} s"
+                self._drop(peer, why)
+                return sent, why
+            failed = self._write(peer, event)
+            if failed is not None:
+                return sent, f"the upload broke off: {failed}"
+            if event.type == "audio-chunk":
+                sent += len(event.payload or b"")
+        return sent, ""
+
+    def drop(self, reason: str) -> None:
+        """End the current connection (a reply that breaks the rules, say), saying why."""
+        self._drop(None, reason)
 
     def status(self) -> dict[str, Any]:
         with self._lock:
             peer = self._peer_name if self._peer is not None else None
-            return {"listen": f"{self._address[0]}:{self.port}", "peer": peer,
+            return {"listen": f"{self._address[0]}:{self.port}", "peer": peer, "running": self.ready,
                     "connected_s": round(time.monotonic() - self._since, 1) if peer else None,
                     "sent": dict(self.sent), "received": dict(self.received)}
+
+    def _write(self, peer: socket.socket, event: Event) -> str | None:
+        """Write a frame to `peer` if it is still the current one: None, or why not (the
+        connection is then dropped)."""
+        with self._lock:
+            if peer is not self._peer:
+                return "Home Assistant reconnected or went away"
+            frame = io.BytesIO()
+            write_frame(frame, event)
+            try:
+                peer.sendall(frame.getvalue())  # one call: it waits at most IDLE_S in all
+            except OSError as exc:
+                failed = f"cannot write to the peer: {exc}"
+            else:
+                self.sent[event.type] += 1
+                return None
+        self._drop(peer, failed)
+        return failed
 
     # -- threads -------------------------------------------------------------------------------
 
@@ -153,8 +210,13 @@ class WyomingLink:
                 self._deliver(PeerNews("refused", name, "not in wyoming.allow"))
                 continue
             conn.settimeout(IDLE_S)  # every read and every write waits at most this long
+            # A bounded send buffer: an upload to a peer that stops reading waits, and fails,
+            # instead of vanishing into a buffer the kernel would grow to megabytes.
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # each frame goes at once
             with self._lock:
                 old, self._peer, self._peer_name, self._since = self._peer, conn, name, time.monotonic()
+                self._running, self._run = False, None
             if old is not None:
                 self._close(old)  # Home Assistant reconnected: the old link is dead
             self._deliver(PeerNews("connected", name))
@@ -169,11 +231,14 @@ class WyomingLink:
                     raise FrameError(f"an event type the protocol does not name: {event.type[:40]!r}")
                 self.received[event.type] += 1
                 if event.type == "describe":
-                    self.send(self._info)
+                    self._write(conn, self._info)
                 elif event.type == "ping":
-                    self.send(Pong().event())
+                    self._write(conn, Pong().event())
                 elif event.type not in ANSWERED_HERE:
-                    self._deliver(PeerFrame(name, event))
+                    if event.type in ("run-satellite", "pause-satellite"):
+                        with self._lock:
+                            self._running = event.type == "run-satellite" and conn is self._peer
+                    self._deliver(PeerFrame(name, event, self._run))
         except FrameError as exc:
             reason = str(exc)
         except TimeoutError:
@@ -189,7 +254,7 @@ class WyomingLink:
                 if conn is not None:
                     self._close(conn)  # a link already replaced
                 return
-            conn, name, self._peer = self._peer, self._peer_name, None
+            conn, name, self._peer, self._running = self._peer, self._peer_name, None, False
         self._close(conn)
         self._deliver(PeerNews("closed", name, reason))
 

@@ -54,6 +54,7 @@ class InstantSpeaker:
         self.said: list[Announcement] = []
         self.chimes: list[str] = []
         self.hushed: list[str] = []
+        self.played: list[tuple[str, Any]] = []
 
     def chime(self, name: str) -> None:
         self.chimes.append(name)
@@ -64,6 +65,13 @@ class InstantSpeaker:
         assert self.report is not None, "set InstantSpeaker.report to where its news goes"
         self.report(Playing(said.request_id, now, now))
         self.report(Played(said.request_id, now, True))
+
+    def play(self, sound_id: str, samples: Any) -> None:
+        self.played.append((sound_id, samples))
+        now = self._clock()
+        assert self.report is not None, "set InstantSpeaker.report to where its news goes"
+        self.report(Playing(sound_id, now, now))
+        self.report(Played(sound_id, now, True))
 
     def hush(self, request_id: str) -> None:
         self.hushed.append(request_id)

@@ -1,0 +1,197 @@
+"""The satellite as the core sees it: what Home Assistant's frames mean for guardd, on the
+core's thread. Calls go one way: the core hands over the link's news and frames, the speaker's
+news and the clock; this logs, plays what is to be played, answers `played`, and says when
+Home Assistant asked to mute. It never starts anything from the other side.
+
+- A pipeline run is one approved upload (the sender writes it, upload.py). Its `transcript`,
+  `synthesize` and reply audio are Home Assistant's answer: logged as SHA-256 and length (never
+  as text), the reply played on the speaker, then `played` sent back. A run ends `replied`,
+  `error` (Home Assistant's error code is logged, not its text), `no_reply` after REPLY_WAIT_S,
+  or `disconnected`.
+- Audio Home Assistant pushes outside a run (an announcement) is logged and played.
+- `pause-satellite` mutes. Nothing from the peer unmutes: `run-satellite` while muted is
+  logged and changes nothing; only the long press on the device unmutes (promise 5).
+- `run-pipeline`, `detect` and `detection` from the peer would start a pipeline from the other
+  side: logged and ignored. A pipeline starts only with a wake word and a press on the device.
+- Audio that breaks the rules (sound.py) drops the connection.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from typing import Callable, Protocol
+
+import numpy as np
+from wyoming.event import Event
+from wyoming.snd import Played as PlayedFrame
+
+from guardd.journal import Recorder
+from guardd.speak.player import Played, Playing
+from guardd.wyoming.link import PeerFrame, PeerNews, Uploading
+from guardd.wyoming.sound import MAX_S, BadSound, IncomingSound
+
+log = logging.getLogger(__name__)
+
+REPLY_WAIT_S = 30.0  # after an upload, how long Home Assistant may take to answer it
+STARTS_FROM_AFAR = frozenset({"run-pipeline", "detect", "detection"})
+NOT_FROM_AFAR = "a pipeline starts only with a wake word and a press on the device"
+
+
+class Peer(Protocol):
+    """The link, as the satellite uses it."""
+
+    def send(self, event: Event) -> bool: ...
+
+    def drop(self, reason: str) -> None: ...
+
+
+class NoPeer:
+    """Satellite mode is off: no frame ever comes, and none can go."""
+
+    def send(self, event: Event) -> bool:
+        return False
+
+    def drop(self, reason: str) -> None:
+        return None
+
+
+@dataclass
+class Run:
+    request_id: str
+    began: float
+    text: tuple[str, int] = ("", 0)  # the reply's text (synthesize): SHA-256, characters
+    replied: bool = False  # its reply audio is playing
+
+
+def digest(text: str) -> tuple[str, int]:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest(), len(text)
+
+
+class Satellite:
+    def __init__(self, peer: Peer, *, record: Recorder, play: Callable[[str, np.ndarray], None],
+                 muted: Callable[[], bool]) -> None:
+        self._peer = peer
+        self._record = record
+        self._play = play
+        self._muted = muted
+        self.run: Run | None = None
+        self._incoming: tuple[IncomingSound, str] | None = None  # a sound arriving, and its id
+        self._playing: dict[str, str | None] = {}  # sound id -> its run's request id (None: pushed)
+        self._sounds = 0
+
+    # -- inputs from the core ------------------------------------------------------------------
+
+    def take(self, item: PeerNews | PeerFrame | Uploading, now: float) -> bool:
+        """A connection's news or a frame; True when Home Assistant asked to mute."""
+        if isinstance(item, Uploading):
+            self._begin(item.request_id, now)  # (logged already: its `send` record)
+            return False
+        if isinstance(item, PeerNews):
+            self._record("peer", event=item.what, peer=item.peer, reason=item.reason[:200])
+            if item.what == "closed":
+                self._incoming = None
+                self._end("disconnected", item.reason)
+            return False
+        kind = item.event.type
+        if kind == "pause-satellite":
+            return True
+        if kind == "run-satellite" and self._muted():
+            self._ignored(item, "guardd is muted; only the long press on the device unmutes")
+        elif kind in STARTS_FROM_AFAR:
+            self._ignored(item, NOT_FROM_AFAR)
+        elif kind in ("transcript", "synthesize", "error"):
+            self._answer(item, now)
+        elif kind in ("audio-start", "audio-chunk", "audio-stop"):
+            try:
+                self._audio(item, now)
+            except (BadSound, ValueError, TypeError, KeyError) as exc:
+                self._incoming = None
+                self._peer.drop(f"bad audio from the peer: {exc}")
+        return False
+
+    def on_speaker(self, news: Playing | Played) -> None:
+        """One of the peer's sounds ended: `played` goes back, and a reply ends its run."""
+        if not isinstance(news, Played) or news.request_id not in self._playing:
+            return
+        request_id = self._playing.pop(news.request_id)
+        self._peer.send(PlayedFrame().event())
+        if request_id is not None and self.run is not None and self.run.request_id == request_id:
+            self._end("replied", "" if news.whole else "the reply did not play to the end")
+
+    def tick(self, now: float) -> None:
+        run = self.run
+        if run is not None and not run.replied and now - run.began > REPLY_WAIT_S:
+            self._end("no_reply", f"no reply within {REPLY_WAIT_S:g} s")
+        if self._incoming is not None and now - self._incoming[0].began > MAX_S + REPLY_WAIT_S:
+            self._incoming = None
+            self._peer.drop("audio-start without its audio-stop")
+
+    # -- frames --------------------------------------------------------------------------------
+
+    def _run_of(self, frame: PeerFrame) -> Run | None:
+        """The open run a frame answers, or None."""
+        run = self.run
+        return run if run is not None and frame.run == run.request_id else None
+
+    def _answer(self, frame: PeerFrame, now: float) -> None:
+        run = self._run_of(frame)
+        data = frame.event.data or {}
+        if run is None:
+            self._ignored(frame, "no pipeline run of guardd's is waiting for it")
+        elif frame.event.type == "transcript":
+            sha256, chars = digest(str(data.get("text") or ""))
+            self._record("transcript", id=run.request_id, sha256=sha256, chars=chars)
+        elif frame.event.type == "synthesize":
+            run.text = digest(str(data.get("text") or ""))
+        else:
+            self._end("error", f"Home Assistant: {str(data.get('code') or 'error')[:60]}")
+
+    def _audio(self, frame: PeerFrame, now: float) -> None:
+        kind = frame.event.type
+        if kind == "audio-start":
+            if self._incoming is not None:
+                raise BadSound("audio-start inside another sound")
+            run = self._run_of(frame)
+            reply = run is not None and not run.replied
+            self._sounds += 1
+            sound_id = f"{run.request_id}-reply" if reply and run else f"peer-{self._sounds}"
+            self._incoming = (IncomingSound(frame.event, now), sound_id)
+            return
+        if self._incoming is None:
+            raise BadSound(f"{kind} without an audio-start")
+        sound, sound_id = self._incoming
+        if kind == "audio-chunk":
+            sound.add(frame.event)
+            return
+        self._incoming = None
+        samples, sha256, ms = sound.finish()
+        run = self.run if sound_id.endswith("-reply") else None
+        if run is not None:
+            run.replied = True
+            text_sha256, chars = run.text
+            seq = self._record("reply", id=run.request_id, sha256=text_sha256, chars=chars,
+                               audio_sha256=sha256, audio_ms=ms)
+        else:
+            seq = self._record("peer_audio", peer=frame.peer, audio_sha256=sha256, audio_ms=ms)
+        if seq is None:
+            log.error("not played: the log cannot be written")
+            return
+        self._playing[sound_id] = run.request_id if run else None
+        self._play(sound_id, samples)
+
+    # -- runs ----------------------------------------------------------------------------------
+
+    def _begin(self, request_id: str, now: float) -> None:
+        if self.run is not None:
+            self._end("superseded", "a newer upload began")
+        self.run = Run(request_id, now)
+
+    def _end(self, result: str, reason: str) -> None:
+        run, self.run = self.run, None
+        if run is not None:
+            self._record("pipeline", id=run.request_id, result=result, reason=reason[:200])
+
+    def _ignored(self, frame: PeerFrame, reason: str) -> None:
+        self._record("peer_ignored", peer=frame.peer, frame=frame.event.type, reason=reason)
