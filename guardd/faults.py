@@ -1,6 +1,6 @@
 """What is wrong now, by kind, in the order it went wrong: "log" (the audit log cannot be
 written), "audio" (the microphone), "speaker" (guardd's own sounds cannot play), "storage"
-(recordings or the mute state), "socket".
+(recordings or the mute state), "socket", "wyoming" (Home Assistant's listener).
 
 Only the log's fault stops every send (BLOCKING_FAULTS): without the log nothing can be recorded
 before it happens, so nothing may leave. The others stop only their own part: a request that

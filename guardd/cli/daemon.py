@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 from guardd.cli.clients import Clients
-from guardd.cli.keeper import MicrophoneKeeper
+from guardd.cli.keeper import POLL_S, MicrophoneKeeper
 from guardd.config import load as configmod
 from guardd.config.settings import Config
 from guardd.confirm.sender import Sender, SendResult
@@ -30,13 +30,17 @@ from guardd.pipeline import open_pipeline, speaker_output
 from guardd.sounddevices import import_sounddevice
 from guardd.speak.player import Played, Player, Playing, SpeakerReport
 from guardd.speak.voice import ENGINE, INSTALL, Espeak, find_voice
+from guardd.wyoming.advertise import Advertiser
+from guardd.wyoming.info import satellite_info
+from guardd.wyoming.link import PeerFrame, PeerNews, Uploading, WyomingLink
 
 log = logging.getLogger(__name__)
 
 INBOX_LIMIT = 1024  # events waiting for the core (edges, client calls, send results)
 
-Inbox = queue.Queue  # of ButtonEdge | ClientCall | ClientGone | SendResult | SpeakerNews
-FOR_THE_CORE = (ButtonEdge, SendResult, Playing, Played, SpeakerReport)  # what core.take() takes
+Inbox = queue.Queue  # of ButtonEdge | ClientCall | ClientGone | SendResult | SpeakerNews | FromPeer
+FOR_THE_CORE = (ButtonEdge, SendResult, Playing, Played, SpeakerReport, PeerNews, PeerFrame, Uploading)
+NEVER_DROPPED = (SendResult, Playing, Played, PeerNews, PeerFrame, Uploading)  # the core logs them, or goes by them
 
 class StopFlag:
     """Set by SIGTERM/SIGINT (stop) and SIGHUP (reload); the handler does nothing else."""
@@ -108,15 +112,18 @@ def _serve(config: Config, button: SimulatedButton | None, voice: Espeak | None,
     reload the process goes on: no start record (the reload record says it), no stop line."""
     inbox: Inbox = queue.Queue(maxsize=INBOX_LIMIT)
     clients: Clients | None = None
+    microphone: MicrophoneKeeper | None = None
 
     def deliver(item: Any) -> None:
         try:
             inbox.put_nowait(item)
         except queue.Full:
-            if isinstance(item, (SendResult, Playing, Played)):
-                inbox.put(item)  # never dropped: the core logs a result, and the gate goes by the speaker
+            if isinstance(item, NEVER_DROPPED):
+                inbox.put(item)  # (a peer sending faster than the core takes it waits)
             else:
                 log.warning("inbox full; %s dropped", type(item).__name__)
+        if microphone is not None:
+            microphone.wake()  # the core takes it now, not at the next block of audio
 
     def emit(event: dict[str, Any]) -> None:
         log.info("%s", describe(event))
@@ -128,7 +135,8 @@ def _serve(config: Config, button: SimulatedButton | None, voice: Espeak | None,
     import_sounddevice()  # a missing PortAudio is no fault to retry: say what to install, and stop
     player = Player(speaker_output(config), config.announce.volume, voice, deliver)
     player.start()
-    sender = Sender(deliver, threaded=True)
+    link = satellite_link(config, deliver)
+    sender = Sender(deliver, threaded=True, satellite=link)
     next_config: Config | None = None
     with open_pipeline(
         config,
@@ -141,6 +149,7 @@ def _serve(config: Config, button: SimulatedButton | None, voice: Espeak | None,
         on_show=draw_led if button else None,
         muted=read_muted(config.state_path),
         persist_mute=functools.partial(write_muted, config.state_path),
+        peer=link,
     ) as p:
         core = p.core
         core.start(mode="simulate" if button else "run", config=config.source, muted=int(core.muted),
@@ -156,8 +165,9 @@ def _serve(config: Config, button: SimulatedButton | None, voice: Espeak | None,
             core.report_fault("socket", str(exc))
             core.stop("fault")
             raise
+        advertiser = start_link(link, core)
         microphone = MicrophoneKeeper(config, core)
-        clients = Clients(core, server)
+        clients = Clients(core, server, link)
         sender.start()
         if button is not None:
             button.attach(p.panel.button.pin)
@@ -172,7 +182,9 @@ def _serve(config: Config, button: SimulatedButton | None, voice: Espeak | None,
                     if next_config is not None:
                         break
                 drain(inbox, core, clients)
-                block = microphone.read(time.monotonic())
+                now = time.monotonic()
+                settles = core.broker.gate.settles_at  # a press is decided the moment it has settled
+                block = microphone.read(now, POLL_S if settles is None else settles - now)
                 if block is not None:
                     captured, frame = block
                     core.on_audio(frame, captured)
@@ -186,6 +198,10 @@ def _serve(config: Config, button: SimulatedButton | None, voice: Espeak | None,
             reason = signal.Signals(stop.signal).name if stop.signal else "error"
             core.stop(reason, reload=next_config is not None)
             server.stop()
+            if advertiser is not None:
+                advertiser.stop()
+            if link is not None:
+                link.stop()
             sender.stop()
             player.stop()
             if microphone.overflows or microphone.dropped:
@@ -195,6 +211,38 @@ def _serve(config: Config, button: SimulatedButton | None, voice: Espeak | None,
         else:
             log.info("stopped (%s)", reason)
     return next_config
+
+
+def satellite_link(config: Config, deliver: Any) -> WyomingLink | None:
+    """Home Assistant's link in satellite mode (wyoming.listen), not yet listening; or None."""
+    address = config.wyoming.address
+    if address is None:
+        return None
+    info = satellite_info(config.wyoming.name, config.wake.models)
+    return WyomingLink(address[0], address[1], config.wyoming.allow, info, deliver)
+
+
+def start_link(link: WyomingLink | None, core: Core) -> Advertiser | None:
+    """Listen for Home Assistant (and announce it, with wyoming.advertise). A listener that
+    cannot start is the satellite's fault alone: everything else goes on, and the log and
+    `guardd status` say why."""
+    wyoming = core.config.wyoming
+    if link is None or wyoming.address is None:
+        return None
+    try:
+        link.start()
+    except OSError as exc:
+        core.report_fault("wyoming", f"cannot listen for Home Assistant on {wyoming.listen}: "
+                                     f"{exc.strerror or exc}; set wyoming.listen to an address of this "
+                                     "device and a free port (under the systemd unit, a port other than "
+                                     "10700 also needs SocketBindAllow=tcp:PORT: hardware.md)")
+        return None
+    log.info("satellite mode: listening on %s for %s", wyoming.listen, ", ".join(wyoming.allow))
+    if not wyoming.advertise:
+        return None
+    advertiser = Advertiser(wyoming.name, wyoming.address[0], link.port)
+    advertiser.start()
+    return advertiser
 
 
 def drain(inbox: Inbox, core: Core, clients: Clients) -> None:

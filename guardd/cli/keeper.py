@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import queue
+import threading
 import time
 
 from guardd.config.settings import Config
@@ -11,6 +12,7 @@ from guardd.errors import AudioError
 from guardd.listen.microphone import Microphone
 
 POLL_S = 0.1  # the longest a read waits for audio before the loop looks at signals and the inbox
+WAKE = (-1.0, b"")  # not a block: an input is waiting in the inbox (wake())
 
 
 class MicrophoneKeeper:
@@ -30,18 +32,35 @@ class MicrophoneKeeper:
         self.next_try = 0.0
         self.last_block = 0.0
         self.overflows = self.dropped = 0
+        self._woken = threading.Event()  # for a read while no stream is open
 
-    def read(self, now: float) -> tuple[float, bytes] | None:
-        """One block of audio and when it was taken, or None after waiting at most POLL_S."""
+    def wake(self) -> None:
+        """From any thread: an input waits for the core, so a read waiting for audio returns now."""
+        self._woken.set()
+        mic = self.mic
+        if mic is not None:
+            try:
+                mic.frames.put_nowait(WAKE)
+            except queue.Full:
+                pass  # (audio is waiting: the read returns at once anyway)
+
+    def read(self, now: float, wait_s: float = POLL_S) -> tuple[float, bytes] | None:
+        """One block of audio and when it was taken, or None after waiting at most `wait_s`
+        (and POLL_S), or as soon as wake() was called."""
+        wait_s = min(max(wait_s, 0.0), POLL_S)
         if self.core.muted:
             self.close()
-            time.sleep(POLL_S)
+            self._woken.wait(wait_s)
+            self._woken.clear()
             return None
         if self.mic is None and not self._open(now):
             return None
         assert self.mic is not None
         try:
-            block = self.mic.frames.get(timeout=POLL_S)
+            block = self.mic.frames.get(timeout=wait_s)
+            if block is WAKE:
+                self._woken.clear()
+                return None
         except queue.Empty:
             if time.monotonic() - self.last_block > self.STALL_S or not self.mic.active:
                 self._lost("the microphone stopped delivering audio")

@@ -143,6 +143,14 @@ def cmd_status(args: argparse.Namespace) -> int:
     if sending:
         print(f"sending:   {sending['id']} to {sending['destination']}")
     print(f"queue:     {len(state.get('queue', []))} waiting")
+    wyoming = state.get("wyoming")
+    if wyoming:
+        print(f"wyoming:   listening on {wyoming['listen']}; " + (
+            f"Home Assistant {wyoming['peer']} connected {wyoming['connected_s']:g} s, satellite "
+            f"{'running' if wyoming['running'] else 'paused'}" if wyoming["peer"] else "Home Assistant not connected"))
+        for way in ("sent", "received"):
+            counts = " ".join(f"{k}={v}" for k, v in sorted(wyoming[way].items())) or "none"
+            print(f"  {way:<9} {counts}")
     for event in state.get("recent_events", []):
         fields = " ".join(f"{k}={v}" for k, v in sorted(event.items()) if k not in ("event", "t", "body"))
         print(f"  {event['event']:<10} {fields}")
