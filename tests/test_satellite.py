@@ -1,0 +1,288 @@
+"""Satellite mode end to end: `guardd run` over ALSA (the file plugin as microphone and speaker),
+and Home Assistant played by a stand-in made of the `wyoming` package's own client
+(harness/home_assistant.py), following the integration's sequence.
+
+The promises: nothing of the microphone reaches Home Assistant before a press; what it gets is
+exactly the kept utterance, as approved; its reply is played on the speaker and `played` goes
+back; pings keep the link up; `pause-satellite` mutes and nothing from Home Assistant unmutes;
+a peer outside `allow` gets nothing; bad input drops the connection and fails the request
+(never resent), and the daemon goes on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import socket
+import threading
+import time
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+from wyoming.event import Event
+from wyoming.pipeline import PipelineStage, RunPipeline
+from wyoming.satellite import PauseSatellite, RunSatellite
+from wyoming.wake import Detect
+
+from conftest import silent_wav
+from harness import Daemon, write_config
+from harness.home_assistant import Answer, HomeAssistant, audio_frames, free_port, tone
+
+from guardd.speak.earcons import SPEAKER_RATE
+from guardd.speak.sentence import seconds_of_audio
+from guardd.speak.voice import find_voice
+
+VOLUME = 0.7
+METADATA = {"info", "pong", "played", "error"}  # all that may go to the peer without a press
+needs_voice = pytest.mark.skipif(find_voice() is None, reason="espeak-ng is not installed (scripts/setup.sh installs it)")
+
+
+def silence(tmp_path: Path) -> Path:
+    return silent_wav(tmp_path / "silence.wav")
+
+
+def satellite(tmp_path: Path, wav: Path, *, allow: str = "127.0.0.1", played: Path | None = None,
+              **kwargs) -> tuple[Daemon, int]:
+    port = free_port()
+    config = write_config(tmp_path, audio={"queue_s": 120}, after_wake={"upload_to": "wyoming"},
+                          announce={"output": "device" if played else "none", "volume": VOLUME},
+                          wyoming={"listen": f"127.0.0.1:{port}", "allow": [allow], "name": "kitchen"})
+    return Daemon(tmp_path, config, wav, played=played, **kwargs), port
+
+
+def kept_pcm(tmp_path: Path, record: dict) -> bytes:
+    with wave.open(str(tmp_path / "state" / "recordings" / record["file"]), "rb") as w:
+        return w.readframes(w.getnframes())
+
+
+def heard(played: Path) -> np.ndarray:
+    return np.fromfile(played, dtype="<i2") if played.exists() else np.zeros(0, dtype="<i2")
+
+
+def contains(haystack: np.ndarray, needle: np.ndarray) -> bool:
+    if len(needle) == 0 or len(haystack) < len(needle):
+        return False
+    starts = np.flatnonzero(haystack[: len(haystack) - len(needle) + 1] == needle[0])
+    return any(np.array_equal(haystack[s : s + len(needle)], needle) for s in starts)
+
+
+@needs_voice
+def test_the_kept_utterance_goes_to_home_assistant_only_after_a_press_and_its_reply_is_played(tmp_path, manifest):
+    played = tmp_path / "played.raw"
+    d, port = satellite(tmp_path, manifest["dir"] / manifest["demo"]["file"], played=played)
+    ha = HomeAssistant(port).connect()
+    try:
+        d.wait_announced()
+        [request] = d.records("request")
+        [kept] = d.records("utterance")
+        pcm = kept_pcm(tmp_path, kept)
+        assert request["destination"] == "wyoming" and request["bytes"] == len(pcm)
+        assert f"Send to Home Assistant: {seconds_of_audio(len(pcm) / 32000)}. Press the button" in d.said()
+        time.sleep(1.0)  # the LED asks, the speaker has said it: still nothing but metadata went out
+        assert set(ha.types()) <= METADATA and "audio-chunk" not in ha.types()
+
+        d.press()
+        ha_sent = d.wait_for_record("sent")
+        assert ha_sent["delivered"] == 1
+        d.wait_until(lambda: "audio-stop" in ha.types(), "the upload's end at Home Assistant")
+        after = ha.types()[ha.types().index("detection"):]
+        chunks = after.count("audio-chunk")
+        assert after[:3] == ["detection", "run-pipeline", "audio-start"] and after[3 + chunks] == "audio-stop"
+        run = RunPipeline.from_event(ha.of("run-pipeline")[0])
+        assert (run.start_stage, run.end_stage) == (PipelineStage.ASR, PipelineStage.TTS)
+
+        # The chunks carry exactly the kept utterance, which is exactly what was approved.
+        audio = ha.uploaded()
+        assert audio == pcm
+        assert hashlib.sha256(audio).hexdigest() == request["sha256"] == d.records("send")[0]["sha256"]
+        assert all(len(e.payload or b"") == 2048 for e in ha.of("audio-chunk")[:-1])
+
+        # The reply is logged as hashes and lengths, played on the speaker, and `played` answers it.
+        d.wait_until(lambda: ha.count("played") == 1, "played", 30)
+        answer = Answer()
+        [transcript] = d.records("transcript")
+        assert transcript["sha256"] == hashlib.sha256(answer.transcript.encode()).hexdigest()
+        assert transcript["chars"] == len(answer.transcript)
+        [reply] = d.records("reply")
+        assert reply["sha256"] == hashlib.sha256(answer.text.encode()).hexdigest()
+        assert reply["audio_sha256"] == hashlib.sha256(tone(0.6).tobytes()).hexdigest()
+        assert reply["audio_ms"] == 600
+        [pipeline] = d.records("pipeline")
+        assert pipeline["result"] == "replied" and pipeline["id"] == request["id"]
+        reply_samples = np.round(tone(0.6).astype(np.float32) * np.float32(VOLUME)).astype(np.int16)
+        assert contains(heard(played), reply_samples)
+        log_text = "".join(p.read_text() for p in (tmp_path / "state" / "log").glob("segment-*"))
+        assert answer.transcript not in log_text and answer.text not in log_text
+        status = d.call({"call": "status"})["wyoming"]
+        assert status["peer"] and status["sent"]["audio-chunk"] == chunks and status["sent"]["played"] == 1
+        assert ha.late_pongs == 0 and not ha.closed
+    finally:
+        ha.close()
+        assert d.stop() == 0
+    assert [r["event"] for r in d.records("peer")][:1] == ["connected"]
+
+
+def test_pings_keep_the_link_up_and_an_idle_link_sends_nothing_else(tmp_path):
+    d, port = satellite(tmp_path, silence(tmp_path))
+    ha = HomeAssistant(port).connect()
+    try:
+        time.sleep(24)  # twelve pings, more than twice the time a silent peer is dropped after
+        assert ha.count("pong") >= 10 and ha.late_pongs == 0 and not ha.closed
+        assert set(ha.types()) == {"info", "pong"}
+        assert [r["event"] for r in d.records("peer")] == ["connected"]
+    finally:
+        ha.close()
+        assert d.stop() == 0
+
+
+def test_pause_satellite_mutes_and_nothing_home_assistant_sends_unmutes(tmp_path):
+    d, port = satellite(tmp_path, silence(tmp_path))
+    ha = HomeAssistant(port).connect()
+    try:
+        d.wait_until(d.microphone_open, "the microphone open")
+        ha.send(PauseSatellite().event())
+        d.wait_for_record("mute")
+        d.wait_until(lambda: not d.microphone_open(), "the microphone closed")
+        ha.send(RunSatellite().event(), RunPipeline(start_stage=PipelineStage.WAKE, end_stage=PipelineStage.TTS).event(),
+                Detect().event(), RunSatellite().event())
+        d.wait_until(lambda: len(d.records("peer_ignored")) == 4, "four frames ignored")
+        time.sleep(1.0)
+        assert d.call({"call": "status"})["muted"] is True and not d.microphone_open()
+        assert "unmute" not in d.types()
+        [mute] = d.records("mute")
+        assert "home assistant" in mute["source"]
+        assert {r["frame"] for r in d.records("peer_ignored")} == {"run-satellite", "run-pipeline", "detect"}
+    finally:
+        ha.close()
+        assert d.stop() == 0
+
+
+def test_a_pipeline_started_from_home_assistant_gets_no_audio(tmp_path):
+    d, port = satellite(tmp_path, silence(tmp_path))
+    ha = HomeAssistant(port).connect()
+    try:
+        ha.send(RunPipeline(start_stage=PipelineStage.ASR, end_stage=PipelineStage.TTS).event())
+        [ignored] = [d.wait_for_record("peer_ignored")]
+        assert ignored["frame"] == "run-pipeline" and "press" in ignored["reason"]
+        time.sleep(2.5)
+        assert set(ha.types()) <= {"info", "pong"} and not d.records("request")
+    finally:
+        ha.close()
+        assert d.stop() == 0
+
+
+def test_announcements_home_assistant_pushes_are_logged_played_and_answered(tmp_path):
+    played = tmp_path / "played.raw"
+    d, port = satellite(tmp_path, silence(tmp_path), played=played)
+    ha = HomeAssistant(port).connect()
+    try:
+        ha.send(*audio_frames(tone(0.4, 660.0, 16000), 16000))
+        d.wait_until(lambda: ha.count("played") == 1, "played", 30)
+        [pushed] = d.records("peer_audio")
+        assert pushed["audio_ms"] == 400
+        assert pushed["audio_sha256"] == hashlib.sha256(tone(0.4, 660.0, 16000).tobytes()).hexdigest()
+        d.wait_until(lambda: len(heard(played)) >= int(0.4 * SPEAKER_RATE) - 1, "the announcement played")
+        assert "request" not in d.types()
+    finally:
+        ha.close()
+        assert d.stop() == 0
+
+
+def test_a_peer_outside_allow_gets_nothing_and_is_logged(tmp_path):
+    d, port = satellite(tmp_path, silence(tmp_path), allow="127.0.0.2")
+    try:
+        d.wait_until(lambda: "satellite mode: listening" in d.said(), "the listener")
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            s.sendall(b'{"type": "describe"}\n')
+            try:
+                got = s.recv(100)
+            except ConnectionResetError:  # closed with the describe unread
+                got = b""
+            assert got == b""
+        [refused] = [d.wait_for_record("peer")]
+        assert refused["event"] == "refused" and refused["peer"].startswith("127.0.0.1:")
+    finally:
+        assert d.stop() == 0
+
+
+BAD_INPUT = {
+    "a header that is not JSON": b"this is not json\n",
+    "a data_length that lies": b'{"type": "transcript", "data_length": 50}\n{"text": "x"}',
+    "a payload_length over the bound": b'{"type": "audio-chunk", "payload_length": 999999999}\n',
+    "an unknown event type": b'{"type": "unmute-mic"}\n',
+    "reply audio in a format guardd does not play": (
+        b'{"type": "audio-start", "data": {"rate": 16000, "width": 4, "channels": 1}}\n'),
+}
+
+
+@pytest.mark.parametrize("bad", BAD_INPUT, ids=list(BAD_INPUT))
+def test_bad_input_drops_the_connection_logs_why_and_the_daemon_serves_the_next(tmp_path, bad):
+    d, port = satellite(tmp_path, silence(tmp_path))
+    ha = HomeAssistant(port).connect()
+    try:
+        d.wait_until(lambda: ha.count("info") == 1, "info")
+        ha.send_raw(BAD_INPUT[bad])
+        d.wait_until(lambda: any(r["event"] == "closed" for r in d.records("peer")), "the drop", 20)
+        d.wait_until(lambda: ha.closed, "the connection closed")
+        [closed] = [r for r in d.records("peer") if r["event"] == "closed"]
+        assert closed["reason"]
+        again = HomeAssistant(port).connect()
+        try:
+            d.wait_until(lambda: again.count("info") == 1, "the next connection served")
+        finally:
+            again.close()
+        assert d.call({"call": "status"})["state"] != "fault"
+    finally:
+        ha.close()
+        assert d.stop() == 0
+
+
+class StopsReading:
+    """A peer with a small receive buffer that starts the satellite and pings every 2 s, as
+    Home Assistant does, but never reads a byte: guardd's writes back up."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        self.sock.connect(("127.0.0.1", port))
+        self.sock.sendall(b'{"type": "run-satellite"}\n')
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._ping, daemon=True)
+        self._thread.start()
+
+    def _ping(self) -> None:
+        while not self._stop.wait(2.0):
+            try:
+                self.sock.sendall(b'{"type": "ping"}\n')
+            except OSError:
+                return
+
+    def close(self) -> None:
+        self._stop.set()
+        self.sock.close()
+
+
+@needs_voice
+@pytest.mark.parametrize("close", [True, False], ids=["vanishes mid-upload", "stops reading"])
+def test_a_peer_lost_during_the_upload_fails_the_request_and_it_is_never_resent(tmp_path, manifest, close):
+    d, port = satellite(tmp_path, manifest["dir"] / manifest["demo"]["file"])
+    d.wait_until(lambda: "satellite mode: listening" in d.said(), "the listener")
+    peer = StopsReading(port)
+    try:
+        d.wait_announced()
+        d.press()
+        if close:
+            d.wait_for_record("send")
+            time.sleep(0.2)
+            peer.close()
+        sent = d.wait_for_record("sent", timeout_s=40)
+        assert sent["delivered"] == 0 and sent["error"]
+        assert any(r["event"] == "closed" for r in d.records("peer"))
+        time.sleep(1.0)
+        assert len(d.records("send")) == 1 and len(d.records("sent")) == 1  # never resent
+        assert d.proc.poll() is None
+    finally:
+        peer.close()
+        assert d.stop() == 0
