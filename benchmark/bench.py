@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from benchmark import announce
+from benchmark import announce, satellite
 from benchmark.cpu import Frames, bench_config, median_of, pipeline_cpu, pipelines_cpu, quiet_room_cpu, raw_inference_cpu
 from benchmark.detection import false_accepts, positives_run, workers
 from benchmark.machine import machine
@@ -106,6 +106,7 @@ def run(args: argparse.Namespace, say: Callable[[str], None]) -> dict[str, Any]:
         result["ready_s"] = round(statistics.median(readies), 3)
         result["log_appends_per_s"] = round(median_of(args.repeats, lambda: log_appends_per_s(args.state_dir)), 1)
         result.update(announce.run(args.repeats, say))
+        result.update(satellite.run(args.repeats, say, args.peer_idle_s))
 
         say("wake latency and recall on the positive fixtures")
         latencies, woken, total = positives_run(fixtures, manifest, replace(gated, state_dir=str(tmp / "pos")))
@@ -160,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fixtures", type=Path, default=None, help="the speech fixtures (default: made once into the corpus cache)")
     parser.add_argument("--cache", type=Path, default=None, help="generated audio and the real recordings (default: the corpus cache)")
     parser.add_argument("--repeats", type=int, default=3, help="runs per timing; the median is reported")
+    parser.add_argument("--peer-idle-s", type=float, default=60.0,
+                        help="seconds of a connected Home Assistant that only pings, for the idle cost")
     parser.add_argument("--quiet-minutes", type=float, default=10.0, help="minutes of quiet room audio")
     parser.add_argument("--threshold", type=float, default=WakeConfig.threshold,
                         help=f"wake.threshold (default: guardd's, {WakeConfig.threshold})")

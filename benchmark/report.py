@@ -14,12 +14,17 @@ TARGETS = {  # issue 6, for one wake model on the machine the figures come from
     "recall": (">=", 0.95),
     "announce_first_sample_p95_ms": ("<=", 300),  # issue 15
     "announce_rss_growth_mb": ("<=", 5.0),
+    "satellite_press_to_last_chunk_p50_ms": ("<=", 100),  # issue 16
+    "satellite_reply_to_first_sample_p50_ms": ("<=", 200),
+    "satellite_idle_cpu_pct": ("<", 0.1),
 }
 
 
 def meets(value: Any, op: str, bound: float) -> bool | None:
     if value is None:
         return None
+    if op == "<":
+        return value < bound
     return value <= bound if op == "<=" else value >= bound
 
 
@@ -48,6 +53,11 @@ ROWS = [
     ("announce_first_sample_p50_ms", "request armed to first announced sample, median (ms)"),
     ("announce_first_sample_p95_ms", "request armed to first announced sample, 95th pct (ms)"),
     ("announce_rss_growth_mb", "guardd's peak memory, announcements on minus unspoken (MB)"),
+    ("satellite_press_to_last_chunk_p50_ms", "satellite: press to last audio-chunk of 5 s, median (ms)"),
+    ("satellite_press_to_last_chunk_p95_ms", "satellite: press to last audio-chunk of 5 s, 95th pct (ms)"),
+    ("satellite_reply_to_first_sample_p50_ms", "satellite: reply audio-start to first played sample, median (ms)"),
+    ("satellite_reply_to_first_sample_p95_ms", "satellite: reply audio-start to first played sample, 95th pct (ms)"),
+    ("satellite_idle_cpu_pct", "satellite: a connected peer's pings, % of one core"),
     ("bench_peak_rss_mb", "this benchmark's own peak memory (MB)"),
     ("bench_workers", "  plus this many false-accept workers (about 95 MB each here)"),
 ]

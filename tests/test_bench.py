@@ -38,7 +38,7 @@ def test_the_benchmark_reports_every_figure_on_a_tiny_input(tmp_path, manifest, 
     (fixtures / "manifest.json").write_text(json.dumps(small))
     out = subprocess.run(
         [sys.executable, "-S", "-c", GO_BETWEEN, sys.executable, "-m", "benchmark", "--json", "--repeats", "1", "--quiet-minutes", "0.2",
-         "--no-compare-stock", "--fixtures", str(fixtures), "--state-dir", str(tmp_path / "state"),
+         "--peer-idle-s", "3", "--no-compare-stock", "--fixtures", str(fixtures), "--state-dir", str(tmp_path / "state"),
          "--cache", str(real_speech), "--real-variants", "1"],
         capture_output=True, text=True, timeout=300, cwd=ROOT,
     )
@@ -59,6 +59,10 @@ def test_the_benchmark_reports_every_figure_on_a_tiny_input(tmp_path, manifest, 
     assert -5 < result["announce_rss_growth_mb"] < 50 and result["announce_peak_rss_mb"] > 0
     espeak = result["speech_engines"]["espeak-ng"]
     assert 0 < espeak["first_audio_ms"] < 2000 and 0 < espeak["cpu_ms_per_sentence"] and 0 < espeak["peak_rss_mb"] < 100
+    # Satellite mode on loopback, Home Assistant's side in a process of its own.
+    assert 0 < result["satellite_press_to_last_chunk_p50_ms"] <= result["satellite_press_to_last_chunk_p95_ms"] < 2000
+    assert 0 < result["satellite_reply_to_first_sample_p50_ms"] <= result["satellite_reply_to_first_sample_p95_ms"] < 2000
+    assert 0 <= result["satellite_idle_cpu_pct"] < 5
 
 
 def test_peak_memory_is_the_childs_own_not_ours():

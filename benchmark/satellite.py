@@ -1,0 +1,252 @@
+"""Satellite mode on loopback, with Home Assistant's side in a process of its own (`python -m
+benchmark.satellite peer PORT OUT`: a raw-socket peer that starts the satellite, pings every 2 s
+and answers each upload as a pipeline does, noting when each frame came and went).
+
+guardd's side is `run`'s own parts in this process: the core, the threaded sender with the
+link, the threaded player through sounddevice and PortAudio to an ALSA file PCM, and a loop
+paced by 80 ms audio blocks as `run`'s is (the inbox is drained once a block).
+
+- press to last audio-chunk: the button's release (the end of a press) to the peer's receipt
+  of the last audio-chunk of a 5 s utterance (the debounce, the decision and send records made
+  durable, the framing, the writes);
+- reply audio-start to first played sample: the peer writing the reply's audio-start to the
+  player's first sample of it reaching the output (its write plus the stream's latency);
+- idle cost: the CPU time of the link's threads while the peer only pings, per second.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+UTTERANCE_S = 5.0
+UPLOADS = 8  # per run
+REPLY_S = 1.0
+THINK_S = 1.0  # the pipeline's own time before it answers (speech-to-text, intent, text-to-speech)
+
+
+# -- Home Assistant's side ----------------------------------------------------------------------
+
+
+def peer(port: int, out: Path) -> None:
+    """Start the satellite, ping every 2 s, answer each upload; on SIGTERM write what it saw."""
+    import signal
+
+    from wyoming.asr import Transcript
+    from wyoming.audio import AudioChunk, AudioStart, AudioStop
+    from wyoming.event import read_event, write_event
+    from wyoming.ping import Ping
+    from wyoming.satellite import RunSatellite
+    from wyoming.tts import Synthesize
+
+    sock = socket.create_connection(("127.0.0.1", port))
+    reader, writer = sock.makefile("rb"), sock.makefile("wb")
+    lock = threading.Lock()
+    seen: list[tuple[str, float]] = []
+    replies: list[float] = []  # when each reply's audio-start was written
+
+    def send(*events: Any) -> None:
+        with lock:
+            for event in events:
+                write_event(event, writer)
+
+    def pings() -> None:
+        while True:
+            time.sleep(2.0)
+            send(Ping().event())
+
+    def finish(*_: Any) -> None:
+        out.write_text(json.dumps({"seen": seen, "replies": replies}))
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, finish)
+    send(RunSatellite().event())
+    threading.Thread(target=pings, daemon=True).start()
+    reply = (np.sin(np.arange(int(REPLY_S * 22050)) * 0.15) * 8000).astype("<i2").tobytes()
+    while (event := read_event(reader)) is not None:
+        seen.append((event.type, time.monotonic()))
+        if event.type != "audio-stop":
+            continue
+        time.sleep(THINK_S)  # (guardd's tones for approved and sent have ended by then)
+        send(Transcript(text="turn on the lights").event(), Synthesize(text="Turned on the lights").event())
+        replies.append(time.monotonic())
+        send(AudioStart(rate=22050, width=2, channels=1).event())
+        for at in range(0, len(reply), 2048):
+            send(AudioChunk(rate=22050, width=2, channels=1, audio=reply[at : at + 2048]).event())
+        send(AudioStop().event())
+    finish()
+
+
+# -- guardd's side ------------------------------------------------------------------------------
+
+
+def thread_cpu_s(threads: list[threading.Thread]) -> float:
+    """CPU seconds (user and system) of these threads so far, from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for thread in threads:
+        try:
+            fields = Path(f"/proc/self/task/{thread.native_id}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, TypeError):
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
+
+
+def measure(tmp: Path, idle_s: float) -> dict[str, list[float]]:
+    from gpiozero.pins.mock import MockFactory
+
+    from guardd.audioformat import FRAME_BYTES, PCM_TYPE
+    from guardd.cli.keeper import POLL_S
+    from guardd.config.settings import AnnounceConfig, Config, WyomingConfig
+    from guardd.confirm.outbox import Caller
+    from guardd.confirm.sender import Sender
+    from guardd.device.panel import ButtonEdge
+    from guardd.pipeline import open_pipeline, speaker_output
+    from guardd.speak.player import Played, Player, Playing
+    from guardd.wyoming.info import satellite_info
+    from guardd.wyoming.link import WyomingLink
+
+    config = Config(state_dir=str(tmp / "state"), announce=AnnounceConfig(output="device"),
+                    wyoming=WyomingConfig(listen="127.0.0.1:0", allow=("127.0.0.1",)))
+    inbox: queue.Queue[Any] = queue.Queue()
+    blocks: queue.Queue[Any] = queue.Queue()
+
+    def deliver(item: Any) -> None:  # as `run`'s: the input waits in the inbox, and the loop wakes
+        inbox.put(item)
+        blocks.put(None)
+
+    link = WyomingLink("127.0.0.1", 0, ("127.0.0.1",), satellite_info("bench", config.wake.models), deliver)
+    link.start()
+    sender = Sender(deliver, threaded=True, satellite=link)
+    player = Player(speaker_output(config), config.announce.volume, None, deliver)  # tones, no words
+    player.start()
+    out = tmp / "peer.json"
+    peer_proc = subprocess.Popen([sys.executable, "-m", "benchmark.satellite", "peer",
+                                                str(link.port), str(out)])
+    released: list[float] = []
+    reply_started: list[float] = []
+    stop = threading.Event()
+
+    def microphone() -> None:  # an 80 ms block of silence every 80 ms, as the stream gives
+        due = time.monotonic()
+        while not stop.is_set():
+            due += 0.08
+            time.sleep(max(0.0, due - time.monotonic()))
+            blocks.put(bytes(FRAME_BYTES))
+
+    with open_pipeline(config, pin_factory=MockFactory(), clock=time.monotonic, on_edge=deliver,
+                       emit=lambda e: None, sender=sender, speaker=player, blink_thread=False, peer=link) as p:
+        core = p.core
+        core.start(mode="bench")
+        sender.start()
+        threading.Thread(target=microphone, daemon=True).start()
+
+        def loop_until(done: Any, timeout_s: float = 30.0) -> None:
+            """`run`'s loop: a block (or POLL_S, or until an input or a press settles), the
+            inbox, the core's clock."""
+            deadline = time.monotonic() + timeout_s
+            while not done():
+                now = time.monotonic()
+                if now > deadline:
+                    raise RuntimeError("the satellite benchmark stalled")
+                settles = core.broker.gate.settles_at
+                try:
+                    block = blocks.get(timeout=min(max(0.0, settles - now), POLL_S) if settles else POLL_S)
+                except queue.Empty:
+                    block = None
+                while True:
+                    try:
+                        item = inbox.get_nowait()
+                    except queue.Empty:
+                        break
+                    if isinstance(item, Playing) and str(item.request_id).endswith("-reply"):
+                        reply_started.append(item.started)
+                    core.take(item)
+                if block is not None:
+                    core.on_audio(block)
+                core.tick()
+
+        loop_until(lambda: link.ready)
+        me = Caller(os.getuid(), os.getpid(), "benchmark")
+        pcm = (np.sin(np.arange(int(UTTERANCE_S * 16000)) * 0.05) * 3000).astype("<i2").tobytes()
+        for i in range(UPLOADS):
+            request = core.submit("upload", "wyoming", pcm, me, content_type=PCM_TYPE)
+            loop_until(lambda: request.extra.get("announced"))
+            down = time.monotonic()
+            deliver(ButtonEdge(True, down))
+            loop_until(lambda: time.monotonic() > down + 0.1)
+            released.append(time.monotonic())
+            deliver(ButtonEdge(False, released[-1]))
+            loop_until(lambda: len(reply_started) > i and core.satellite.run is None)
+        idle_from, cpu_from = time.monotonic(), thread_cpu_s(link._threads)
+        loop_until(lambda: time.monotonic() > idle_from + idle_s, idle_s + 10)
+        idle_cpu = (thread_cpu_s(link._threads) - cpu_from) / (time.monotonic() - idle_from)
+        pongs = link.sent["pong"]
+        peer_proc.terminate()
+        peer_proc.wait(10)
+        stop.set()
+        core.stop("end of benchmark")
+    link.stop()
+    sender.stop()
+    player.stop()
+    seen = json.loads(out.read_text())
+    last_chunks, chunk_t = [], 0.0
+    for kind, t in seen["seen"]:
+        if kind == "audio-chunk":
+            chunk_t = t
+        elif kind == "audio-stop":
+            last_chunks.append(chunk_t)
+    if len(last_chunks) != UPLOADS or len(reply_started) != UPLOADS or pongs == 0:
+        raise RuntimeError(f"the satellite benchmark lost track: {len(last_chunks)} uploads, "
+                           f"{len(reply_started)} replies, {pongs} pongs")
+    return {"press_to_last_chunk_s": [c - r for c, r in zip(last_chunks, released)],
+            "reply_to_first_sample_s": [s - a for s, a in zip(reply_started, seen["replies"])],
+            "idle_cpu_fraction": [idle_cpu]}
+
+
+def run(repeats: int, say: Any, idle_s: float = 60.0) -> dict[str, Any]:
+    say(f"satellite mode: {UPLOADS} uploads of {UTTERANCE_S:g} s and their replies, then {idle_s:g} s "
+        f"of pings, {repeats} runs")
+    found: dict[str, list[float]] = {}
+    for _ in range(repeats):
+        with tempfile.TemporaryDirectory(prefix="guardd-bench-satellite-") as name:
+            home = Path(name) / "home"
+            home.mkdir()
+            (home / ".asoundrc").write_text('pcm.!default { type plug slave.pcm { type file slave.pcm "null" '
+                                            'file "/dev/null" format "raw" } }\n')
+            # A process of its own: ALSA reads $HOME/.asoundrc once, when PortAudio starts.
+            env = dict(os.environ, HOME=str(home), PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+            subprocess.run([sys.executable, "-m", "benchmark.satellite", "measure", name, str(idle_s)],
+                           env=env, check=True, timeout=UPLOADS * 40 + idle_s + 60)
+            for key, values in json.loads((Path(name) / "satellite.json").read_text()).items():
+                found.setdefault(key, []).extend(values)
+    press = np.array(found["press_to_last_chunk_s"]) * 1000
+    reply = np.array(found["reply_to_first_sample_s"]) * 1000
+    return {
+        "satellite_press_to_last_chunk_p50_ms": round(float(np.percentile(press, 50)), 1),
+        "satellite_press_to_last_chunk_p95_ms": round(float(np.percentile(press, 95)), 1),
+        "satellite_reply_to_first_sample_p50_ms": round(float(np.percentile(reply, 50)), 1),
+        "satellite_reply_to_first_sample_p95_ms": round(float(np.percentile(reply, 95)), 1),
+        "satellite_idle_cpu_pct": round(statistics.median(found["idle_cpu_fraction"]) * 100, 3),
+    }
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "peer":
+        peer(int(sys.argv[2]), Path(sys.argv[3]))
+    else:
+        figures = measure(Path(sys.argv[2]), float(sys.argv[3]))
+        (Path(sys.argv[2]) / "satellite.json").write_text(json.dumps(figures))
