@@ -7,21 +7,27 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import io
 import queue
 import socket
 import time
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from wyoming.asr import Transcript
+from wyoming.audio import AudioChunk
 from wyoming.client import AsyncTcpClient
 from wyoming.event import Event
 from wyoming.info import Describe, Info
 from wyoming.ping import Ping, Pong
-from wyoming.satellite import PauseSatellite
+from wyoming.satellite import PauseSatellite, RunSatellite
 
 from harness import wait_until
 
 from guardd.wyoming import link as linkmod
+from guardd.wyoming.frames import read_frame, write_frame
 from guardd.wyoming.info import satellite_info
 from guardd.wyoming.link import PeerFrame, PeerNews, WyomingLink, allowed
 
@@ -156,3 +162,61 @@ def test_a_reconnecting_peer_replaces_the_old_link(link):
 ])
 def test_allow_compares_addresses_not_strings(address, allow, ok):
     assert allowed(address, allow) is ok
+
+
+# -- hostile bytes -----------------------------------------------------------------------------
+
+FROM_HOME_ASSISTANT = [RunSatellite().event(), Describe().event(), Ping(text="x").event(),
+                       Transcript(text="lights").event(), PauseSatellite().event(),
+                       AudioChunk(rate=22050, width=2, channels=1, audio=bytes(64)).event()]
+
+
+def mutated(data: Any) -> bytes:
+    raw = bytearray(b"".join(frame_bytes(e) for e in FROM_HOME_ASSISTANT))
+    for _ in range(data.draw(st.integers(1, 6))):
+        at = data.draw(st.integers(0, len(raw)))
+        how = data.draw(st.sampled_from(["flip", "insert", "delete", "cut"]))
+        if how == "flip" and at < len(raw):
+            raw[at] = data.draw(st.integers(0, 255))
+        elif how == "insert":
+            raw[at:at] = data.draw(st.binary(min_size=1, max_size=20))
+        elif how == "delete" and at < len(raw):
+            del raw[at]
+        elif how == "cut":
+            del raw[at:]
+    return bytes(raw)
+
+
+def frame_bytes(event: Event) -> bytes:
+    out = io.BytesIO()
+    write_frame(out, event)
+    return out.getvalue()
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(data=st.data())
+def test_mutated_frames_get_only_metadata_back_and_the_link_serves_on(link, data):
+    back = send_and_read_all(link.port, mutated(data))
+    stream = io.BytesIO(back)
+    while (event := read_frame(stream)) is not None:  # what guardd wrote is whole frames
+        assert event.type in ("info", "pong")  # and only the metadata it answers with
+    [answer] = asyncio.run(talk(link.port, Describe().event(), answers=1))
+    assert answer.type == "info"
+
+
+def send_and_read_all(port: int, data: bytes) -> bytes:
+    """Send `data`, close our side, and read everything until the link closes."""
+    got = b""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        try:
+            s.sendall(data)
+            s.shutdown(socket.SHUT_WR)
+            while chunk := s.recv(65536):
+                got += chunk
+        except (ConnectionResetError, BrokenPipeError):
+            pass
+        except OSError as exc:
+            if exc.errno != errno.ENOTCONN:
+                raise
+    return got

@@ -1,0 +1,175 @@
+"""The satellite's rules on the core's thread (wyoming/satellite.py), frame by frame, with a
+real audit log and the link replaced at the seam guardd owns (the Peer it sends to and drops):
+what a run logs and how it ends, what plays, what mutes, and what is refused."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from wyoming.asr import Transcript
+from wyoming.audio import AudioChunk, AudioStart, AudioStop
+from wyoming.error import Error
+from wyoming.event import Event
+from wyoming.pipeline import PipelineStage, RunPipeline
+from wyoming.satellite import PauseSatellite, RunSatellite
+from wyoming.tts import Synthesize
+
+from harness.home_assistant import audio_frames, tone
+
+from guardd.auditlog.reading import read_records
+from guardd.auditlog.writer import AuditLog
+from guardd.config.settings import LogConfig
+from guardd.journal import Recorder
+from guardd.speak.earcons import SPEAKER_RATE
+from guardd.speak.player import Played
+from guardd.wyoming.link import PeerFrame, PeerNews, Uploading
+from guardd.wyoming.satellite import REPLY_WAIT_S, Satellite
+from guardd.wyoming.sound import MAX_S
+
+
+class Link:
+    """The link as the satellite sees it: what was sent, and why it was dropped."""
+
+    def __init__(self) -> None:
+        self.sent: list[Event] = []
+        self.dropped: list[str] = []
+
+    def send(self, event: Event) -> bool:
+        self.sent.append(event)
+        return True
+
+    def drop(self, reason: str) -> None:
+        self.dropped.append(reason)
+
+
+class Rig:
+    def __init__(self, directory: Path, muted: bool = False) -> None:
+        self.log = AuditLog(directory / "log", rotation=LogConfig())
+        self.log.open()
+        self.link = Link()
+        self.played: list[tuple[str, np.ndarray]] = []
+        self.muted = muted
+        self.satellite = Satellite(self.link, record=Recorder(self.log), play=lambda i, s: self.played.append((i, s)),
+                                   muted=lambda: self.muted)
+        self.now = 100.0
+
+    def frame(self, *events: Event, run: str | None = "r7") -> bool:
+        asked_to_mute = False
+        for event in events:
+            asked_to_mute |= self.satellite.take(PeerFrame("10.0.0.2:5000", event, run), self.now)
+        return asked_to_mute
+
+    def records(self, type_: str) -> list[dict]:
+        return [r for r in read_records(self.log.directory) if r["type"] == type_]
+
+
+@pytest.fixture
+def rig(tmp_path):
+    r = Rig(tmp_path)
+    yield r
+    r.log.close()
+
+
+def test_a_run_logs_its_transcript_and_reply_as_hashes_plays_the_reply_and_answers_played(rig):
+    rig.satellite.take(Uploading("r7"), rig.now)
+    rig.frame(Transcript(text="lights on").event(), Synthesize(text="Done").event(),
+              *audio_frames(tone(0.5)))
+    [(sound_id, samples)] = rig.played
+    assert sound_id == "r7-reply" and np.array_equal(samples, tone(0.5))  # at the speaker's rate already
+    [transcript] = rig.records("transcript")
+    assert (transcript["id"], transcript["sha256"], transcript["chars"]) == ("r7", hashlib.sha256(b"lights on").hexdigest(), 9)
+    [reply] = rig.records("reply")
+    assert (reply["sha256"], reply["chars"], reply["audio_ms"]) == (hashlib.sha256(b"Done").hexdigest(), 4, 500)
+    assert rig.link.sent == [] and rig.records("pipeline") == []  # not played yet
+    rig.satellite.on_speaker(Played("r7-reply", rig.now + 0.5, True))
+    assert [e.type for e in rig.link.sent] == ["played"]
+    [ended] = rig.records("pipeline")
+    assert (ended["id"], ended["result"]) == ("r7", "replied")
+
+
+def test_reply_audio_at_another_rate_or_in_stereo_is_played_mono_at_the_speakers_rate(rig):
+    rig.satellite.take(Uploading("r7"), rig.now)
+    stereo = np.repeat(tone(1.0, rate=16000), 2)
+    data = stereo.astype("<i2").tobytes()
+    rig.frame(AudioStart(rate=16000, width=2, channels=2).event(),
+              AudioChunk(rate=16000, width=2, channels=2, audio=data).event(), AudioStop().event())
+    [(_, samples)] = rig.played
+    assert len(samples) == SPEAKER_RATE and samples.dtype == np.int16
+
+
+def test_an_error_from_home_assistant_ends_the_run_with_its_code_not_its_text(rig):
+    rig.satellite.take(Uploading("r7"), rig.now)
+    rig.frame(Error(text="no intent matched 'open the safe'", code="intent-failed").event())
+    [ended] = rig.records("pipeline")
+    assert ended["result"] == "error" and "intent-failed" in ended["reason"] and "safe" not in ended["reason"]
+
+
+def test_a_run_with_no_answer_ends_after_the_wait(rig):
+    rig.satellite.take(Uploading("r7"), rig.now)
+    rig.satellite.tick(rig.now + REPLY_WAIT_S - 1)
+    assert rig.records("pipeline") == []
+    rig.satellite.tick(rig.now + REPLY_WAIT_S + 1)
+    assert rig.records("pipeline")[0]["result"] == "no_reply"
+
+
+def test_the_connection_closing_ends_the_run_as_disconnected(rig):
+    rig.satellite.take(Uploading("r7"), rig.now)
+    rig.satellite.take(PeerNews("closed", "10.0.0.2:5000", "the peer closed the connection"), rig.now)
+    assert [r["event"] for r in rig.records("peer")] == ["closed"]
+    assert rig.records("pipeline")[0]["result"] == "disconnected"
+
+
+def test_audio_outside_a_run_is_an_announcement_logged_before_it_plays(rig):
+    rig.frame(*audio_frames(tone(0.2)), run=None)
+    [pushed] = rig.records("peer_audio")
+    assert pushed["audio_sha256"] == hashlib.sha256(tone(0.2).tobytes()).hexdigest()
+    [(sound_id, _)] = rig.played
+    assert sound_id.startswith("peer-")
+    rig.satellite.on_speaker(Played(sound_id, rig.now, True))
+    assert [e.type for e in rig.link.sent] == ["played"] and rig.records("pipeline") == []
+
+
+def test_pause_asks_to_mute_and_nothing_from_the_peer_unmutes_or_starts_a_pipeline(tmp_path):
+    rig = Rig(tmp_path, muted=True)
+    assert rig.frame(PauseSatellite().event()) is True
+    assert rig.frame(RunSatellite().event(), RunPipeline(start_stage=PipelineStage.ASR, end_stage=PipelineStage.TTS).event(),
+                     Event("detect"), Event("detection")) is False
+    assert [r["frame"] for r in rig.records("peer_ignored")] == ["run-satellite", "run-pipeline", "detect", "detection"]
+    assert rig.played == [] and rig.link.sent == []
+    rig.log.close()
+
+
+def test_answers_with_no_run_of_guardds_are_ignored_and_logged(rig):
+    rig.frame(Transcript(text="x").event(), run=None)
+    [ignored] = rig.records("peer_ignored")
+    assert ignored["frame"] == "transcript" and rig.records("transcript") == []
+
+
+BAD_AUDIO = {
+    "a chunk without audio-start": [AudioChunk(rate=22050, width=2, channels=1, audio=b"\0\0").event()],
+    "audio-stop without audio-start": [AudioStop().event()],
+    "32-bit audio": [AudioStart(rate=22050, width=4, channels=1).event()],
+    "a rate of 1 Hz": [AudioStart(rate=1, width=2, channels=1).event()],
+    "six channels": [AudioStart(rate=22050, width=2, channels=6).event()],
+    "a rate that is not a number": [Event("audio-start", {"rate": "fast", "width": 2, "channels": 1})],
+    "a chunk in another format": [AudioStart(rate=22050, width=2, channels=1).event(),
+                                  AudioChunk(rate=16000, width=2, channels=1, audio=b"\0\0").event()],
+    "audio-start inside audio": [AudioStart(rate=22050, width=2, channels=1).event(),
+                                 AudioStart(rate=22050, width=2, channels=1).event()],
+    "half a sample": [AudioStart(rate=22050, width=2, channels=1).event(),
+                      AudioChunk(rate=22050, width=2, channels=1, audio=b"\0").event(), AudioStop().event()],
+    "more than the longest sound": [AudioStart(rate=8000, width=2, channels=1).event(),
+                                    *[AudioChunk(rate=8000, width=2, channels=1, audio=bytes(16000 * 10)).event()
+                                      for _ in range(int(MAX_S / 10) + 1)]],
+}
+
+
+@pytest.mark.parametrize("frames", BAD_AUDIO.values(), ids=list(BAD_AUDIO))
+def test_bad_audio_drops_the_connection_and_nothing_plays(rig, frames):
+    rig.satellite.take(Uploading("r7"), rig.now)
+    rig.frame(*frames)
+    assert len(rig.link.dropped) == 1 and rig.link.dropped[0].startswith("bad audio from the peer")
+    assert rig.played == []
