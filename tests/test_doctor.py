@@ -164,3 +164,25 @@ def test_doctor_without_a_speech_engine_names_the_package(tmp_path, manifest):
     assert checks["speech"] == ("FAIL  speech: no speech engine (espeak-ng): requests are announced with a "
                                 "tone, not in words\nfix: sudo apt install espeak-ng")
     assert result.returncode == 1
+
+
+@pytest.mark.parametrize("listen, verdict, says", [
+    (None, "ok  ", "off (wyoming.listen is null)"),
+    ("127.0.0.1:{free}", "ok  ", "free; allows 127.0.0.1"),
+    ("127.0.0.1:{held}", "ok  ", "is in use (by guardd itself if it runs"),
+    ("192.0.2.99:10700", "FAIL", "set wyoming.listen to this Pi's LAN address"),
+], ids=["off", "free", "in use", "not this device's address"])
+def test_doctor_checks_that_satellite_mode_can_listen_where_it_is_told(tmp_path, listen, verdict, says):
+    import socket
+
+    with socket.socket() as held, socket.socket() as free:
+        held.bind(("127.0.0.1", 0))
+        held.listen(1)
+        free.bind(("127.0.0.1", 0))
+        ports = {"held": held.getsockname()[1], "free": free.getsockname()[1]}
+        free.close()
+        wyoming = {"listen": listen.format(**ports), "allow": ["127.0.0.1"]} if listen else {"listen": None}
+        config = write_config(tmp_path, wyoming=wyoming)
+        result = guardd("doctor", "--config", str(config), env={"GPIOZERO_PIN_FACTORY": "mock"}, timeout=60)
+    line = lines_of(result.stdout)["satellite mode"]
+    assert line.startswith(verdict) and says in line, line

@@ -13,7 +13,9 @@ from typing import Callable
 from guardd.cli.doctor.audio import check_microphone, check_models, check_portaudio, check_speaker, check_speech
 from guardd.cli.doctor.pins import check_pin_factory, check_pins, hardware_skipped, hardware_test
 from guardd.cli.doctor.result import Result
-from guardd.cli.doctor.system import check_clock, check_log, check_service, check_socket, check_state_dir
+from guardd.cli.doctor.system import (
+    check_clock, check_log, check_satellite, check_service, check_socket, check_state_dir,
+)
 from guardd.config.settings import Config
 
 __all__ = ["Result", "run_checks"]
@@ -34,7 +36,8 @@ def run_checks(config: Config | None, *, hardware: bool = False,
     results += [check_models(config), check_pin_factory()]
     if results[-1].ok:
         results.append(check_pins(config))
-    results += [check_state_dir(config), check_log(config), check_socket(config), check_clock(), check_service()]
+    results += [check_state_dir(config), check_log(config), check_socket(config), check_satellite(config),
+                check_clock(), check_service()]
     if hardware:
         blocked = [r for r in results if r.name in ("GPIO pin factory", "LED and button pins") and not r.ok]
         if not blocked:

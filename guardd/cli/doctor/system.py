@@ -104,3 +104,32 @@ def check_service() -> Result:
         return failed("service", f"guardd.service is {status}",
                      "sudo systemctl enable --now guardd; then journalctl -u guardd")
     return passed("service", "guardd.service is active")
+
+
+def check_satellite(config: Config) -> Result:
+    """Satellite mode: whether wyoming.listen can be listened on (a bind, closed at once)."""
+    import errno
+    import socket
+
+    name = "satellite mode"
+    wyoming = config.wyoming
+    if wyoming.address is None:
+        return passed(name, "off (wyoming.listen is null)")
+    host, port = wyoming.address
+    uploads = ("kept utterances go to it after a press" if config.after_wake.upload_to == "wyoming"
+               else "after_wake.upload_to is not wyoming, so it gets no audio")
+    probe = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        probe.bind((host, port))
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            return passed(name, f"{wyoming.listen} is in use (by guardd itself if it runs: `guardd status` "
+                                f"shows its peer); allows {', '.join(wyoming.allow)}; {uploads}")
+        if exc.errno == errno.EADDRNOTAVAIL:
+            return failed(name, f"{host} is not an address of this device",
+                          "set wyoming.listen to this Pi's LAN address (`hostname -I`) or 0.0.0.0, with :10700")
+        return failed(name, f"cannot listen on {wyoming.listen}: {exc.strerror}",
+                      "use port 10700 (the unit allows only it: SocketBindAllow= in hardware.md for another)")
+    finally:
+        probe.close()
+    return passed(name, f"{wyoming.listen} free; allows {', '.join(wyoming.allow)}; {uploads}")
