@@ -103,24 +103,28 @@ def test_a_header_that_promises_a_huge_payload_is_refused_before_anything_is_rea
     assert Counting.asked == 0
 
 
+def mutated(data: st.DataObject, good: bytes, edits: int = 8) -> bytes:
+    """`good` with 1 to `edits` bytes flipped, runs inserted or deleted, or the rest cut off."""
+    raw = bytearray(good)
+    for _ in range(data.draw(st.integers(1, edits))):
+        at = data.draw(st.integers(0, len(raw)))
+        how = data.draw(st.sampled_from(["flip", "insert", "delete", "cut"]))
+        if how == "flip" and at < len(raw):
+            raw[at] = data.draw(st.integers(0, 255))
+        elif how == "insert":
+            raw[at:at] = data.draw(st.binary(min_size=1, max_size=20))
+        elif how == "delete" and at < len(raw):
+            del raw[at]
+        elif how == "cut":
+            del raw[at:]
+    return bytes(raw)
+
+
 @settings(max_examples=300, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_mutated_frames_give_events_or_frame_errors_and_nothing_else(data):
-    good = framed(*EVENTS)
-    mutated = bytearray(good)
-    for _ in range(data.draw(st.integers(1, 8))):
-        at = data.draw(st.integers(0, len(mutated)))
-        how = data.draw(st.sampled_from(["flip", "insert", "delete", "cut"]))
-        if how == "flip" and at < len(mutated):
-            mutated[at] = data.draw(st.integers(0, 255))
-        elif how == "insert":
-            mutated[at:at] = data.draw(st.binary(min_size=1, max_size=20))
-        elif how == "delete" and at < len(mutated):
-            del mutated[at]
-        elif how == "cut":
-            del mutated[at:]
-    stream = io.BytesIO(bytes(mutated))
+    stream = io.BytesIO(mutated(data, framed(*EVENTS)))
     for _ in range(len(EVENTS) + 40):  # a few more frames than were written, at most
         try:
             event = read_frame(stream)
