@@ -114,6 +114,28 @@ def test_config_errors_are_value_errors():
 # -- bad configs: the exact message list ---------------------------------------------------------
 
 BAD = {
+    "satellite mode without allow": (
+        "wyoming:\n  listen: 0.0.0.0:10700\n",
+        ["cfg.yaml:2: wyoming.allow: is required when wyoming.listen is set: the address of your Home "
+         "Assistant host, such as [192.168.1.10] (any other peer is refused)"]),
+    "a listen address that is a host name": (
+        "wyoming:\n  listen: pi.local:10700\n  allow: [192.168.1.10]\n",
+        ["cfg.yaml:2: wyoming.listen: must be ADDRESS:PORT, such as 0.0.0.0:10700 or 192.168.1.20:10700 "
+         "(got 'pi.local:10700': 'pi.local' is not an IP address)"]),
+    "a listen address without a port": (
+        "wyoming:\n  listen: 192.168.1.20\n  allow: [192.168.1.10]\n",
+        ["cfg.yaml:2: wyoming.listen: must be ADDRESS:PORT, such as 0.0.0.0:10700 or 192.168.1.20:10700 "
+         "(got '192.168.1.20': no port 1..65535 after the last colon)"]),
+    "allow that stands for anyone": (
+        "wyoming:\n  listen: 0.0.0.0:10700\n  allow: [0.0.0.0]\n",
+        ["cfg.yaml:3: wyoming.allow: '0.0.0.0' would stand for any host; list the Home Assistant host's own address"]),
+    "uploads to wyoming with satellite mode off": (
+        "after_wake:\n  upload_to: wyoming\n",
+        ["cfg.yaml:2: after_wake.upload_to: is wyoming, but satellite mode is off; set wyoming.listen and wyoming.allow"]),
+    "a destination named wyoming": (
+        "destinations:\n  wyoming:\n    url: https://example.org/\n",
+        ["cfg.yaml:2: destinations.wyoming: is reserved for Home Assistant's satellite link (the wyoming: "
+         "section); give this destination another name"]),
     "bool for an int": ("led:\n  pin: true\n", ["cfg.yaml:2: led.pin: must be a whole number (got True)"]),
     "bool for a number": (
         "wake:\n  threshold: yes\n", ["cfg.yaml:2: wake.threshold: must be a number (got True)"]
@@ -338,3 +360,14 @@ def test_a_credential_written_inline_is_a_warning_not_a_silence(tmp_path):
         "read it with {env: VARIABLE} or {file: /path/readable/only/by/guardd} instead"]
     assert "abc123" not in result.stderr
     assert result.stdout == f"{path}: ok, with 1 warning(s)\n"
+
+
+def test_satellite_mode_loads_and_warns_when_home_assistant_would_get_no_audio():
+    config = configmod.parse("wyoming:\n  listen: '[::]:10700'\n  allow: ['192.168.1.10', 'fd00::10']\n", "cfg.yaml")
+    assert config.wyoming.address == ("::", 10700) and config.wyoming.allow == ("192.168.1.10", "fd00::10")
+    assert config.warnings == ("cfg.yaml:2: wyoming.listen: Home Assistant gets no audio unless "
+                               "after_wake.upload_to is wyoming",)
+    wyoming = configmod.parse("wyoming:\n  listen: 0.0.0.0:10700\n  allow: [192.168.1.10]\n"
+                              "after_wake:\n  upload_to: wyoming\n", "cfg.yaml")
+    dest = wyoming.destination("wyoming")
+    assert wyoming.warnings == () and dest is not None and dest.spoken_name == "Home Assistant"

@@ -220,10 +220,8 @@ def _wyoming_checks(config: Config, node: yaml.Node, problems: _Problems) -> Non
         problems.add(_find(node, "wyoming", "listen"), "wyoming.allow",
                      "is required when wyoming.listen is set: the address of your Home Assistant host, "
                      "such as [192.168.1.10] (any other peer is refused)")
-    if wyoming.listen is None and (wyoming.allow or wyoming.advertise) and not problems.about("wyoming"):
-        key = "allow" if wyoming.allow else "advertise"
-        problems.warn(_find(node, "wyoming", key), f"wyoming.{key}",
-                      "does nothing while wyoming.listen is not set (satellite mode is off)")
+    for key in [k for k in ("allow", "advertise") if getattr(wyoming, k) and wyoming.listen is None]:
+        problems.warn(_find(node, "wyoming", key), f"wyoming.{key}", "does nothing while wyoming.listen is null")
     if (config.after_wake.upload_to == WYOMING and wyoming.listen is None
             and not problems.about("after_wake.upload_to", "wyoming")):
         problems.add(_find(node, "after_wake", "upload_to"), "after_wake.upload_to",
