@@ -173,3 +173,17 @@ def test_bad_audio_drops_the_connection_and_nothing_plays(rig, frames):
     rig.frame(*frames)
     assert len(rig.link.dropped) == 1 and rig.link.dropped[0].startswith("bad audio from the peer")
     assert rig.played == []
+
+
+def test_what_a_peer_can_make_guardd_log_is_rationed_and_the_rest_counted(rig):
+    from guardd.wyoming.satellite import QUOTA, QUOTA_S
+
+    for _ in range(QUOTA + 5):
+        rig.frame(Event("detect"), run=None)
+    assert len(rig.records("peer_ignored")) == QUOTA  # a flood cannot rotate the owner's history away
+    rig.now += QUOTA_S
+    rig.frame(Event("detect"), run=None)
+    assert rig.records("peer_ignored")[-1]["more"] == 5
+    for _ in range(QUOTA + 1):  # pushed sounds past the ration are not logged, so never played
+        rig.frame(*audio_frames(tone(0.05)), run=None)
+    assert len(rig.records("peer_audio")) == QUOTA and len(rig.played) == QUOTA

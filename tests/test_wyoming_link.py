@@ -206,3 +206,19 @@ def send_and_read_all(port: int, data: bytes) -> bytes:
             if exc.errno != errno.ENOTCONN:
                 raise
     return got
+
+
+def test_a_frame_trickled_a_byte_at_a_time_is_dropped_once_it_takes_too_long(link, monkeypatch):
+    monkeypatch.setattr(linkmod, "FRAME_S", 0.5)
+    with socket.create_connection(("127.0.0.1", link.port), timeout=5) as s:
+        started = time.monotonic()
+        try:
+            for byte in b'{"type": "describe"}':  # each byte well inside IDLE_S
+                s.sendall(bytes([byte]))
+                time.sleep(0.1)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        closed = next_item(link.inbox, PeerNews)
+        while closed.what != "closed":
+            closed = next_item(link.inbox, PeerNews)
+    assert "took over 0.5 s to arrive" in closed.reason and time.monotonic() - started < 3

@@ -42,6 +42,7 @@ FROM_PEER = frozenset({
     "voice-started", "voice-stopped", "played", "timer-started", "timer-updated", "timer-cancelled",
     "timer-finished", "detection",
 })
+FRAME_S = 10.0  # from its first byte, a frame must be whole within this
 SEND_BUFFER = 32 * 1024  # bytes (the kernel doubles it): a second of audio, at most, in flight
 ANSWERED_HERE = frozenset({"describe", "ping", "pong"})  # never handed to the core
 
@@ -70,6 +71,36 @@ class Uploading:
     """An approved upload is about to be written: the frames that follow may answer it."""
 
     request_id: str
+
+
+class SlowFrame(Exception):
+    """A frame whose bytes came in a trickle."""
+
+
+class FrameClock(io.RawIOBase):
+    """The peer's socket as the frame reader reads it, with every frame bounded in time: from
+    its first byte it must be whole within FRAME_S (a peer trickling a byte at a time keeps
+    no connection), and each read waits at most IDLE_S (the socket's timeout)."""
+
+    def __init__(self, conn: socket.socket) -> None:
+        self._conn = conn
+        self._began: float | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def next_frame(self) -> bool:
+        self._began = None
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        n = self._conn.recv_into(buffer)
+        now = time.monotonic()
+        if self._began is None:
+            self._began = now
+        elif now - self._began > FRAME_S:
+            raise SlowFrame(f"a frame took over {FRAME_S:g} s to arrive")
+        return n
 
 
 def allowed(address: str, allow: tuple[str, ...]) -> bool:
@@ -223,10 +254,11 @@ class WyomingLink:
             self._spawn(self._serve, "guardd-wyoming-peer", conn, name)
 
     def _serve(self, conn: socket.socket, name: str) -> None:
-        reader = conn.makefile("rb")
+        timed = FrameClock(conn)
+        reader = io.BufferedReader(timed)
         reason = "the peer closed the connection"
         try:
-            while (event := read_frame(reader)) is not None:
+            while timed.next_frame() and (event := read_frame(reader)) is not None:
                 if event.type not in FROM_PEER:
                     raise FrameError(f"an event type the protocol does not name: {event.type[:40]!r}")
                 self.received[event.type] += 1
@@ -239,7 +271,7 @@ class WyomingLink:
                         with self._lock:
                             self._running = event.type == "run-satellite" and conn is self._peer
                     self._deliver(PeerFrame(name, event, self._run))
-        except FrameError as exc:
+        except (FrameError, SlowFrame) as exc:
             reason = str(exc)
         except TimeoutError:
             reason = f"nothing from the peer for {IDLE_S:g} s"

@@ -14,6 +14,9 @@ Home Assistant asked to mute. It never starts anything from the other side.
 - `run-pipeline`, `detect` and `detection` from the peer would start a pipeline from the other
   side: logged and ignored. A pipeline starts only with a wake word and a press on the device.
 - Audio that breaks the rules (sound.py) drops the connection.
+- What the peer can make guardd log is rationed (QUOTA records of a kind a minute, the rest
+  counted into the next one), so that no peer, allowed or not, can flood the log and make its
+  rotation delete the owner's history. A pushed sound that cannot be logged does not play.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ from guardd.wyoming.sound import MAX_S, BadSound, IncomingSound
 log = logging.getLogger(__name__)
 
 REPLY_WAIT_S = 30.0  # after an upload, how long Home Assistant may take to answer it
+QUOTA = 10  # records of one kind the peer may cause in QUOTA_S (the rest are counted)
+QUOTA_S = 60.0
 STARTS_FROM_AFAR = frozenset({"run-pipeline", "detect", "detection"})
 NOT_FROM_AFAR = "a pipeline starts only with a wake word and a press on the device"
 
@@ -69,6 +74,26 @@ def digest(text: str) -> tuple[str, int]:
     return hashlib.sha256(text.encode("utf-8")).hexdigest(), len(text)
 
 
+class Ration:
+    """At most QUOTA records of each kind in each QUOTA_S window; `take` says whether one may be
+    written now, and how many were held back since the last one (to be logged with it)."""
+
+    def __init__(self) -> None:
+        self._window: dict[str, tuple[float, int]] = {}  # kind -> (window start, written in it)
+        self._held: dict[str, int] = {}
+
+    def take(self, kind: str, now: float) -> int | None:
+        start, written = self._window.get(kind, (now, 0))
+        if now - start >= QUOTA_S:
+            start, written = now, 0
+        if written >= QUOTA:
+            self._held[kind] = self._held.get(kind, 0) + 1
+            self._window[kind] = (start, written)
+            return None
+        self._window[kind] = (start, written + 1)
+        return self._held.pop(kind, 0)
+
+
 class Satellite:
     def __init__(self, peer: Peer, *, record: Recorder, play: Callable[[str, np.ndarray], None],
                  muted: Callable[[], bool]) -> None:
@@ -80,16 +105,19 @@ class Satellite:
         self._incoming: tuple[IncomingSound, str] | None = None  # a sound arriving, and its id
         self._playing: dict[str, str | None] = {}  # sound id -> its run's request id (None: pushed)
         self._sounds = 0
+        self._ration = Ration()
+        self._now = 0.0
 
     # -- inputs from the core ------------------------------------------------------------------
 
     def take(self, item: PeerNews | PeerFrame | Uploading, now: float) -> bool:
         """A connection's news or a frame; True when Home Assistant asked to mute."""
+        self._now = now
         if isinstance(item, Uploading):
             self._begin(item.request_id, now)  # (logged already: its `send` record)
             return False
         if isinstance(item, PeerNews):
-            self._record("peer", event=item.what, peer=item.peer, reason=item.reason[:200])
+            self._rationed(f"peer {item.what}", "peer", event=item.what, peer=item.peer, reason=item.reason[:200])
             if item.what == "closed":
                 self._incoming = None
                 self._end("disconnected", item.reason)
@@ -142,7 +170,7 @@ class Satellite:
             self._ignored(frame, "no pipeline run of guardd's is waiting for it")
         elif frame.event.type == "transcript":
             sha256, chars = digest(str(data.get("text") or ""))
-            self._record("transcript", id=run.request_id, sha256=sha256, chars=chars)
+            self._rationed("transcript", "transcript", id=run.request_id, sha256=sha256, chars=chars)
         elif frame.event.type == "synthesize":
             run.text = digest(str(data.get("text") or ""))
         else:
@@ -174,9 +202,9 @@ class Satellite:
             seq = self._record("reply", id=run.request_id, sha256=text_sha256, chars=chars,
                                audio_sha256=sha256, audio_ms=ms)
         else:
-            seq = self._record("peer_audio", peer=frame.peer, audio_sha256=sha256, audio_ms=ms)
+            seq = self._rationed("peer_audio", "peer_audio", peer=frame.peer, audio_sha256=sha256, audio_ms=ms)
         if seq is None:
-            log.error("not played: the log cannot be written")
+            log.warning("a sound from %s not played: it could not be logged", frame.peer)
             return
         self._playing[sound_id] = run.request_id if run else None
         self._play(sound_id, samples)
@@ -194,4 +222,12 @@ class Satellite:
             self._record("pipeline", id=run.request_id, result=result, reason=reason[:200])
 
     def _ignored(self, frame: PeerFrame, reason: str) -> None:
-        self._record("peer_ignored", peer=frame.peer, frame=frame.event.type, reason=reason)
+        self._rationed(f"ignored {frame.event.type}", "peer_ignored", peer=frame.peer, frame=frame.event.type,
+                       reason=reason)
+
+    def _rationed(self, kind: str, type_: str, **fields: str | int) -> int | None:
+        """A record the peer caused, if its ration allows; `more` counts those held back."""
+        held = self._ration.take(kind, self._now)
+        if held is None:
+            return None
+        return self._record(type_, **fields, **({"more": held} if held else {}))
