@@ -5,6 +5,7 @@ energy; and the noise floor and WAV writing every fixture shares.
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import tempfile
@@ -68,24 +69,35 @@ def _resampling_filters(up: int, down: int, half_taps: int, beta: float) -> np.n
     return bank / bank.sum(axis=1, keepdims=True)  # unity gain at DC for every phase
 
 
-_UP, _DOWN = 320, 441  # 16000 / 22050 in lowest terms
 _HALF_TAPS = 32
-_FILTERS = _resampling_filters(_UP, _DOWN, _HALF_TAPS, beta=8.6)
+_BANKS: dict[tuple[int, int], np.ndarray] = {}
 
 
-def resample_to_16k(x: np.ndarray) -> np.ndarray:
-    """Resample ESPEAK_RATE audio to SAMPLE_RATE with the polyphase windowed-sinc bank."""
-    n_out = (len(x) - 1) * _UP // _DOWN + 1
+def resample(x: np.ndarray, rate: int) -> np.ndarray:
+    """Resample `rate` audio to SAMPLE_RATE with a polyphase windowed-sinc bank (one per ratio)."""
+    if rate == SAMPLE_RATE:
+        return x
+    g = math.gcd(SAMPLE_RATE, rate)
+    up, down = SAMPLE_RATE // g, rate // g
+    if (up, down) not in _BANKS:
+        _BANKS[(up, down)] = _resampling_filters(up, down, _HALF_TAPS, beta=8.6)
+    bank = _BANKS[(up, down)]
+    n_out = (len(x) - 1) * up // down + 1
     padded = np.concatenate([np.zeros(_HALF_TAPS), x, np.zeros(_HALF_TAPS + 1)])
     offsets = np.arange(-_HALF_TAPS + 1, _HALF_TAPS + 1) + _HALF_TAPS
     out = np.empty(n_out)
     chunk = 16384
     for first in range(0, n_out, chunk):
         n = np.arange(first, min(first + chunk, n_out), dtype=np.int64)
-        k = n * _DOWN // _UP
-        phase = n * _DOWN % _UP
-        out[n] = np.einsum("ij,ij->i", padded[k[:, None] + offsets[None, :]], _FILTERS[phase])
+        k = n * down // up
+        phase = n * down % up
+        out[n] = np.einsum("ij,ij->i", padded[k[:, None] + offsets[None, :]], bank[phase])
     return out
+
+
+def resample_to_16k(x: np.ndarray) -> np.ndarray:
+    """Resample ESPEAK_RATE audio to SAMPLE_RATE."""
+    return resample(x, ESPEAK_RATE)
 
 
 def trim_silence(x: np.ndarray) -> np.ndarray:
