@@ -86,6 +86,7 @@ def open_pipeline(
         config.wake.trigger_frames,
         config.wake.refractory_s,
         gate_silence=config.wake.gate_silence,
+        thresholds=dict(config.wake.thresholds),
     )
     vad = webrtc_vad(config.utterance.vad_aggressiveness)
     auditlog = AuditLog(log_dir(config), rotation=config.log)

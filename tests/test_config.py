@@ -24,7 +24,7 @@ KNOWN_TOP = (
     "known keys here: after_wake, announce, audio, button, confirm, destinations, led, log, retention, socket, "
     "state_dir, utterance, wake, wyoming"
 )
-KNOWN_WAKE = "known keys here: gate_silence, models, refractory_s, threshold, trigger_frames"
+KNOWN_WAKE = "known keys here: gate_silence, models, refractory_s, threshold, thresholds, trigger_frames"
 
 
 def problems_of(tmp_path, text, name="cfg.yaml"):
@@ -114,6 +114,15 @@ def test_config_errors_are_value_errors():
 # -- bad configs: the exact message list ---------------------------------------------------------
 
 BAD = {
+    "a threshold for a model that is not loaded": (
+        "wake:\n  models: [alexa]\n  thresholds: {hey_jarvis: 0.4}\n",
+        ["cfg.yaml:3: wake.thresholds: names 'hey_jarvis', which is not in wake.models (alexa)"]),
+    "a threshold over 1": (
+        "wake:\n  thresholds: {alexa: 1.5}\n",
+        ["cfg.yaml:2: wake.thresholds: alexa: must be between 0 and 1 (got 1.5)"]),
+    "thresholds as a list": (
+        "wake:\n  thresholds: [0.5]\n",
+        ["cfg.yaml:2: wake.thresholds: must be a mapping of model names to numbers (got [0.5])"]),
     "satellite mode without allow": (
         "wyoming:\n  listen: 0.0.0.0:10700\n",
         ["cfg.yaml:2: wyoming.allow: is required when wyoming.listen is set: the address of your Home "

@@ -237,3 +237,10 @@ def test_scoring_only_the_frames_a_wake_needs_gives_exactly_the_wakes_of_scoring
         assert len(expected) >= MIN_RUNS[part], "the low threshold should give many runs to check"
         assert got == expected, (trigger, refractory_s)
         assert detector.classifier_runs < every.classifier_runs * (1 / trigger + 0.1), (trigger, refractory_s)
+
+
+def test_a_models_own_threshold_overrides_the_common_one(manifest):
+    x = loudest_positive(manifest)
+    assert wakes(x, threshold=2.0, thresholds={"alexa": 0.5})  # its own, lower: it wakes
+    assert not wakes(x, threshold=0.5, thresholds={"alexa": 2.0})  # its own, out of reach: it does not
+    assert wakes(x, threshold=0.5, thresholds={"hey_jarvis": 2.0})  # another model's has no say

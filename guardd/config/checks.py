@@ -95,9 +95,17 @@ def _peers(v: Any) -> str | None:
     return None
 
 
+def _thresholds(v: Any) -> str | None:
+    for model, threshold in v:
+        if not 0 < threshold <= 1:
+            return f"{model}: must be between 0 and 1 (got {threshold!r})"
+    return None
+
+
 CHECKS: dict[str, Check] = {
     "wake.models": _model_list,
     "wake.threshold": _between(0, 1, lo_open=True),
+    "wake.thresholds": _thresholds,
     "wake.trigger_frames": _between(1, 25),
     "wake.refractory_s": _between(0, 60),
     "utterance.pre_roll_s": _between(0, 1),

@@ -15,7 +15,9 @@ from typing import Any
 import yaml
 
 from guardd.config.checks import CHECKS
+from guardd.config.crosschecks import cross_checks
 from guardd.config.destinations import load_headers
+from guardd.config.problems import Problems
 from guardd.config.reading import MAX_DEPTH, line_at, read_file, too_deep
 from guardd.config.settings import DEFAULT_CONFIG_PATH, WYOMING, Config, DestinationConfig
 from guardd.errors import ConfigError
@@ -27,31 +29,6 @@ def keys_of(cls: type) -> dict[str, dataclasses.Field[Any]]:
     """The fields of a section that are keys in the file (a destination's name is its key)."""
     filled = NOT_KEYS + (("name",) if cls is DestinationConfig else ())
     return {f.name: f for f in dataclasses.fields(cls) if f.name not in filled}
-
-
-class _Problems:
-    def __init__(self, source: str) -> None:
-        self.source = source
-        self.lines: list[str] = []
-        self.warnings: list[str] = []
-        self._keys: set[str] = set()  # the dotted keys a problem was found at
-
-    def _where(self, node: yaml.Node | None) -> str:
-        return f"{self.source}:{node.start_mark.line + 1}" if node is not None else self.source
-
-    def add(self, node: yaml.Node | None, key: str, message: str) -> None:
-        self._keys.add(key)
-        where = self._where(node)
-        self.lines.append(f"{where}: {key}: {message}" if key else f"{where}: {message}")
-
-    def warn(self, node: yaml.Node | None, key: str, message: str) -> None:
-        self.warnings.append(f"{self._where(node)}: {key}: {message}")
-
-    def about(self, *keys: str) -> bool:
-        """Whether a problem was already found at one of `keys`, inside it or around it (its
-        value then stands at the default, and a cross-check on it would be about that)."""
-        return any(k == bad or k.startswith(bad + ".") or bad.startswith(k + ".") or not bad
-                   for k in keys for bad in self._keys)
 
 
 # A value quoted in a message is cut short: YAML aliases can make a small file hold a list whose
@@ -69,6 +46,7 @@ def _type_name(tp: Any) -> str:
         "tuple[str, ...]": "a list of strings",
         "str | int | None": "a device name, an index or null",
         "str | None": "a string or null",
+        "tuple[tuple[str, float], ...]": "a mapping of model names to numbers",
     }.get(str(tp), str(tp))
 
 
@@ -91,6 +69,11 @@ def _convert(tp: str, value: Any) -> tuple[bool, Any]:
     if tp == "tuple[str, ...]":
         ok = isinstance(value, list) and all(isinstance(v, str) and v for v in value)
         return ok, tuple(value) if ok else value
+    if tp == "tuple[tuple[str, float], ...]":  # a mapping of names to numbers
+        ok = isinstance(value, dict) and all(
+            isinstance(k, str) and k and isinstance(v, (int, float)) and not isinstance(v, bool)
+            for k, v in value.items())
+        return ok, tuple((k, float(v)) for k, v in value.items()) if ok else value
     if tp == "str | None":
         return value is None or (isinstance(value, str) and value != ""), value
     if tp == "str | int | None":
@@ -100,7 +83,7 @@ def _convert(tp: str, value: Any) -> tuple[bool, Any]:
 
 
 def _load_section(
-    cls: type, node: yaml.Node, prefix: str, loader: yaml.SafeLoader, problems: _Problems
+    cls: type, node: yaml.Node, prefix: str, loader: yaml.SafeLoader, problems: Problems
 ) -> Any:
     if not isinstance(node, yaml.MappingNode):
         problems.add(node, prefix, "must be a mapping of keys to values")
@@ -154,7 +137,7 @@ def _generic(key: str) -> str:
 
 
 def _load_destinations(
-    node: yaml.Node, loader: yaml.SafeLoader, problems: _Problems
+    node: yaml.Node, loader: yaml.SafeLoader, problems: Problems
 ) -> tuple[DestinationConfig, ...]:
     if not isinstance(node, yaml.MappingNode):
         problems.add(node, "destinations", "must be a mapping of names to destinations")
@@ -180,75 +163,11 @@ def _load_destinations(
     return tuple(found)
 
 
-def _cross_checks(config: Config, node: yaml.Node, problems: _Problems) -> None:
-    """Checks between keys, each made unless one of its keys already has a problem."""
-    if config.led.pin == config.button.pin and not problems.about("led.pin", "button.pin"):
-        if _find(node, "button", "pin") is None:  # the button kept its default: point at the LED's line
-            problems.add(
-                _find(node, "led", "pin"),
-                "led.pin",
-                f"uses GPIO{config.led.pin}, which button.pin already uses by default; give each its own pin",
-            )
-        else:
-            problems.add(
-                _find(node, "button", "pin"),
-                "button.pin",
-                f"uses GPIO{config.button.pin}, which led.pin already uses; give each its own pin",
-            )
-    upload_to = config.after_wake.upload_to
-    if (upload_to not in (None, WYOMING) and config.destination(upload_to) is None
-            and not problems.about("after_wake.upload_to", "destinations")):
-        names = ", ".join(d.name for d in config.destinations) or "none are configured"
-        problems.add(
-            _find(node, "after_wake", "upload_to"),
-            "after_wake.upload_to",
-            f"names no destination {upload_to!r} (destinations: {names})",
-        )
-    _wyoming_checks(config, node, problems)
-    if (config.utterance.pre_roll_s >= config.utterance.max_length_s
-            and not problems.about("utterance.pre_roll_s", "utterance.max_length_s")):
-        problems.add(
-            _find(node, "utterance", "pre_roll_s"),
-            "utterance.pre_roll_s",
-            "must be shorter than utterance.max_length_s",
-        )
-
-
-def _wyoming_checks(config: Config, node: yaml.Node, problems: _Problems) -> None:
-    wyoming = config.wyoming
-    if wyoming.listen is not None and not wyoming.allow and not problems.about("wyoming"):
-        problems.add(_find(node, "wyoming", "listen"), "wyoming.allow",
-                     "is required when wyoming.listen is set: the address of your Home Assistant host, "
-                     "such as [192.168.1.10] (any other peer is refused)")
-    for key in [k for k in ("allow", "advertise") if getattr(wyoming, k) and wyoming.listen is None]:
-        problems.warn(_find(node, "wyoming", key), f"wyoming.{key}", "does nothing while wyoming.listen is null")
-    if (config.after_wake.upload_to == WYOMING and wyoming.listen is None
-            and not problems.about("after_wake.upload_to", "wyoming")):
-        problems.add(_find(node, "after_wake", "upload_to"), "after_wake.upload_to",
-                     "is wyoming, but satellite mode is off; set wyoming.listen and wyoming.allow")
-    elif (wyoming.listen is not None and config.after_wake.upload_to != WYOMING
-            and not problems.about("after_wake.upload_to", "wyoming")):
-        problems.warn(_find(node, "wyoming", "listen"), "wyoming.listen",
-                      "Home Assistant gets no audio unless after_wake.upload_to is wyoming")
-
-
-def _find(node: yaml.Node, *keys: str) -> yaml.Node | None:
-    """The value node at a key path, for a line number; None when it is absent."""
-    for key in keys:
-        if not isinstance(node, yaml.MappingNode):
-            return None
-        match = [v for k, v in node.value if getattr(k, "value", None) == key]
-        if not match:
-            return None
-        node = match[0]
-    return node
-
-
 def parse(text: str, source: str) -> Config:
     """Parse and validate a config text; raise ConfigError listing every problem.
 
     A file with nothing in it but comments is every setting at its default."""
-    problems = _Problems(source)
+    problems = Problems(source)
     try:
         loader = yaml.SafeLoader(text)  # the reader refuses control characters here
     except yaml.reader.ReaderError as exc:  # a NUL, say
@@ -271,7 +190,7 @@ def parse(text: str, source: str) -> Config:
         if root is None:
             return Config(source=source)
         config = _load_section(Config, root, "", loader, problems)
-        _cross_checks(config, root, problems)
+        cross_checks(config, root, problems)
     finally:
         loader.dispose()
     if problems.lines:

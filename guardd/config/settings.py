@@ -33,9 +33,21 @@ def default_state_dir() -> str:
 class WakeConfig:
     models: tuple[str, ...] = ("alexa", "hey_jarvis")  # built-in names or paths to .onnx files
     threshold: float = 0.7  # score 0..1 a frame must reach (README "Performance" says why 0.7)
+    # A model's own threshold, over `threshold` for the models it names (by name, or an .onnx
+    # file's name without .onnx).
+    thresholds: tuple[tuple[str, float], ...] = ()
     trigger_frames: int = 2  # consecutive 80 ms frames at or above the threshold
     refractory_s: float = 2.0  # seconds after a wake during which no model can fire again
     gate_silence: bool = True  # skip the models while only room noise could reach a score
+
+
+    def threshold_of(self, label: str) -> float:
+        return dict(self.thresholds).get(label, self.threshold)
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The models by the name their scores carry: built-in names, .onnx files' stems."""
+        return tuple(Path(m).stem if m.endswith(".onnx") else m for m in self.models)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
 
 import numpy as np
 
@@ -96,7 +97,8 @@ class Wake:
 class WakeDetector:
     """Threshold, trigger count and refractory time over the per-frame scores.
 
-    A model fires when `trigger_frames` consecutive frames score at or above `threshold`. After a
+    A model fires when `trigger_frames` consecutive frames score at or above its threshold
+    (`thresholds[label]`, else `threshold`). After a
     wake, every model is silent for `refractory_s`, and its count of frames above the threshold
     starts again from zero; frames are still fed to the models so their streaming state stays
     aligned with the audio.
@@ -126,6 +128,7 @@ class WakeDetector:
         refractory_s: float = 2.0,
         *,
         gate_silence: bool = False,
+        thresholds: Mapping[str, float] | None = None,
     ) -> None:
         if not models:
             raise ModelError("no wake models configured")
@@ -135,6 +138,7 @@ class WakeDetector:
         # Rows for the newest window plus the trigger_frames - 1 windows a look-back may score.
         self.features = FeatureExtractor(max(c.rows for c in self.classifiers) + trigger_frames - 1)
         self.threshold = threshold
+        self.thresholds = {c.label: (thresholds or {}).get(c.label, threshold) for c in self.classifiers}
         self.trigger_frames = trigger_frames
         self.refractory_s = refractory_s
         self.gate = EnergyGate() if gate_silence else None
@@ -163,14 +167,15 @@ class WakeDetector:
         if started is None and frame % self.trigger_frames:
             self.last_scores[clf.label] = None  # no run can end here without a checkpoint in it
             return None
+        threshold = self.thresholds[clf.label]
         score = self._score(clf, frame) if frame > self._reset_frame else 0.0
         self.last_scores[clf.label] = score
-        if score < self.threshold:
+        if score < threshold:
             return None
         if started is None:  # a checkpoint: find the run's start among the frames just before
             started = frame
             floor = max(frame - self.trigger_frames + 1, self._reset_frame + 1)
-            while started > floor and self._score(clf, started - 1) >= self.threshold:
+            while started > floor and self._score(clf, started - 1) >= threshold:
                 started -= 1
         return started
 
