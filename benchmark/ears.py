@@ -8,7 +8,7 @@ negative files). The scores are stock openWakeWord's (guardd's detector scoring 
 a rule here fires exactly as guardd's detector would with the same settings
 (tests/test_ears.py checks it against WakeDetector).
 
-    python -m benchmark.ears [--negative-hours H] [--json]
+    python -m benchmark.ears [--negative-hours H] [--write-negatives NPZ]
 """
 
 from __future__ import annotations
@@ -19,46 +19,20 @@ import json
 import sys
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
-from guardd.audioformat import FRAME_S, FRAME_SAMPLES, SAMPLE_RATE
+from guardd.audioformat import FRAME_S
+from guardd.listen.scores import REFRACTORY_FRAMES, Rule, score_frames
 
 MODELS = ("alexa", "hey_jarvis")
-REFRACTORY_FRAMES = round(2.0 / FRAME_S)  # wake.refractory_s's default
 
 
-@dataclass(frozen=True)
-class Rule:
-    """Wake when `frames` frames in a row score at or above the model's threshold, or when one
-    frame scores at or above `high` (None: no such shortcut)."""
-
-    name: str
-    thresholds: dict[str, float] = field(hash=False)
-    frames: int = 2
-    high: float | None = None
-
-    def wakes(self, model: str, scores: np.ndarray) -> list[int]:
-        """The frames at which this rule wakes on one model's scores, with the refractory time."""
-        threshold = self.thresholds[model]
-        found: list[int] = []
-        run, quiet_until = 0, -1
-        for k, score in enumerate(scores):
-            run = run + 1 if score >= threshold else 0
-            if k <= quiet_until:
-                continue
-            if run >= self.frames or (self.high is not None and score >= self.high):
-                found.append(k)
-                quiet_until = k + REFRACTORY_FRAMES - 1
-                run = 0
-        return found
-
-
-def simple(name: str, threshold: float, frames: int, high: float | None = None) -> Rule:
-    return Rule(name, {m: threshold for m in MODELS}, frames, high)
+def simple(name: str, threshold: float, frames: int) -> Rule:
+    return Rule(name, {m: threshold for m in MODELS}, frames)
 
 
 DEFAULT = simple("guardd default (0.7, 2 frames)", 0.7, 2)
@@ -69,19 +43,10 @@ STOCK = simple("stock openWakeWord (0.5, 1 frame)", 0.5, 1)
 
 
 def trace(path: str) -> dict[str, np.ndarray]:
-    """Every frame's score of every model on one WAV, as guardd's detector computes it."""
+    """Every frame's score of every model on one WAV."""
     from corpus.audio import read_wav
-    from guardd.listen.wake import WakeDetector
 
-    x = read_wav(Path(path))
-    detector = WakeDetector(list(MODELS), 2.0, trigger_frames=1, refractory_s=0.0)  # never wakes
-    frames = len(x) // FRAME_SAMPLES
-    out = {m: np.zeros(frames, np.float32) for m in MODELS}
-    for k in range(frames):
-        detector.process(x[k * FRAME_SAMPLES : (k + 1) * FRAME_SAMPLES], (k + 1) * FRAME_S)
-        for m in MODELS:
-            out[m][k] = detector.last_scores.get(m) or 0.0
-    return out
+    return score_frames(read_wav(Path(path)), list(MODELS))
 
 
 def traces(paths: list[Path], cache: Path, workers: int = 2) -> dict[Path, dict[str, np.ndarray]]:
@@ -141,37 +106,25 @@ def per_hour(judged: Judged, model: str) -> float:
     return judged.false_accepts[model] / judged.hours if judged.hours else 0.0
 
 
-def candidates() -> Iterable[Rule]:
-    for frames in (1, 2):
-        for threshold in np.arange(0.30, 0.86, 0.05):
-            for high in (None, 0.9, 0.95):
-                if high is not None and (frames == 1 or high <= threshold):
-                    continue
-                t = round(float(threshold), 2)
-                yield simple(f"{t}, {frames} frame{'s' * (frames > 1)}" + (f", or one at {high}" if high else ""),
-                             t, frames, high)
+THRESHOLDS = [round(float(t), 2) for t in np.arange(0.30, 0.86, 0.05)]
 
 
-def choose(positives: list[Any], negatives: list[Any], fa_limit: float = 0.5) -> Rule:
-    """On the tuning half: per model, the rule shape and threshold with the most positives woken
-    whose false accepts stay within `fa_limit` an hour; ties go to the higher threshold."""
-    best: dict[str, tuple[tuple[int, float], Rule]] = {}
-    for rule in candidates():
-        judged = judge(rule, positives, negatives)
-        for m in MODELS:
-            woken, _ = judged.recall.get(f"model {m}", (0, 0))
-            if per_hour(judged, m) <= fa_limit:
-                key = (woken, rule.thresholds[m])
-                if m not in best or key > best[m][0]:
-                    best[m] = (key, rule)
-    shapes = {(r.frames, r.high) for _, r in best.values()}
-    if len(shapes) != 1:  # the models want different shapes: keep each model's own threshold at the
-        frames, high = max(shapes)  # stricter shape
-    else:
-        (frames, high), = shapes
-    thresholds = {m: best[m][1].thresholds[m] if m in best else 0.7 for m in MODELS}
-    name = "chosen on the tuning half: " + ", ".join(f"{m} {t}" for m, t in thresholds.items())
-    return Rule(name + f", {frames} frames" + (f" or one at {high}" if high else ""), thresholds, frames, high)
+def choose(positives: list[Any], negatives: list[Any], frames: int = 2, common: float = 0.7) -> Rule:
+    """On the tuning half alone: for each model, going down from `common` in 0.05 steps (at
+    `frames` frames), the last threshold before the tuning negatives' first false accept; a
+    model that has one just under `common` keeps it. (No false accept, not "under 0.5 an hour": some six
+    hours of negatives tell 0.5 an hour from none only by three wakes, and the halves differ.)"""
+    thresholds = {m: common for m in MODELS}
+    lowering = set(MODELS)
+    for t in sorted((t for t in THRESHOLDS if t < common), reverse=True):  # down from `common`
+        fa = judge(Rule("", {x: t for x in MODELS}, frames), [], negatives).false_accepts
+        for m in list(lowering):
+            if fa[m]:
+                lowering.discard(m)  # the first false accept on the way down stops this model
+            else:
+                thresholds[m] = t
+    return Rule("chosen on the tuning half: " + ", ".join(f"{m} {t}" for m, t in thresholds.items())
+                + f", {frames} frames", thresholds, frames)
 
 
 # -- the run --------------------------------------------------------------------------------------
@@ -209,7 +162,7 @@ def report(pos: dict[str, Any], neg: dict[str, Any]) -> dict[str, Any]:
         held = judge(rule, pos["held-out"], neg["held-out"])
         tuned = judge(rule, pos["tune"], neg["tune"])
         out["rules"][rule.name] = {
-            "thresholds": rule.thresholds, "frames": rule.frames, "high": rule.high,
+            "thresholds": rule.thresholds, "frames": rule.frames,
             "held_out_recall": {g: f"{w}/{t}" for g, (w, t) in sorted(held.recall.items())},
             "tune_recall": f"{tuned.recall['all'][0]}/{tuned.recall['all'][1]}",
             "held_out_false_accepts_per_hour": {m: round(per_hour(held, m), 3) for m in MODELS},
@@ -222,8 +175,14 @@ def report(pos: dict[str, Any], neg: dict[str, Any]) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmark.ears", description=__doc__.split("\n\n")[0])
     parser.add_argument("--negative-hours", type=float, default=1.0, help="hours of generated negative talk")
+    parser.add_argument("--write-negatives", type=Path, metavar="NPZ",
+                        help="also write every negative's kept scores for `guardd tune` (guardd/listen/negative_scores.npz)")
     args = parser.parse_args(argv)
     pos, neg = collect(args.negative_hours, lambda m: print(m, file=sys.stderr))
+    if args.write_negatives:
+        from guardd.listen import negatives
+
+        negatives.write(args.write_negatives, neg["tune"] + neg["held-out"])
     print(json.dumps(report(pos, neg), indent=1))
     return 0
 

@@ -80,14 +80,20 @@ def test_a_rule_on_the_recorded_scores_wakes_where_guardds_detector_wakes(manife
             assert bench.DEFAULT.wakes(model, scores[model]) == woke, (entry["file"], model)
 
 
-def test_the_rules_read_runs_shortcuts_and_the_refractory_time():
+def test_the_rules_read_runs_and_the_refractory_time():
     two = bench.simple("t", 0.5, 2)
     assert two.wakes("alexa", np.array([0.6, 0.4, 0.6, 0.6, 0.9])) == [3]
-    high = bench.simple("t", 0.5, 2, high=0.9)
-    assert high.wakes("alexa", np.array([0.1, 0.95, 0.1])) == [1]
     one = bench.simple("t", 0.5, 1)
     scores = np.full(60, 0.8)
     assert one.wakes("alexa", scores) == [0, bench.REFRACTORY_FRAMES, 2 * bench.REFRACTORY_FRAMES]
+
+
+def test_held_is_the_highest_threshold_a_run_of_frames_still_reaches():
+    from guardd.listen.scores import held
+
+    scores = np.array([0.1, 0.8, 0.6, 0.9, 0.2])
+    assert held(scores, 1) == pytest.approx(0.9) and held(scores, 2) == pytest.approx(0.6)
+    assert held(scores, 3) == pytest.approx(0.6) and held(scores[:1], 2) == 0.0
 
 
 def test_a_voice_is_split_by_its_base_not_its_variant():

@@ -59,6 +59,12 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tune(args: argparse.Namespace) -> int:
+    from guardd.cli.tune import cmd_tune as tune
+
+    return tune(args)
+
+
 def cmd_devices(args: argparse.Namespace) -> int:
     from guardd.sounddevices import list_devices
 
@@ -146,6 +152,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("check-config", cmd_check_config, "validate a config file and report every problem")
     p.add_argument("path", nargs="?", metavar="PATH", help="the file to check")
+
+    p = add("tune", cmd_tune, "say the wake word a few times: see how your voice scores, and get a "
+            "threshold that wakes on every take")
+    p.add_argument("--takes", nargs="+", metavar="FILE", help="16 kHz mono 16-bit WAV takes instead of recording")
+    p.add_argument("--count", type=int, default=5, metavar="N", help="takes to record (default 5)")
+    p.add_argument("--simulate", action="store_true", help="Enter on stdin is the press (a laptop's microphone)")
+    p.add_argument("--model", metavar="NAME", help="the wake model to tune (default: the one your takes score highest on)")
+    p.add_argument("--write", action="store_true", help="put the suggested threshold into the config file")
 
     add("devices", cmd_devices, "list audio input and output devices for audio.device and audio.output_device")
 

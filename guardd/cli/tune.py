@@ -1,0 +1,171 @@
+"""`guardd tune`: how the owner's own voice scores, and a threshold that wakes on every take.
+
+The owner says the wake word a few times: each take starts with a press of the button (Enter
+with --simulate) and lasts TAKE_S, or comes from a file (--takes). For each take guardd shows
+each model's peak score, how many frames in a row held the threshold, and whether the current
+rule would have woken. Then, for the owner's model, the highest threshold (MARGIN under the
+weakest take) at which every take wakes, and what it costs in false accepts an hour on the
+negative speech guardd ships as scores (listen/negatives.py). `--write` puts it into the config
+as `wake.thresholds.MODEL`, checked like any config, with a comment that says when.
+
+Takes are scored in memory and not kept; nothing is logged and nothing leaves.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import math
+import sys
+import wave
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from guardd.audioformat import SAMPLE_RATE
+from guardd.cli.common import load_config
+from guardd.cli.tune_write import write_threshold
+from guardd.config.settings import Config
+from guardd.errors import GuarddError
+from guardd.listen import negatives
+from guardd.listen.scores import held, score_frames, wake_frames
+
+TAKE_S = 3.0  # seconds recorded after each press
+MARGIN = 0.02  # the suggestion sits this far under the weakest take's held score
+LOWEST = 0.2  # no lower threshold is suggested: below it ordinary talk wakes the models
+RECORD = "arecord -f S16_LE -r 16000 -c 1 -d 3 take1.wav"
+
+
+@dataclass(frozen=True)
+class Take:
+    name: str
+    peak: dict[str, float]
+    held: dict[str, float]  # the threshold that trigger_frames in a row still reach
+    run: dict[str, int]  # the longest run of frames at or above the model's threshold
+    woke: dict[str, bool]
+
+
+def read_take(path: Path) -> np.ndarray:
+    try:
+        with wave.open(str(path), "rb") as w:
+            shape = (w.getframerate(), w.getnchannels(), w.getsampwidth())
+            data = w.readframes(w.getnframes())
+    except (OSError, wave.Error, EOFError) as exc:
+        raise GuarddError(f"{path}: cannot read it as a WAV file ({exc})") from None
+    if shape != (SAMPLE_RATE, 1, 2):
+        raise GuarddError(f"{path}: {shape[0]} Hz, {shape[1]} channel(s), {8 * shape[2]}-bit; a take must be "
+                          f"16 kHz mono 16-bit: record one with `{RECORD}`")
+    return np.frombuffer(data, dtype="<i2")
+
+
+def record_takes(config: Config, count: int, simulate: bool) -> list[tuple[str, np.ndarray]]:
+    from guardd.sounddevices import import_sounddevice, resolve_device
+
+    sd = import_sounddevice()
+    press = _stdin_press if simulate else _button_press(config)
+    takes = []
+    for i in range(1, count + 1):
+        print(f"take {i} of {count}: {'press Enter' if simulate else 'press the button'}, then say the wake word",
+              flush=True)
+        if not press():
+            break
+        try:
+            audio = sd.rec(int(TAKE_S * SAMPLE_RATE), samplerate=SAMPLE_RATE, channels=1, dtype="int16",
+                           device=resolve_device(sd, config.audio.device, "input"))
+            sd.wait()
+        except Exception as exc:  # noqa: BLE001 - PortAudio's errors name no fix
+            raise GuarddError(f"cannot record from the microphone ({exc}); if guardd is running it holds "
+                              "the microphone: sudo systemctl stop guardd, tune, then start it again") from None
+        takes.append((f"take {i}", np.asarray(audio, dtype=np.int16).reshape(-1)))
+    return takes
+
+
+def _stdin_press() -> bool:
+    return sys.stdin.readline() != ""
+
+
+def _button_press(config: Config):  # type: ignore[no-untyped-def]
+    from gpiozero import Button
+    from gpiozero.exc import BadPinFactory
+
+    try:
+        button = Button(config.button.pin, pull_up=config.button.pull_up)
+    except BadPinFactory:
+        raise GuarddError("no GPIO here for the button: tune with --simulate (Enter is the press) or "
+                          "with --takes FILES") from None
+
+    def press() -> bool:
+        button.wait_for_press()
+        button.wait_for_release()
+        return True
+
+    return press
+
+
+def analyse(name: str, audio: np.ndarray, config: Config) -> Take:
+    scores = score_frames(audio, list(config.wake.models))
+    frames = config.wake.trigger_frames
+    runs = {}
+    for label, s in scores.items():
+        above = np.concatenate([[0], (s >= config.wake.threshold_of(label)).astype(np.int8), [0]])
+        edges = np.flatnonzero(np.diff(above))
+        runs[label] = int((edges[1::2] - edges[::2]).max()) if len(edges) else 0
+    return Take(name, {m: float(s.max(initial=0.0)) for m, s in scores.items()},
+                {m: held(s, frames) for m, s in scores.items()}, runs,
+                {m: bool(wake_frames(s, config.wake.threshold_of(m), frames)) for m, s in scores.items()})
+
+
+def suggest(takes: list[Take], model: str) -> float | None:
+    """The highest threshold, in hundredths, MARGIN under the weakest take; None below LOWEST."""
+    need = min(t.held[model] for t in takes)
+    threshold = math.floor((need - MARGIN) * 100) / 100
+    return threshold if threshold >= LOWEST else None
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    config = load_config(args)
+    if args.takes:
+        audio = [(str(p), read_take(Path(p))) for p in args.takes]
+    else:
+        audio = record_takes(config, args.count, args.simulate)
+    if not audio:
+        raise GuarddError("no takes: say the wake word after each press, or give --takes FILES")
+    takes = [analyse(name, x, config) for name, x in audio]
+    labels = config.wake.labels
+    frames = config.wake.trigger_frames
+    for t in takes:
+        print(f"{t.name}:")
+        for m in labels:
+            print(f"  {m:<12} peak {t.peak[m]:.2f}, {t.run[m]} frame(s) in a row at or above "
+                  f"{config.wake.threshold_of(m):g}: {'wakes' if t.woke[m] else 'would NOT wake'}")
+    model = args.model or max(labels, key=lambda m: float(np.median([t.peak[m] for t in takes])))
+    if model not in labels:
+        raise GuarddError(f"--model {model}: not in wake.models ({', '.join(labels)})")
+    current = config.wake.threshold_of(model)
+    woken = sum(t.woke[model] for t in takes)
+    print(f"\n{model}: {woken} of {len(takes)} takes wake at the current rule ({current:g}, {frames} frames)")
+    threshold = suggest(takes, model)
+    shipped = negatives.load()
+    if threshold is None:
+        print(f"no threshold of {LOWEST:g} or more wakes on every take (the weakest holds "
+              f"{min(t.held[model] for t in takes):.2f}): say it closer to the microphone, or use another model")
+        return 1
+    if threshold >= current and woken == len(takes):
+        print(f"every take already wakes; a threshold up to {threshold:g} still would. Nothing to change.")
+        return 0
+    print(f"suggested: wake.thresholds.{model}: {threshold:g} (every take wakes; the weakest holds "
+          f"{min(t.held[model] for t in takes):.2f} for {frames} frames)")
+    cost = shipped.per_hour(model, threshold, frames) if shipped else None
+    if cost is None:
+        print("  its cost in false accepts is not known: guardd ships negative scores for the built-in models only")
+    else:
+        now = shipped.per_hour(model, current, frames)
+        print(f"  false accepts on {shipped.hours:.1f} h of negative speech ({shipped.real_hours:.1f} h of it "
+              f"real recordings): {cost:.2f} an hour at {threshold:g}, {now:.2f} at {current:g}")
+    if args.write:
+        note = (f"tuned by guardd tune on {datetime.date.today().isoformat()}: {len(takes)} takes, "
+                f"the weakest held {min(t.held[model] for t in takes):.2f}")
+        path = write_threshold(config, model, threshold, note)
+        print(f"written to {path}; `sudo systemctl reload guardd` applies it")
+    return 0
