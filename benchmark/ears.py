@@ -155,6 +155,31 @@ def collect(negative_hours: float, say: Any) -> tuple[dict[str, Any], dict[str, 
     return pos, neg
 
 
+def _scores_and_windows(path: str) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    from corpus.audio import read_wav
+    from guardd.listen.negatives import FLOOR
+    from guardd.listen.scores import scores_and_windows
+
+    return scores_and_windows(read_wav(Path(path)), list(MODELS), FLOOR)
+
+
+def write_negatives(path: Path, negative_hours: float, say: Any) -> None:
+    """Every negative's kept scores and windows, for `guardd tune` (guardd/listen/negative_scores.npz)."""
+    from corpus import audio, ears, fixtures, realspeech
+    from guardd.listen import negatives
+
+    cache = fixtures.cache_dir()
+    directory = ears.make(cache, say=say)
+    takes = json.loads((directory / "manifest.json").read_text())["takes"]
+    files = [(False, directory / t["file"]) for t in takes if t["kind"] == "negative"]
+    files += [(False, p) for p in audio.negative_speech(cache, negative_hours)]
+    files += [(True, p) for p in realspeech.variants(cache, say=say)]
+    say(f"ears: the windows of {len(files)} negative files")
+    with ProcessPoolExecutor(max_workers=2) as pool:
+        found = list(pool.map(_scores_and_windows, [str(p) for _, p in files], chunksize=4))
+    negatives.write(path, [(real, scores, windows) for (real, _), (scores, windows) in zip(files, found)])
+
+
 def report(pos: dict[str, Any], neg: dict[str, Any]) -> dict[str, Any]:
     chosen = choose(pos["tune"], neg["tune"])
     out: dict[str, Any] = {"rules": {}}
@@ -180,9 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     pos, neg = collect(args.negative_hours, lambda m: print(m, file=sys.stderr))
     if args.write_negatives:
-        from guardd.listen import negatives
-
-        negatives.write(args.write_negatives, neg["tune"] + neg["held-out"])
+        write_negatives(args.write_negatives, args.negative_hours, lambda m: print(m, file=sys.stderr))
     print(json.dumps(report(pos, neg), indent=1))
     return 0
 

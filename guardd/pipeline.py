@@ -17,6 +17,7 @@ from guardd.device.panel import ButtonEdge, LedState, Panel
 from guardd.journal import Journal
 from guardd.listen.endpoint import webrtc_vad
 from guardd.listen.recordings import Recordings
+from guardd.listen.verifier import load_all as load_verifiers
 from guardd.listen.wake import WakeDetector
 from guardd.speak.player import DeviceOutput, NoOutput, Player
 from guardd.speak.voice import find_voice
@@ -87,6 +88,7 @@ def open_pipeline(
         config.wake.refractory_s,
         gate_silence=config.wake.gate_silence,
         thresholds=dict(config.wake.thresholds),
+        verifiers=load_verifiers(config.state_path, config.wake.verify),
     )
     vad = webrtc_vad(config.utterance.vad_aggressiveness)
     auditlog = AuditLog(log_dir(config), rotation=config.log)

@@ -225,3 +225,10 @@ def test_send_names_what_to_send_without_an_internal_name(args, message):
     assert result.returncode == 2
     assert result.stderr == f"guardd send: {message}\n"
     assert "stdin" not in result.stderr and "source" not in result.stderr
+
+
+def test_check_config_names_a_verifier_that_is_not_there_and_how_to_make_it(tmp_path):
+    config = write_config(tmp_path, wake={"models": ["alexa"], "verify": ["alexa"]})
+    result = guardd("check-config", str(config), timeout=60)
+    assert result.returncode == 1
+    assert "wake.verify names alexa, but" in result.stderr and "run guardd tune --write" in result.stderr

@@ -24,7 +24,7 @@ KNOWN_TOP = (
     "known keys here: after_wake, announce, audio, button, confirm, destinations, led, log, retention, socket, "
     "state_dir, utterance, wake, wyoming"
 )
-KNOWN_WAKE = "known keys here: gate_silence, models, refractory_s, threshold, thresholds, trigger_frames"
+KNOWN_WAKE = "known keys here: gate_silence, models, refractory_s, threshold, thresholds, trigger_frames, verify"
 
 
 def problems_of(tmp_path, text, name="cfg.yaml"):
@@ -117,6 +117,9 @@ BAD = {
     "a threshold for a model that is not loaded": (
         "wake:\n  models: [alexa]\n  thresholds: {hey_jarvis: 0.4}\n",
         ["cfg.yaml:3: wake.thresholds: names 'hey_jarvis', which is not in wake.models (alexa)"]),
+    "a verifier for a model that is not loaded": (
+        "wake:\n  models: [alexa]\n  verify: [hey_jarvis]\n",
+        ["cfg.yaml:3: wake.verify: names 'hey_jarvis', which is not in wake.models (alexa)"]),
     "a threshold over 1": (
         "wake:\n  thresholds: {alexa: 1.5}\n",
         ["cfg.yaml:2: wake.thresholds: alexa: must be between 0 and 1 (got 1.5)"]),

@@ -51,8 +51,11 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     cfg = configmod.load(path)
     from guardd.listen.features import resolve_model
 
+    from guardd.listen.verifier import load_all
+
     for model in cfg.wake.models:
         resolve_model(model)  # a missing model file is a config problem the owner can fix now
+    load_all(cfg.state_path, cfg.wake.verify)
     for warning in cfg.warnings:
         print(f"guardd: warning: {warning}", file=sys.stderr)
     print(f"{cfg.source}: ok" + (f", with {len(cfg.warnings)} warning(s)" if cfg.warnings else ""))

@@ -29,11 +29,13 @@ from guardd.cli.tune_write import write_threshold
 from guardd.config.settings import Config
 from guardd.errors import GuarddError
 from guardd.listen import negatives
-from guardd.listen.scores import held, score_frames, wake_frames
+from guardd.listen.scores import held, scores_and_windows, wake_frames
+from guardd.listen.verifier import Verifier, path_for, train
 
 TAKE_S = 3.0  # seconds recorded after each press
 MARGIN = 0.02  # the suggestion sits this far under the weakest take's held score
 LOWEST = 0.2  # no lower threshold is suggested: below it ordinary talk wakes the models
+FA_TARGET = 0.5  # false accepts an hour past which a verifier is trained as well
 RECORD = "arecord -f S16_LE -r 16000 -c 1 -d 3 take1.wav"
 
 
@@ -44,6 +46,14 @@ class Take:
     held: dict[str, float]  # the threshold that trigger_frames in a row still reach
     run: dict[str, int]  # the longest run of frames at or above the model's threshold
     woke: dict[str, bool]
+    scores: dict[str, np.ndarray]
+    windows: dict[str, dict[int, np.ndarray]]  # model -> frame -> its window (frames at FLOOR or more)
+
+    def wakes(self, model: str, threshold: float, frames: int, verifier: Verifier | None = None) -> bool:
+        def accepts(k: int) -> bool:
+            return verifier is None or (k in self.windows[model] and verifier.accepts(self.windows[model][k]))
+
+        return bool(wake_frames(self.scores[model], threshold, frames, accepts))
 
 
 def read_take(path: Path) -> np.ndarray:
@@ -104,7 +114,8 @@ def _button_press(config: Config):  # type: ignore[no-untyped-def]
 
 
 def analyse(name: str, audio: np.ndarray, config: Config) -> Take:
-    scores = score_frames(audio, list(config.wake.models))
+    scores, found = scores_and_windows(audio, list(config.wake.models), negatives.FLOOR)
+    windows = {m: dict(zip(np.flatnonzero(scores[m] >= negatives.FLOOR).tolist(), w)) for m, w in found.items()}
     frames = config.wake.trigger_frames
     runs = {}
     for label, s in scores.items():
@@ -113,7 +124,8 @@ def analyse(name: str, audio: np.ndarray, config: Config) -> Take:
         runs[label] = int((edges[1::2] - edges[::2]).max()) if len(edges) else 0
     return Take(name, {m: float(s.max(initial=0.0)) for m, s in scores.items()},
                 {m: held(s, frames) for m, s in scores.items()}, runs,
-                {m: bool(wake_frames(s, config.wake.threshold_of(m), frames)) for m, s in scores.items()})
+                {m: bool(wake_frames(s, config.wake.threshold_of(m), frames)) for m, s in scores.items()},
+                scores, windows)
 
 
 def suggest(takes: list[Take], model: str) -> float | None:
@@ -163,9 +175,45 @@ def cmd_tune(args: argparse.Namespace) -> int:
         now = shipped.per_hour(model, current, frames)
         print(f"  false accepts on {shipped.hours:.1f} h of negative speech ({shipped.real_hours:.1f} h of it "
               f"real recordings): {cost:.2f} an hour at {threshold:g}, {now:.2f} at {current:g}")
+    verifier = None
+    if cost is not None and cost > FA_TARGET and shipped is not None and model in shipped.windows:
+        verifier = owner_verifier(takes, model, threshold, frames, shipped)
     if args.write:
         note = (f"tuned by guardd tune on {datetime.date.today().isoformat()}: {len(takes)} takes, "
                 f"the weakest held {min(t.held[model] for t in takes):.2f}")
-        path = write_threshold(config, model, threshold, note)
+        if verifier is not None:
+            save_verifier(verifier, config)  # first: the config must never name a verifier not there
+        path = write_threshold(config, model, threshold, note, verify=verifier is not None)
         print(f"written to {path}; `sudo systemctl reload guardd` applies it")
     return 0
+
+
+def owner_verifier(takes: list[Take], model: str, threshold: float, frames: int,
+                   shipped: negatives.Negatives) -> Verifier | None:
+    """A verifier on the takes' windows at the threshold against half the shipped negatives',
+    judged on the other half; None (and said) when it would not let every take wake."""
+    positives = [w for t in takes for k, w in t.windows[model].items() if t.scores[model][k] >= threshold]
+    verifier = train(model, np.array(positives), shipped.training_windows(model))
+    woken = sum(t.wakes(model, threshold, frames, verifier) for t in takes)
+    cost = shipped.per_hour(model, threshold, frames, verifier, half=1)
+    without = shipped.per_hour(model, threshold, frames, half=1)
+    print(f"  with a verifier of your voice (trained on these takes): {woken} of {len(takes)} takes wake; "
+          f"false accepts {cost:.2f} an hour on the half of the negatives it did not learn from "
+          f"({without:.2f} without it)")
+    if woken < len(takes):
+        print("  the verifier is not used: it would turn some of your own takes away")
+        return None
+    return verifier
+
+
+def save_verifier(verifier: Verifier, config: Config) -> None:
+    """Into the state directory, owned like it (the daemon runs as its own user)."""
+    import os
+
+    path = path_for(config.state_path, verifier.model)
+    verifier.save(path)
+    st = config.state_path.stat()
+    if os.geteuid() == 0:
+        os.chown(path.parent, st.st_uid, st.st_gid)
+        os.chown(path, st.st_uid, st.st_gid)
+    print(f"verifier written to {path}")

@@ -62,18 +62,44 @@ def edited(text: str, model: str, threshold: float, note: str) -> str:
     return text[:at] + " " * inner + entry + "\n" + text[at:]
 
 
-def write_threshold(config: Config, model: str, threshold: float, note: str) -> Path:
+def with_verify(text: str, model: str) -> str:
+    """`text` with `model` in wake.verify (wake: exists, as edited() leaves it)."""
+    root = yaml.compose(text)
+    wake = _child(root, "wake")
+    assert wake is not None
+    wake_key, wake_node = wake
+    found = _child(wake_node, "verify")
+    indent = wake_node.value[0][0].start_mark.column
+    if found is None:
+        at = _line_end(text, wake_key.start_mark.index) + 1
+        return text[:at] + " " * indent + f"verify: [{model}]\n" + text[at:]
+    key, node = found
+    if isinstance(node, yaml.SequenceNode) and node.flow_style:
+        names = [n.value for n in node.value if getattr(n, "value", None) != model] + [model]
+        return text[: node.start_mark.index] + "[" + ", ".join(names) + "]" + text[node.end_mark.index :]
+    if isinstance(node, yaml.SequenceNode) and node.value:
+        if any(getattr(n, "value", None) == model for n in node.value):
+            return text
+        inner = node.value[0].start_mark.column
+        at = _line_end(text, node.value[-1].end_mark.index) + 1
+        return text[:at] + " " * (inner - 2) + f"- {model}\n" + text[at:]
+    raise GuarddError(f"wake.verify is not a list; add {model} to it by hand")
+
+
+def write_threshold(config: Config, model: str, threshold: float, note: str, *, verify: bool = False) -> Path:
     if config.source == "<defaults>":
         raise GuarddError("there is no config file to write to: give --config PATH (a copy of "
                           "config/guardd.yaml, such as /etc/guardd/guardd.yaml)")
     path = Path(config.source)
     text = path.read_text(encoding="utf-8")
     new = edited(text, model, threshold, note)
+    if verify:
+        new = with_verify(new, model)
     try:
         checked = configmod.parse(new, str(path))
     except ConfigError as exc:
         raise GuarddError(f"{path} is left as it was: the edit would not load ({exc.problems[0]})") from None
-    if checked.wake.threshold_of(model) != threshold:
+    if checked.wake.threshold_of(model) != threshold or (verify and model not in checked.wake.verify):
         raise GuarddError(f"{path} is left as it was: the edit did not set wake.thresholds.{model}")
     write_atomically(path, new.encode("utf-8"), mode=path.stat().st_mode & 0o777)
     return path

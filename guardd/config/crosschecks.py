@@ -45,10 +45,12 @@ def cross_checks(config: Config, node: yaml.Node, problems: Problems) -> None:
 
 
 def threshold_checks(config: Config, node: yaml.Node, problems: Problems) -> None:
-    unknown = [m for m, _ in config.wake.thresholds if m not in config.wake.labels]
-    if unknown and not problems.about("wake.thresholds", "wake.models"):
-        problems.add(find(node, "wake", "thresholds"), "wake.thresholds",
-                     f"names {unknown[0]!r}, which is not in wake.models ({', '.join(config.wake.labels)})")
+    named = {"thresholds": [m for m, _ in config.wake.thresholds], "verify": list(config.wake.verify)}
+    for key, models in named.items():
+        unknown = [m for m in models if m not in config.wake.labels]
+        if unknown and not problems.about(f"wake.{key}", "wake.models"):
+            problems.add(find(node, "wake", key), f"wake.{key}",
+                         f"names {unknown[0]!r}, which is not in wake.models ({', '.join(config.wake.labels)})")
 
 
 def wyoming_checks(config: Config, node: yaml.Node, problems: Problems) -> None:

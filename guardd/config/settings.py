@@ -36,6 +36,9 @@ class WakeConfig:
     # A model's own threshold, over `threshold` for the models it names (by name, or an .onnx
     # file's name without .onnx).
     thresholds: tuple[tuple[str, float], ...] = ()
+    # Models whose wakes the owner's verifier confirms (made by `guardd tune --write`, kept in
+    # state_dir/verifiers/MODEL.npz).
+    verify: tuple[str, ...] = ()
     trigger_frames: int = 2  # consecutive 80 ms frames at or above the threshold
     refractory_s: float = 2.0  # seconds after a wake during which no model can fire again
     gate_silence: bool = True  # skip the models while only room noise could reach a score

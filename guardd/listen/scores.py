@@ -7,6 +7,7 @@ WakeDetector with the same settings fires (tests/test_ears.py checks it).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
@@ -28,14 +29,17 @@ class Rule:
         return wake_frames(scores, self.thresholds[model], self.frames)
 
 
-def wake_frames(scores: np.ndarray, threshold: float, frames: int) -> list[int]:
+def wake_frames(scores: np.ndarray, threshold: float, frames: int,
+                accepts: Callable[[int], bool] | None = None) -> list[int]:
+    """With `accepts` (a verifier on frame k's window), a run that meets the rule wakes at the
+    first of its frames the verifier accepts, as the detector does."""
     found: list[int] = []
     run, quiet_until = 0, -1
     for k, score in enumerate(scores):
         run = run + 1 if score >= threshold else 0
         if k <= quiet_until:
             continue
-        if run >= frames:
+        if run >= frames and (accepts is None or accepts(k)):
             found.append(k)
             quiet_until = k + REFRACTORY_FRAMES - 1
             run = 0
@@ -53,14 +57,24 @@ def held(scores: np.ndarray, frames: int) -> float:
 
 def score_frames(samples: np.ndarray, models: list[str]) -> dict[str, np.ndarray]:
     """Every frame's score of every model on 16 kHz int16 audio (the detector scoring each frame)."""
+    return scores_and_windows(samples, models, None)[0]
+
+
+def scores_and_windows(samples: np.ndarray, models: list[str], floor: float | None
+                       ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Every frame's score of every model, and (with `floor`) the embedding window each model
+    scored at every frame whose score reached `floor`, in order: (frames, rows, 96) float32."""
     from guardd.listen.wake import WakeDetector
 
     detector = WakeDetector(models, 2.0, trigger_frames=1, refractory_s=0.0)  # never wakes
-    labels = [c.label for c in detector.classifiers]
     n = len(samples) // FRAME_SAMPLES
-    out = {label: np.zeros(n, np.float32) for label in labels}
+    out = {c.label: np.zeros(n, np.float32) for c in detector.classifiers}
+    windows: dict[str, list[np.ndarray]] = {c.label: [] for c in detector.classifiers}
     for k in range(n):
         detector.process(samples[k * FRAME_SAMPLES : (k + 1) * FRAME_SAMPLES], (k + 1) * FRAME_S)
-        for label in labels:
-            out[label][k] = detector.last_scores.get(label) or 0.0
-    return out
+        for clf in detector.classifiers:
+            score = out[clf.label][k] = detector.last_scores.get(clf.label) or 0.0
+            if floor is not None and score >= floor:
+                windows[clf.label].append(detector.features.features(clf.rows)[0].copy())
+    rows = {c.label: c.rows for c in detector.classifiers}
+    return out, {m: np.array(w, np.float32).reshape(len(w), rows[m], 96) for m, w in windows.items()}

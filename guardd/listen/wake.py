@@ -15,6 +15,7 @@ import numpy as np
 
 from guardd.errors import ModelError
 from guardd.listen.features import RECEPTIVE_FRAMES, FeatureExtractor, onnx_session, resolve_model
+from guardd.listen.verifier import Verifier
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +130,7 @@ class WakeDetector:
         *,
         gate_silence: bool = False,
         thresholds: Mapping[str, float] | None = None,
+        verifiers: Mapping[str, Verifier] | None = None,
     ) -> None:
         if not models:
             raise ModelError("no wake models configured")
@@ -139,6 +141,7 @@ class WakeDetector:
         self.features = FeatureExtractor(max(c.rows for c in self.classifiers) + trigger_frames - 1)
         self.threshold = threshold
         self.thresholds = {c.label: (thresholds or {}).get(c.label, threshold) for c in self.classifiers}
+        self.verifiers = dict(verifiers or {})  # label -> the owner's verifier (listen/verifier.py)
         self.trigger_frames = trigger_frames
         self.refractory_s = refractory_s
         self.gate = EnergyGate() if gate_silence else None
@@ -179,6 +182,13 @@ class WakeDetector:
                 started -= 1
         return started
 
+    def _verified(self, clf: Classifier) -> bool:
+        """A run that meets the rule wakes only if the model's verifier, if it has one, takes
+        the newest window for the wake word as the owner says it; the run goes on, so a later
+        frame of it may."""
+        verifier = self.verifiers.get(clf.label)
+        return verifier is None or verifier.accepts(self.features.features(clf.rows)[0])
+
     def process(self, frame: np.ndarray, t: float) -> Wake | None:
         """Feed one 80 ms frame ending at audio time `t`; return a Wake if one fires."""
         self.features.push(frame)
@@ -198,7 +208,8 @@ class WakeDetector:
         best: Wake | None = None
         for clf in self.classifiers:
             started = self._run_start[clf.label] = self._run_from(clf, k)
-            if started is not None and k - started + 1 >= self.trigger_frames and t >= self._quiet_until:
+            if (started is not None and k - started + 1 >= self.trigger_frames and t >= self._quiet_until
+                    and self._verified(clf)):
                 score = self.last_scores[clf.label]
                 assert score is not None
                 if best is None or score > best.score:
