@@ -43,6 +43,7 @@ def test_a_stop_signal_denies_what_is_pending_and_exits_within_two_seconds(tmp_p
 BAD_RELOADS = {
     "a value out of range": ("wake:\n  threshold: 7\n", "wake.threshold: must be between 0 and 1"),
     "a NUL byte": ("wake:\n  threshold: 0.5\x00\n", "the character U+0000 may not appear in a config"),
+    "a verifier that is not there": ("wake:\n  verify: [alexa]\n", "does not exist: run guardd tune --write"),
     "nesting 5,000 deep": ("x: " + "[" * 5000 + "]" * 5000 + "\n", "nest more than 20 deep"),
 }
 

@@ -25,7 +25,8 @@ from guardd.device.mute import read_muted, write_muted
 from guardd.device.notify import Notifier
 from guardd.device.panel import ButtonEdge, mock_factory
 from guardd.device.terminal import SimulatedButton, describe, draw_led
-from guardd.errors import ConfigError, GuarddError
+from guardd.errors import ConfigError, GuarddError, ModelError
+from guardd.listen.verifier import load_all as load_verifiers
 from guardd.pipeline import open_pipeline, speaker_output
 from guardd.sounddevices import import_sounddevice
 from guardd.speak.player import Played, Player, Playing, SpeakerReport
@@ -60,8 +61,11 @@ def try_reload(config: Config, core: Core) -> Config | None:
     """The new config if it loads and differs; a bad one is reported and the old one kept."""
     try:
         new = configmod.load(config.source) if config.source != "<defaults>" else Config()
+        load_verifiers(new.state_path, new.wake.verify)  # a missing verifier would stop the restart
     except ConfigError as exc:
         problems = exc.problems
+    except ModelError as exc:
+        problems = [f"{config.source}: {exc}"]
     except Exception as exc:  # noqa: BLE001 - no file on disk may end a running daemon
         problems = [f"{config.source}: could not be read ({type(exc).__name__}: {exc})"]
     else:
