@@ -176,3 +176,13 @@ def test_the_daemons_pipeline_wakes_on_the_owner_with_the_tuned_config(tmp_path)
     woke = guardd("replay", str(new), "--config", str(config), "--json", timeout=120)
     assert missed.returncode == 0 and woke.returncode == 0, woke.stderr
     assert '"event": "wake"' not in missed.stdout and '"event": "wake"' in woke.stdout
+
+
+def test_takes_the_model_barely_hears_get_no_threshold_and_the_config_is_left_alone(tmp_path):
+    unheard = Voice("espeak-ng", "en-029")  # its "alexa" scores under 0.1 for this model
+    takes = [take(tmp_path / f"t{i}.wav", unheard, s) for i, s in enumerate(TUNE_SPEEDS)]
+    config = write_config(tmp_path, wake={"models": ["alexa"]})
+    before = config.read_text()
+    result = guardd("tune", "--config", str(config), "--takes", *map(str, takes), "--write", timeout=120)
+    assert result.returncode == 1 and "no threshold of 0.2 or more wakes on every take" in result.stdout
+    assert config.read_text() == before and not (tmp_path / "state" / "verifiers").exists()

@@ -157,15 +157,16 @@ def cmd_tune(args: argparse.Namespace) -> int:
     current = config.wake.threshold_of(model)
     woken = sum(t.woke[model] for t in takes)
     print(f"\n{model}: {woken} of {len(takes)} takes wake at the current rule ({current:g}, {frames} frames)")
+    if woken == len(takes):
+        print(f"every take already wakes (the weakest holds {min(t.held[model] for t in takes):.2f}). "
+              "Nothing to change.")
+        return 0
     threshold = suggest(takes, model)
     shipped = negatives.load()
     if threshold is None:
         print(f"no threshold of {LOWEST:g} or more wakes on every take (the weakest holds "
               f"{min(t.held[model] for t in takes):.2f}): say it closer to the microphone, or use another model")
         return 1
-    if threshold >= current and woken == len(takes):
-        print(f"every take already wakes; a threshold up to {threshold:g} still would. Nothing to change.")
-        return 0
     print(f"suggested: wake.thresholds.{model}: {threshold:g} (every take wakes; the weakest holds "
           f"{min(t.held[model] for t in takes):.2f} for {frames} frames)")
     cost = shipped.per_hour(model, threshold, frames) if shipped else None
