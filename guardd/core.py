@@ -23,8 +23,6 @@ import logging
 import os
 from typing import Callable, Protocol
 
-import numpy as np
-
 from guardd import __version__
 from guardd.audioformat import PCM_TYPE, wav_pcm
 from guardd.config.settings import WYOMING, Config
@@ -41,6 +39,7 @@ from guardd.listen.endpoint import Vad
 from guardd.listen.listener import Heard, Listener
 from guardd.listen.recordings import Recordings
 from guardd.listen.wake import WakeDetector
+from guardd.speak.feed import Feed
 from guardd.speak.player import SpeakerNews, SpeakerReport
 from guardd.speak.sentence import Announcement
 from guardd.telling import Emit, Teller
@@ -72,7 +71,7 @@ class Speaks(Protocol):
 
     def announce(self, said: Announcement) -> None: ...
 
-    def play(self, sound_id: str, samples: np.ndarray) -> None: ...
+    def stream(self, sound_id: str) -> Feed: ...
 
     def hush(self, request_id: str) -> None: ...
 
@@ -97,7 +96,7 @@ class Core:
         self.health = Health(self.faults, record=self.record, tell=self.tell, listener=self.listener)
         self.sender = sender
         self.speaker = speaker
-        self.satellite = Satellite(peer or NoPeer(), record=self.record, play=speaker.play, muted=lambda: self.muted)
+        self.satellite = Satellite(peer or NoPeer(), record=self.record, stream=speaker.stream, muted=lambda: self.muted)
         self.clock = clock
         self.wall_clock = wall_clock
         self._next_retention = float("-inf")

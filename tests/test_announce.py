@@ -61,7 +61,7 @@ class CuedSpeaker:
     def hush(self, request_id: str) -> None:
         self.hushed.append(request_id)
 
-    def play(self, sound_id: str, samples: object) -> None:
+    def stream(self, sound_id: str) -> object:
         raise AssertionError(f"no sound from Home Assistant plays in these tests ({sound_id})")
 
     def chime(self, name: str) -> None:

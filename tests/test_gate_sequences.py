@@ -53,7 +53,7 @@ class CuedSpeaker:
         if request_id == self.said:
             self.ended = True
 
-    def play(self, sound_id: str, samples: object) -> None:
+    def stream(self, sound_id: str) -> object:
         raise AssertionError(f"no sound from Home Assistant plays in these tests ({sound_id})")
 
     def chime(self, name: str) -> None:

@@ -107,8 +107,9 @@ def test_the_kept_utterance_goes_to_home_assistant_only_after_a_press_and_its_re
         assert transcript["chars"] == len(answer.transcript)
         [reply] = d.records("reply")
         assert reply["sha256"] == hashlib.sha256(answer.text.encode()).hexdigest()
-        assert reply["audio_sha256"] == hashlib.sha256(tone(0.6).tobytes()).hexdigest()
-        assert reply["audio_ms"] == 600
+        [ended] = d.records("sound_end")
+        assert ended["sound"] == f"{request['id']}-reply" and ended["audio_ms"] == 600
+        assert ended["audio_sha256"] == hashlib.sha256(tone(0.6).tobytes()).hexdigest()
         [pipeline] = d.records("pipeline")
         assert pipeline["result"] == "replied" and pipeline["id"] == request["id"]
         reply_samples = np.round(tone(0.6).astype(np.float32) * np.float32(VOLUME)).astype(np.int16)
@@ -122,6 +123,27 @@ def test_the_kept_utterance_goes_to_home_assistant_only_after_a_press_and_its_re
         ha.close()
         assert d.stop() == 0
     assert [r["event"] for r in d.records("peer")][:1] == ["connected"]
+
+
+@needs_voice
+def test_a_reply_streamed_as_it_is_spoken_starts_playing_before_its_end_comes(tmp_path, manifest):
+    played = tmp_path / "played.raw"
+    d, port = satellite(tmp_path, manifest["dir"] / manifest["demo"]["file"], played=played)
+    reply = tone(2.0, 440.0)
+    ha = HomeAssistant(port, answer=Answer(audio=reply, pace_s=1024 / 22050)).connect()  # in real time
+    try:
+        d.wait_announced()
+        time.sleep(0.5)  # (a press counts once the announcement's first sound is out of the speaker)
+        d.press()
+        assert ha.halfway.wait(30), d.types()
+        first = np.round(reply[:1024].astype(np.float32) * np.float32(VOLUME)).astype(np.int16)
+        assert contains(heard(played), first)  # a second of it is still to come, and it already plays
+        d.wait_until(lambda: ha.count("played") == 1, "played", 30)
+        whole = np.round(reply.astype(np.float32) * np.float32(VOLUME)).astype(np.int16)
+        assert contains(heard(played), whole)  # and all of it, in order, with nothing lost between chunks
+    finally:
+        ha.close()
+        assert d.stop() == 0
 
 
 def test_pings_keep_the_link_up_for_over_a_minute_and_an_idle_link_sends_nothing_else(tmp_path):
@@ -181,8 +203,9 @@ def test_announcements_home_assistant_pushes_are_logged_played_and_answered(tmp_
         ha.send(*audio_frames(tone(0.4, 660.0, 16000), 16000))
         d.wait_until(lambda: ha.count("played") == 1, "played", 30)
         [pushed] = d.records("peer_audio")
-        assert pushed["audio_ms"] == 400
-        assert pushed["audio_sha256"] == hashlib.sha256(tone(0.4, 660.0, 16000).tobytes()).hexdigest()
+        [ended] = d.records("sound_end")
+        assert ended["sound"] == pushed["sound"] and ended["audio_ms"] == 400
+        assert ended["audio_sha256"] == hashlib.sha256(tone(0.4, 660.0, 16000).tobytes()).hexdigest()
         d.wait_until(lambda: len(heard(played)) >= int(0.4 * SPEAKER_RATE) - 1, "the announcement played")
         assert "request" not in d.types()
     finally:

@@ -24,6 +24,7 @@ from guardd.auditlog.writer import AuditLog
 from guardd.config.settings import LogConfig
 from guardd.journal import Recorder
 from guardd.speak.earcons import SPEAKER_RATE
+from guardd.speak.feed import Feed
 from guardd.speak.player import Played
 from guardd.wyoming.link import PeerFrame, PeerNews, Uploading
 from guardd.wyoming.satellite import REPLY_WAIT_S, Satellite
@@ -51,10 +52,21 @@ class Rig:
         self.log.open()
         self.link = Link()
         self.played: list[tuple[str, np.ndarray]] = []
+        self.pieces: dict[str, int] = {}  # sound id -> pieces handed to the speaker before its end
         self.muted = muted
-        self.satellite = Satellite(self.link, record=Recorder(self.log), play=lambda i, s: self.played.append((i, s)),
-                                   muted=lambda: self.muted)
+        self.satellite = Satellite(self.link, record=Recorder(self.log), stream=self.stream, muted=lambda: self.muted)
         self.now = 100.0
+
+    def stream(self, sound_id: str) -> Feed:
+        """The speaker: what each sound's feed got, as it got it."""
+        rig = self
+
+        class Kept(Feed):
+            def add(self, samples: np.ndarray) -> None:
+                super().add(samples)
+                rig.pieces[sound_id] = rig.pieces.get(sound_id, 0) + 1
+
+        return Kept(lambda feed: self.played.append((sound_id, np.concatenate(feed.pieces_so_far or [np.zeros(0)]))))
 
     def frame(self, *events: Event, run: str | None = "r7") -> bool:
         asked_to_mute = False
@@ -82,7 +94,10 @@ def test_a_run_logs_its_transcript_and_reply_as_hashes_plays_the_reply_and_answe
     [transcript] = rig.records("transcript")
     assert (transcript["id"], transcript["sha256"], transcript["chars"]) == ("r7", hashlib.sha256(b"lights on").hexdigest(), 9)
     [reply] = rig.records("reply")
-    assert (reply["sha256"], reply["chars"], reply["audio_ms"]) == (hashlib.sha256(b"Done").hexdigest(), 4, 500)
+    assert (reply["sha256"], reply["chars"]) == (hashlib.sha256(b"Done").hexdigest(), 4)
+    [ended] = rig.records("sound_end")
+    assert (ended["sound"], ended["audio_ms"]) == ("r7-reply", 500)
+    assert ended["audio_sha256"] == hashlib.sha256(tone(0.5).tobytes()).hexdigest()
     assert rig.link.sent == [] and rig.records("pipeline") == []  # not played yet
     rig.satellite.on_speaker(Played("r7-reply", rig.now + 0.5, True))
     assert [e.type for e in rig.link.sent] == ["played"]
@@ -125,7 +140,9 @@ def test_the_connection_closing_ends_the_run_as_disconnected(rig):
 def test_audio_outside_a_run_is_an_announcement_logged_before_it_plays(rig):
     rig.frame(*audio_frames(tone(0.2)), run=None)
     [pushed] = rig.records("peer_audio")
-    assert pushed["audio_sha256"] == hashlib.sha256(tone(0.2).tobytes()).hexdigest()
+    [ended] = rig.records("sound_end")
+    assert pushed["seq"] < ended["seq"] and ended["sound"] == pushed["sound"]
+    assert ended["audio_sha256"] == hashlib.sha256(tone(0.2).tobytes()).hexdigest()
     [(sound_id, _)] = rig.played
     assert sound_id.startswith("peer-")
     rig.satellite.on_speaker(Played(sound_id, rig.now, True))
@@ -160,7 +177,7 @@ BAD_AUDIO = {
     "audio-start inside audio": [AudioStart(rate=22050, width=2, channels=1).event(),
                                  AudioStart(rate=22050, width=2, channels=1).event()],
     "half a sample": [AudioStart(rate=22050, width=2, channels=1).event(),
-                      AudioChunk(rate=22050, width=2, channels=1, audio=b"\0").event(), AudioStop().event()],
+                      AudioChunk(rate=22050, width=2, channels=1, audio=b"\0").event()],
     "more than the longest sound": [AudioStart(rate=8000, width=2, channels=1).event(),
                                     *[AudioChunk(rate=8000, width=2, channels=1, audio=bytes(16000 * 10)).event()
                                       for _ in range(int(MAX_S / 10) + 1)]],
@@ -168,11 +185,21 @@ BAD_AUDIO = {
 
 
 @pytest.mark.parametrize("frames", BAD_AUDIO.values(), ids=list(BAD_AUDIO))
-def test_bad_audio_drops_the_connection_and_nothing_plays(rig, frames):
+def test_bad_audio_drops_the_connection_and_plays_nothing_more(rig, frames):
     rig.satellite.take(Uploading("r7"), rig.now)
     rig.frame(*frames)
     assert len(rig.link.dropped) == 1 and rig.link.dropped[0].startswith("bad audio from the peer")
-    assert rig.played == []
+    assert all(len(samples) <= MAX_S * SPEAKER_RATE + 1 for _, samples in rig.played)  # what came in bounds, at most
+    assert rig.records("sound_end") == []  # its end never came: no hash of a whole is claimed
+
+
+def test_a_reply_plays_as_its_chunks_come_not_after_the_last(rig):
+    rig.satellite.take(Uploading("r7"), rig.now)
+    frames = audio_frames(tone(1.0))
+    rig.frame(*frames[:-1])  # everything but audio-stop
+    assert rig.pieces["r7-reply"] == len(frames) - 2 and rig.records("reply")  # logged, and playing
+    rig.frame(frames[-1])
+    assert [i for i, _ in rig.played] == ["r7-reply"]
 
 
 def test_what_a_peer_can_make_guardd_log_is_rationed_and_the_rest_counted(rig):

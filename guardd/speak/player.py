@@ -1,6 +1,7 @@
 """Audio out: guardd's own tones and announcements, and the audio Home Assistant sends to be
-played (play()), on the speaker, through sounddevice and PortAudio, from a thread of its own.
-The core's side only enqueues: chime(), announce(), play() and hush() never block, and when PLAY_QUEUE sounds already wait a new one is dropped (counted).
+played (stream(): played as its pieces arrive), on the speaker, through sounddevice and
+PortAudio, from a thread of its own. The core's side only enqueues: chime(), announce(),
+stream() and its Feed's add() and end(), and hush() never block, and when PLAY_QUEUE sounds already wait a new one is dropped (counted).
 
 An announcement is the asking tone, the upload's own audio (for `announce.upload: playback`)
 and the spoken sentence, in that order, as one sound. Each sound opens the output stream,
@@ -31,6 +32,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from guardd.sounddevices import import_sounddevice, resolve_device
+from guardd.speak.feed import Feed, FeedStalled
 from guardd.speak.earcons import SPEAKER_RATE, render
 from guardd.speak.sentence import Announcement
 from guardd.speak.sounds import announcement_samples, scaled
@@ -109,6 +111,7 @@ class _Sound:
     chime: str = ""
     said: Announcement | None = None
     samples: np.ndarray | None = None  # audio to play as it is (at SPEAKER_RATE), at the volume
+    feed: Feed | None = None  # audio that arrives while it plays
 
 
 class Player:
@@ -139,9 +142,15 @@ class Player:
     def announce(self, said: Announcement) -> None:
         self._put(_Sound(said.request_id, said=said))
 
-    def play(self, sound_id: str, samples: np.ndarray) -> None:
-        """Int16 mono samples at SPEAKER_RATE (a reply from Home Assistant), as sound `sound_id`."""
-        self._put(_Sound(sound_id, samples=samples))
+    def stream(self, sound_id: str) -> Feed:
+        """A sound `sound_id` (a reply from Home Assistant) played as its pieces come; inline,
+        played whole once it has ended."""
+        if not self._threaded:
+            return Feed(lambda feed: self._play(_Sound(sound_id, samples=np.concatenate(
+                feed.pieces_so_far or [np.zeros(0, np.int16)]))))
+        feed = Feed()
+        self._put(_Sound(sound_id, feed=feed))
+        return feed
 
     def hush(self, request_id: str) -> None:
         """The request was decided: its announcement stops, or never starts."""
@@ -186,6 +195,9 @@ class Player:
             return
         if sound.request_id is not None:  # one request asks at a time: other hushes are stale
             self._hushed.intersection_update({"*", sound.request_id})
+        if sound.feed is not None:
+            self._play_feed(sound, sound.feed)
+            return
         samples = self._samples(sound)
         started: float | None = None
         written = 0
@@ -206,6 +218,42 @@ class Player:
             self._changed(f"the speaker cannot play: {exc}; {SPEAKER_FIX}")
             return
         self._ended(sound, started, written, whole=written == len(samples))
+        self.played += 1
+        self._changed(None)
+
+    def _play_feed(self, sound: _Sound, feed: Feed) -> None:
+        """A streamed sound: each piece written as it comes, no more than LEAD_S ahead of its
+        time; its end is not known until it comes (Playing.ends is infinity until Played)."""
+        n = int(CHUNK_S * SPEAKER_RATE)
+        started: float | None = None
+        begun = 0.0
+        written = 0
+        whole = True
+        try:
+            with self._output.open() as stream:
+                for piece in feed.pieces():
+                    piece = scaled(piece, self._volume)
+                    for at in range(0, len(piece), n):
+                        if self._stopped(sound):
+                            stream.abort()
+                            raise FeedStalled("hushed")
+                        wait = begun + written / SPEAKER_RATE - LEAD_S - time.monotonic()
+                        if started is not None and wait > 0:
+                            time.sleep(wait)
+                        before = self._clock()
+                        stream.write(piece[at : at + n].tobytes())
+                        if started is None:
+                            begun = time.monotonic()
+                            started = before + stream.latency
+                            self._report(Playing(sound.request_id, started, float("inf")))
+                        written += len(piece[at : at + n])
+        except FeedStalled:
+            whole = False
+        except Exception as exc:  # noqa: BLE001 - any failure is a fault of the speaker alone
+            self._ended(sound, started, written, whole=False)
+            self._changed(f"the speaker cannot play: {exc}; {SPEAKER_FIX}")
+            return
+        self._ended(sound, started, written, whole=whole)
         self.played += 1
         self._changed(None)
 

@@ -5,7 +5,7 @@ Home Assistant asked to mute. It never starts anything from the other side.
 
 - A pipeline run is one approved upload (the sender writes it, upload.py). Its `transcript`,
   `synthesize` and reply audio are Home Assistant's answer: logged as SHA-256 and length (never
-  as text), the reply played on the speaker, then `played` sent back. A run ends `replied`,
+  as text), the reply played on the speaker as it comes, then `played` sent back. A run ends `replied`,
   `error` (Home Assistant's error code is logged, not its text), `no_reply` after REPLY_WAIT_S,
   or `disconnected`.
 - Audio Home Assistant pushes outside a run (an announcement) is logged and played.
@@ -26,11 +26,11 @@ import logging
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
-import numpy as np
 from wyoming.event import Event
 from wyoming.snd import Played as PlayedFrame
 
 from guardd.journal import Recorder
+from guardd.speak.feed import Feed
 from guardd.speak.player import Played, Playing
 from guardd.wyoming.link import PeerFrame, PeerNews, Uploading
 from guardd.wyoming.sound import MAX_S, BadSound, IncomingSound
@@ -95,14 +95,14 @@ class Ration:
 
 
 class Satellite:
-    def __init__(self, peer: Peer, *, record: Recorder, play: Callable[[str, np.ndarray], None],
+    def __init__(self, peer: Peer, *, record: Recorder, stream: Callable[[str], Feed],
                  muted: Callable[[], bool]) -> None:
         self._peer = peer
         self._record = record
-        self._play = play
+        self._stream = stream
         self._muted = muted
         self.run: Run | None = None
-        self._incoming: tuple[IncomingSound, str] | None = None  # a sound arriving, and its id
+        self._incoming: tuple[IncomingSound, str, Feed | None] | None = None  # a sound arriving: its id, where it plays
         self._playing: dict[str, str | None] = {}  # sound id -> its run's request id (None: pushed)
         self._sounds = 0
         self._ration = Ration()
@@ -119,6 +119,8 @@ class Satellite:
         if isinstance(item, PeerNews):
             self._rationed(f"peer {item.what}", "peer", event=item.what, peer=item.peer, reason=item.reason[:200])
             if item.what == "closed":
+                if self._incoming is not None and self._incoming[2] is not None:
+                    self._incoming[2].end()  # what came of the sound plays; nothing more will
                 self._incoming = None
                 self._end("disconnected", item.reason)
             return False
@@ -135,8 +137,7 @@ class Satellite:
             try:
                 self._audio(item, now)
             except (BadSound, ValueError, TypeError, KeyError) as exc:
-                self._incoming = None
-                self._peer.drop(f"bad audio from the peer: {exc}")
+                self._cut(f"bad audio from the peer: {exc}")
         return False
 
     def on_speaker(self, news: Playing | Played) -> None:
@@ -153,8 +154,7 @@ class Satellite:
         if run is not None and not run.replied and now - run.began > REPLY_WAIT_S:
             self._end("no_reply", f"no reply within {REPLY_WAIT_S:g} s")
         if self._incoming is not None and now - self._incoming[0].began > MAX_S + REPLY_WAIT_S:
-            self._incoming = None
-            self._peer.drop("audio-start without its audio-stop")
+            self._cut("audio-start without its audio-stop")
 
     # -- frames --------------------------------------------------------------------------------
 
@@ -177,37 +177,50 @@ class Satellite:
             self._end("error", f"Home Assistant: {str(data.get('code') or 'error')[:60]}")
 
     def _audio(self, frame: PeerFrame, now: float) -> None:
+        """A sound is logged before its first sample plays (`reply` or `peer_audio`), played as
+        its chunks come, and its hash and length logged when it has all come (`sound_end`)."""
         kind = frame.event.type
         if kind == "audio-start":
             if self._incoming is not None:
                 raise BadSound("audio-start inside another sound")
+            sound = IncomingSound(frame.event, now)
             run = self._run_of(frame)
-            reply = run is not None and not run.replied
             self._sounds += 1
-            sound_id = f"{run.request_id}-reply" if reply and run else f"peer-{self._sounds}"
-            self._incoming = (IncomingSound(frame.event, now), sound_id)
+            if run is not None and not run.replied:
+                run.replied = True
+                sound_id = f"{run.request_id}-reply"
+                seq = self._record("reply", id=run.request_id, sha256=run.text[0], chars=run.text[1])
+            else:
+                sound_id = f"peer-{self._sounds}"
+                seq = self._rationed("peer_audio", "peer_audio", peer=frame.peer, sound=sound_id)
+            feed = None
+            if seq is None:
+                log.warning("a sound from %s not played: it could not be logged", frame.peer)
+            else:
+                self._playing[sound_id] = run.request_id if sound_id.endswith("-reply") and run else None
+                feed = self._stream(sound_id)
+            self._incoming = (sound, sound_id, feed)
             return
         if self._incoming is None:
             raise BadSound(f"{kind} without an audio-start")
-        sound, sound_id = self._incoming
+        sound, sound_id, feed = self._incoming
         if kind == "audio-chunk":
-            sound.add(frame.event)
+            samples = sound.add(frame.event)
+            if feed is not None:
+                feed.add(samples)
             return
         self._incoming = None
-        samples, sha256, ms = sound.finish()
-        run = self.run if sound_id.endswith("-reply") else None
-        if run is not None:
-            run.replied = True
-            text_sha256, chars = run.text
-            seq = self._record("reply", id=run.request_id, sha256=text_sha256, chars=chars,
-                               audio_sha256=sha256, audio_ms=ms)
-        else:
-            seq = self._rationed("peer_audio", "peer_audio", peer=frame.peer, audio_sha256=sha256, audio_ms=ms)
-        if seq is None:
-            log.warning("a sound from %s not played: it could not be logged", frame.peer)
-            return
-        self._playing[sound_id] = run.request_id if run else None
-        self._play(sound_id, samples)
+        sha256, ms = sound.finish()
+        if feed is not None:
+            feed.end()
+            self._record("sound_end", sound=sound_id, audio_sha256=sha256, audio_ms=ms)
+
+    def _cut(self, reason: str) -> None:
+        """Bad audio: the sound playing ends where it got to, and the connection is dropped."""
+        if self._incoming is not None and self._incoming[2] is not None:
+            self._incoming[2].end()
+        self._incoming = None
+        self._peer.drop(reason)
 
     # -- runs ----------------------------------------------------------------------------------
 

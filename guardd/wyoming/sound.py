@@ -1,7 +1,8 @@
 """Audio that Home Assistant sends the satellite to play (a reply's speech, or an
 announcement): `audio-start`, `audio-chunk`s in the same format, `audio-stop`. Taken only in
-a format guardd plays (16-bit, mono or stereo, 8 to 48 kHz) and up to MAX_S; anything else is
-a BadSound, and the caller drops the connection. Made mono at the speaker's rate to play."""
+a format guardd plays (16-bit, mono or stereo, 8 to 48 kHz, whole frames) and up to MAX_S;
+anything else is a BadSound, and the caller drops the connection. Each chunk is made mono at
+the speaker's rate as it comes, so it can play while the rest is still on its way."""
 
 from __future__ import annotations
 
@@ -40,26 +41,26 @@ class IncomingSound:
         AudioStart.from_event(start)
         self.format = _format(start)
         self.began = began
-        self._pieces: list[bytes] = []
+        self._digest = hashlib.sha256()
         self._bytes = 0
         self._limit = int(MAX_S * self.format[0]) * self.format[1] * self.format[2]
 
-    def add(self, chunk: Event) -> None:
+    def add(self, chunk: Event) -> np.ndarray:
+        """The chunk's samples, int16 mono at SPEAKER_RATE."""
         if _format(chunk) != self.format:
             raise BadSound("an audio-chunk in another format than its audio-start")
         audio = AudioChunk.from_event(chunk).audio
+        rate, width, channels = self.format
+        if len(audio) % (width * channels):
+            raise BadSound(f"an audio-chunk that is not a whole number of {width * channels}-byte frames")
         self._bytes += len(audio)
         if self._bytes > self._limit:
             raise BadSound(f"audio longer than {MAX_S:g} s")
-        self._pieces.append(audio)
+        self._digest.update(audio)
+        x = np.frombuffer(audio, dtype="<i2").reshape(-1, channels).mean(axis=1)
+        return np.round(resampled(x, rate)).astype(np.int16)
 
-    def finish(self) -> tuple[np.ndarray, str, int]:
-        """(int16 mono samples at SPEAKER_RATE, SHA-256 of the bytes received, milliseconds)."""
-        data = b"".join(self._pieces)
+    def finish(self) -> tuple[str, int]:
+        """(SHA-256 of the bytes received, milliseconds)."""
         rate, width, channels = self.format
-        frame = width * channels
-        if len(data) % frame:
-            raise BadSound(f"audio that is not a whole number of {frame}-byte frames")
-        x = np.frombuffer(data, dtype="<i2").reshape(-1, channels).mean(axis=1)
-        samples = np.round(resampled(x, rate)).astype(np.int16)
-        return samples, hashlib.sha256(data).hexdigest(), len(data) // frame * 1000 // rate
+        return self._digest.hexdigest(), self._bytes // (width * channels) * 1000 // rate

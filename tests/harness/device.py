@@ -10,6 +10,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+import numpy as np
 from gpiozero.pins.mock import MockFactory
 
 from guardd.auditlog.reading import read_records
@@ -19,6 +20,7 @@ from guardd.confirm.sender import Sender, SendJob
 from guardd.device.panel import ENDING_S, ButtonEdge, LedState
 from guardd.errors import AuditLogError
 from guardd.pipeline import open_pipeline
+from guardd.speak.feed import Feed
 from guardd.speak.player import Played, Playing, SpeakerNews
 from guardd.speak.sentence import Announcement
 from harness.inbox import REPLY, Inbox
@@ -66,12 +68,16 @@ class InstantSpeaker:
         self.report(Playing(said.request_id, now, now))
         self.report(Played(said.request_id, now, True))
 
-    def play(self, sound_id: str, samples: Any) -> None:
-        self.played.append((sound_id, samples))
-        now = self._clock()
-        assert self.report is not None, "set InstantSpeaker.report to where its news goes"
-        self.report(Playing(sound_id, now, now))
-        self.report(Played(sound_id, now, True))
+    def stream(self, sound_id: str) -> Feed:
+        """A streamed sound, kept whole and told as played the moment it ends."""
+        def ended(feed: Feed) -> None:
+            self.played.append((sound_id, np.concatenate(feed.pieces_so_far or [np.zeros(0, np.int16)])))
+            now = self._clock()
+            assert self.report is not None, "set InstantSpeaker.report to where its news goes"
+            self.report(Playing(sound_id, now, now))
+            self.report(Played(sound_id, now, True))
+
+        return Feed(ended)
 
     def hush(self, request_id: str) -> None:
         self.hushed.append(request_id)

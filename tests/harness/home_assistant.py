@@ -54,6 +54,7 @@ class Answer:
     text: str = "Turned on the kitchen lights"
     audio: np.ndarray | None = None  # int16 at `rate`; None: tone(0.6)
     rate: int = TTS_RATE
+    pace_s: float = 0.0  # between chunks: a text-to-speech that streams as it speaks
 
 
 def audio_frames(samples: np.ndarray, rate: int = TTS_RATE) -> list[Event]:
@@ -75,6 +76,7 @@ class HomeAssistant:
         self.events: list[tuple[float, Event]] = []  # from the satellite, with when they came
         self.closed = False  # the satellite ended the connection
         self.late_pongs = 0  # pings not answered within PING_TIMEOUT_S: Home Assistant would reconnect
+        self.halfway = threading.Event()  # set when half of a reply's frames are written
         self._client: AsyncTcpClient | None = None
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -132,8 +134,13 @@ class HomeAssistant:
         await self._client.write_event(Transcript(text=answer.transcript).event())
         await self._client.write_event(Synthesize(text=answer.text).event())
         audio = tone(0.6) if answer.audio is None else answer.audio
-        for event in audio_frames(audio, answer.rate):
+        frames = audio_frames(audio, answer.rate)
+        for i, event in enumerate(frames):
             await self._client.write_event(event)
+            if answer.pace_s and event.type == "audio-chunk":
+                await asyncio.sleep(answer.pace_s)
+            if i == len(frames) // 2:
+                self.halfway.set()  # half the reply is out
 
     async def _pings(self) -> None:
         """A ping 2 s after each pong; no frame at all within 5 s and the link is given up."""
