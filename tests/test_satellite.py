@@ -11,6 +11,7 @@ a peer outside `allow` gets nothing; bad input drops the connection and fails th
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import socket
@@ -18,6 +19,7 @@ import threading
 import time
 import wave
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pytest
@@ -52,6 +54,18 @@ def satellite(tmp_path: Path, wav: Path, *, allow: str = "127.0.0.1", played: Pa
     return Daemon(tmp_path, config, wav, played=played, **kwargs), port
 
 
+@contextlib.contextmanager
+def connected(tmp_path: Path, wav: Path, answer: Answer | None = Answer(), **kwargs) -> Iterator[tuple[Daemon, HomeAssistant]]:
+    """`guardd run` in satellite mode with Home Assistant connected; both closed on the way out."""
+    d, port = satellite(tmp_path, wav, **kwargs)
+    ha = HomeAssistant(port, answer=answer).connect()
+    try:
+        yield d, ha
+    finally:
+        ha.close()
+        assert d.stop() == 0
+
+
 def kept_pcm(tmp_path: Path, record: dict) -> bytes:
     with wave.open(str(tmp_path / "state" / "recordings" / record["file"]), "rb") as w:
         return w.readframes(w.getnframes())
@@ -71,9 +85,7 @@ def contains(haystack: np.ndarray, needle: np.ndarray) -> bool:
 @needs_voice
 def test_the_kept_utterance_goes_to_home_assistant_only_after_a_press_and_its_reply_is_played(tmp_path, manifest):
     played = tmp_path / "played.raw"
-    d, port = satellite(tmp_path, manifest["dir"] / manifest["demo"]["file"], played=played)
-    ha = HomeAssistant(port).connect()
-    try:
+    with connected(tmp_path, manifest["dir"] / manifest["demo"]["file"], played=played) as (d, ha):
         d.wait_announced()
         [request] = d.records("request")
         [kept] = d.records("utterance")
@@ -119,19 +131,15 @@ def test_the_kept_utterance_goes_to_home_assistant_only_after_a_press_and_its_re
         status = d.call({"call": "status"})["wyoming"]
         assert status["peer"] and status["sent"]["audio-chunk"] == chunks and status["sent"]["played"] == 1
         assert ha.late_pongs == 0 and not ha.closed
-    finally:
-        ha.close()
-        assert d.stop() == 0
     assert [r["event"] for r in d.records("peer")][:1] == ["connected"]
 
 
 @needs_voice
 def test_a_reply_streamed_as_it_is_spoken_starts_playing_before_its_end_comes(tmp_path, manifest):
     played = tmp_path / "played.raw"
-    d, port = satellite(tmp_path, manifest["dir"] / manifest["demo"]["file"], played=played)
     reply = tone(2.0, 440.0)
-    ha = HomeAssistant(port, answer=Answer(audio=reply, pace_s=1024 / 22050)).connect()  # in real time
-    try:
+    streaming = Answer(audio=reply, pace_s=1024 / 22050)  # in real time
+    with connected(tmp_path, manifest["dir"] / manifest["demo"]["file"], streaming, played=played) as (d, ha):
         d.wait_announced()
         time.sleep(0.5)  # (a press counts once the announcement's first sound is out of the speaker)
         d.press()
@@ -141,28 +149,18 @@ def test_a_reply_streamed_as_it_is_spoken_starts_playing_before_its_end_comes(tm
         d.wait_until(lambda: ha.count("played") == 1, "played", 30)
         whole = np.round(reply.astype(np.float32) * np.float32(VOLUME)).astype(np.int16)
         assert contains(heard(played), whole)  # and all of it, in order, with nothing lost between chunks
-    finally:
-        ha.close()
-        assert d.stop() == 0
 
 
 def test_pings_keep_the_link_up_for_over_a_minute_and_an_idle_link_sends_nothing_else(tmp_path):
-    d, port = satellite(tmp_path, silence(tmp_path))
-    ha = HomeAssistant(port).connect()
-    try:
+    with connected(tmp_path, silence(tmp_path)) as (d, ha):
         time.sleep(65)  # some thirty pings; a peer silent for 10 s would have been dropped six times over
         assert ha.count("pong") >= 28 and ha.late_pongs == 0 and not ha.closed
         assert set(ha.types()) == {"info", "pong"}
         assert [r["event"] for r in d.records("peer")] == ["connected"]
-    finally:
-        ha.close()
-        assert d.stop() == 0
 
 
 def test_pause_satellite_mutes_and_nothing_home_assistant_sends_unmutes(tmp_path):
-    d, port = satellite(tmp_path, silence(tmp_path))
-    ha = HomeAssistant(port).connect()
-    try:
+    with connected(tmp_path, silence(tmp_path)) as (d, ha):
         d.wait_until(d.microphone_open, "the microphone open")
         ha.send(PauseSatellite().event())
         d.wait_for_record("mute")
@@ -176,30 +174,20 @@ def test_pause_satellite_mutes_and_nothing_home_assistant_sends_unmutes(tmp_path
         [mute] = d.records("mute")
         assert "home assistant" in mute["source"]
         assert {r["frame"] for r in d.records("peer_ignored")} == {"run-satellite", "run-pipeline", "detect"}
-    finally:
-        ha.close()
-        assert d.stop() == 0
 
 
 def test_a_pipeline_started_from_home_assistant_gets_no_audio(tmp_path):
-    d, port = satellite(tmp_path, silence(tmp_path))
-    ha = HomeAssistant(port).connect()
-    try:
+    with connected(tmp_path, silence(tmp_path)) as (d, ha):
         ha.send(RunPipeline(start_stage=PipelineStage.ASR, end_stage=PipelineStage.TTS).event())
         [ignored] = [d.wait_for_record("peer_ignored")]
         assert ignored["frame"] == "run-pipeline" and "press" in ignored["reason"]
         time.sleep(2.5)
         assert set(ha.types()) <= {"info", "pong"} and not d.records("request")
-    finally:
-        ha.close()
-        assert d.stop() == 0
 
 
 def test_announcements_home_assistant_pushes_are_logged_played_and_answered(tmp_path):
     played = tmp_path / "played.raw"
-    d, port = satellite(tmp_path, silence(tmp_path), played=played)
-    ha = HomeAssistant(port).connect()
-    try:
+    with connected(tmp_path, silence(tmp_path), played=played) as (d, ha):
         ha.send(*audio_frames(tone(0.4, 660.0, 16000), 16000))
         d.wait_until(lambda: ha.count("played") == 1, "played", 30)
         [pushed] = d.records("peer_audio")
@@ -208,9 +196,6 @@ def test_announcements_home_assistant_pushes_are_logged_played_and_answered(tmp_
         assert ended["audio_sha256"] == hashlib.sha256(tone(0.4, 660.0, 16000).tobytes()).hexdigest()
         d.wait_until(lambda: len(heard(played)) >= int(0.4 * SPEAKER_RATE) - 1, "the announcement played")
         assert "request" not in d.types()
-    finally:
-        ha.close()
-        assert d.stop() == 0
 
 
 def test_a_peer_outside_allow_gets_nothing_and_is_logged(tmp_path):
@@ -242,24 +227,19 @@ BAD_INPUT = {
 
 @pytest.mark.parametrize("bad", BAD_INPUT, ids=list(BAD_INPUT))
 def test_bad_input_drops_the_connection_logs_why_and_the_daemon_serves_the_next(tmp_path, bad):
-    d, port = satellite(tmp_path, silence(tmp_path))
-    ha = HomeAssistant(port).connect()
-    try:
+    with connected(tmp_path, silence(tmp_path)) as (d, ha):
         d.wait_until(lambda: ha.count("info") == 1, "info")
         ha.send_raw(BAD_INPUT[bad])
         d.wait_until(lambda: any(r["event"] == "closed" for r in d.records("peer")), "the drop", 20)
         d.wait_until(lambda: ha.closed, "the connection closed")
         [closed] = [r for r in d.records("peer") if r["event"] == "closed"]
         assert closed["reason"]
-        again = HomeAssistant(port).connect()
+        again = HomeAssistant(ha.port).connect()
         try:
             d.wait_until(lambda: again.count("info") == 1, "the next connection served")
         finally:
             again.close()
         assert d.call({"call": "status"})["state"] != "fault"
-    finally:
-        ha.close()
-        assert d.stop() == 0
 
 
 class StopsReading:
