@@ -1,7 +1,8 @@
 """Audio out: guardd's own tones and announcements, and the audio Home Assistant sends to be
 played (stream(): played as its pieces arrive), on the speaker, through sounddevice and
 PortAudio, from a thread of its own. The core's side only enqueues: chime(), announce(),
-stream() and its Feed's add() and end(), and hush() never block, and when PLAY_QUEUE sounds already wait a new one is dropped (counted).
+stream() and its Feed's add() and end(), and hush() never block, and when PLAY_QUEUE sounds
+already wait a new one is dropped (counted).
 
 An announcement is the asking tone, the upload's own audio (for `announce.upload: playback`)
 and the spoken sentence, in that order, as one sound. Each sound opens the output stream,
@@ -195,80 +196,58 @@ class Player:
             return
         if sound.request_id is not None:  # one request asks at a time: other hushes are stale
             self._hushed.intersection_update({"*", sound.request_id})
-        if sound.feed is not None:
-            self._play_feed(sound, sound.feed)
-            return
-        samples = self._samples(sound)
+        if sound.feed is not None:  # streamed: its length is known only when it has ended
+            parts: Iterator[np.ndarray] = (scaled(piece, self._volume) for piece in sound.feed.pieces())
+            total: int | None = None
+        else:
+            samples = self._samples(sound)
+            parts, total = iter([samples]), len(samples)
         started: float | None = None
-        written = 0
-        try:
-            with self._output.open() as stream:
-                for piece in self._pieces(samples):
-                    if self._stopped(sound):
-                        stream.abort()
-                        break
-                    before = self._clock()
-                    stream.write(piece)
-                    if started is None:
-                        started = before + (stream.latency if self._threaded else 0.0)
-                        self._report(Playing(sound.request_id, started, started + len(samples) / SPEAKER_RATE))
-                    written += len(piece) // 2
-        except Exception as exc:  # noqa: BLE001 - any failure is a fault of the speaker alone
-            self._ended(sound, started, written, whole=False)
-            self._changed(f"the speaker cannot play: {exc}; {SPEAKER_FIX}")
-            return
-        self._ended(sound, started, written, whole=written == len(samples))
-        self.played += 1
-        self._changed(None)
-
-    def _play_feed(self, sound: _Sound, feed: Feed) -> None:
-        """A streamed sound: each piece written as it comes, no more than LEAD_S ahead of its
-        time; its end is not known until it comes (Playing.ends is infinity until Played)."""
-        n = int(CHUNK_S * SPEAKER_RATE)
-        started: float | None = None
-        begun = 0.0
         written = 0
         whole = True
         try:
             with self._output.open() as stream:
-                for piece in feed.pieces():
-                    piece = scaled(piece, self._volume)
-                    for at in range(0, len(piece), n):
-                        if self._stopped(sound):
-                            stream.abort()
-                            raise FeedStalled("hushed")
-                        wait = begun + written / SPEAKER_RATE - LEAD_S - time.monotonic()
-                        if started is not None and wait > 0:
-                            time.sleep(wait)
-                        before = self._clock()
-                        stream.write(piece[at : at + n].tobytes())
-                        if started is None:
-                            begun = time.monotonic()
-                            started = before + stream.latency
-                            self._report(Playing(sound.request_id, started, float("inf")))
-                        written += len(piece[at : at + n])
+                for piece in self._paced(parts):
+                    if self._stopped(sound):
+                        stream.abort()
+                        whole = False
+                        break
+                    before = self._clock()
+                    stream.write(piece.tobytes())
+                    if started is None:
+                        started = before + (stream.latency if self._threaded else 0.0)
+                        ends = float("inf") if total is None else started + total / SPEAKER_RATE
+                        self._report(Playing(sound.request_id, started, ends))
+                    written += len(piece)
         except FeedStalled:
             whole = False
         except Exception as exc:  # noqa: BLE001 - any failure is a fault of the speaker alone
             self._ended(sound, started, written, whole=False)
             self._changed(f"the speaker cannot play: {exc}; {SPEAKER_FIX}")
             return
-        self._ended(sound, started, written, whole=whole)
+        self._ended(sound, started, written, whole=whole and (total is None or written == total))
         self.played += 1
         self._changed(None)
 
-    def _pieces(self, samples: np.ndarray) -> Iterator[bytes]:
-        """The samples in CHUNK_S pieces; from a thread, each no more than LEAD_S ahead of time."""
-        n = int(CHUNK_S * SPEAKER_RATE)
+    def _paced(self, parts: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+        """The parts in CHUNK_S pieces; from a thread, each no more than LEAD_S ahead of its
+        time, counted from the first (inline, each part at once)."""
         if not self._threaded:
-            yield samples.tobytes()
+            yield from parts
             return
-        begun = time.monotonic()
-        for at in range(0, len(samples), n):
-            wait = begun + at / SPEAKER_RATE - LEAD_S - time.monotonic()
-            if wait > 0:
-                time.sleep(wait)
-            yield samples[at : at + n].tobytes()
+        n = int(CHUNK_S * SPEAKER_RATE)
+        begun: float | None = None
+        at = 0
+        for part in parts:
+            for i in range(0, len(part), n):
+                if begun is None:
+                    begun = time.monotonic()
+                wait = begun + at / SPEAKER_RATE - LEAD_S - time.monotonic()
+                if wait > 0:
+                    time.sleep(wait)
+                piece = part[i : i + n]
+                at += len(piece)
+                yield piece
 
     def _ended(self, sound: _Sound, started: float | None, written: int, *, whole: bool) -> None:
         self._hushed.discard(sound.request_id or "")
