@@ -101,3 +101,21 @@ def test_a_microphone_that_stops_and_returns_is_a_fault_once_then_guardd_listens
             assert d.stop(timeout_s=15) == 0
         finally:
             mic.done.set()
+
+
+def test_a_burst_of_inputs_puts_one_wake_among_the_microphones_blocks_not_one_each():
+    import queue as queuemod
+    from types import SimpleNamespace
+
+    from guardd.cli.keeper import WAKE, MicrophoneKeeper
+    from guardd.config.settings import Config
+
+    keeper = MicrophoneKeeper(Config(), SimpleNamespace(muted=False))
+    frames: queuemod.Queue = queuemod.Queue(maxsize=10)
+    keeper.mic = SimpleNamespace(frames=frames, active=True)
+    for _ in range(1000):  # a reply's chunks arriving faster than the loop turns
+        keeper.wake()
+    assert frames.qsize() == 1  # the queue stays free for the microphone's blocks
+    assert keeper.read(0.0) is None and frames.empty()  # the read returns at once: an input waits
+    keeper.wake()
+    assert list(frames.queue) == [WAKE]  # and the next input wakes the next read

@@ -35,7 +35,11 @@ class MicrophoneKeeper:
         self._woken = threading.Event()  # for a read while no stream is open
 
     def wake(self) -> None:
-        """From any thread: an input waits for the core, so a read waiting for audio returns now."""
+        """From any thread: an input waits for the core, so a read waiting for audio returns now.
+        At most one WAKE waits among the audio blocks: a burst of inputs (a reply's chunks) must
+        not fill the queue that the microphone's blocks need."""
+        if self._woken.is_set():
+            return
         self._woken.set()
         mic = self.mic
         if mic is not None:
@@ -56,10 +60,10 @@ class MicrophoneKeeper:
         if self.mic is None and not self._open(now):
             return None
         assert self.mic is not None
+        self._woken.clear()  # a wake() from now on puts one WAKE behind the blocks waiting
         try:
             block = self.mic.frames.get(timeout=wait_s)
             if block is WAKE:
-                self._woken.clear()
                 return None
         except queue.Empty:
             if time.monotonic() - self.last_block > self.STALL_S or not self.mic.active:
