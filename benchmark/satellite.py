@@ -128,7 +128,7 @@ def measure(tmp: Path, idle_s: float) -> dict[str, list[float]]:
         inbox.put(item)
         blocks.put(None)
 
-    link = WyomingLink("127.0.0.1", 0, ("127.0.0.1",), satellite_info("bench", config.wake.models), deliver)
+    link = WyomingLink("127.0.0.1", 0, ("127.0.0.1",), satellite_info("bench", config.wake.labels), deliver)
     link.start()
     sender = Sender(deliver, threaded=True, satellite=link)
     player = Player(speaker_output(config), config.announce.volume, None, deliver)  # tones, no words

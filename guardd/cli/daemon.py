@@ -222,7 +222,7 @@ def satellite_link(config: Config, deliver: Any) -> WyomingLink | None:
     address = config.wyoming.address
     if address is None:
         return None
-    info = satellite_info(config.wyoming.name, config.wake.models)
+    info = satellite_info(config.wyoming.name, config.wake.labels)
     return WyomingLink(address[0], address[1], config.wyoming.allow, info, deliver)
 
 

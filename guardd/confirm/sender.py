@@ -28,9 +28,10 @@ from typing import Callable, Protocol
 from wyoming.event import Event
 
 from guardd import __version__
+from guardd.audioformat import PCM_TYPE
 from guardd.config.settings import WYOMING, DestinationConfig
 from guardd.confirm.exchange import Deadline, Exchange
-from guardd.wyoming.upload import PCM, NotApproved, pipeline_frames
+from guardd.wyoming.upload import NotApproved, pipeline_frames
 
 log = logging.getLogger(__name__)
 
@@ -105,8 +106,8 @@ def _upload(job: SendJob, pcm: bytes, satellite: Uploads | None, started: float)
 
     if satellite is None:
         return result(0, "satellite mode is not running")
-    if job.content_type != PCM:
-        return result(0, f"Home Assistant takes only {PCM} over the satellite link (got {job.content_type})")
+    if job.content_type != PCM_TYPE:
+        return result(0, f"Home Assistant takes only {PCM_TYPE} over the satellite link (got {job.content_type})")
     try:
         frames = pipeline_frames(pcm, job.sha256)
     except NotApproved as exc:

@@ -4,8 +4,6 @@ pipeline starts at speech-to-text, and only after a press on the device."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from wyoming.event import Event
 from wyoming.info import Attribution, Info, Satellite
 
@@ -15,8 +13,7 @@ ATTRIBUTION = Attribution(name="guardd", url="")  # (no public home yet)
 
 
 def satellite_info(name: str, wake_models: tuple[str, ...]) -> Event:
-    """`wake_models` by name: a model's file path stays on the device."""
-    wake_models = tuple(Path(m).stem if m.endswith(".onnx") else m for m in wake_models)
+    """`wake_models` by name (WakeConfig.labels): a model's file path stays on the device."""
     satellite = Satellite(
         name=name, attribution=ATTRIBUTION, installed=True, version=__version__,
         description="guardd: nothing leaves without a press on the device", area=None, has_vad=True,

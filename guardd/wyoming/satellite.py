@@ -186,9 +186,10 @@ class Satellite:
             sound = IncomingSound(frame.event, now)
             run = self._run_of(frame)
             self._sounds += 1
+            answers: str | None = None  # the run this sound is the reply of (None: pushed)
             if run is not None and not run.replied:
                 run.replied = True
-                sound_id = f"{run.request_id}-reply"
+                answers, sound_id = run.request_id, f"{run.request_id}-reply"
                 seq = self._record("reply", id=run.request_id, sha256=run.text[0], chars=run.text[1])
             else:
                 sound_id = f"peer-{self._sounds}"
@@ -197,7 +198,7 @@ class Satellite:
             if seq is None:
                 log.warning("a sound from %s not played: it could not be logged", frame.peer)
             else:
-                self._playing[sound_id] = run.request_id if sound_id.endswith("-reply") and run else None
+                self._playing[sound_id] = answers
                 feed = self._stream(sound_id)
             self._incoming = (sound, sound_id, feed)
             return

@@ -15,11 +15,10 @@ from wyoming.event import Event
 from wyoming.pipeline import PipelineStage, RunPipeline
 from wyoming.wake import Detection
 
-from guardd.audioformat import PCM_TYPE, SAMPLE_BYTES, SAMPLE_RATE
+from guardd.audioformat import SAMPLE_BYTES, SAMPLE_RATE
 
 RATE, WIDTH, CHANNELS = SAMPLE_RATE, SAMPLE_BYTES, 1  # what guardd keeps; Home Assistant's STT takes it
 CHUNK_SAMPLES = 1024  # as Home Assistant's own satellites send
-PCM = PCM_TYPE  # the content type of a kept utterance's bytes
 
 
 class NotApproved(Exception):
