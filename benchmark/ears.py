@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from guardd.audioformat import FRAME_S
-from guardd.listen.scores import REFRACTORY_FRAMES, Rule, score_frames
+from guardd.listen.scores import Rule, score_frames
 
 MODELS = ("alexa", "hey_jarvis")
 

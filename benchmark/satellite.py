@@ -115,7 +115,7 @@ def measure(tmp: Path, idle_s: float) -> dict[str, list[float]]:
     from guardd.confirm.sender import Sender
     from guardd.device.panel import ButtonEdge
     from guardd.pipeline import open_pipeline, speaker_output
-    from guardd.speak.player import Played, Player, Playing
+    from guardd.speak.player import Player, Playing
     from guardd.wyoming.info import satellite_info
     from guardd.wyoming.link import WyomingLink
 

@@ -14,6 +14,7 @@ from corpus import ears
 from corpus.voices import Voice, all_voices, espeak_voices
 
 from guardd.audioformat import FRAME_S, FRAME_SAMPLES
+from guardd.listen.scores import REFRACTORY_FRAMES
 from guardd.listen.wake import WakeDetector
 
 
@@ -85,7 +86,7 @@ def test_the_rules_read_runs_and_the_refractory_time():
     assert two.wakes("alexa", np.array([0.6, 0.4, 0.6, 0.6, 0.9])) == [3]
     one = bench.simple("t", 0.5, 1)
     scores = np.full(60, 0.8)
-    assert one.wakes("alexa", scores) == [0, bench.REFRACTORY_FRAMES, 2 * bench.REFRACTORY_FRAMES]
+    assert one.wakes("alexa", scores) == [0, REFRACTORY_FRAMES, 2 * REFRACTORY_FRAMES]
 
 
 def test_held_is_the_highest_threshold_a_run_of_frames_still_reaches():

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import socket
 import threading
 import time
@@ -23,7 +22,6 @@ from typing import Iterator
 
 import numpy as np
 import pytest
-from wyoming.event import Event
 from wyoming.pipeline import PipelineStage, RunPipeline
 from wyoming.satellite import PauseSatellite, RunSatellite
 from wyoming.wake import Detect

@@ -13,7 +13,6 @@ from wyoming.audio import AudioChunk, AudioStart
 from wyoming.event import Event
 
 from guardd.speak.clips import resampled
-from guardd.speak.earcons import SPEAKER_RATE
 
 MAX_S = 60.0  # seconds of one sound from Home Assistant
 RATES = (8000, 48000)  # hertz, lowest and highest
