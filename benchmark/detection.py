@@ -14,6 +14,7 @@ from benchmark.machine import meminfo_mb
 from corpus import audio as corpus_audio
 from guardd.audioformat import FRAME_S, FRAME_SAMPLES, SAMPLE_RATE
 from guardd.config.settings import Config, WakeConfig
+from guardd.listen.verifier import shipped
 from guardd.listen.wake import WakeDetector
 
 WORKER_MB = 150  # what one false-accept worker needs: the models and a 10-minute file
@@ -40,10 +41,12 @@ def positives_run(fixtures: Path, manifest: dict[str, Any], config: Config) -> t
     return latencies, woken, total
 
 
-def _count_wakes(args: tuple[str, list[str], float, int, float, bool]) -> tuple[float, list[tuple[str, float]]]:
-    path, models, threshold, trigger, refractory, gate = args
+def _count_wakes(args: tuple[str, WakeConfig]) -> tuple[float, list[tuple[str, float]]]:
+    path, wake = args
     x = corpus_audio.read_wav(Path(path))
-    detector = WakeDetector(models, threshold, trigger, refractory, gate_silence=gate)
+    detector = WakeDetector(list(wake.models), wake.threshold, wake.trigger_frames, wake.refractory_s,
+                            gate_silence=wake.gate_silence, thresholds=dict(wake.thresholds),
+                            second_looks=shipped(wake.builtin) if wake.shipped_verifiers else None)
     wakes = []
     for k in range(len(x) // FRAME_SAMPLES):
         wake = detector.process(x[k * FRAME_SAMPLES : (k + 1) * FRAME_SAMPLES], (k + 1) * FRAME_S)
@@ -61,8 +64,7 @@ def workers() -> int:
 
 def false_accepts(paths: list[Path], wake: WakeConfig, workers: int) -> tuple[float, list[tuple[str, str, float]]]:
     """(hours of negative audio, every wake in it), the detector as `run` configures it."""
-    jobs = [(str(p), list(wake.models), wake.threshold, wake.trigger_frames, wake.refractory_s,
-             wake.gate_silence) for p in paths]
+    jobs = [(str(p), wake) for p in paths]
     seconds = 0.0
     found: list[tuple[str, str, float]] = []
     with ProcessPoolExecutor(max_workers=workers) as pool:

@@ -70,7 +70,7 @@ def test_a_rule_on_the_recorded_scores_wakes_where_guardds_detector_wakes(manife
     entries = manifest["positives"][:6] + manifest["negatives"][:2]
     for entry in entries:
         path = Path(manifest["dir"]) / entry["file"]
-        scores = bench.trace(str(path))
+        scores, _ = bench.trace(str(path))
         from corpus.audio import read_wav
 
         x = read_wav(path)

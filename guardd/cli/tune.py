@@ -29,8 +29,8 @@ from guardd.cli.tune_write import write_threshold
 from guardd.config.settings import Config
 from guardd.errors import GuarddError
 from guardd.listen import negatives
-from guardd.listen.scores import held, scores_and_windows, wake_frames
-from guardd.listen.verifier import Verifier, path_for, train
+from guardd.listen.scores import held, scores_and_windows, second_look, wake_frames
+from guardd.listen.verifier import SecondLook, Verifier, load_all, path_for, shipped, train
 
 TAKE_S = 3.0  # seconds recorded after each press
 MARGIN = 0.02  # the suggestion sits this far under the weakest take's held score
@@ -49,11 +49,13 @@ class Take:
     scores: dict[str, np.ndarray]
     windows: dict[str, dict[int, np.ndarray]]  # model -> frame -> its window (frames at FLOOR or more)
 
-    def wakes(self, model: str, threshold: float, frames: int, verifier: Verifier | None = None) -> bool:
+    def wakes(self, model: str, threshold: float, frames: int, verifier: Verifier | None = None,
+              look: SecondLook | None = None) -> bool:
         def accepts(k: int) -> bool:
             return verifier is None or (k in self.windows[model] and verifier.accepts(self.windows[model][k]))
 
-        return bool(wake_frames(self.scores[model], threshold, frames, accepts))
+        second = None if look is None else second_look(look, self.scores[model], self.windows[model])
+        return bool(wake_frames(self.scores[model], threshold, frames, accepts, second))
 
 
 def read_take(path: Path) -> np.ndarray:
@@ -113,7 +115,25 @@ def _button_press(config: Config):  # type: ignore[no-untyped-def]
     return press
 
 
-def analyse(name: str, audio: np.ndarray, config: Config) -> Take:
+@dataclass(frozen=True)
+class Current:
+    """The rule the config has now: each model's threshold, the owner's verifiers, the second looks."""
+
+    config: Config
+    verifiers: dict[str, Verifier]
+    looks: dict[str, SecondLook]
+
+    @classmethod
+    def of(cls, config: Config) -> "Current":
+        looks = shipped(config.wake.builtin) if config.wake.shipped_verifiers else {}
+        return cls(config, load_all(config.state_path, config.wake.verify), looks)
+
+    def wakes(self, take: "Take", model: str) -> bool:
+        return take.wakes(model, self.config.wake.threshold_of(model), self.config.wake.trigger_frames,
+                          self.verifiers.get(model), self.looks.get(model))
+
+
+def analyse(name: str, audio: np.ndarray, config: Config, current: Current) -> Take:
     scores, found = scores_and_windows(audio, list(config.wake.models), negatives.FLOOR)
     windows = {m: dict(zip(np.flatnonzero(scores[m] >= negatives.FLOOR).tolist(), w)) for m, w in found.items()}
     frames = config.wake.trigger_frames
@@ -122,10 +142,10 @@ def analyse(name: str, audio: np.ndarray, config: Config) -> Take:
         above = np.concatenate([[0], (s >= config.wake.threshold_of(label)).astype(np.int8), [0]])
         edges = np.flatnonzero(np.diff(above))
         runs[label] = int((edges[1::2] - edges[::2]).max()) if len(edges) else 0
-    return Take(name, {m: float(s.max(initial=0.0)) for m, s in scores.items()},
-                {m: held(s, frames) for m, s in scores.items()}, runs,
-                {m: bool(wake_frames(s, config.wake.threshold_of(m), frames)) for m, s in scores.items()},
-                scores, windows)
+    take = Take(name, {m: float(s.max(initial=0.0)) for m, s in scores.items()},
+                {m: held(s, frames) for m, s in scores.items()}, runs, {}, scores, windows)
+    take.woke.update({m: current.wakes(take, m) for m in scores})
+    return take
 
 
 def suggest(takes: list[Take], model: str) -> float | None:
@@ -143,7 +163,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
         audio = record_takes(config, args.count, args.simulate)
     if not audio:
         raise GuarddError("no takes: say the wake word after each press, or give --takes FILES")
-    takes = [analyse(name, x, config) for name, x in audio]
+    current = Current.of(config)
+    takes = [analyse(name, x, config, current) for name, x in audio]
     labels = config.wake.labels
     frames = config.wake.trigger_frames
     for t in takes:
@@ -154,9 +175,10 @@ def cmd_tune(args: argparse.Namespace) -> int:
     model = args.model or max(labels, key=lambda m: float(np.median([t.peak[m] for t in takes])))
     if model not in labels:
         raise GuarddError(f"--model {model}: not in wake.models ({', '.join(labels)})")
-    current = config.wake.threshold_of(model)
+    current_threshold = config.wake.threshold_of(model)
     woken = sum(t.woke[model] for t in takes)
-    print(f"\n{model}: {woken} of {len(takes)} takes wake at the current rule ({current:g}, {frames} frames)")
+    print(f"\n{model}: {woken} of {len(takes)} takes wake at the current rule ({current_threshold:g}, {frames} frames"
+          + (", and the shipped verifier" if model in current.looks else "") + ")")
     if woken == len(takes):
         print(f"every take already wakes (the weakest holds {min(t.held[model] for t in takes):.2f}). "
               "Nothing to change.")
@@ -169,16 +191,18 @@ def cmd_tune(args: argparse.Namespace) -> int:
         return 1
     print(f"suggested: wake.thresholds.{model}: {threshold:g} (every take wakes; the weakest holds "
           f"{min(t.held[model] for t in takes):.2f} for {frames} frames)")
-    cost = shipped.per_hour(model, threshold, frames) if shipped else None
+    look = current.looks.get(model)
+    cost = shipped.per_hour(model, threshold, frames, look=look) if shipped else None
     if cost is None:
         print("  its cost in false accepts is not known: guardd ships negative scores for the built-in models only")
     else:
-        now = shipped.per_hour(model, current, frames)
+        now = shipped.per_hour(model, current_threshold, frames, look=look)
         print(f"  false accepts on {shipped.hours:.1f} h of negative speech ({shipped.real_hours:.1f} h of it "
-              f"real recordings): {cost:.2f} an hour at {threshold:g}, {now:.2f} at {current:g}")
+              f"real recordings): {cost:.2f} an hour at {threshold:g}, {now:.2f} at {current_threshold:g}"
+              + (f" (each with the shipped verifier's second look from {look.threshold:g})" if look else ""))
     verifier = None
-    if cost is not None and cost > FA_TARGET and shipped is not None and model in shipped.windows:
-        verifier = owner_verifier(takes, model, threshold, frames, shipped)
+    if cost is not None and cost > FA_TARGET and shipped is not None and model in shipped.kept:
+        verifier = owner_verifier(takes, model, threshold, frames, shipped, look)
     if args.write:
         note = (f"tuned by guardd tune on {datetime.date.today().isoformat()}: {len(takes)} takes, "
                 f"the weakest held {min(t.held[model] for t in takes):.2f}")
@@ -190,14 +214,14 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
 
 def owner_verifier(takes: list[Take], model: str, threshold: float, frames: int,
-                   shipped: negatives.Negatives) -> Verifier | None:
+                   shipped: negatives.Negatives, look: SecondLook | None) -> Verifier | None:
     """A verifier on the takes' windows at the threshold against half the shipped negatives',
     judged on the other half; None (and said) when it would not let every take wake."""
     positives = [w for t in takes for k, w in t.windows[model].items() if t.scores[model][k] >= threshold]
     verifier = train(model, np.array(positives), shipped.training_windows(model))
-    woken = sum(t.wakes(model, threshold, frames, verifier) for t in takes)
-    cost = shipped.per_hour(model, threshold, frames, verifier, half=1)
-    without = shipped.per_hour(model, threshold, frames, half=1)
+    woken = sum(t.wakes(model, threshold, frames, verifier, look) for t in takes)
+    cost = shipped.per_hour(model, threshold, frames, verifier, half=1, look=look)
+    without = shipped.per_hour(model, threshold, frames, half=1, look=look)
     print(f"  with a verifier of your voice (trained on these takes): {woken} of {len(takes)} takes wake; "
           f"false accepts {cost:.2f} an hour on the half of the negatives it did not learn from "
           f"({without:.2f} without it)")

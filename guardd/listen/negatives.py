@@ -1,8 +1,16 @@
 """What a wake rule costs in false accepts, from negative speech guardd ships as scores, not as
 audio: every frame of hours of talk that scored at least FLOOR on a built-in model, with where it
-was (so runs of frames can be told). Made by `python -m benchmark.ears --write-negatives` from
-the evaluation's negatives (generated household talk and near misses in many voices, and real
-recordings played across rooms); `guardd tune` reads it to say what a threshold would cost.
+was (so runs of frames can be told) and its window. Made by `python -m benchmark.ears
+--write-negatives` from the evaluation's negatives (generated household talk and near misses in
+many voices, and real recordings played across rooms); `guardd tune` reads it to say what a
+threshold would cost, and the benchmark to judge a rule.
+
+Every kept frame belongs to one of four parts, by the file it came from: half 0 is parts 0 and
+1, half 1 parts 2 and 3. A verifier learns from half 0 and is judged on half 1; the benchmark
+chooses on half 0 by training on one of its parts and judging on the other. The near misses are
+split as the evaluation splits their speakers, the generated talk by file, and the real
+recordings by time (the first half of every variant, and the second), so no voice, file or
+recorded sentence is on both sides.
 """
 
 from __future__ import annotations
@@ -13,83 +21,108 @@ from pathlib import Path
 import numpy as np
 
 from guardd.audioformat import FRAME_S
-from guardd.listen.scores import REFRACTORY_FRAMES
-from guardd.listen.verifier import Verifier
+from guardd.listen.scores import REFRACTORY_FRAMES, second_look, wake_frames
+from guardd.listen.verifier import SecondLook, Verifier
 
 FLOOR = 0.15  # frames scoring below this are not kept: no rule worth choosing wakes on them
 SHIPPED = Path(__file__).with_name("negative_scores.npz")
 
 
 @dataclass(frozen=True)
+class Kept:
+    """One model's kept frames: their numbers (in order), scores, windows and parts."""
+
+    frames: np.ndarray
+    scores: np.ndarray
+    windows: np.ndarray  # (n, rows, 96)
+    parts: np.ndarray  # 0..3
+
+    def at(self, frame: int) -> int:
+        """The index of kept frame `frame` (only kept frames are ever asked for)."""
+        return int(np.searchsorted(self.frames, frame))
+
+
+@dataclass(frozen=True)
 class Negatives:
     hours: float
     real_hours: float  # of them, real recordings (the rest: generated talk)
-    kept: dict[str, tuple[np.ndarray, np.ndarray]]  # model -> (frame numbers, scores), scores >= FLOOR
-    windows: dict[str, np.ndarray]  # model -> the embedding window at each kept frame
+    half_hours: tuple[float, float]
+    real_half_hours: tuple[float, float]
+    kept: dict[str, Kept]
+
+    def wakes(self, model: str, threshold: float, frames: int, verifier: Verifier | None = None,
+              look: SecondLook | None = None) -> list[int]:
+        """The frames at which the rule wakes: `frames` frames in a row at or above `threshold`,
+        with the refractory time, the owner's `verifier` and a second `look`, as the detector
+        has them."""
+        kept = self.kept[model]
+        scores = np.zeros(int(kept.frames.max(initial=-1)) + 1, np.float32)
+        scores[kept.frames] = kept.scores
+        windows = _Windows(kept)
+        accepts = None if verifier is None else (lambda k: verifier.accepts(windows[k]))
+        second = None if look is None else second_look(look, scores, windows)
+        return wake_frames(scores, threshold, frames, accepts, second)
 
     def false_accepts(self, model: str, threshold: float, frames: int, verifier: Verifier | None = None,
-                      half: int | None = None) -> int | None:
-        """Wakes of `frames` frames in a row at or above `threshold`, with the refractory time
-        (and the verifier's say, as the detector has it); None when there are no scores for
-        `model`. `half` (0 or 1): only the events of that half (event_half: the
-        verifier trains on one, is judged on the other)."""
-        if model not in self.kept or threshold < FLOOR or (verifier is not None and model not in self.windows):
+                      half: int | None = None, look: SecondLook | None = None,
+                      parts: tuple[int, ...] | None = None) -> int | None:
+        """How many of wakes() fall in `half` (or `parts`; all without either); None when there
+        are no scores for `model` or a threshold is under FLOOR."""
+        lowest = min(threshold, look.threshold if look else threshold)
+        if model not in self.kept or lowest < FLOOR:
             return None
-        where, scores = self.kept[model]
-        found, run, last, quiet_until = 0, 0, -2, -1
-        for i in np.flatnonzero(scores >= threshold):
-            k = int(where[i])
-            run = run + 1 if k == last + 1 else 1
-            last = k
-            if k <= quiet_until or (half is not None and event_half(k) != half):
-                continue
-            if run >= frames and (verifier is None or verifier.accepts(self.windows[model][i])):
-                found += 1
-                quiet_until = k + REFRACTORY_FRAMES - 1
-                run = 0
-        return found
+        kept = self.kept[model]
+        chosen = parts if parts is not None else (None if half is None else (2 * half, 2 * half + 1))
+        found = self.wakes(model, threshold, frames, verifier, look)
+        return sum(1 for k in found if chosen is None or int(kept.parts[kept.at(k)]) in chosen)
 
     def per_hour(self, model: str, threshold: float, frames: int, verifier: Verifier | None = None,
-                 half: int | None = None) -> float | None:
-        n = self.false_accepts(model, threshold, frames, verifier, half)
-        hours = self.hours if half is None else self.hours / 2
+                 half: int | None = None, look: SecondLook | None = None) -> float | None:
+        n = self.false_accepts(model, threshold, frames, verifier, half, look)
+        hours = self.hours if half is None else self.half_hours[half]
         return None if n is None or not hours else n / hours
 
-    def training_windows(self, model: str) -> np.ndarray:
-        """The windows of half 0, for a verifier to learn what is not the owner."""
-        where, _ = self.kept[model]
-        return self.windows[model][[event_half(int(k)) == 0 for k in where]]
+    def training_windows(self, model: str, parts: tuple[int, ...] = (0, 1)) -> np.ndarray:
+        """The windows of half 0 (or of `parts`), for a verifier to learn what is not the wake word."""
+        kept = self.kept[model]
+        return kept.windows[np.isin(kept.parts, parts)]
 
 
-def event_half(frame: int) -> int:
-    """Which half a kept frame belongs to: stretches of a minute, alternately, so the frames
-    of one event stay in one half."""
-    return (frame // 750) % 2
+class _Windows:
+    def __init__(self, kept: Kept) -> None:
+        self._kept = kept
+
+    def __getitem__(self, frame: int) -> np.ndarray:
+        return self._kept.windows[self._kept.at(frame)]
 
 
-def write(path: Path, traces: list[tuple[bool, dict[str, np.ndarray], dict[str, np.ndarray]]]) -> None:
-    """Keep every frame at or above FLOOR of each file's scores, and its window, files one
-    after another with a refractory time between them (a run never spans two files)."""
+def write(path: Path, traces: list[tuple[bool, np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray]]]) -> None:
+    """Keep every frame at or above FLOOR of each file's scores, with its window and part
+    (`traces`: real?, each frame's part, scores, windows of the frames at FLOOR or more), files
+    one after another with a refractory time between them (a run never spans two files)."""
     offset, frames, real = 0, 0, 0
-    kept: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
-    windows: dict[str, list[np.ndarray]] = {}
-    for is_real, scores, file_windows in traces:
-        n = len(next(iter(scores.values())))
+    half_frames, real_half_frames = [0, 0], [0, 0]
+    arrays: dict[str, list[np.ndarray]] = {}
+    for is_real, parts, scores, windows in traces:
+        n = len(parts)
         for model, s in scores.items():
             where = np.flatnonzero(s >= FLOOR)
-            kept.setdefault(model, []).append((where + offset, s[where].astype(np.float32)))
-            if model in file_windows:
-                windows.setdefault(model, []).append(file_windows[model].astype(np.float16))
+            arrays.setdefault(f"{model}.frames", []).append(where + offset)
+            arrays.setdefault(f"{model}.scores", []).append(s[where].astype(np.float32))
+            arrays.setdefault(f"{model}.parts", []).append(parts[where].astype(np.int8))
+            arrays.setdefault(f"{model}.windows", []).append(windows[model].astype(np.float16))
         offset += n + REFRACTORY_FRAMES
         frames += n
         real += n if is_real else 0
-    arrays = {"hours": np.float64(frames * FRAME_S / 3600), "real_hours": np.float64(real * FRAME_S / 3600)}
-    for model, parts in kept.items():
-        arrays[f"{model}.frames"] = np.concatenate([w for w, _ in parts]).astype(np.int64)
-        arrays[f"{model}.scores"] = np.concatenate([s for _, s in parts])
-        if model in windows:
-            arrays[f"{model}.windows"] = np.concatenate(windows[model])
-    np.savez_compressed(path, **arrays)
+        for h in (0, 1):
+            n_half = int(np.isin(parts, (2 * h, 2 * h + 1)).sum())
+            half_frames[h] += n_half
+            real_half_frames[h] += n_half if is_real else 0
+    out = {key: np.concatenate(parts) for key, parts in arrays.items()}
+    out.update(hours=np.float64(frames * FRAME_S / 3600), real_hours=np.float64(real * FRAME_S / 3600),
+               half_hours=np.array(half_frames, np.float64) * FRAME_S / 3600,
+               real_half_hours=np.array(real_half_frames, np.float64) * FRAME_S / 3600)
+    np.savez_compressed(path, **out)
 
 
 def load(path: Path = SHIPPED) -> Negatives | None:
@@ -100,6 +133,7 @@ def load(path: Path = SHIPPED) -> Negatives | None:
         return None
     with z:
         models = {key.split(".")[0] for key in z.files if key.endswith(".frames")}
-        kept = {m: (z[f"{m}.frames"], z[f"{m}.scores"]) for m in models}
-        windows = {m: z[f"{m}.windows"].astype(np.float32) for m in models if f"{m}.windows" in z.files}
-        return Negatives(float(z["hours"]), float(z["real_hours"]), kept, windows)
+        kept = {m: Kept(z[f"{m}.frames"], z[f"{m}.scores"], z[f"{m}.windows"].astype(np.float32), z[f"{m}.parts"])
+                for m in models}
+        halves, real = z["half_hours"].tolist(), z["real_half_hours"].tolist()
+        return Negatives(float(z["hours"]), float(z["real_hours"]), tuple(halves), tuple(real), kept)

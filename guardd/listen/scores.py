@@ -12,34 +12,49 @@ from typing import Callable
 import numpy as np
 
 from guardd.audioformat import FRAME_S, FRAME_SAMPLES
+from guardd.listen.verifier import SecondLook
 
 REFRACTORY_FRAMES = round(2.0 / FRAME_S)  # wake.refractory_s's default, in frames
 
 
 @dataclass(frozen=True)
 class Rule:
-    """Wake when `frames` frames in a row score at or above the model's threshold."""
+    """Wake when `frames` frames in a row score at or above the model's threshold, or (with a
+    second look for the model) on one frame that its verifier accepts."""
 
     name: str
     thresholds: dict[str, float] = field(hash=False)
     frames: int = 2
+    second_looks: dict[str, SecondLook] = field(default_factory=dict, hash=False)
 
-    def wakes(self, model: str, scores: np.ndarray) -> list[int]:
-        """The frames at which this rule wakes on one model's scores, with the refractory time."""
-        return wake_frames(scores, self.thresholds[model], self.frames)
+    def wakes(self, model: str, scores: np.ndarray, windows: dict[int, np.ndarray] | None = None) -> list[int]:
+        """The frames at which this rule wakes on one model's scores, with the refractory time;
+        `windows` (frame -> its window, for frames at a second look's threshold or more) when
+        the model has a second look."""
+        look = self.second_looks.get(model)
+        second = None if look is None else second_look(look, scores, windows or {})
+        return wake_frames(scores, self.thresholds[model], self.frames, second=second)
+
+
+def second_look(look: SecondLook, scores: np.ndarray, windows: dict[int, np.ndarray]) -> Callable[[int], bool]:
+    """Does frame k wake by the second look? Its score reaches the look's threshold and the
+    verifier accepts its window."""
+    return lambda k: bool(scores[k] >= look.threshold and look.accepts(windows[k]))
 
 
 def wake_frames(scores: np.ndarray, threshold: float, frames: int,
-                accepts: Callable[[int], bool] | None = None) -> list[int]:
+                accepts: Callable[[int], bool] | None = None,
+                second: Callable[[int], bool] | None = None) -> list[int]:
     """With `accepts` (a verifier on frame k's window), a run that meets the rule wakes at the
-    first of its frames the verifier accepts, as the detector does."""
+    first of its frames the verifier accepts, as the detector does; with `second`, frame k also
+    wakes when second(k) says so (a second look), as the detector does."""
     found: list[int] = []
     run, quiet_until = 0, -1
     for k, score in enumerate(scores):
         run = run + 1 if score >= threshold else 0
         if k <= quiet_until:
             continue
-        if run >= frames and (accepts is None or accepts(k)):
+        if (run >= frames and (accepts is None or accepts(k))) or (second is not None and second(k)):
             found.append(k)
             quiet_until = k + REFRACTORY_FRAMES - 1
             run = 0

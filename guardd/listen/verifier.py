@@ -1,9 +1,18 @@
-"""A verifier for one owner's voice: openWakeWord 0.4.0's idea of a custom verifier, written here
-with numpy alone. It is a logistic classifier over the same embedding window the wake model
-scores, trained by `guardd tune` on the owner's takes (the windows where the wake word scored)
-against negative speech's windows (the ones that scored on the same model). A wake model's run
-that meets its threshold wakes only when the verifier also takes the window as the owner's
-(probability at least ACCEPT). It changes no score: the wake model's stay stock openWakeWord's.
+"""Verifiers: openWakeWord 0.4.0's idea of a custom verifier, written here with numpy alone. A
+verifier is a logistic classifier over the same embedding window the wake model scores, trained
+on windows where the wake word scored against negative speech's windows that scored on the same
+model. It changes no score: the wake model's stay stock openWakeWord's. There are two kinds:
+
+- the owner's, trained by `guardd tune` on the owner's takes: a run of the model that meets its
+  threshold wakes only when the verifier also takes the window as the owner's (wake.verify);
+- the ones guardd ships for its built-in models (verifiers/MODEL.npz beside this file), trained
+  by `python -m benchmark.ears --write-verifiers` on the tuning half of the ears' evaluation (87
+  voices of three engines): a second way to wake, one frame at or above the verifier's own
+  threshold (lower than the model's) that the verifier takes for the wake word (SecondLook).
+  It only adds wakes: every wake of the model's own rule still happens.
+
+The owner's accepts a window when its probability is at least ACCEPT; a shipped one from its own
+level, chosen with its threshold.
 """
 
 from __future__ import annotations
@@ -36,13 +45,13 @@ class Verifier:
     def accepts(self, window: np.ndarray) -> bool:
         return self.probability(window) >= ACCEPT
 
-    def save(self, path: Path) -> None:
+    def save(self, path: Path, **extra: float) -> None:
         from guardd.durable import write_atomically
         import io
 
         out = io.BytesIO()
         np.savez(out, model=np.array(self.model), mean=self.mean, scale=self.scale, weights=self.weights,
-                 bias=np.float64(self.bias))
+                 bias=np.float64(self.bias), **{k: np.float64(v) for k, v in extra.items()})
         write_atomically(path, out.getvalue())
 
 
@@ -68,6 +77,44 @@ def load(path: Path) -> Verifier:
             return Verifier(str(z["model"]), z["mean"], z["scale"], z["weights"], float(z["bias"]))
     except (OSError, KeyError, ValueError) as exc:
         raise ModelError(f"verifier {path}: cannot be read ({exc}); run guardd tune --write again") from None
+
+
+@dataclass(frozen=True)
+class SecondLook:
+    """A shipped verifier, the score (under the model's threshold) from which it is asked, and
+    the probability at which it says yes."""
+
+    threshold: float
+    verifier: Verifier
+    accept: float = ACCEPT
+
+    def accepts(self, window: np.ndarray) -> bool:
+        return self.verifier.probability(window) >= self.accept
+
+
+SHIPPED = Path(__file__).with_name("verifiers")
+
+
+def write_shipped(path: Path, look: SecondLook) -> None:
+    """A shipped second look, readable by everyone (the daemon reads it as its own user)."""
+    look.verifier.save(path, threshold=look.threshold, accept=look.accept)
+    path.chmod(0o644)
+
+
+def shipped(models: tuple[str, ...]) -> dict[str, SecondLook]:
+    """The second looks guardd ships, for those of the built-in `models` that have one."""
+    found = {}
+    for model in models:
+        path = SHIPPED / f"{model}.npz"
+        if not path.is_file():
+            continue
+        try:
+            with np.load(path) as z:
+                threshold, accept = float(z["threshold"]), float(z["accept"])
+        except (OSError, KeyError, ValueError) as exc:
+            raise ModelError(f"shipped verifier {path}: cannot be read ({exc}); reinstall guardd") from None
+        found[model] = SecondLook(threshold, load(path), accept)
+    return found
 
 
 def path_for(state_dir: Path, model: str) -> Path:

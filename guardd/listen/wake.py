@@ -15,7 +15,7 @@ import numpy as np
 
 from guardd.errors import ModelError
 from guardd.listen.features import RECEPTIVE_FRAMES, FeatureExtractor, onnx_session, resolve_model
-from guardd.listen.verifier import Verifier
+from guardd.listen.verifier import SecondLook, Verifier
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,9 @@ class WakeDetector:
     """Threshold, trigger count and refractory time over the per-frame scores.
 
     A model fires when `trigger_frames` consecutive frames score at or above its threshold
-    (`thresholds[label]`, else `threshold`). After a
+    (`thresholds[label]`, else `threshold`) and its owner's verifier, if it has one, accepts;
+    or, with a second look (listen/verifier.py), on one frame at or above the look's threshold
+    that the look's verifier accepts. After a
     wake, every model is silent for `refractory_s`, and its count of frames above the threshold
     starts again from zero; frames are still fed to the models so their streaming state stays
     aligned with the audio.
@@ -110,6 +112,7 @@ class WakeDetector:
     are kept) to find where the run began, and every following frame is scored while the run
     lasts. The wakes, their frames and their scores are exactly those of scoring every frame
     (tests/test_wake.py checks it on every fixture at the default rule), for 1/trigger_frames of the classifier runs.
+    A model with a second look is scored on every frame: one frame can wake it.
     `last_scores` holds the scores computed for the newest frame (None: not needed, not run).
 
     With `gate_silence`, the models run only while some frame within reach of the score is loud
@@ -131,6 +134,7 @@ class WakeDetector:
         gate_silence: bool = False,
         thresholds: Mapping[str, float] | None = None,
         verifiers: Mapping[str, Verifier] | None = None,
+        second_looks: Mapping[str, SecondLook] | None = None,
     ) -> None:
         if not models:
             raise ModelError("no wake models configured")
@@ -142,6 +146,7 @@ class WakeDetector:
         self.threshold = threshold
         self.thresholds = {c.label: (thresholds or {}).get(c.label, threshold) for c in self.classifiers}
         self.verifiers = dict(verifiers or {})  # label -> the owner's verifier (listen/verifier.py)
+        self.second_looks = dict(second_looks or {})  # label -> a shipped verifier's second look
         self.trigger_frames = trigger_frames
         self.refractory_s = refractory_s
         self.gate = EnergyGate() if gate_silence else None
@@ -167,7 +172,7 @@ class WakeDetector:
         """Where the run of scores at or above the threshold that reaches `frame` began, counted
         from after the newest reset and at most trigger_frames back; None if `frame` is below."""
         started = self._run_start[clf.label]
-        if started is None and frame % self.trigger_frames:
+        if started is None and frame % self.trigger_frames and clf.label not in self.second_looks:
             self.last_scores[clf.label] = None  # no run can end here without a checkpoint in it
             return None
         threshold = self.thresholds[clf.label]
@@ -189,6 +194,14 @@ class WakeDetector:
         verifier = self.verifiers.get(clf.label)
         return verifier is None or verifier.accepts(self.features.features(clf.rows)[0])
 
+    def _second_look(self, clf: Classifier) -> bool:
+        """Does the newest frame wake the model on its own: a score at or above its second
+        look's threshold, and the look's verifier accepting the window?"""
+        look = self.second_looks.get(clf.label)
+        score = self.last_scores.get(clf.label)
+        return (look is not None and score is not None and score >= look.threshold
+                and look.accepts(self.features.features(clf.rows)[0]))
+
     def process(self, frame: np.ndarray, t: float) -> Wake | None:
         """Feed one 80 ms frame ending at audio time `t`; return a Wake if one fires."""
         self.features.push(frame)
@@ -208,8 +221,9 @@ class WakeDetector:
         best: Wake | None = None
         for clf in self.classifiers:
             started = self._run_start[clf.label] = self._run_from(clf, k)
-            if (started is not None and k - started + 1 >= self.trigger_frames and t >= self._quiet_until
-                    and self._verified(clf)):
+            if t >= self._quiet_until and (
+                    (started is not None and k - started + 1 >= self.trigger_frames and self._verified(clf))
+                    or self._second_look(clf)):
                 score = self.last_scores[clf.label]
                 assert score is not None
                 if best is None or score > best.score:
