@@ -24,7 +24,7 @@ KNOWN_TOP = (
     "known keys here: after_wake, announce, audio, button, confirm, destinations, led, log, retention, socket, "
     "state_dir, utterance, wake, wyoming"
 )
-KNOWN_WAKE = "known keys here: gate_silence, models, refractory_s, threshold, thresholds, trigger_frames, verify"
+KNOWN_WAKE = "known keys here: gate_silence, models, refractory_s, shipped_verifiers, threshold, thresholds, trigger_frames, verify"
 
 
 def problems_of(tmp_path, text, name="cfg.yaml"):

@@ -39,6 +39,9 @@ class WakeConfig:
     # Models whose wakes the owner's verifier confirms (made by `guardd tune --write`, kept in
     # state_dir/verifiers/MODEL.npz).
     verify: tuple[str, ...] = ()
+    # Built-in models also wake on one frame that the verifier guardd ships for them accepts, from
+    # that verifier's own threshold (0.2) up (listen/verifier.py; README "The ears").
+    shipped_verifiers: bool = True
     trigger_frames: int = 2  # consecutive 80 ms frames at or above the threshold
     refractory_s: float = 2.0  # seconds after a wake during which no model can fire again
     gate_silence: bool = True  # skip the models while only room noise could reach a score
@@ -46,6 +49,10 @@ class WakeConfig:
 
     def threshold_of(self, label: str) -> float:
         return dict(self.thresholds).get(label, self.threshold)
+
+    @property
+    def builtin(self) -> tuple[str, ...]:
+        return tuple(m for m in self.models if not m.endswith(".onnx"))
 
     @property
     def labels(self) -> tuple[str, ...]:

@@ -60,6 +60,7 @@ def check_microphone(config: Config) -> Result:
 
 def check_models(config: Config) -> Result:
     from guardd.errors import ModelError
+    from guardd.listen.verifier import shipped
     from guardd.listen.wake import WakeDetector
 
     started = time.monotonic()
@@ -67,7 +68,12 @@ def check_models(config: Config) -> Result:
         WakeDetector(list(config.wake.models), config.wake.threshold)
     except ModelError as exc:
         return failed("wake models", str(exc), "reinstall with `pip install openwakeword==0.4.0` or fix wake.models")
-    return passed("wake models", f"{', '.join(config.wake.models)} loaded in {time.monotonic() - started:.2f} s")
+    try:
+        looks = shipped(config.wake.builtin) if config.wake.shipped_verifiers else {}
+    except ModelError as exc:
+        return failed("wake models", str(exc), "reinstall guardd, or set wake.shipped_verifiers: false")
+    also = f", with the shipped verifiers of {', '.join(looks)}" if looks else ""
+    return passed("wake models", f"{', '.join(config.wake.models)} loaded in {time.monotonic() - started:.2f} s{also}")
 
 
 def check_speaker(config: Config) -> Result:
