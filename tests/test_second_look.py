@@ -53,7 +53,7 @@ def test_every_built_in_model_the_evaluation_covers_ships_a_second_look_for_itse
     for model, look in looks.items():
         assert look.verifier.model == model and FLOOR <= look.threshold < 0.7
         assert (SHIPPED / f"{model}.npz").stat().st_mode & 0o044 == 0o044  # the daemon's user reads it
-    assert shipped(("hey_mycroft",)) == {}  # no evaluation of it, so no look: its own rule alone
+    assert shipped(("hey_mycroft",)) == {}  # not in the evaluation, so no look: its own rule alone
 
 
 def test_the_second_look_wakes_a_voice_the_models_own_rule_misses():
@@ -98,3 +98,12 @@ def test_the_daemons_pipeline_uses_the_looks_unless_the_config_turns_them_off(tm
     assert result.returncode == 0, result.stderr
     wakes = [json.loads(line) for line in result.stdout.splitlines() if '"event": "wake"' in line]
     assert bool(wakes) == on
+
+
+def test_a_missing_shipped_verifier_is_an_error_naming_the_file_and_the_fix(tmp_path, monkeypatch):
+    from guardd.errors import ModelError
+    from guardd.listen import verifier
+
+    monkeypatch.setattr(verifier, "SHIPPED", tmp_path)
+    with pytest.raises(ModelError, match=r"shipped verifier .*alexa\.npz: cannot be read .*reinstall guardd"):
+        verifier.shipped(("alexa",))

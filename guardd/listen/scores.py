@@ -46,18 +46,26 @@ def wake_frames(scores: np.ndarray, threshold: float, frames: int,
                 accepts: Callable[[int], bool] | None = None,
                 second: Callable[[int], bool] | None = None) -> list[int]:
     """With `accepts` (a verifier on frame k's window), a run that meets the rule wakes at the
-    first of its frames the verifier accepts, as the detector does; with `second`, frame k also
-    wakes when second(k) says so (a second look), as the detector does."""
+    first of its frames the verifier accepts; with `second` (a second look), a frame for which
+    second(k) says yes wakes at the first frame after it whose score falls (where the word has
+    ended), as the detector does."""
     found: list[int] = []
     run, quiet_until = 0, -1
+    pending: float | None = None  # the score a second look said yes to, while it still rises
     for k, score in enumerate(scores):
         run = run + 1 if score >= threshold else 0
         if k <= quiet_until:
             continue
-        if (run >= frames and (accepts is None or accepts(k))) or (second is not None and second(k)):
+        woke = run >= frames and (accepts is None or accepts(k))
+        if not woke and pending is not None:
+            woke = bool(score < pending)
+            pending = max(pending, float(score))
+        elif not woke and second is not None and second(k):
+            pending = float(score)
+        if woke:
             found.append(k)
             quiet_until = k + REFRACTORY_FRAMES - 1
-            run = 0
+            run, pending = 0, None
     return found
 
 

@@ -100,8 +100,10 @@ class WakeDetector:
 
     A model fires when `trigger_frames` consecutive frames score at or above its threshold
     (`thresholds[label]`, else `threshold`) and its owner's verifier, if it has one, accepts;
-    or, with a second look (listen/verifier.py), on one frame at or above the look's threshold
-    that the look's verifier accepts. After a
+    or, with a second look (listen/verifier.py), when one frame at or above the look's threshold
+    that the look's verifier accepts is followed by a frame whose score falls: the look can say
+    yes while the word is still being said, and the wake waits for its end, as the endpointer
+    expects (the wake word's tail is not the request). After a
     wake, every model is silent for `refractory_s`, and its count of frames above the threshold
     starts again from zero; frames are still fed to the models so their streaming state stays
     aligned with the audio.
@@ -162,6 +164,7 @@ class WakeDetector:
         # skipped as quiet, or the newest wake (after which every count starts again).
         self._reset_frame = WARMUP_FRAMES
         self._quiet_until = float("-inf")
+        self._pending: dict[str, float] = {}  # label -> the score a second look said yes to, rising
         self.last_scores: dict[str, float | None] = {}
 
     def _score(self, clf: Classifier, frame: int) -> float:
@@ -195,8 +198,8 @@ class WakeDetector:
         return verifier is None or verifier.accepts(self.features.features(clf.rows)[0])
 
     def _second_look(self, clf: Classifier) -> bool:
-        """Does the newest frame wake the model on its own: a score at or above its second
-        look's threshold, and the look's verifier accepting the window?"""
+        """Does the second look say yes to the newest frame: a score at or above the look's
+        threshold, and the look's verifier accepting the window?"""
         look = self.second_looks.get(clf.label)
         score = self.last_scores.get(clf.label)
         return (look is not None and score is not None and score >= look.threshold
@@ -213,6 +216,7 @@ class WakeDetector:
             # Nothing but room noise within reach of any score: no model runs.
             self.skipped_frames += 1
             self._reset_frame = k
+            self._pending.clear()
             for clf in self.classifiers:
                 self.last_scores[clf.label] = 0.0
                 self._run_start[clf.label] = None
@@ -221,16 +225,24 @@ class WakeDetector:
         best: Wake | None = None
         for clf in self.classifiers:
             started = self._run_start[clf.label] = self._run_from(clf, k)
-            if t >= self._quiet_until and (
-                    (started is not None and k - started + 1 >= self.trigger_frames and self._verified(clf))
-                    or self._second_look(clf)):
-                score = self.last_scores[clf.label]
+            if t < self._quiet_until:
+                continue
+            score = self.last_scores[clf.label]
+            woke = started is not None and k - started + 1 >= self.trigger_frames and self._verified(clf)
+            if not woke and clf.label in self._pending:
+                assert score is not None  # a model with a second look is scored on every frame
+                woke = score < self._pending[clf.label]
+                score = self._pending[clf.label] = max(self._pending[clf.label], score)
+            elif not woke and self._second_look(clf):
+                self._pending[clf.label] = score
+            if woke:
                 assert score is not None
                 if best is None or score > best.score:
                     best = Wake(clf.label, score, t)
         if best is not None:
             self._quiet_until = t + self.refractory_s
             self._reset_frame = k
+            self._pending.clear()
             for label, started in self._run_start.items():
                 if started is not None:
                     self._run_start[label] = k + 1  # the run goes on, its count from zero
