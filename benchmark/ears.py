@@ -1,12 +1,14 @@
 """How well guardd's ears generalise (issue 17): every frame's score of every wake model on the
-evaluation's takes (corpus/ears.py) and on hours of negative speech, then any wake rule judged
-on those scores without running the models again.
+evaluation's takes (corpus/ears.py), with the embedding window of every frame that scored, then
+any wake rule judged on those scores without running the models again; false accepts on the
+negative speech guardd ships as scores and windows (guardd/listen/negatives.py).
 
-A rule is chosen on the tuning half only (its voices, its requests, half 0 of the negatives guardd
-ships as scores and windows) and reported on the held-out half (other voices and accents, other
-requests, half 1 of the shipped negatives). The scores are stock openWakeWord's (guardd's detector scoring every frame);
-a rule here fires exactly as guardd's detector would with the same settings
-(tests/test_ears.py checks it against WakeDetector).
+A rule is chosen on the tuning half only (its voices, its requests, half 0 of the shipped
+negatives) and reported on the held-out half (other voices and accents, other requests, half 1).
+The scores are stock openWakeWord's (guardd's detector scoring every frame); a rule here fires
+exactly as guardd's detector would with the same settings (tests/test_ears.py and
+tests/test_second_look.py check it against WakeDetector). `--write-verifiers` chooses and trains
+the second looks guardd ships (choose_looks); `--write-negatives` remakes the shipped negatives.
 
     python -m benchmark.ears [--write-negatives NPZ [--negative-hours H]] [--write-verifiers DIR]
 """
