@@ -197,3 +197,15 @@ def test_takes_the_model_barely_hears_get_no_threshold_and_the_config_is_left_al
     result = guardd("tune", "--config", str(config), "--takes", *map(str, takes), "--write", timeout=120)
     assert result.returncode == 1 and "no threshold of 0.2 or more wakes on every take" in result.stdout
     assert config.read_text() == before and not (tmp_path / "state" / "verifiers").exists()
+
+
+def test_a_lost_verifier_of_your_voice_is_made_anew_by_tuning_again(tmp_path):
+    takes = [take(tmp_path / f"t{i}.wav", MISSED_VOICE, s) for i, s in enumerate(TUNE_SPEEDS)]
+    config = write_config(tmp_path, wake={"models": ["alexa"]})
+    assert guardd("tune", "--config", str(config), "--takes", *map(str, takes), "--write", timeout=120).returncode == 0
+    kept = configmod.load(config).state_path / "verifiers" / "alexa.npz"
+    kept.unlink()
+    again = guardd("tune", "--config", str(config), "--takes", *map(str, takes), "--write", timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert "does not exist" in again.stdout and "the current rule below is without it" in again.stdout
+    assert kept.is_file()

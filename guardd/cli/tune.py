@@ -27,7 +27,7 @@ from guardd.audioformat import SAMPLE_RATE
 from guardd.cli.common import load_config
 from guardd.cli.tune_write import write_threshold
 from guardd.config.settings import Config
-from guardd.errors import GuarddError
+from guardd.errors import GuarddError, ModelError
 from guardd.listen import negatives
 from guardd.listen.scores import held, scores_and_windows, second_look, wake_frames
 from guardd.listen.verifier import SecondLook, Verifier, load_all, path_for, shipped, train
@@ -125,8 +125,15 @@ class Current:
 
     @classmethod
     def of(cls, config: Config) -> "Current":
+        """The config's rule; an owner's verifier that cannot be loaded is left out and said
+        (tuning again with --write is how it is made anew)."""
         looks = shipped(config.wake.builtin) if config.wake.shipped_verifiers else {}
-        return cls(config, load_all(config.state_path, config.wake.verify), looks)
+        try:
+            verifiers = load_all(config.state_path, config.wake.verify)
+        except ModelError as exc:
+            print(f"note: {exc}; the current rule below is without it")
+            verifiers = {}
+        return cls(config, verifiers, looks)
 
     def wakes(self, take: "Take", model: str) -> bool:
         return take.wakes(model, self.config.wake.threshold_of(model), self.config.wake.trigger_frames,
@@ -179,7 +186,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
     woken = sum(t.woke[model] for t in takes)
     print(f"\n{model}: {woken} of {len(takes)} takes wake at the current rule ({current_threshold:g}, {frames} frames"
           + (", and the shipped verifier" if model in current.looks else "") + ")")
-    if woken == len(takes):
+    lost = model in config.wake.verify and model not in current.verifiers  # wake.verify names a lost file
+    if woken == len(takes) and not lost:
         print(f"every take already wakes (the weakest holds {min(t.held[model] for t in takes):.2f}). "
               "Nothing to change.")
         return 0
