@@ -107,3 +107,19 @@ def test_a_missing_shipped_verifier_is_an_error_naming_the_file_and_the_fix(tmp_
     monkeypatch.setattr(verifier, "SHIPPED", tmp_path)
     with pytest.raises(ModelError, match=r"shipped verifier .*alexa\.npz: cannot be read .*reinstall guardd"):
         verifier.shipped(("alexa",))
+
+
+def test_the_shipped_looks_cost_under_half_a_false_accept_an_hour_on_negatives_they_never_learnt_from():
+    from guardd.listen.negatives import load
+
+    negatives = load()
+    assert negatives is not None and negatives.half_hours[1] >= 6 and negatives.real_half_hours[1] > 0.25
+    looks = shipped(MODELS)
+    added = 0.0
+    for model in MODELS:
+        with_look = negatives.per_hour(model, 0.7, 2, half=1, look=looks[model])
+        without = negatives.per_hour(model, 0.7, 2, half=1)
+        assert with_look is not None and without is not None and with_look >= without
+        added += with_look - without
+        assert with_look <= 0.5, model
+    assert added <= 0.5  # both default models loaded, the looks' false accepts together
