@@ -125,9 +125,18 @@ LOOK_ACCEPTS = (0.5, 0.7, 0.9)  # the verifier's probability from which it says 
 LOOK_FA_LIMIT = 0.2  # false accepts an hour a model may add, in the tuning half's cross-validation
 
 
+def tuning_only(positives: list[Take]) -> None:
+    held_out = [t["file"] for t, _ in positives if t["half"] != "tune"]
+    if held_out:
+        raise ValueError(f"the second looks learn from the tuning half only, not {held_out[0]}")
+
+
 def train_look(model: str, positives: list[Take], negatives: Negatives, parts: tuple[int, ...]) -> Verifier:
     """A verifier of `model`'s wake word: its takes' windows (every frame at FLOOR or more) against
-    the windows of the negatives' `parts`."""
+    the windows of the negatives' `parts` (half 0's: 0, 1)."""
+    tuning_only(positives)
+    if not set(parts) <= {0, 1}:
+        raise ValueError(f"the second looks learn from the negatives' half 0 only, not parts {parts}")
     windows = [w for t, (_, ws) in positives if t["model"] == model for w in ws[model].values()]
     return train(model, np.array(windows), negatives.training_windows(model, parts))
 
@@ -139,6 +148,7 @@ def choose_looks(positives: list[Take], negatives: Negatives, say: Any) -> dict[
     choice: the most takes woken (with guardd's own rule beside the look) while the looks add at
     most LOOK_FA_LIMIT false accepts an hour; a tie goes to fewer false accepts, then to the
     higher threshold and accept."""
+    tuning_only(positives)
     speakers = sorted({t["speaker"] for t, _ in positives})
     folds = [[p for p in positives if speakers.index(p[0]["speaker"]) % 2 == i] for i in (0, 1)]
     hours = negatives.half_hours[0]  # its two parts

@@ -100,3 +100,12 @@ def test_held_is_the_highest_threshold_a_run_of_frames_still_reaches():
 def test_a_voice_is_split_by_its_base_not_its_variant():
     assert Voice("espeak-ng", "en-gb-scotland+m3").speaker == Voice("espeak-ng", "en-gb-scotland").speaker
     assert Voice("flite", "slt").speaker != Voice("flite", "rms").speaker
+
+
+def test_the_second_looks_cannot_learn_from_the_held_out_half():
+    scores = {m: np.zeros(10, np.float32) for m in bench.MODELS}
+    held_out = ({"file": "x.wav", "half": "held-out", "model": "alexa", "speaker": "s"}, (scores, {m: {} for m in bench.MODELS}))
+    with pytest.raises(ValueError, match="tuning half only, not x.wav"):
+        bench.train_look("alexa", [held_out], None, (0,))
+    with pytest.raises(ValueError, match="negatives' half 0 only"):
+        bench.train_look("alexa", [], None, (2,))
