@@ -14,7 +14,7 @@ from benchmark.machine import meminfo_mb
 from corpus import audio as corpus_audio
 from guardd.audioformat import FRAME_S, FRAME_SAMPLES, SAMPLE_RATE
 from guardd.config.settings import Config, WakeConfig
-from guardd.listen.verifier import shipped
+from guardd.listen.verifier import configured
 from guardd.listen.wake import WakeDetector
 
 WORKER_MB = 150  # what one false-accept worker needs: the models and a 10-minute file
@@ -46,7 +46,7 @@ def _count_wakes(args: tuple[str, WakeConfig]) -> tuple[float, list[tuple[str, f
     x = corpus_audio.read_wav(Path(path))
     detector = WakeDetector(list(wake.models), wake.threshold, wake.trigger_frames, wake.refractory_s,
                             gate_silence=wake.gate_silence, thresholds=dict(wake.thresholds),
-                            second_looks=shipped(wake.builtin) if wake.shipped_verifiers else None)
+                            second_looks=configured(wake))
     wakes = []
     for k in range(len(x) // FRAME_SAMPLES):
         wake = detector.process(x[k * FRAME_SAMPLES : (k + 1) * FRAME_SAMPLES], (k + 1) * FRAME_S)

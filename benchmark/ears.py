@@ -50,9 +50,7 @@ Trace = tuple[dict[str, np.ndarray], dict[str, dict[int, np.ndarray]]]  # scores
 
 def trace(path: str) -> Trace:
     """Every frame's score of every model on one WAV, and the window of each frame at FLOOR or more."""
-    from corpus.audio import read_wav
-
-    scores, windows = scores_and_windows(read_wav(Path(path)), list(MODELS), FLOOR)
+    scores, windows = _scores_and_windows(path)
     return scores, {m: dict(zip(np.flatnonzero(scores[m] >= FLOOR).tolist(), windows[m])) for m in MODELS}
 
 

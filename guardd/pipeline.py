@@ -18,7 +18,7 @@ from guardd.journal import Journal
 from guardd.listen.endpoint import webrtc_vad
 from guardd.listen.recordings import Recordings
 from guardd.listen.verifier import load_all as load_verifiers
-from guardd.listen.verifier import shipped as second_looks
+from guardd.listen.verifier import configured as configured_looks
 from guardd.listen.wake import WakeDetector
 from guardd.speak.player import DeviceOutput, NoOutput, Player
 from guardd.speak.voice import find_voice
@@ -90,7 +90,7 @@ def open_pipeline(
         gate_silence=config.wake.gate_silence,
         thresholds=dict(config.wake.thresholds),
         verifiers=load_verifiers(config.state_path, config.wake.verify),
-        second_looks=second_looks(config.wake.builtin) if config.wake.shipped_verifiers else None,
+        second_looks=configured_looks(config.wake),
     )
     vad = webrtc_vad(config.utterance.vad_aggressiveness)
     auditlog = AuditLog(log_dir(config), rotation=config.log)

@@ -30,8 +30,7 @@ from guardd.config.settings import Config
 from guardd.errors import GuarddError, ModelError
 from guardd.listen import negatives
 from guardd.listen.scores import held, scores_and_windows, second_look, wake_frames
-from guardd.listen.verifier import SecondLook, Verifier, load_all, path_for, train
-from guardd.listen.verifier import shipped as shipped_looks
+from guardd.listen.verifier import SecondLook, Verifier, configured, load_all, path_for, train
 
 TAKE_S = 3.0  # seconds recorded after each press
 MARGIN = 0.02  # the suggestion sits this far under the weakest take's held score
@@ -128,7 +127,7 @@ class Current:
     def of(cls, config: Config) -> "Current":
         """The config's rule; an owner's verifier that cannot be loaded is left out and said
         (tuning again with --write is how it is made anew)."""
-        looks = shipped_looks(config.wake.builtin) if config.wake.shipped_verifiers else {}
+        looks = configured(config.wake)
         try:
             verifiers = load_all(config.state_path, config.wake.verify)
         except ModelError as exc:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from guardd.config.settings import WakeConfig
 from guardd.errors import ModelError
 
 ACCEPT = 0.5
@@ -117,6 +118,12 @@ def shipped(models: tuple[str, ...]) -> dict[str, SecondLook]:
             raise ModelError(f"shipped verifier {path}: cannot be read ({exc}); reinstall guardd") from None
         found[model] = SecondLook(threshold, load(path), accept)
     return found
+
+
+def configured(wake: WakeConfig) -> dict[str, SecondLook]:
+    """The second looks the config asks for: the shipped ones of its built-in models, unless
+    wake.shipped_verifiers is false."""
+    return shipped(wake.builtin) if wake.shipped_verifiers else {}
 
 
 def path_for(state_dir: Path, model: str) -> Path:

@@ -60,7 +60,7 @@ def check_microphone(config: Config) -> Result:
 
 def check_models(config: Config) -> Result:
     from guardd.errors import ModelError
-    from guardd.listen.verifier import shipped
+    from guardd.listen.verifier import configured
     from guardd.listen.wake import WakeDetector
 
     started = time.monotonic()
@@ -69,7 +69,7 @@ def check_models(config: Config) -> Result:
     except ModelError as exc:
         return failed("wake models", str(exc), "reinstall with `pip install openwakeword==0.4.0` or fix wake.models")
     try:
-        looks = shipped(config.wake.builtin) if config.wake.shipped_verifiers else {}
+        looks = configured(config.wake)
     except ModelError as exc:
         return failed("wake models", str(exc), "reinstall guardd, or set wake.shipped_verifiers: false")
     also = f", with the shipped verifiers of {', '.join(looks)}" if looks else ""
