@@ -1,5 +1,5 @@
-"""`python -m benchmark`: what guardd costs on this machine, measured the way README
-"Performance" reports it: CPU against the models' own floor, memory, start-up, wake latency,
+"""`python -m benchmark`: what guardd costs on this machine, measured the way
+docs/performance.md reports it: CPU against the models' own floor, memory, start-up, wake latency,
 log speed, false accepts and recall, the cost of a quiet room, and the announcements' (the
 speech engines, request armed to first sample, memory).
 

@@ -1,5 +1,5 @@
-"""`python -m benchmark` runs end to end on a tiny input and reports every figure README
-"Performance" quotes, with the machine it ran on. (The real benchmark is not run in CI.)"""
+"""`python -m benchmark` runs end to end on a tiny input and reports every figure
+docs/performance.md quotes, with the machine it ran on. (The real benchmark is not run in CI.)"""
 
 from __future__ import annotations
 

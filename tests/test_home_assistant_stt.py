@@ -1,5 +1,5 @@
-"""Home Assistant's REST speech-to-text as an ordinary destination (README "Use with Home
-Assistant", the recipe): the kept utterance, approved by a press, is POSTed to
+"""Home Assistant's REST speech-to-text as an ordinary destination (docs/home-assistant.md,
+the recipe): the kept utterance, approved by a press, is POSTed to
 `/api/stt/<entity>` with `X-Speech-Content` and a bearer token read from a file only guardd can
 read; Home Assistant's answer (the transcript) comes back as the `sent` event's body. A real
 HTTP server on loopback stands in for Home Assistant and keeps what arrives."""
@@ -18,7 +18,7 @@ ENTITY = "stt.home_assistant_cloud"
 
 
 def recipe(tmp_path, url: str):
-    """The README's recipe, as an owner writes it (the token file as Home Assistant gives it)."""
+    """The documented recipe, as an owner writes it (the token file as Home Assistant gives it)."""
     token = tmp_path / "ha.token"
     token.write_text("eyJhbGciOiJIUzI1NiJ9.a-long-lived-access-token\n")
     token.chmod(0o600)

@@ -94,7 +94,7 @@ def test_kill_9_of_guardd_replay_then_a_restart_verifies(tmp_path, manifest):
 
 @pytest.mark.parametrize("n", [200])
 def test_appends_per_second_with_fdatasync(tmp_path, n, capsys):
-    """A figure for the README: each append is a write, an fdatasync and an atomic key save."""
+    """A figure for docs/performance.md: each append is a write, an fdatasync and an atomic key save."""
     log = AuditLog(tmp_path / "log", announce_key=False)
     log.open()
     start = time.perf_counter()

@@ -1,4 +1,4 @@
-"""The audit log's format, which the writer and the verifier share. README.md ("The audit log")
+"""The audit log's format, which the writer and the verifier share. docs/log.md
 is its specification.
 
 A log is a directory of segment files, `segment-NNNNNN.jsonl`, each a sequence of canonical JSON
@@ -22,7 +22,7 @@ SEGMENT_PREFIX = "segment-"
 SEGMENT_SUFFIX = ".jsonl"
 MAX_LINE_BYTES = 64 * 1024  # a record longer than this is refused, and rejected by verify
 RESERVED_FIELDS = ("type", "seq", "prev", "h", "mac", "wall_ms", "mono_us", "boot")
-# Every type a record can have; `guardd log --type` takes these, and the README lists them.
+# Every type a record can have; `guardd log --type` takes these, and docs/log.md lists them.
 RECORD_TYPES = (
     "start", "stop", "reload", "wake", "utterance", "discard", "deleted", "request", "refused",
     "announce", "decision", "send", "sent", "unfinished", "fault", "recovered", "mute", "unmute",
@@ -45,7 +45,7 @@ def canonical(record: dict[str, Any]) -> bytes:
 def check_fields(type_: str, fields: dict[str, Any]) -> None:
     """A record the caller asks for must be of a known type and leave the log's own fields alone."""
     if type_ not in RECORD_TYPES:
-        raise TypeError(f"{type_!r} is not a record type; add it to RECORD_TYPES and the README")
+        raise TypeError(f"{type_!r} is not a record type; add it to RECORD_TYPES and docs/log.md")
     clash = [k for k in fields if k in RESERVED_FIELDS]
     if clash:
         raise TypeError(f"log field {clash[0]!r} is set by the log itself")

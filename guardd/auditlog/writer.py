@@ -1,6 +1,6 @@
 """The audit log writer: canonical JSON lines, hash-chained, sealed under a forward-secure key,
 durable (fdatasync) before append() returns, rotated into segments and pruned only after a
-`retention` record. README.md ("The audit log") is the format's specification, format.py its code;
+`retention` record. docs/log.md is the format's specification, format.py its code;
 verify.py checks it.
 
 Invariants the writer keeps:

@@ -32,7 +32,7 @@ def default_state_dir() -> str:
 @dataclass(frozen=True)
 class WakeConfig:
     models: tuple[str, ...] = ("alexa", "hey_jarvis")  # built-in names or paths to .onnx files
-    threshold: float = 0.7  # score 0..1 a frame must reach (README "Performance" says why 0.7)
+    threshold: float = 0.7  # score 0..1 a frame must reach (docs/performance.md says why 0.7)
     # A model's own threshold, over `threshold` for the models it names (by name, or an .onnx
     # file's name without .onnx).
     thresholds: tuple[tuple[str, float], ...] = ()
@@ -40,7 +40,7 @@ class WakeConfig:
     # state_dir/verifiers/MODEL.npz).
     verify: tuple[str, ...] = ()
     # Built-in models also wake on one frame that the verifier guardd ships for them accepts, from
-    # that verifier's own threshold (0.2) up (listen/verifier.py; README "The ears").
+    # that verifier's own threshold (0.2) up (listen/verifier.py; docs/ears.md).
     shipped_verifiers: bool = True
     trigger_frames: int = 2  # consecutive 80 ms frames at or above the threshold
     refractory_s: float = 2.0  # seconds after a wake during which no model can fire again

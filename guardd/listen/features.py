@@ -82,7 +82,7 @@ def onnx_session(path: Path, fixed_dims: dict[str, int] | None = None) -> onnxru
     options.inter_op_num_threads = 1
     options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
     # The inputs never change shape, so the arena would only hold memory we never reuse: without
-    # it the three sessions of one wake word take about 10 MB less (see README "Performance").
+    # it the three sessions of one wake word take about 10 MB less (see docs/performance.md).
     options.enable_cpu_mem_arena = False
     options.log_severity_level = 3
     try:

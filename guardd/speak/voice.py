@@ -1,7 +1,7 @@
 """Speech, offline: espeak-ng (the Debian and Raspberry Pi OS package `espeak-ng`), run as a
 subprocess for each sentence. Its voices are files of that package; nothing is downloaded.
 
-Why espeak-ng, and why a subprocess (measured by `python -m benchmark`, figures in the README):
+Why espeak-ng, and why a subprocess (measured by `python -m benchmark`, figures in docs/performance.md):
 it says a sentence in tens of milliseconds of CPU on this machine, its first audio comes in
 about 10 ms, and as its own process its memory (about 8 MB at peak) is not guardd's, comes back
 when it exits, and a crash in it is a failed sentence, not a failed daemon. The text goes in on
