@@ -25,7 +25,7 @@ if "_hashlib" not in sys.modules and any(importlib.util.find_spec(m) for m in ("
 
 from guardd import __version__  # noqa: E402
 from guardd.cli.common import (  # noqa: E402
-    EXIT_BROKEN_PIPE, EXIT_CONFIG, EXIT_FAILURE, load_config,
+    EXIT_BROKEN_PIPE, EXIT_CONFIG, EXIT_FAILURE, EXIT_USAGE, load_config,
 )
 from guardd.cli.log_commands import cmd_export, cmd_log, cmd_verify  # noqa: E402
 from guardd.cli.socket_commands import cmd_mute, cmd_send, cmd_status  # noqa: E402
@@ -47,8 +47,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    path = args.path or args.config
-    cfg = configmod.load(path)
+    if args.path and args.config and Path(args.path) != Path(args.config):
+        print(f"guardd check-config: two files given ({args.config} with --config, {args.path} as PATH); "
+              "name the one to check once", file=sys.stderr)
+        return EXIT_USAGE
+    cfg = configmod.load(args.path or args.config)
     from guardd.listen.features import resolve_model
 
     from guardd.listen.verifier import load_all
@@ -99,12 +102,13 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         results.append(Result(False, "config", "; ".join(exc.problems), "fix the config: guardd check-config"))
     results += run_checks(cfg, hardware=args.hardware)
     for r in results:
-        print(f"{'ok  ' if r.ok else 'FAIL'}  {r.name}: {r.detail}")
+        print(f"{r.mark:<4}  {r.name}: {r.detail}")
         if not r.ok:
             print(f"      fix: {r.fix}")
-    failed = [r for r in results if not r.ok]
-    print(f"\n{len(results) - len(failed)} ok, {len(failed)} failed")
-    return EXIT_FAILURE if failed else 0
+    failed = sum(not r.ok for r in results)
+    skips = sum(r.skipped for r in results)
+    print(f"\n{len(results) - failed - skips} ok, " + (f"{skips} skipped, " if skips else "") + f"{failed} failed")
+    return EXIT_FAILURE if failed else 0  # a skipped check is nothing wrong
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -10,15 +10,37 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from guardd.cli.common import EXIT_FAILURE, EXIT_USAGE, load_config
+from guardd.cli.common import EXIT_FAILURE, EXIT_USAGE, load_config_or_salvage
+from guardd.config.settings import default_socket_path
+
+SERVICE_SOCKET = Path("/run/guardd/guardd.sock")  # the systemd unit's RuntimeDirectory=guardd
+
+
+def _socket_paths(args: argparse.Namespace) -> list[Path]:
+    """Where the daemon's socket is: --socket, $GUARDD_SOCKET, or the config's socket.path.
+    When the config has a problem (warned of), what its file says, then the usual places."""
+    if args.socket:
+        return [Path(args.socket)]
+    if os.environ.get("GUARDD_SOCKET"):
+        return [Path(os.environ["GUARDD_SOCKET"])]
+    config, salvaged = load_config_or_salvage(args)
+    paths = [Path(config.socket.path)]
+    if salvaged:
+        paths += [p for p in (Path(default_socket_path()), SERVICE_SOCKET) if p not in paths]
+    return paths
 
 
 def _socket_path(args: argparse.Namespace) -> Path:
-    if args.socket:
-        return Path(args.socket)
-    if os.environ.get("GUARDD_SOCKET"):
-        return Path(os.environ["GUARDD_SOCKET"])
-    return Path(load_config(args).socket.path)
+    """The first of _socket_paths that is there (else the first, for its error message)."""
+    paths = _socket_paths(args)
+    return next((p for p in paths if _is_socket(p)), paths[0])
+
+
+def _is_socket(path: Path) -> bool:
+    try:
+        return path.is_socket()
+    except OSError:  # a directory on the way that this user may not search
+        return False
 
 
 class _Progress:
