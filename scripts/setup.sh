@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 # libportaudio2: sounddevice's PortAudio. espeak-ng and sox: the generated test and demo speech.
 # alsa-utils: the ALSA configuration the tests' file-plugin microphone needs. shellcheck: the
 # installer's lint test. systemd: systemd-analyze scores the unit (no systemd needs to run).
-packages=(libportaudio2 espeak-ng sox alsa-utils python3-venv shellcheck systemd)
+# chromium: the test that `guardd report`'s page renders in a real browser and loads nothing.
+packages=(libportaudio2 espeak-ng sox alsa-utils python3-venv shellcheck systemd chromium)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

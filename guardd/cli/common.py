@@ -88,12 +88,14 @@ def _salvage(path: Path) -> dict[str, str]:
     return found
 
 
-def state_and_log_dirs(args: argparse.Namespace) -> tuple[Path, Path]:
+def state_and_log_dirs(args: argparse.Namespace, config: Config | None = None) -> tuple[Path, Path]:
     """(state_dir, log directory) for the reading commands. `--dir` names a log directory; its
     state is the directory around it (recordings/ and keys/ beside log/, as guardd lays them out
-    and as `guardd export` copies them), so every command given --dir reads one state."""
+    and as `guardd export` copies them), so every command given --dir reads one state. Else the
+    state_dir of `config`, or of the config the arguments name."""
     if getattr(args, "dir", None):
         log = Path(args.dir)
         return log.resolve().parent, log
-    config, _ = load_config_or_salvage(args)
+    if config is None:
+        config, _ = load_config_or_salvage(args)
     return config.state_path, config.state_path / "log"

@@ -16,7 +16,7 @@ def _key_dir(state_dir: Path, args: argparse.Namespace) -> Path | None:
     return keys if keys.is_dir() or not getattr(args, "dir", None) else None
 
 
-def _keys(args: argparse.Namespace) -> list[str]:
+def key_values(args: argparse.Namespace) -> list[str]:
     """--key values: a verification key, or a file holding one per line."""
     keys = []
     for value in args.key or []:
@@ -97,7 +97,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from guardd.auditlog.sealing import parse_verification_key
 
     state_dir, directory = state_and_log_dirs(args)
-    keys = _keys(args)
+    keys = key_values(args)
     try:
         for key in keys:
             parse_verification_key(key)
@@ -128,7 +128,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     state_dir, log_dir = state_and_log_dirs(args)
     try:
-        _, _, problems = export(state_dir, log_dir, Path(args.out), _keys(args), sys.stdout)
+        _, _, problems = export(state_dir, log_dir, Path(args.out), key_values(args), sys.stdout)
     except (FileExistsError, OSError) as exc:
         print(f"guardd: error: {exc}", file=sys.stderr)
         return EXIT_FAILURE

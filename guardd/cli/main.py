@@ -29,6 +29,7 @@ from guardd.cli.common import (  # noqa: E402
 )
 from guardd.cli.log_commands import cmd_export, cmd_log, cmd_verify  # noqa: E402
 from guardd.cli.socket_commands import cmd_mute, cmd_send, cmd_status  # noqa: E402
+from guardd.cli.view_commands import cmd_history, cmd_recordings, cmd_report  # noqa: E402
 from guardd.config import load as configmod  # noqa: E402
 from guardd.config.settings import Config  # noqa: E402
 from guardd.auditlog.format import RECORD_TYPES  # noqa: E402
@@ -196,6 +197,26 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("export", cmd_export, "copy your recordings and the log, with a verification report, "
             "to a local directory")
     p.add_argument("out", metavar="DIR", help="a new or empty directory")
+    p.add_argument("--dir", metavar="DIR", help="a log directory instead of <state_dir>/log")
+    p.add_argument("--key", action="append", metavar="K", help="a verification key to check the seals")
+
+    p = add("history", cmd_history, "one line per request: when, who asked, where to, what and how much, "
+            "whether it was announced, the decision and the result")
+    p.add_argument("--dir", metavar="DIR", help="a log directory instead of <state_dir>/log")
+    p.add_argument("--json", action="store_true", help="one JSON object per request per line")
+    p.add_argument("--since", metavar="TIME", help="requests from this local time (2026-11-03T14:00) or 2h, 7d ago")
+    p.add_argument("-n", "--last", type=_count, metavar="N", help="only the last N requests")
+
+    p = add("recordings", cmd_recordings, "the recordings kept on this device: length, when kept, when "
+            "retention deletes them, and where they were sent")
+    p.add_argument("--dir", metavar="DIR", help="a log directory instead of <state_dir>/log (its "
+                   "recordings/ beside it)")
+    p.add_argument("--json", action="store_true", help="one JSON object per recording per line")
+
+    p = add("report", cmd_report, "write one self-contained HTML page of a day: the timeline, the "
+            "requests, what is kept, and whether the log verifies")
+    p.add_argument("--html", required=True, metavar="FILE", help="the page to write")
+    p.add_argument("--day", metavar="YYYY-MM-DD", help="the local day to show (default: today)")
     p.add_argument("--dir", metavar="DIR", help="a log directory instead of <state_dir>/log")
     p.add_argument("--key", action="append", metavar="K", help="a verification key to check the seals")
     return parser
