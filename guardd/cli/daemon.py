@@ -12,10 +12,11 @@ import logging
 import queue
 import signal
 import time
+from pathlib import Path
 from typing import Any
 
 from guardd.cli.clients import Clients
-from guardd.cli.keeper import POLL_S, MicrophoneKeeper
+from guardd.cli.keeper import POLL_S, MicrophoneKeeper, OpenMicrophone
 from guardd.config import load as configmod
 from guardd.config.settings import Config
 from guardd.confirm.sender import Sender, SendResult
@@ -26,6 +27,7 @@ from guardd.device.notify import Notifier
 from guardd.device.panel import ButtonEdge, mock_factory
 from guardd.device.terminal import SimulatedButton, describe, draw_led
 from guardd.errors import ConfigError, GuarddError, ModelError
+from guardd.listen.microphone import WavMicrophone, WavSource
 from guardd.listen.verifier import load_all as load_verifiers
 from guardd.pipeline import open_pipeline, speaker_output
 from guardd.sounddevices import import_sounddevice
@@ -83,9 +85,11 @@ def try_reload(config: Config, core: Core) -> Config | None:
     return new
 
 
-def run(config: Config, *, simulate: bool = False) -> int:
+def run(config: Config, *, simulate: bool = False, microphone: Path | None = None, loop: bool = False) -> int:
     """Serve until SIGTERM/SIGINT. SIGHUP with a valid, changed config starts everything again
-    with it in this process (pending requests are denied first, as at any stop)."""
+    with it in this process (pending requests are denied first, as at any stop). `microphone`:
+    a WAV file stands in for the microphone, in real time (listen/microphone.py's WavSource)."""
+    wav = WavSource(microphone, loop=loop) if microphone is not None else None  # a bad file stops us here
     stop = StopFlag()
     handled = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
     previous = {s: signal.signal(s, stop) for s in handled}
@@ -99,7 +103,7 @@ def run(config: Config, *, simulate: bool = False) -> int:
         current: Config | None = config
         reloaded = False
         while current is not None:
-            current = _serve(current, button, voice, stop, notifier, reloaded=reloaded)
+            current = _serve(current, button, voice, stop, notifier, reloaded=reloaded, wav=wav)
             reloaded = True
             if current is not None:
                 notifier.send("RELOADING=1", "STATUS=reloading the config")
@@ -111,7 +115,7 @@ def run(config: Config, *, simulate: bool = False) -> int:
 
 
 def _serve(config: Config, button: SimulatedButton | None, voice: Espeak | None, stop: StopFlag,
-           notifier: Notifier, *, reloaded: bool = False) -> Config | None:
+           notifier: Notifier, *, reloaded: bool = False, wav: WavSource | None = None) -> Config | None:
     """One life of the pipeline; returns the config to restart with, or None to stop. After a
     reload the process goes on: no start record (the reload record says it), no stop line."""
     inbox: Inbox = queue.Queue(maxsize=INBOX_LIMIT)
@@ -157,9 +161,11 @@ def _serve(config: Config, button: SimulatedButton | None, voice: Espeak | None,
     ) as p:
         core = p.core
         core.start(mode="simulate" if button else "run", config=config.source, muted=int(core.muted),
-                   voice=voice.name if voice else "none", reloaded=reloaded)
+                   voice=voice.name if voice else "none", reloaded=reloaded,
+                   **({"microphone": f"file {wav.path.name}"} if wav is not None else {}))
         if core.muted:
-            log.warning("muted: hold the button for %g s to unmute", config.button.mute_press_s)
+            log.warning("muted: hold the button for %g s to unmute%s", config.button.mute_press_s,
+                        f" (here: type `hold {config.button.mute_press_s:g}` and Enter)" if button else "")
         for warning in config.warnings:
             log.warning("config: %s", warning)
         server = ControlServer(config.socket, deliver)
@@ -170,7 +176,11 @@ def _serve(config: Config, button: SimulatedButton | None, voice: Espeak | None,
             core.stop("fault")
             raise
         advertiser = start_link(link, core)
-        microphone = MicrophoneKeeper(config, core)
+        open_wav: OpenMicrophone | None = None
+        if wav is not None:
+            open_wav = lambda _rescan: WavMicrophone(wav, config.audio.queue_s)  # noqa: E731
+            log.info("microphone: %s, in real time, from when the microphone opens", wav.path)
+        microphone = MicrophoneKeeper(config, core, open_wav)
         clients = Clients(core, server, link)
         sender.start()
         if button is not None:

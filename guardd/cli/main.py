@@ -38,7 +38,11 @@ from guardd.errors import ConfigError, GuarddError  # noqa: E402
 def cmd_run(args: argparse.Namespace) -> int:
     from guardd.cli.daemon import run
 
-    return run(load_config(args), simulate=args.simulate)
+    microphone = Path(args.microphone) if args.microphone else None
+    if args.loop and microphone is None:
+        print("guardd run: --loop goes with --microphone FILE.wav", file=sys.stderr)
+        return EXIT_USAGE
+    return run(load_config(args), simulate=args.simulate, microphone=microphone, loop=args.loop)
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -133,6 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--simulate", action="store_true",
                    help="draw the LED in the terminal and read button presses from stdin "
                    "(empty line: a press; `hold SECONDS`: hold it down)")
+    p.add_argument("--microphone", metavar="FILE.wav", help="a 16 kHz mono 16-bit WAV stands in for the "
+                   "microphone, in real time from when the microphone opens (after an unmute), then silence")
+    p.add_argument("--loop", action="store_true", help="with --microphone: play the file again from its start")
 
     p = add("replay", cmd_replay, "run the pipeline on a 16 kHz mono 16-bit WAV on audio time")
     p.add_argument("audio", metavar="AUDIO.wav")

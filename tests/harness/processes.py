@@ -131,14 +131,14 @@ class Daemon:
     gpiozero's mock pins stand in for the LED and the button. With `simulate` it draws the LED
     on stderr and takes a press for each line on stdin. What it plays on the speaker is
     appended to `played` (raw samples), if given (up to `vanishes_after` bytes, then the speaker
-    is gone). stderr is kept in a file. `program` is
+    is gone). stderr is kept in a file. `extra` arguments follow `run`'s own. `program` is
     what runs guardd's main (a test may run it through a driver that patches a seam first)."""
 
     def __init__(self, directory: Path, config: Path, wav: Path | None = None, *, simulate: bool = True,
                  verbose: bool = False, env: dict[str, str] | None = None, name: str = "daemon",
                  preexec_fn: Callable[[], None] | None = None, wait_for_socket: bool = True,
                  sock: Path | None = None, program: Sequence[str] = GUARDD, played: Path | None = None,
-                 vanishes_after: int | None = None) -> None:
+                 vanishes_after: int | None = None, extra: Sequence[str] = ()) -> None:
         self.directory = directory
         self.config = config
         self.sock = sock or directory / "guardd.sock"  # write_config's socket.path unless told
@@ -150,7 +150,7 @@ class Daemon:
         self.env.update(env or {})
         self.stderr_path = directory / f"{name}.stderr"
         args = [*program, *(["-v"] if verbose else []), "run", *(["--simulate"] if simulate else []),
-                "--config", str(config)]
+                "--config", str(config), *extra]
         self._stderr: IO[str] = open(self.stderr_path, "a")
         self.proc = subprocess.Popen(args, cwd=ROOT, env=self.env, stdin=subprocess.PIPE,
                                      stdout=subprocess.DEVNULL, stderr=self._stderr, text=True,
