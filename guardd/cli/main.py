@@ -142,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--loop", action="store_true", help="with --microphone: play the file again from its start")
 
     p = add("replay", cmd_replay, "run the pipeline on a 16 kHz mono 16-bit WAV on audio time")
-    p.add_argument("audio", metavar="AUDIO.wav")
+    p.add_argument("audio", metavar="AUDIO.wav", help="the audio to run, 16 kHz mono 16-bit")
     p.add_argument("--json", action="store_true", help="one JSON object per event per line")
     p.add_argument("--press-at", metavar="SECONDS", type=float, action="append", default=[],
                    help="press the simulated button at these audio times")
@@ -183,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also blink the LED and wait for a press of the button")
 
     p = add("log", cmd_log, "show the audit log (`guardd log init`: make its sealing key)")
-    p.add_argument("action", nargs="?", choices=["init"],
+    p.add_argument("action", nargs="?", choices=["init"], metavar="init",
                    help="init: make the sealing key and print the verification key once")
     p.add_argument("--dir", metavar="DIR", help="a log directory instead of <state_dir>/log")
     p.add_argument("--json", action="store_true", help="the records as stored, one per line")
