@@ -47,6 +47,9 @@ echo
 echo "== guardd log: every step, each logged before it happened"
 .venv/bin/guardd log --config "$demo/guardd.yaml"
 echo
+echo "== guardd history: the same, one line per request"
+.venv/bin/guardd history --config "$demo/guardd.yaml"
+echo
 echo "== guardd verify --key: the hash chain and every seal hold"
 .venv/bin/guardd verify --config "$demo/guardd.yaml" --key "$key"
 echo
