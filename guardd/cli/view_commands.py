@@ -24,8 +24,25 @@ def _since(args: argparse.Namespace) -> float | None:
     return parse_time(args.since) if getattr(args, "since", None) else None
 
 
+# The records the views join (the others, wakes and a satellite's frame records above all, are
+# read past: a year of log is far more than a Pi should hold in memory at once).
+JOINED = frozenset({"utterance", "request", "refused", "announce", "decision", "send", "sent", "unfinished",
+                    "pipeline"})
+
+
+def _records(log_dir: Path, start: float | None = None, end: float | None = None) -> list[dict[str, Any]]:
+    """The records the views join, and with `start`, `end` every record of that span of time."""
+    found = []
+    for r in read_records(log_dir):
+        wall = r.get("wall_ms")
+        in_span = start is not None and end is not None and isinstance(wall, int) and start * 1000 <= wall < end * 1000
+        if in_span or r.get("type") in JOINED:
+            found.append(r)
+    return found
+
+
 def _requests(log_dir: Path, since: float | None) -> tuple[list[dict[str, Any]], list[RequestRow]]:
-    records = list(read_records(log_dir))
+    records = _records(log_dir)
     rows = request_rows(records)
     if since is not None:
         rows = [r for r in rows if r.wall_ms is not None and r.wall_ms >= since * 1000]
@@ -60,7 +77,7 @@ def cmd_history(args: argparse.Namespace) -> int:
 def cmd_recordings(args: argparse.Namespace) -> int:
     config, _ = load_config_or_salvage(args)
     state_dir, log_dir = state_and_log_dirs(args, config)
-    records = list(read_records(log_dir))
+    records = _records(log_dir)
     rows = kept_rows(state_dir, config.retention, records, request_rows(records))
     if args.json:
         for row in rows:
@@ -97,7 +114,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     config, _ = load_config_or_salvage(args)
     state_dir, log_dir = state_and_log_dirs(args, config)
-    records = list(read_records(log_dir))
+    records = _records(log_dir, start, end)
     requests = request_rows(records)
     keys = key_values(args)
     count, problems = verify(log_dir, keys=keys, key_dir=_key_dir(state_dir))
