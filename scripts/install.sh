@@ -91,6 +91,8 @@ ETC=/etc/guardd
 CONF=$ETC/guardd.yaml
 STATE=/var/lib/guardd
 UNIT=/etc/systemd/system/guardd.service
+MAN_PAGE=/usr/local/share/man/man1/guardd.1
+COMPLETION=/usr/share/bash-completion/completions/guardd
 R=$root
 prefix=()
 [ -z "$R" ] || prefix=(--prefix "$R")
@@ -176,6 +178,7 @@ uninstall() {
         rm -rf "$R$OPT"
         changed "removed $R$OPT (the venv and README)"
     fi
+    remove_reference
     if [ "$purge" -eq 1 ]; then
         for d in "$R$ETC" "$R$STATE"; do
             if [ -e "$d" ]; then
@@ -393,6 +396,35 @@ ensure_log() {
     changed "made the audit log and its sealing key in $STATE (guardd log init)"
 }
 
+# -- man page and bash completion ---------------------------------------------------------------
+# Made from the installed guardd's own argument parser (python -m guardd.cli.reference), so they
+# describe the commands this venv has: `man guardd`, and Tab after `guardd`.
+install_reference() {
+    local work what
+    work=$(mktemp -d)
+    for what in man bash; do
+        if ! "$R$VENV/bin/python" -m guardd.cli.reference "$what" >"$work/$what"; then
+            rm -rf "$work"
+            die "could not make the $what reference with $VENV/bin/python -m guardd.cli.reference"
+        fi
+    done
+    mkdir -p "$(dirname "$R$MAN_PAGE")" "$(dirname "$R$COMPLETION")"
+    install_file "$work/man" "$R$MAN_PAGE" 0644 0 0
+    install_file "$work/bash" "$R$COMPLETION" 0644 0 0
+    rm -rf "$work"
+}
+
+remove_reference() {
+    local f
+    for f in "$R$MAN_PAGE" "$R$COMPLETION"; do
+        if [ -e "$f" ]; then
+            rm -f "$f"
+            changed "removed $f"
+        fi
+    done
+}
+# ------------------------------------------------------------------------------------------------
+
 next_steps() {
     local key_step
     if [ -n "$verification_key" ]; then
@@ -440,6 +472,7 @@ install_guardd() {
     mkdir -p "$R/etc/systemd/system"
 
     ensure_venv
+    install_reference
     install_file "$src/README.md" "$R$OPT/README.md" 0644 0 0
     if [ -f "$src/hardware.md" ]; then
         install_file "$src/hardware.md" "$R$OPT/hardware.md" 0644 0 0

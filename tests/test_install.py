@@ -375,3 +375,21 @@ def test_assistant_egress_drop_in_denies_ip_and_grants_the_socket_group(tmp_path
     shutil.copy(drop_in, tmp_path / "assistant.service.d" / "guardd-egress.conf")
     result = verify(tool, tmp_path / "assistant.service")
     assert result.returncode == 0 and result.stderr.strip() == "", result.stderr
+
+
+def test_installs_the_man_page_and_bash_completion_made_by_the_installed_guardd(
+        installed: tuple[Path, Path, str], tmp_path: Path) -> None:
+    clone, first, _ = installed
+    man_page = first / "usr/local/share/man/man1/guardd.1"
+    completion = first / "usr/share/bash-completion/completions/guardd"
+    for path, what in ((man_page, "man"), (completion, "bash")):
+        made = subprocess.run([sys.executable, "-m", "guardd.cli.reference", what], capture_output=True,
+                              text=True, check=True, cwd=ROOT, timeout=60).stdout
+        assert path.read_text() == made and mode(path) == 0o644, path
+    shown = subprocess.run(["man", "-l", str(man_page)], capture_output=True, text=True, timeout=60,
+                           env=dict(os.environ, MANWIDTH="100", MAN_KEEP_FORMATTING="0"))
+    assert shown.returncode == 0 and "guardd history" in re.sub(".\b", "", shown.stdout), shown.stderr
+    root = copy_of(first, tmp_path / "root")
+    ok(run_install(clone, root, "--uninstall", timeout=120))
+    assert not (root / "usr/local/share/man/man1/guardd.1").exists()
+    assert not (root / "usr/share/bash-completion/completions/guardd").exists()
