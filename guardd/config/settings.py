@@ -133,6 +133,14 @@ class AfterWakeConfig:
     upload_to: str | None = None  # a destination name: ask to upload each kept utterance there
 
 
+def listen_address(listen: str | None) -> tuple[str, int] | None:
+    """(host, port) of a checked "HOST:PORT" ("[v6]:PORT"), or None for null."""
+    if listen is None:
+        return None
+    host, _, port = listen.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
 WYOMING = "wyoming"  # the destination that is Home Assistant, reached over the satellite link
 WYOMING_PORT = 10700  # Home Assistant's convention for a Wyoming satellite
 WYOMING_MAX_BYTES = 120 * 32000  # two minutes of 16 kHz 16-bit audio, more than utterance.max_length_s
@@ -150,10 +158,28 @@ class WyomingConfig:
     @property
     def address(self) -> tuple[str, int] | None:
         """(host, port) of `listen`, or None when satellite mode is off."""
-        if self.listen is None:
-            return None
-        host, _, port = self.listen.rpartition(":")
-        return host.strip("[]"), int(port)
+        return listen_address(self.listen)
+
+
+ESPHOME = "esphome"  # the destination that would be Home Assistant over the ESPHome link (reserved)
+ESPHOME_PORT = 6053  # Home Assistant's ESPHome default
+
+
+@dataclass(frozen=True)
+class EsphomeConfig:
+    """The encrypted link: Home Assistant's ESPHome integration connects here (guardd/esphome/)."""
+
+    listen: str | None = None  # "HOST:PORT" to listen on (the LAN address, port 6053); None: off
+    name: str = "guardd"  # the node name Home Assistant shows: lowercase letters, digits, hyphens
+    # the 32-byte pre-shared key (read from {file: PATH} or {env: NAME}, never written inline)
+    encryption_key: bytes = field(default=b"", repr=False)
+    allow: tuple[str, ...] = ()  # Home Assistant's addresses, on top of the key; empty: any
+    advertise: bool = False  # announce _esphomelib._tcp on the LAN (zeroconf): itself a disclosure
+
+    @property
+    def address(self) -> tuple[str, int] | None:
+        """(host, port) of `listen`, or None when the link is off."""
+        return listen_address(self.listen)
 
 
 @dataclass(frozen=True)
@@ -197,6 +223,7 @@ class Config:
     destinations: tuple[DestinationConfig, ...] = ()
     after_wake: AfterWakeConfig = AfterWakeConfig()
     wyoming: WyomingConfig = WyomingConfig()
+    esphome: EsphomeConfig = EsphomeConfig()
     confirm: ConfirmConfig = ConfirmConfig()
     socket: SocketConfig = SocketConfig()
     source: str = "<defaults>"  # where this config came from, for messages
