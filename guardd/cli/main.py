@@ -70,6 +70,17 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_esphome_key(args: argparse.Namespace) -> int:
+    from guardd.config.esphome import STORE
+    from guardd.esphome.keys import new_key
+
+    print(new_key())
+    if sys.stdout.isatty():  # (piped into install, the key alone goes down the pipe)
+        print(f"guardd: store it where only guardd can read it: {STORE}; give Home Assistant the same "
+              "key when it asks (sudo cat /etc/guardd/esphome.key)", file=sys.stderr)
+    return 0
+
+
 def cmd_tune(args: argparse.Namespace) -> int:
     from guardd.cli.tune import cmd_tune as tune
 
@@ -175,6 +186,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--simulate", action="store_true", help="Enter on stdin is the press (a laptop's microphone)")
     p.add_argument("--model", metavar="NAME", help="the wake model to tune (default: the one your takes score highest on)")
     p.add_argument("--write", action="store_true", help="put the suggested threshold into the config file")
+
+    p = add("esphome-key", cmd_esphome_key, "print a new encryption key for the ESPHome link (esphome.encryption_key)")
+    p.epilog = ("store it with: guardd esphome-key | sudo install -m 600 -o guardd /dev/stdin "
+                "/etc/guardd/esphome.key, then set esphome.encryption_key: {file: /etc/guardd/esphome.key}")
 
     add("devices", cmd_devices, "list audio input and output devices for audio.device and audio.output_device")
 

@@ -295,7 +295,12 @@ class EsphomeLink:
             oldest.shut()
         conn.outbox.start()
         self._deliver(PeerNews("connected", conn.peer))
-        reason = self._converse(conn, reader, receive)
+        try:
+            reason = self._converse(conn, reader, receive)
+        except Exception as exc:  # noqa: BLE001 - a bug here must end this connection, said, not the thread silently
+            log.exception("esphome: the connection with %s failed", conn.peer)
+            reason = f"an error in guardd: {type(exc).__name__}"
+        conn.outbox.flush(time.monotonic() + 1.0)  # answers already due still go (a peer may half-close)
         conn.shut()
         with self._lock:
             self._sessions = [c for c in self._sessions if c is not conn]
@@ -335,8 +340,6 @@ class EsphomeLink:
             for said in reaction.said:
                 self._meaning(conn, said)
             if reaction.end is not None:
-                if reaction.answers and not reaction.broken:
-                    conn.outbox.flush(time.monotonic() + 1.0)  # (the goodbye goes before the close)
                 return reaction.end
 
     def _meaning(self, conn: Connection, said: Any) -> None:

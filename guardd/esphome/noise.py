@@ -89,6 +89,8 @@ class CipherState:
         same, as the spec allows: the caller ends the link)."""
         if self._key is None:
             return ciphertext
+        if len(ciphertext) < TAG_LEN:  # (libsodium's binding would fail on it another way)
+            raise CryptoError(f"a ciphertext of {len(ciphertext)} bytes, shorter than its tag")
         return crypto_aead_chacha20poly1305_ietf_decrypt(ciphertext, ad, self._next_nonce(), self._key)
 
 

@@ -38,7 +38,6 @@ class Reaction:
     answers: list[Message] = field(default_factory=list)
     said: list[Said] = field(default_factory=list)
     end: str | None = None  # why the connection ends (after the answers are written), or None
-    broken: bool = False  # the end is the peer's fault (a protocol error), not a goodbye
 
 
 def _kind(enum_name: str, value: int, prefix: str) -> str:
@@ -64,7 +63,7 @@ class Session:
     def take(self, message: Message) -> Reaction:
         name = type(message).__name__
         if not self.greeted and name not in ANYTIME:
-            return Reaction(end=f"{name} before the hello", broken=True)
+            return Reaction(end=f"{name} before the hello")
         handler = getattr(self, f"_on_{name}", None)
         if handler is not None:
             return handler(message)
@@ -140,7 +139,7 @@ class Session:
             return Reaction(said=[RunEvent(kind, tuple((d.name, d.value) for d in message.data))])
         if name == "VoiceAssistantAudio":
             if len(message.data) % 2:
-                return Reaction(end="reply audio that is not whole 16-bit samples", broken=True)
+                return Reaction(end="reply audio that is not whole 16-bit samples")
             return Reaction(said=[ReplyAudio(message.data)] if message.data else [])
         if name == "VoiceAssistantAnnounceRequest":
             return Reaction(said=[Announce(message.media_id, message.text, message.preannounce_media_id,
