@@ -74,6 +74,23 @@ async def until(condition: Any, what: str, timeout_s: float = 10.0) -> None:
         await asyncio.sleep(0.01)
 
 
+async def satellite(s: Any, voice: VoiceHandlers | None = None) -> tuple[Any, VoiceHandlers]:
+    """Home Assistant's entry connection with the voice assistant subscribed, as its
+    assist_satellite entity does it."""
+    client = s.client()
+    await client.connect(login=True)
+    voice = voice or VoiceHandlers()
+    voice.subscribe(client)
+    await until(lambda: s.link.ready, "the satellite")
+    return client, voice
+
+
+def upload_from(s: Any, request_id: str, pcm: bytes, sha256: str | None = None) -> Any:
+    """link.upload on a thread of its own, as the sender calls it."""
+    return asyncio.get_running_loop().run_in_executor(
+        None, s.link.upload, request_id, pcm, sha256 or hashlib.sha256(pcm).hexdigest(), 5.0)
+
+
 def test_home_assistant_connects_with_the_key_and_reads_only_what_guardd_supports():
     with served() as s:
         async def go() -> Any:
@@ -127,15 +144,10 @@ def test_no_audio_leaves_before_an_upload_and_exactly_the_approved_audio_after()
     pcm = speech(2.0)
     with served() as s:
         async def go() -> tuple[VoiceHandlers, Any]:
-            client = s.client()
-            await client.connect(login=True)
-            voice = VoiceHandlers()
-            voice.subscribe(client)
-            await until(lambda: s.link.ready, "the satellite")
+            client, voice = await satellite(s)
             await asyncio.sleep(0.5)
             assert voice.starts == [] and voice.audio == []  # nothing heard leaves by itself
-            result = await asyncio.get_running_loop().run_in_executor(
-                None, s.link.upload, "r7", pcm, hashlib.sha256(pcm).hexdigest(), 5.0)
+            result = await upload_from(s, "r7", pcm)
             await until(lambda: voice.stops, "the end of the audio")
             await client.disconnect()
             return voice, result
@@ -155,13 +167,8 @@ def test_an_upload_whose_audio_is_not_the_approved_audio_sends_nothing():
     pcm = speech(1.0)
     with served() as s:
         async def go() -> tuple[VoiceHandlers, Any]:
-            client = s.client()
-            await client.connect(login=True)
-            voice = VoiceHandlers()
-            voice.subscribe(client)
-            await until(lambda: s.link.ready, "the satellite")
-            result = await asyncio.get_running_loop().run_in_executor(
-                None, s.link.upload, "r1", pcm, hashlib.sha256(pcm[:-2]).hexdigest(), 5.0)
+            client, voice = await satellite(s)
+            result = await upload_from(s, "r1", pcm, hashlib.sha256(pcm[:-2]).hexdigest())
             await asyncio.sleep(0.3)
             await client.disconnect()
             return voice, result
@@ -183,13 +190,8 @@ def test_home_assistant_refusing_the_run_fails_the_upload_before_any_audio():
     pcm = speech(1.0)
     with served() as s:
         async def go() -> tuple[VoiceHandlers, Any]:
-            client = s.client()
-            await client.connect(login=True)
-            voice = VoiceHandlers(answer=None)  # Home Assistant "could not start a server"
-            voice.subscribe(client)
-            await until(lambda: s.link.ready, "the satellite")
-            result = await asyncio.get_running_loop().run_in_executor(
-                None, s.link.upload, "r2", pcm, hashlib.sha256(pcm).hexdigest(), 5.0)
+            client, voice = await satellite(s, VoiceHandlers(answer=None))  # "could not start a server"
+            result = await upload_from(s, "r2", pcm)
             await asyncio.sleep(0.3)
             await client.disconnect()
             return voice, result
@@ -203,12 +205,8 @@ def test_what_home_assistant_says_about_a_run_reaches_the_core_as_plain_values()
     pcm = speech(0.5)
     with served(features=BASE_FEATURES | TIMERS | ANNOUNCE) as s:
         async def go() -> Any:
-            client = s.client()
-            await client.connect(login=True)
-            VoiceHandlers().subscribe(client)
-            await until(lambda: s.link.ready, "the satellite")
-            await asyncio.get_running_loop().run_in_executor(
-                None, s.link.upload, "r3", pcm, hashlib.sha256(pcm).hexdigest(), 5.0)
+            client, _ = await satellite(s)
+            await upload_from(s, "r3", pcm)
             client.send_voice_assistant_event(VoiceAssistantEventType.VOICE_ASSISTANT_STT_END, {"text": "lights on"})
             client.send_voice_assistant_event(VoiceAssistantEventType.VOICE_ASSISTANT_TTS_STREAM_START, {})
             client.send_voice_assistant_audio(b"\x01\x00" * 512)
@@ -231,6 +229,8 @@ def test_what_home_assistant_says_about_a_run_reaches_the_core_as_plain_values()
         RunEvent("stt-end", (("text", "lights on"),)), RunEvent("tts-stream-start"), RunEvent("run-end")]
     assert all(f.run == "r3" for f in frames if isinstance(f.said, (RunEvent, ReplyAudio)))
     assert [f.said for f in frames if isinstance(f.said, ReplyAudio)] == [ReplyAudio(b"\x01\x00" * 512)]
+    assert [f.said for f in frames if isinstance(f.said, Announce)] == [
+        Announce("http://127.0.0.1:8123/api/tts_proxy/x.wav", "Dinner is ready", "", False)]
     assert [f.said for f in frames if isinstance(f.said, TimerNews)] == [
         TimerNews("timer-started", "t1", "tea", 300, 300, True)]
 
@@ -319,11 +319,7 @@ def test_pings_keep_the_link_and_a_silent_peer_is_dropped(monkeypatch):
 def test_end_run_tells_home_assistant_to_abort_and_odd_reply_audio_drops_the_link():
     with served() as s:
         async def go() -> VoiceHandlers:
-            client = s.client()
-            await client.connect(login=True)
-            voice = VoiceHandlers()
-            voice.subscribe(client)
-            await until(lambda: s.link.ready, "the satellite")
+            client, voice = await satellite(s)
             assert s.link.end_run()
             await until(lambda: voice.stops, "the abort")
             client.send_voice_assistant_audio(b"\x01\x02\x03")  # not whole 16-bit samples

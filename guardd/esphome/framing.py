@@ -42,7 +42,11 @@ class PlaintextHello(BadFrame):
 
 
 class TooSlow(LinkBroken):
-    """A frame, or the next one, did not come in time."""
+    """A frame, or the next one, did not come in time (`quiet`: not one byte of it)."""
+
+    def __init__(self, message: str, *, quiet: bool) -> None:
+        super().__init__(message)
+        self.quiet = quiet
 
 
 def frame(body: bytes) -> bytes:
@@ -121,5 +125,5 @@ class FrameReader:
     @staticmethod
     def _late(between_frames: bool) -> TooSlow:
         if between_frames:
-            return TooSlow("nothing from the peer in time")
-        return TooSlow(f"a frame took over {FRAME_S:g} s to arrive")
+            return TooSlow("nothing from the peer in time", quiet=True)
+        return TooSlow(f"a frame took over {FRAME_S:g} s to arrive", quiet=False)

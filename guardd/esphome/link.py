@@ -10,7 +10,7 @@ SESSIONS may be past it (a newer one closes the oldest that is not the satellite
 the connection that subscribed to the voice assistant; a newer subscription takes its place.
 
 Bounds: the handshake within HANDSHAKE_S, each frame within FRAME_S of its first byte and 64 KiB,
-a peer silent for IDLE_S is gone (Home Assistant pings every 20 s), a peer may send at most
+a peer silent for IDLE_S is gone (an idle Home Assistant pings every 40 s), a peer may send at most
 RATE_BYTES a second (BURST at once), and what waits to be written is bounded (outbox.py).
 
 Each connection has its own reader thread; what its messages mean is handed to the core through
@@ -21,7 +21,6 @@ upload() waits, on the sender's thread, within its deadline.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import socket
 import threading
@@ -39,30 +38,19 @@ from guardd.esphome.inputs import PeerFrame, PeerNews, RunAnswered, SatelliteOn,
 from guardd.esphome.outbox import Outbox
 from guardd.esphome.session import Session
 from guardd.esphome.upload import NotApproved, run_messages
+from guardd.listening import Listener
 
 log = logging.getLogger(__name__)
 
-IDLE_S = 60.0  # Home Assistant pings every 20 s and gives up after 90
+# Home Assistant pings a link quiet for 20 s, and a pong cancels its next ping: an idle link hears
+# from it every 40 s. It gives up after 90 s without an answer; so does guardd.
+IDLE_S = 90.0
 PENDING = 4  # connections in their handshake at once
 SESSIONS = 3  # authenticated connections at once
 RATE_BYTES = 96 * 1024  # bytes a second a peer may send (a reply's speech is 32 KB/s)
 BURST = 256 * 1024
 REFUSAL_GAP_S = 6.0  # one refusal reported at most this often; the rest are counted
 SEND_BUFFER = 64 * 1024  # bytes (the kernel doubles it) in flight to one peer
-
-
-def allowed(address: str, allow: tuple[str, ...]) -> bool:
-    """No `allow`: any address (the key is the lock). Else `address` is one of them (an IPv4
-    address seen as ::ffff:a.b.c.d too)."""
-    if not allow:
-        return True
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return any(ip == ipaddress.ip_address(a) for a in allow)
 
 
 class Bucket:
@@ -106,12 +94,11 @@ class Connection:
 class EsphomeLink:
     def __init__(self, host: str, port: int, psk: bytes, identity: Identity, allow: tuple[str, ...],
                  deliver: Callable[[Any], None]) -> None:
-        self._address = (host, port)
+        self._listener = Listener(host, port, allow=allow, allow_key="esphome.allow", serve=self._take,
+                                  refused=self._refuse, name="guardd-esphome")
         self._psk = psk
         self._identity = identity
-        self._allow = allow
         self._deliver = deliver
-        self._listener: socket.socket | None = None
         self._lock = threading.Lock()  # the connection lists, the satellite, the mute, the seen keys
         self._pending: list[Connection] = []
         self._sessions: list[Connection] = []
@@ -120,38 +107,25 @@ class EsphomeLink:
         self._seen = SeenEphemerals()
         self._refusals_held = 0
         self._last_refusal = -REFUSAL_GAP_S
-        self._stopping = False
-        self._threads: list[threading.Thread] = []
         self.refused = 0
+        self._listen = f"{host}:{port}"
 
     @property
     def port(self) -> int:
-        assert self._listener is not None
-        return int(self._listener.getsockname()[1])
+        return self._listener.port
 
     def start(self) -> None:
-        family = socket.AF_INET6 if ":" in self._address[0] else socket.AF_INET
-        listener = socket.socket(family, socket.SOCK_STREAM)
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(self._address)
-        listener.listen(8)
-        self._listener = listener
-        self._spawn(self._accept, "guardd-esphome-accept")
+        """Listen (OSError when the address cannot be had) and take connections."""
+        self._listener.start()
+        self._listen = f"{self._listen.rpartition(':')[0]}:{self.port}"
 
     def stop(self) -> None:
-        self._stopping = True
-        if self._listener is not None:
-            try:
-                self._listener.shutdown(socket.SHUT_RDWR)  # wakes the thread blocked in accept
-            except OSError:
-                pass
-            self._listener.close()
+        self._listener.stop()
         with self._lock:
             everyone = self._pending + self._sessions
         for conn in everyone:
             conn.shut()
-        for thread in self._threads:
-            thread.join(2.0)
+        self._listener.join()
 
     # -- the core's calls: none waits on a socket ----------------------------------------------
 
@@ -197,7 +171,7 @@ class EsphomeLink:
             for type_id, n in (conn.outbox.sent.items() if conn.outbox else ()):
                 name = messages.BY_ID[type_id].cls.__name__
                 sent[name] = sent.get(name, 0) + n
-        return {"listen": f"{self._address[0]}:{self.port}", "peer": satellite.peer if satellite else None,
+        return {"listen": self._listen, "peer": satellite.peer if satellite else None,
                 "running": satellite is not None, "sessions": len(sessions), "refused": self.refused,
                 "connected_s": round(time.monotonic() - satellite.since, 1) if satellite else None,
                 "sent": sent, "received": received}
@@ -247,32 +221,18 @@ class EsphomeLink:
 
     # -- threads -------------------------------------------------------------------------------
 
-    def _spawn(self, target: Callable[..., None], name: str, *args: Any) -> None:
-        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
-        self._threads = [t for t in self._threads if t.is_alive()] + [thread]
-        thread.start()
-
-    def _accept(self) -> None:
-        assert self._listener is not None
-        while not self._stopping:
-            try:
-                sock, address = self._listener.accept()
-            except OSError:
-                return  # the listener was closed: guardd is stopping
-            peer = f"{address[0]}:{address[1]}"
-            if not allowed(address[0], self._allow):
-                sock.close()  # nothing at all is written to a peer outside allow
-                self._refuse(peer, "not in esphome.allow")
-                continue
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            conn = Connection(sock, peer)
-            with self._lock:
-                pushed = self._pending.pop(0) if len(self._pending) >= PENDING else None
-                self._pending.append(conn)
-            if pushed is not None:
-                pushed.shut()  # its thread reports it
-            self._spawn(self._serve, "guardd-esphome-peer", conn)
+    def _take(self, sock: socket.socket, peer: str) -> None:
+        """A new connection, on its own thread: it takes a handshake's place (pushing the oldest
+        out when they are all taken), then is served."""
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        conn = Connection(sock, peer)
+        with self._lock:
+            pushed = self._pending.pop(0) if len(self._pending) >= PENDING else None
+            self._pending.append(conn)
+        if pushed is not None:
+            pushed.shut()  # its thread reports it
+        self._serve(conn)
 
     def _serve(self, conn: Connection) -> None:
         reader = FrameReader(conn.sock)
@@ -328,7 +288,7 @@ class EsphomeLink:
             except PeerClosed:
                 return "the peer closed the connection"
             except TooSlow as exc:
-                return f"nothing from the peer for {IDLE_S:g} s" if "in time" in str(exc) else str(exc)
+                return f"nothing from the peer for {IDLE_S:g} s" if exc.quiet else str(exc)
             except (LinkBroken, messages.BadMessage) as exc:
                 return str(exc)
             name = type(message).__name__
