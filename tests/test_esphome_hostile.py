@@ -27,6 +27,9 @@ from guardd.esphome.inputs import PeerNews
 from guardd.esphome.messages import pb
 
 ANSWER_LEN = 3 + 1 + 48  # guardd's handshake frame: 0x00, its ephemeral key, a tag
+# homeassistant/components/esphome/config_flow.py PROBE_NOISE_PSK: "a deliberately wrong key ...
+# used only to elicit the server hello"
+HOME_ASSISTANTS_PROBE_KEY = "MDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDA="
 
 
 def refusals(s, at_least: int = 1) -> list[PeerNews]:
@@ -63,8 +66,8 @@ def test_a_wrong_key_gets_only_the_refusal_and_home_assistant_hears_wrong_key(s)
     assert read_all(sock) == REFUSAL
     sock.close()
 
-    async def client() -> None:
-        await s.client(key=opening.__module__ and "MDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDA=").connect(login=True)
+    async def client() -> None:  # with the wrong key Home Assistant itself probes with
+        await s.client(key=HOME_ASSISTANTS_PROBE_KEY).connect(login=True)
 
     with pytest.raises(InvalidEncryptionKeyAPIError) as caught:  # Home Assistant then asks for the key
         asyncio.run(asyncio.wait_for(client(), 30))

@@ -168,7 +168,7 @@ class EsphomeLink:
         for conn in sessions:
             for name, n in conn.received.items():
                 received[name] = received.get(name, 0) + n
-            for type_id, n in (conn.outbox.sent.items() if conn.outbox else ()):
+            for type_id, n in (conn.outbox.sent().items() if conn.outbox else ()):
                 name = messages.BY_ID[type_id].cls.__name__
                 sent[name] = sent.get(name, 0) + n
         return {"listen": self._listen, "peer": satellite.peer if satellite else None,

@@ -35,7 +35,7 @@ class Outbox:
         self._written = 0  # ... and of the last one written
         self._closed = False
         self._cond = threading.Condition()
-        self.sent: dict[int, int] = {}  # message type -> count written
+        self._sent: dict[int, int] = {}  # message type -> count put
         self._thread = threading.Thread(target=self._write, name="guardd-esphome-writer", daemon=True)
 
     def start(self) -> None:
@@ -56,9 +56,14 @@ class Outbox:
             self._put += 1
             self._waiting.append((self._put, plaintext))
             self._bytes += len(plaintext)
-            self.sent[type_id] = self.sent.get(type_id, 0) + 1
+            self._sent[type_id] = self._sent.get(type_id, 0) + 1
             self._cond.notify_all()
             return self._put
+
+    def sent(self) -> dict[int, int]:
+        """How many messages of each type were put, for `guardd status`."""
+        with self._cond:
+            return dict(self._sent)
 
     def flush(self, until: float) -> bool:
         """Whether everything put so far was written by `until`."""
