@@ -71,12 +71,12 @@ def test_a_key_added_to_the_code_is_in_the_table_with_no_more_work_and_the_check
 def test_a_command_added_to_the_parser_changes_the_table():
     parser = build_parser()
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    extra = sub.add_parser("esphome-key", help="make the ESPHome API's encryption key")
+    extra = sub.add_parser("pair-remote", help="pair a remote button")
     extra.add_argument("--config", metavar="PATH")
     extra.add_argument("--write", action="store_true", help="put it in the config")
     table = reference.commands_table(commands(parser))
-    assert "| `guardd esphome-key [--write]` | make the ESPHome API's encryption key |" in table
-    assert "- `guardd esphome-key`: `--write`: put it in the config" in table
+    assert "| `guardd pair-remote [--write]` | pair a remote button |" in table
+    assert "- `guardd pair-remote`: `--write`: put it in the config" in table
     assert reference.rewrite((ROOT / "docs" / "commands.md").read_text(), "commands", table) != \
         (ROOT / "docs" / "commands.md").read_text()
 

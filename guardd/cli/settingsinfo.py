@@ -24,6 +24,7 @@ PROBE = "\x00probe"  # a string no check accepts; a message that quotes it says 
 
 TYPE_NAMES = {  # the few kinds of value load.py's messages do not name
     "tuple[tuple[str, str], ...]": "a mapping of header names to values, or to {env: NAME} / {file: PATH}",
+    "bytes": "{file: PATH} or {env: NAME} holding a key: base64 of 32 bytes, or null",
 }
 
 
@@ -74,7 +75,7 @@ def field_comments(cls: type) -> dict[str, str]:
 
 
 def yaml_value(value: Any) -> str:
-    if value is None:
+    if value is None or value == b"":  # (no key: esphome.encryption_key)
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
