@@ -144,6 +144,11 @@ def listen_address(listen: str | None) -> tuple[str, int] | None:
 WYOMING = "wyoming"  # the destination that is Home Assistant, reached over the satellite link
 WYOMING_PORT = 10700  # Home Assistant's convention for a Wyoming satellite
 WYOMING_MAX_BYTES = 120 * 32000  # two minutes of 16 kHz 16-bit audio, more than utterance.max_length_s
+# An approved upload to Home Assistant may have to wait for the link: when the satellite
+# connection drops, Home Assistant reconnects after 3 s, and 10 s more when that connect fails
+# (assist_satellite.py _RESTART_SECONDS, _RECONNECT_SECONDS); a restart of Home Assistant takes
+# about 8 s. 20 s covers the longest of those and the upload itself (a 15 s utterance is 480 KB).
+WYOMING_TIMEOUT_S = 20.0
 
 
 @dataclass(frozen=True)
@@ -239,5 +244,5 @@ class Config:
         link while satellite mode is on (it takes only audio: 16 kHz, 16-bit, mono)."""
         if name == WYOMING and self.wyoming.listen is not None:
             return DestinationConfig(url=f"wyoming://{self.wyoming.listen}", label="Home Assistant",
-                                     timeout_s=10.0, max_bytes=WYOMING_MAX_BYTES, name=WYOMING)
+                                     timeout_s=WYOMING_TIMEOUT_S, max_bytes=WYOMING_MAX_BYTES, name=WYOMING)
         return next((d for d in self.destinations if d.name == name), None)
