@@ -108,3 +108,19 @@ def test_a_sighup_onto_a_busy_port_leaves_status_working(tmp_path):
     finally:
         taken.close()
         assert d.stop() == 0
+
+
+@pytest.mark.parametrize("listen, warned", [("192.0.2.20:10700", True), ("127.0.0.1:10700", False),
+                                            ("0.0.0.0:10700", False)])
+def test_check_config_warns_when_wyoming_listen_is_no_address_of_this_machine(tmp_path, listen, warned):
+    """27.10: the README's example address, pasted as is, failed only when the daemon ran."""
+    from harness import guardd, write_config
+
+    config = write_config(tmp_path, after_wake={"upload_to": "wyoming"},
+                          wyoming={"listen": listen, "allow": ["192.0.2.10"]})
+    done = guardd("check-config", str(config))
+    assert done.returncode == 0, done.stderr
+    assert ("is not an address of this machine" in done.stderr) is warned
+    if warned:
+        assert "wyoming.listen: 192.0.2.20 is not an address of this machine" in done.stderr
+        assert "with 1 warning(s)" in done.stdout

@@ -156,6 +156,23 @@ def allowed(address: str, allow: tuple[str, ...]) -> bool:
     return any(ip == ipaddress.ip_address(a) for a in allow)
 
 
+def not_here(host: str) -> str | None:
+    """Why guardd could not listen on `host` on this machine (it is none of its addresses), or
+    None; for check-config, so a pasted example address is caught before the daemon runs."""
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return None  # (the config's own check says so)
+    if ip.is_unspecified:
+        return None
+    with socket.socket(socket.AF_INET6 if ip.version == 6 else socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((str(ip), 0))
+        except OSError as exc:
+            return f"{host} is not an address of this machine ({exc.strerror})"
+    return None
+
+
 def frame_cost(event: Event) -> int:
     return FRAME_COST + len(event.payload or b"") + (len(json.dumps(event.data)) if event.data else 0)
 
