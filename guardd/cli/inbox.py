@@ -147,5 +147,10 @@ class Inbox:
         items.sort(key=lambda pair: pair[0])
         return [item for _, item in items]
 
+    def waiting(self) -> int:
+        """How many items wait in all (for tests and a pacing client)."""
+        with self._lock:
+            return len(self._edges) + len(self._calls) + len(self._news) + len(self.peer._items)
+
     def close(self) -> None:
         self.peer.close()
