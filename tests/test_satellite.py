@@ -64,8 +64,10 @@ def connected(tmp_path: Path, wav: Path, answer: Answer | None = Answer(), ha_op
     try:
         yield d, ha
     finally:
-        ha.close()
-        assert d.stop() == 0
+        try:
+            ha.close()
+        finally:
+            assert d.stop() == 0
 
 
 def kept_pcm(tmp_path: Path, record: dict) -> bytes:

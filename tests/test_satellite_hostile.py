@@ -118,7 +118,7 @@ def test_a_peer_cannot_grow_the_daemons_memory_past_a_few_megabytes(tmp_path):
         print(f"RSS {before / 2**20:.1f} MB at rest, {peak / 2**20:.1f} MB at the peak; {sent[0] / 2**20:.0f} MB sent")
         assert peak - before < RSS_GROWTH_LIMIT
         assert answered_in(d, {"call": "status"}, 3.0)["status"] == "ok"
+        assert d.stop() == 0
     finally:
         stop.set()
-        assert d.stop() == 0
-    print(d.said()[-300:])
+        d.close()

@@ -42,9 +42,9 @@ def test_home_assistants_polls_never_take_the_link_down_and_an_idle_link_logs_ne
 def test_a_press_while_home_assistant_reconnects_waits_for_the_link_and_is_delivered(tmp_path, manifest):
     """28.1: a press in a gap ended `Home Assistant is not connected` and the request was lost."""
     d, port = satellite(tmp_path, manifest["dir"] / manifest["demo"]["file"])
-    ha = HomeAssistant(port, poll_s=None).connect()
-    again = None
+    ha = again = None
     try:
+        ha = HomeAssistant(port, poll_s=None).connect()
         d.wait_announced()
         ha.close(pause=False)  # Home Assistant vanished (killed), and comes back 3 s later
         d.wait_until(lambda: d.call({"call": "status"})["wyoming"]["peer"] is None, "the link down")
@@ -57,10 +57,13 @@ def test_a_press_while_home_assistant_reconnects_waits_for_the_link_and_is_deliv
         assert len(again.uploaded()) == sent["bytes"] and ha.uploaded() == b""
         d.wait_until(lambda: f"request {sent['id']} sent: Home Assistant took it" in d.said(),
                      "the sent line")  # not "send failed: no answer" (27.9)
-    finally:
-        if again is not None:
-            again.close()
+        again.close()
         assert d.stop() == 0
+    finally:
+        for peer in (ha, again):
+            if peer is not None:
+                peer.close()
+        d.close()
 
 
 def busy_port() -> socket.socket:
@@ -82,12 +85,15 @@ def test_status_after_the_listener_failed_to_bind_answers_and_the_daemon_goes_on
         from harness import Daemon
 
         d = Daemon(tmp_path, tmp_path / "guardd.yaml", silence(tmp_path))
-        d.wait_until(lambda: "cannot listen for Home Assistant" in d.said(), "the bind failure")
-        for _ in range(3):
-            wyoming = d.call({"call": "status"})["wyoming"]
-            assert wyoming["listening"] is False and "in use" in wyoming["failure"]
-        assert d.proc.poll() is None
-        assert d.stop() == 0
+        try:
+            d.wait_until(lambda: "cannot listen for Home Assistant" in d.said(), "the bind failure")
+            for _ in range(3):
+                wyoming = d.call({"call": "status"})["wyoming"]
+                assert wyoming["listening"] is False and "in use" in wyoming["failure"]
+            assert d.proc.poll() is None
+            assert d.stop() == 0
+        finally:
+            d.close()
     finally:
         taken.close()
 
@@ -105,9 +111,10 @@ def test_a_sighup_onto_a_busy_port_leaves_status_working(tmp_path):
         for _ in range(3):
             assert d.call({"call": "status"})["wyoming"]["listening"] is False
         assert d.proc.poll() is None
+        assert d.stop() == 0
     finally:
         taken.close()
-        assert d.stop() == 0
+        d.close()
 
 
 @pytest.mark.parametrize("listen, warned", [("192.0.2.20:10700", True), ("127.0.0.1:10700", False),

@@ -30,23 +30,28 @@ def holds(d: Daemon) -> tuple[bool, bool]:
 def test_a_home_assistant_restart_pauses_the_microphone_and_its_return_opens_it_again(tmp_path):
     """Every restart, reload or shutdown of Home Assistant used to mute guardd until a long press."""
     d, port = satellite(tmp_path, silence(tmp_path))
-    ha = HomeAssistant(port, poll_s=None).connect()
-    d.wait_until(d.microphone_open, "the microphone open")
-    ha.close()  # Home Assistant restarting: pause-satellite, then the connection closed
-    d.wait_until(lambda: not d.microphone_open(), "the microphone closed")
-    assert holds(d) == (False, True) and status(d)["state"] == "paused"
-    d.wait_until(lambda: PAUSED_LED in d.said(), "the LED's paused pattern")
-    [paused] = d.records("mute")
-    assert paused["hold"] == "home_assistant" and paused["source"].startswith("home assistant pause-satellite from 127.0.0.1:")
-    back = HomeAssistant(port, poll_s=None).connect()  # Home Assistant is back: run-satellite
+    ha = back = None
     try:
+        ha = HomeAssistant(port, poll_s=None).connect()
+        d.wait_until(d.microphone_open, "the microphone open")
+        ha.close()  # Home Assistant restarting: pause-satellite, then the connection closed
+        d.wait_until(lambda: not d.microphone_open(), "the microphone closed")
+        assert holds(d) == (False, True) and status(d)["state"] == "paused"
+        d.wait_until(lambda: PAUSED_LED in d.said(), "the LED's paused pattern")
+        [paused] = d.records("mute")
+        assert paused["hold"] == "home_assistant"
+        assert paused["source"].startswith("home assistant pause-satellite from 127.0.0.1:")
+        back = HomeAssistant(port, poll_s=None).connect()  # Home Assistant is back: run-satellite
         d.wait_until(d.microphone_open, "the microphone open again")
         assert holds(d) == (False, False) and status(d)["state"] == "idle"
         [resumed] = d.records("unmute")
         assert resumed["hold"] == "home_assistant" and "run-satellite" in resumed["source"]
-    finally:
-        back.close()
         assert d.stop() == 0
+    finally:
+        for peer in (ha, back):
+            if peer is not None:
+                peer.close()
+        d.close()
 
 
 def test_home_assistant_never_lifts_the_owners_mute_only_the_long_press_does(tmp_path):
@@ -74,8 +79,8 @@ def test_home_assistants_mute_switch_both_ways(tmp_path):
     """On: pause-satellite, and nothing more (Home Assistant leaves the connection for the
     satellite to drop); off: a new connection, run-satellite."""
     d, port = satellite(tmp_path, silence(tmp_path))
-    ha = HomeAssistant(port, poll_s=None).connect()
     try:
+        ha = HomeAssistant(port, poll_s=None).connect()
         d.wait_until(d.microphone_open, "the microphone open")
         ha.mute()
         d.wait_until(lambda: not d.microphone_open(), "the microphone closed")
@@ -85,20 +90,24 @@ def test_home_assistants_mute_switch_both_ways(tmp_path):
         ha.unmute()
         d.wait_until(d.microphone_open, "the microphone open again")
         assert holds(d) == (False, False) and status(d)["wyoming"]["running"]
-    finally:
         ha.close()
         assert d.stop() == 0
+    finally:
+        d.close()
 
 
 def test_home_assistants_pause_outlives_a_restart_of_guardd_until_it_runs_the_satellite(tmp_path):
     """Its mute switch stays on while guardd restarts, and Home Assistant does not connect
     while it is on: guardd must not listen meanwhile."""
     d, port = satellite(tmp_path, silence(tmp_path))
-    ha = HomeAssistant(port, poll_s=None).connect()
-    ha.mute()
-    d.wait_until(lambda: holds(d) == (False, True), "the pause")
-    ha.close(pause=False)
-    assert d.stop() == 0
+    try:
+        ha = HomeAssistant(port, poll_s=None).connect()
+        ha.mute()
+        d.wait_until(lambda: holds(d) == (False, True), "the pause")
+        ha.close(pause=False)
+        assert d.stop() == 0
+    finally:
+        d.close()
     d = Daemon(tmp_path, tmp_path / "guardd.yaml", silence(tmp_path))
     try:
         d.wait_until(lambda: "satellite mode: listening" in d.said(), "the listener")
@@ -109,5 +118,6 @@ def test_home_assistants_pause_outlives_a_restart_of_guardd_until_it_runs_the_sa
         back = HomeAssistant(port, poll_s=None).connect()
         d.wait_until(d.microphone_open, "the microphone open when Home Assistant runs the satellite")
         back.close()
-    finally:
         assert d.stop() == 0
+    finally:
+        d.close()
