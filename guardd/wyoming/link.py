@@ -282,8 +282,9 @@ class WyomingLink:
         for event in frames:
             if not conn.push(event, wait_s=max(0.0, deadline - time.monotonic())):
                 break
-        if conn.flushed(deadline):
-            return conn.written_audio - before, ""
+        else:
+            if conn.flushed(deadline):
+                return conn.written_audio - before, ""
         sent = conn.written_audio - before
         if conn.open:
             why = f"Home Assistant did not take the audio within {within_s:g} s"

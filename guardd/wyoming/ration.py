@@ -5,6 +5,7 @@ reason, into the next record of that kind that is written (`more`, `more_reasons
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 
 QUOTA = 10  # records of one kind the peer may cause in QUOTA_S (the rest are counted)
@@ -26,8 +27,8 @@ class Ration:
         start, written = self._window.get(kind, (now, 0))
         if now - start >= QUOTA_S:
             start, written = now, 0
-        if written >= QUOTA:
-            self._held.setdefault(kind, Counter())[reason[:80]] += 1
+        if written >= QUOTA:  # counted by reason, its numbers (ports, sizes) left out: one line a kind
+            self._held.setdefault(kind, Counter())[re.sub(r"\d+", "N", reason)[:80]] += 1
             self._window[kind] = (start, written)
             return None
         self._window[kind] = (start, written + 1)
