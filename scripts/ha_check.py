@@ -25,7 +25,6 @@ passed.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import random

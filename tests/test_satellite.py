@@ -26,8 +26,6 @@ from typing import Iterator
 import numpy as np
 import pytest
 from wyoming.pipeline import PipelineStage, RunPipeline
-from wyoming.satellite import PauseSatellite, RunSatellite
-from wyoming.wake import Detect
 
 from conftest import silent_wav
 from harness import Daemon, write_config

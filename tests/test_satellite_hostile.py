@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
-from wyoming.event import Event
 from wyoming.satellite import RunSatellite
 from wyoming.snd import Played
 

@@ -10,14 +10,13 @@ import signal
 import socket
 import time
 
+import pytest
 import yaml
 
 from harness.home_assistant import HomeAssistant
 from test_satellite import connected, satellite, silence
 
 from guardd.speak.voice import find_voice
-
-import pytest
 
 needs_voice = pytest.mark.skipif(find_voice() is None, reason="espeak-ng is not installed (scripts/setup.sh installs it)")
 
