@@ -32,7 +32,8 @@ from guardd.cli.inbox import PeerLane
 from guardd.wyoming import link as linkmod
 from guardd.wyoming.frames import read_frame, write_frame
 from guardd.wyoming.info import satellite_info
-from guardd.wyoming.link import PeerFrame, PeerNews, WyomingLink, allowed
+from guardd.listening import allowed
+from guardd.wyoming.link import PeerFrame, PeerNews, WyomingLink
 
 
 class Lane(PeerLane):

@@ -252,7 +252,7 @@ def start_link(link: WyomingLink | None, core: Core) -> Advertiser | None:
     log.info("satellite mode: listening on %s for %s", wyoming.listen, ", ".join(wyoming.allow))
     if not wyoming.advertise:
         return None
-    advertiser = Advertiser(wyoming.name, wyoming.address[0], link.port)
+    advertiser = Advertiser(wyoming.name, wyoming.address[0], link.port or wyoming.address[1])
     advertiser.start()
     return advertiser
 

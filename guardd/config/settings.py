@@ -130,7 +130,9 @@ class DestinationConfig:
 
 @dataclass(frozen=True)
 class AfterWakeConfig:
-    upload_to: str | None = None  # a destination name: ask to upload each kept utterance there
+    # a destination name: ask to upload each kept utterance there; `wyoming`: to Home Assistant
+    # over the satellite link (its timeout, 20 s, waits for Home Assistant to reconnect)
+    upload_to: str | None = None
 
 
 def listen_address(listen: str | None) -> tuple[str, int] | None:
@@ -155,9 +157,11 @@ WYOMING_TIMEOUT_S = 20.0
 class WyomingConfig:
     """Satellite mode: Home Assistant's Wyoming integration connects here (guardd/wyoming/)."""
 
-    listen: str | None = None  # "HOST:PORT" to listen on (the LAN address, port 10700); None: off
-    allow: tuple[str, ...] = ()  # the Home Assistant host's addresses; required when listening
-    name: str = "guardd"  # the satellite's name in Home Assistant
+    # "HOST:PORT" Home Assistant connects to: an address of this device (check-config warns of
+    # one that is not) or 0.0.0.0, port 10700 by convention; None: off (docs/home-assistant.md)
+    listen: str | None = None
+    allow: tuple[str, ...] = ()  # the Home Assistant host's addresses, every other peer refused; required when listening
+    name: str = "guardd"  # the satellite's name in Home Assistant (its entities are named after it)
     advertise: bool = False  # announce _wyoming._tcp on the LAN (zeroconf): itself a disclosure
 
     @property

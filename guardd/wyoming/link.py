@@ -1,5 +1,5 @@
-"""The Wyoming link to Home Assistant: a TCP listener for the addresses the owner allowed, and
-the connections they make. Home Assistant's Wyoming integration connects to the satellite (not
+"""The Wyoming link to Home Assistant: a TCP listener for the addresses the owner allowed
+(guardd/listening.py, shared with the ESPHome link), and the connections they make. Home Assistant's Wyoming integration connects to the satellite (not
 the other way round): its satellite connection sends `run-satellite` first, then `describe`, then
 a `ping` 2 s after each `pong` (giving up after 5 s of silence), and `pause-satellite` before it
 closes (homeassistant/components/wyoming/assist_satellite.py, `_connect_and_loop`,
@@ -43,11 +43,12 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from wyoming.event import Event
 from wyoming.ping import Pong
 
+from guardd.listening import Listener
 from guardd.wyoming.connection import Connection
 from guardd.wyoming.frames import FrameError, read_frame
 
@@ -145,17 +146,6 @@ class FrameClock(io.RawIOBase):
         return n
 
 
-def allowed(address: str, allow: tuple[str, ...]) -> bool:
-    """Whether a peer's address is one of `allow` (an IPv4 address seen as ::ffff:a.b.c.d too)."""
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return any(ip == ipaddress.ip_address(a) for a in allow)
-
-
 def not_here(host: str) -> str | None:
     """Why guardd could not listen on `host` on this machine (it is none of its addresses), or
     None; for check-config, so a pasted example address is caught before the daemon runs."""
@@ -183,7 +173,11 @@ class WyomingLink:
         self._allow = allow
         self._info = info
         self._lane = lane
-        self._listener: socket.socket | None = None
+        # The kernel's largest backlog: a burst of connects (refused ones too) never makes Home
+        # Assistant wait for SYN retries (27.9).
+        self._accepting = Listener(host, port, allow=allow, allow_key="wyoming.allow", serve=self._admit,
+                                   refused=self._refuse, name="guardd-wyoming", backlog=socket.SOMAXCONN)
+        self._port: int | None = None
         self.failure: str | None = None  # why it is not listening (start failed), for `status`
         self._lock = threading.Lock()  # the connections and the satellite; never held across I/O
         self._changed = threading.Condition(self._lock)  # the satellite connection came or went
@@ -192,7 +186,6 @@ class WyomingLink:
         self._numbers = 0
         self._stopping = False
         self._counting = threading.Lock()  # the counters below, written by several threads
-        self._threads: list[threading.Thread] = []
         self.sent: Counter[str] = Counter()
         self.received: Counter[str] = Counter()
         self.refused: Counter[str] = Counter()  # connections refused or ended early, by reason
@@ -204,39 +197,29 @@ class WyomingLink:
 
     @property
     def port(self) -> int | None:
-        """The port listened on, None while not listening."""
-        listener = self._listener
-        return None if listener is None else int(listener.getsockname()[1])
+        """The port listened on, None while not listening (27.10: never an error)."""
+        return self._port
 
     def start(self) -> None:
         """Listen; raises OSError (and `failure` says why) when the address cannot be had."""
-        family = socket.AF_INET6 if ":" in self._address[0] else socket.AF_INET
-        listener = socket.socket(family, socket.SOCK_STREAM)
         try:
-            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            listener.bind(self._address)
-            # The kernel's largest backlog: a burst of connects (refused ones too) never makes
-            # Home Assistant's wait for SYN retries (27.9).
-            listener.listen(socket.SOMAXCONN)
+            self._accepting.start()
         except OSError as exc:
-            listener.close()
             self.failure = exc.strerror or str(exc)
             raise
-        self._listener = listener
+        self._port = self._accepting.port
         self.failure = None
-        self._spawn(self._accept, "guardd-wyoming-accept")
 
     def stop(self) -> None:
         with self._lock:
             self._stopping = True
             connections = list(self._connections.values())
             self._changed.notify_all()
-        if self._listener is not None:
-            _close(self._listener)  # (the shutdown wakes the thread blocked in accept)
+        self._accepting.stop()
+        self._port = None
         for conn in connections:
             conn.shut("guardd is stopping")
-        for thread in self._threads:
-            thread.join(2.0)
+        self._accepting.join(2.0)
 
     @property
     def ready(self) -> bool:
@@ -316,40 +299,34 @@ class WyomingLink:
 
     # -- threads -------------------------------------------------------------------------------
 
-    def _spawn(self, target: Callable[..., None], name: str, *args: Any) -> None:
-        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
-        self._threads = [t for t in self._threads if t.is_alive()] + [thread]
-        thread.start()
-
-    def _accept(self) -> None:
-        assert self._listener is not None
-        while not self._stopping:
-            try:
-                sock, address = self._listener.accept()
-            except OSError:
-                return  # the listener was closed: guardd is stopping
-            name = f"{address[0]}:{address[1]}"
-            if not allowed(address[0], self._allow):
-                _close(sock)  # nothing is written to a peer outside allow
-                self._refuse(name, "not in wyoming.allow")
-                continue
-            sock.settimeout(POLL_IDLE_S)  # every read and write waits at most this long
-            # Bounded buffers: an upload to a peer that stops reading waits, and fails, instead
-            # of vanishing into a buffer the kernel would grow to megabytes; a peer's burst
-            # waits in its own socket, not in guardd.
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # each frame goes at once
-            with self._lock:
-                self._numbers += 1
-                conn = Connection(self._numbers, sock, name, self._written)
-                crowd = [c for c in self._connections.values() if c is not self._satellite]
-                evicted = min(crowd, key=lambda c: c.since) if len(self._connections) >= MAX_CONNECTIONS else None
-                self._connections[conn.number] = conn
-            if evicted is not None:
-                evicted.shut(f"over {MAX_CONNECTIONS} connections: the oldest made room")
-            conn.start()
-            self._spawn(self._serve, f"guardd-wyoming-in-{conn.number}", conn)
+    def _admit(self, sock: socket.socket, name: str) -> None:
+        """A connection from an allowed peer (guardd/listening.py checked it), on its own thread:
+        bounded, counted among the connections (the oldest that is not the satellite connection
+        makes room), then read until it ends."""
+        if not self._allow:  # (the config requires allow; with none, nobody is let in)
+            _close(sock)
+            self._refuse(name, "not in wyoming.allow")
+            return
+        sock.settimeout(POLL_IDLE_S)  # every read and write waits at most this long
+        # Bounded buffers: an upload to a peer that stops reading waits, and fails, instead of
+        # vanishing into a buffer the kernel would grow to megabytes; a peer's burst waits in its
+        # own socket, not in guardd.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # each frame goes at once
+        with self._lock:
+            if self._stopping:
+                _close(sock)
+                return
+            self._numbers += 1
+            conn = Connection(self._numbers, sock, name, self._written)
+            crowd = [c for c in self._connections.values() if c is not self._satellite]
+            evicted = min(crowd, key=lambda c: c.since) if len(self._connections) >= MAX_CONNECTIONS else None
+            self._connections[conn.number] = conn
+        if evicted is not None:
+            evicted.shut(f"over {MAX_CONNECTIONS} connections: the oldest made room")
+        conn.start()
+        self._serve(conn)
 
     def _refuse(self, name: str, reason: str) -> None:
         """Counted by reason; told to the core when its lane has room (never waited for)."""
