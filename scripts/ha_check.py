@@ -303,6 +303,14 @@ def mute_switch(g: Guardd, p: Partner) -> None:
     ok = wait(lambda: holds(g) == (False, False) and g.status()["wyoming"]["running"], 30)
     check("the switch off resumes guardd (Home Assistant's run-satellite lifts its own pause)",
           ok and p.state(switch) == "off", f"holds={holds(g)}; running={g.status()['wyoming']['running']}")
+    seq = g.last_seq()
+    p.ha("call", "switch", "turn_on", json.dumps({"entity_id": switch}))
+    p.ha("call", "switch", "turn_off", json.dumps({"entity_id": switch}))  # at once: its loop may not notice
+    ok = wait(lambda: any(r["type"] == "mute" for r in g.records(seq)), 10) and \
+        wait(lambda: holds(g) == (False, False) and g.status()["wyoming"]["running"], 30)
+    records = [(r["type"], r.get("hold"), r.get("event"), r.get("reason")) for r in g.records(seq)]
+    check("the switch turned on and off at once leaves guardd listening, as Home Assistant shows",
+          ok and p.state(switch) == "off", f"holds={holds(g)}; records {records}")
 
 
 def restart(g: Guardd, p: Partner) -> None:

@@ -96,6 +96,28 @@ def test_home_assistants_mute_switch_both_ways(tmp_path):
         d.close()
 
 
+def test_a_mute_switch_turned_off_before_home_assistant_noticed_still_resumes_guardd(tmp_path):
+    """Seen on the real Home Assistant: on and off within a second, it sent pause-satellite and
+    went on on the same connection with no run-satellite, and guardd stayed paused while Home
+    Assistant showed it unmuted. guardd ends the connection a pause comes on; Home Assistant
+    reconnects 3 s later and runs the satellite again."""
+    d, port = satellite(tmp_path, silence(tmp_path))
+    try:
+        ha = HomeAssistant(port, poll_s=None, reconnect=True).connect()
+        d.wait_until(d.microphone_open, "the microphone open")
+        ha.toggle_mute()
+        d.wait_until(lambda: holds(d) == (False, True), "the pause")
+        d.wait_until(lambda: holds(d) == (False, False), "the pause lifted by the new connection", 15)
+        assert d.microphone_open() or d.wait_until(d.microphone_open, "the microphone open again") is None
+        closed = [r for r in d.records("peer") if r["event"] == "closed"]
+        assert closed and "paused the satellite" in closed[0]["reason"]
+        assert status(d)["wyoming"]["running"] and ha.drops == 1
+        ha.close()
+        assert d.stop() == 0
+    finally:
+        d.close()
+
+
 def test_home_assistants_pause_outlives_a_restart_of_guardd_until_it_runs_the_satellite(tmp_path):
     """Its mute switch stays on while guardd restarts, and Home Assistant does not connect
     while it is on: guardd must not listen meanwhile."""

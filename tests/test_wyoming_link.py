@@ -109,13 +109,27 @@ def test_describe_is_answered_with_a_satellite_that_has_its_own_wake_word_and_va
 def test_a_ping_gets_a_pong_that_echoes_nothing_of_the_peers(link):
     [answer] = asyncio.run(talk(link.port, Ping(text="secret from the peer").event(), answers=1))
     assert Pong.is_type(answer.type) and answer.data.get("text") is None
-    wait_until(lambda: link.sent == {"pong": 1}, "the pong counted", 5)
+    wait_until(lambda: link.status()["sent"] == {"pong": 1}, "the pong counted", 5)
 
 
 def test_other_frames_go_to_the_core_in_order(link):
-    asyncio.run(talk(link.port, PauseSatellite().event(), Ping().event(), answers=1))
-    frame = next_item(link.inbox, PeerFrame)
-    assert frame.event.type == "pause-satellite" and link.received["pause-satellite"] == 1
+    asyncio.run(talk(link.port, RunSatellite().event(), Transcript(text="x").event(), Ping().event(), answers=1))
+    frames = [next_item(link.inbox, PeerFrame).event.type for _ in range(2)]
+    assert frames == ["run-satellite", "transcript"] and link.received["transcript"] == 1
+
+
+def test_a_pause_goes_to_the_core_and_ends_its_connection(link):
+    """Home Assistant runs the satellite again on a new connection (link.PAUSED_ENDS)."""
+    sat = Satellite(link.port)
+    sat.sock.sendall(frame_bytes(PauseSatellite().event()))
+    assert sat.sock.recv(4096) == b""
+    assert next_item(link.inbox, PeerFrame).event.type == "run-satellite"
+    assert next_item(link.inbox, PeerFrame).event.type == "pause-satellite"
+    news = next_item(link.inbox, PeerNews)
+    while news.what != "closed":
+        news = next_item(link.inbox, PeerNews)
+    assert news.reason == linkmod.PAUSED_ENDS and not link.ready
+    sat.close()
 
 
 def test_a_peer_outside_allow_gets_nothing_and_is_logged():

@@ -23,7 +23,7 @@ while it runs; when there is none (Home Assistant is reconnecting) the upload wa
 within its deadline. Frames for the core go into the inbox's peer lane (bounded in bytes; the
 reader waits there, bounded, so a flooding peer is slowed at its own socket, or dropped), marked
 with their connection and the upload they may answer. Frames the protocol does not name, or
-that break the bounds (frames.py), drop the connection.
+that break the bounds (frames.py), drop the connection; so does `pause-satellite` (PAUSED_ENDS).
 
 What is logged costs little while idle: a connection is news for the core (a `peer` record)
 once it sends a frame for the core, that is when it starts the satellite; its end is news too,
@@ -60,6 +60,13 @@ FRAME_S = 10.0  # from its first byte, a frame must be whole within this
 MAX_CONNECTIONS = 4  # at once, from allowed peers: the satellite, a poll, a reconnect, one spare
 POLL_NEWS_S = 3600.0  # polls are told to the core (and logged) at most this often, counted
 LANE_WAIT_S = 5.0  # the longest a connection's reader waits for room in the core's inbox
+# Home Assistant's pause ends the connection it came on. Its mute switch turned on stops its
+# satellite loop but leaves the connection open (assist_satellite.py _muted_changed); turned off
+# again before the loop saw the switch, the loop goes on, on the same connection, with no new
+# run-satellite, and its pause would never be lifted (seen on the real one). Ended, Home
+# Assistant reconnects 3 s later and sends run-satellite, or, while its switch stays on, waits
+# for it to be turned off first (`run`, on_muted).
+PAUSED_ENDS = "Home Assistant paused the satellite: it runs it again on a new connection"
 SEND_BUFFER = 32 * 1024  # bytes (the kernel doubles it): a second of audio, at most, in flight
 RECEIVE_BUFFER = 64 * 1024  # bytes the kernel holds for a peer before its writes wait
 FRAME_COST = 256  # bytes counted in the inbox for a frame besides its payload and data
@@ -344,7 +351,9 @@ class WyomingLink:
         broke = False  # the peer broke the protocol or its bounds: its end is news, told or not
         try:
             while timed.next_frame() and (event := read_frame(reader)) is not None:
-                self._take(conn, event)
+                if self._take(conn, event):
+                    reason = PAUSED_ENDS
+                    break
         except (FrameError, SlowFrame) as exc:
             reason, broke = str(exc), True
         except TimeoutError:
@@ -354,7 +363,9 @@ class WyomingLink:
         conn.shut(reason)
         self._ended(conn, broke)
 
-    def _take(self, conn: Connection, event: Event) -> None:
+    def _take(self, conn: Connection, event: Event) -> bool:
+        """One frame from `conn`: answered, counted or handed to the core; True when it ends the
+        connection (pause-satellite)."""
         kind = event.type
         if kind not in FROM_PEER:
             raise FrameError(f"an event type the protocol does not name: {kind[:40]!r}")
@@ -365,12 +376,12 @@ class WyomingLink:
         if kind == "describe":
             conn.describes += 1
             conn.push(self._info)
-            return
+            return False
         if kind == "ping":
             conn.push(Pong().event())
-            return
+            return False
         if kind in COUNTED_ONLY:
-            return
+            return False
         if not conn.satellite and kind not in BEFORE_SATELLITE:
             raise FrameError(f"{kind} on a connection that has not started the satellite (run-satellite)")
         if not conn.told:
@@ -381,6 +392,7 @@ class WyomingLink:
         frame = PeerFrame(conn.name, event, conn.run, conn.number)
         if not self._lane.offer(frame, frame_cost(event), LANE_WAIT_S):
             raise FrameError(f"the peer sends faster than guardd takes its frames (for {LANE_WAIT_S:g} s)")
+        return kind == "pause-satellite"
 
     def _satellite_frame(self, conn: Connection, run: bool) -> None:
         """run-satellite makes `conn` the satellite connection (displacing another); pause

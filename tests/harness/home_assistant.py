@@ -14,8 +14,9 @@ package's own AsyncTcpClient, following what Home Assistant Core 2026.11.0 was s
 - `close()`: `pause-satellite`, then the connection closed (`run`'s teardown: Home Assistant
   shutting down, restarting, reloading or removing the entry);
 - `mute()` (its mute switch on: `_muted_changed` sends `pause-satellite`, the pipeline loop
-  stops and nothing more is sent; the connection is left to the satellite to drop) and
-  `unmute()` (a new connection: `run-satellite`, `describe`, pings);
+  stops and nothing more is sent; the connection is left to the satellite to drop),
+  `unmute()` (a new connection: `run-satellite`, `describe`, pings) and `toggle_mute()` (on and
+  off again before the loop noticed: the pause, then the same connection goes on);
 - with `reconnect`, a satellite connection that drops is made again 3 s later
   (`on_restart`, _RESTART_SECONDS), and 10 s after a connect that failed (`on_reconnect`).
 
@@ -230,6 +231,13 @@ class HomeAssistant:
     def mute(self) -> None:
         """The mute switch on: pause-satellite, and nothing more on this connection."""
         self.muted = True
+        self.send(PauseSatellite().event())
+
+    def toggle_mute(self) -> None:
+        """The mute switch on and off again before the satellite loop saw it: pause-satellite,
+        and the loop goes on on the same connection, with no new run-satellite (seen on Home
+        Assistant 2026.11; `_muted_changed` sends the pause at once, the loop checks the switch
+        only after its next event)."""
         self.send(PauseSatellite().event())
 
     def unmute(self) -> None:
