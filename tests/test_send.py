@@ -45,10 +45,10 @@ def test_a_press_while_the_led_asks_uploads_exactly_the_kept_utterance(tmp_path,
     wav = manifest["dir"] / manifest["demo"]["file"]
     config = upload_config(tmp_path, inbox)
     first = replay_events(wav, config)  # no press: learn when the request is armed
-    asked = next(e for e in first if e["event"] == "request")
     inbox.arrivals.clear()
 
-    events = replay_events(wav, config, "--press-at", str(asked["t"] + 1.0))
+    said = next(e for e in first if e["event"] == "announce")  # a press counts once it said where and how much
+    events = replay_events(wav, config, "--press-at", str(said["t"] + said["asks_after_s"] + 0.2))
     by_kind = {e["event"]: e for e in events}
     assert [e["event"] for e in events] == ["wake", "utterance", "request", "asking", "announce", "decision", "sent"]
     assert by_kind["decision"]["decision"] == "approved"
@@ -269,3 +269,26 @@ def test_a_subscriber_hears_request_decision_and_sent_with_the_response_body(dae
         if "id" in event:
             heard.append(event["event"])
     assert heard == ["request", "asking", "announce", "decision", "sent"]
+
+
+def test_a_press_the_moment_the_announcement_begins_approves_nothing(daemon, shared_inbox):
+    """Presses 0-2 ms after the `announce` event, inside the asking tone, approved 3 of 3: a
+    press counts only once the speaker has said where the request goes and how much."""
+    shared_inbox.arrivals.clear()
+    sub = raw_client(daemon)
+    sub.sendall(b'{"call":"subscribe"}\n')
+    lines = sub.makefile("rb")
+    assert json.loads(lines.readline()) == {"status": "subscribed"}
+    client = daemon.send("--to", "inbox", "--text", "pay 900 euros to account 12345")
+    while (event := json.loads(lines.readline()))["event"] != "announce":
+        pass
+    daemon.press()  # at once
+    began = time.monotonic()
+    time.sleep(1.0)
+    assert [r for r in daemon.records("decision") if r["id"] == event["id"]] == []
+    assert shared_inbox.arrivals == []
+    time.sleep(max(0.0, began + event["asks_after_s"] + 0.3 - time.monotonic()))
+    daemon.press()  # "Send to inbox: a message of 30 characters." has been said
+    _, err = client.communicate(timeout=DEADLINE_S)
+    assert client.returncode == 0, err
+    assert shared_inbox.bodies == [b"pay 900 euros to account 12345"]

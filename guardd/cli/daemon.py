@@ -31,7 +31,7 @@ from guardd.listen.microphone import WavMicrophone, WavSource
 from guardd.listen.verifier import load_all as load_verifiers
 from guardd.pipeline import open_pipeline, speaker_output
 from guardd.sounddevices import import_sounddevice
-from guardd.speak.player import Played, Player, Playing, SpeakerReport
+from guardd.speak.player import NEWS, Played, Player, Playing, Said
 from guardd.speak.voice import ENGINE, INSTALL, Espeak, find_voice
 from guardd.wyoming.advertise import Advertiser
 from guardd.wyoming.info import satellite_info
@@ -42,8 +42,8 @@ log = logging.getLogger(__name__)
 INBOX_LIMIT = 1024  # events waiting for the core (edges, client calls, send results)
 
 Inbox = queue.Queue  # of ButtonEdge | ClientCall | ClientGone | SendResult | SpeakerNews | FromPeer
-FOR_THE_CORE = (ButtonEdge, SendResult, Playing, Played, SpeakerReport, PeerNews, PeerFrame, Uploading)
-NEVER_DROPPED = (SendResult, Playing, Played, PeerNews, PeerFrame, Uploading)  # the core logs them, or goes by them
+FOR_THE_CORE = (ButtonEdge, SendResult, *NEWS, PeerNews, PeerFrame, Uploading)
+NEVER_DROPPED = (SendResult, Playing, Said, Played, PeerNews, PeerFrame, Uploading)  # the core logs them, or goes by them
 
 class StopFlag:
     """Set by SIGTERM/SIGINT (stop) and SIGHUP (reload); the handler does nothing else."""

@@ -60,8 +60,9 @@ def copy_in(config: Config, outbox: Outbox, record: Recorder, kind: str, destina
 
 def take_in(config: Config, outbox: Outbox, record: Recorder, kind: str, destination: str, payload: bytes,
             caller: Caller, *, queue_full: bool, reply: Reply | None, client: int | None,
-            content_type: str | None, now: float) -> Request:
-    """The request, copied in and logged; or Refused, logged as `refused`."""
+            content_type: str | None, kept: bool, now: float) -> Request:
+    """The request, copied in and logged; or Refused, logged as `refused`. `kept`: the payload
+    is guardd's own kept utterance (after a wake word), not a client's bytes."""
     try:
         if destination == WYOMING and (kind != "upload" or content_type != PCM_TYPE):
             raise Refused("wrong_kind", f"the wyoming destination takes only uploads of {PCM_TYPE} "
@@ -75,6 +76,7 @@ def take_in(config: Config, outbox: Outbox, record: Recorder, kind: str, destina
     dest = config.destination(dest_name)
     assert dest is not None
     content_type = content_type or CONTENT_TYPES[kind]
-    said = announcement(request_id, kind, dest.spoken_name, payload, spool, digest, config.announce, content_type)
+    said = announcement(request_id, kind, dest.spoken_name, payload, spool, digest, config.announce, content_type,
+                        kept)
     return Request(request_id, kind, dest_name, digest, len(payload), content_type, spool, caller, reply,
                    client, now, said)
