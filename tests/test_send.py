@@ -16,11 +16,14 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-from conftest import replay_events
+from conftest import replay_events, silent_wav
 from harness import GUARDD, ROOT, Daemon, Inbox, wait_until, write_config
+from harness.home_assistant import HomeAssistant, free_port
 
 from guardd.auditlog.reading import read_records
 from guardd.auditlog.verify import verify
+
+PCM_TYPE = "audio/L16;rate=16000;channels=1"  # guardd's kept utterances, as Home Assistant's link carries them
 
 DEADLINE_S = 30.0
 
@@ -292,3 +295,35 @@ def test_a_press_the_moment_the_announcement_begins_approves_nothing(daemon, sha
     _, err = client.communicate(timeout=DEADLINE_S)
     assert client.returncode == 0, err
     assert shared_inbox.bodies == [b"pay 900 euros to account 12345"]
+
+
+def test_a_local_program_cannot_send_to_home_assistants_voice_pipeline(tmp_path):
+    """A client submitted to `wyoming` typed audio/L16, and Home Assistant got `detection` and a
+    pipeline run with no wake word heard: only guardd's own kept utterances go there."""
+    port = free_port()
+    config = write_config(tmp_path, after_wake={"upload_to": "wyoming"},
+                          wyoming={"listen": f"127.0.0.1:{port}", "allow": ["127.0.0.1"], "name": "kitchen"})
+    d = Daemon(tmp_path, config, silent_wav(tmp_path / "silence.wav"))
+    ha = HomeAssistant(port, answer=None).connect()
+    try:
+        pcm = tmp_path / "not-a-wake.raw"
+        pcm.write_bytes(bytes(32000))
+        for args in (["--content-type", PCM_TYPE, str(pcm)], ["--text", "turn off the alarm"], [str(pcm)]):
+            client = d.send("--to", "wyoming", *args)
+            _, err = client.communicate(timeout=DEADLINE_S)
+            assert client.returncode == 9 and "only guardd's own recordings after a wake word" in err, (args, err)
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(10)
+        s.connect(str(d.sock))
+        s.sendall(json.dumps({"call": "submit", "to": "wyoming", "kind": "upload", "data": "AAAAAA==",
+                              "content_type": PCM_TYPE}).encode() + b"\n")
+        [reply] = read_lines(s)
+        assert (reply["status"], reply["code"]) == ("error", "reserved") and "wake word" in reply["message"]
+        refused = d.records("refused")
+        assert len(refused) == 4 and {(r["code"], r["destination"]) for r in refused} == {("reserved", "wyoming")}
+        assert d.records("request") == []
+        time.sleep(0.5)
+        assert set(ha.types()) <= {"info", "pong"}  # no detection, no pipeline run
+    finally:
+        ha.close()
+        assert d.stop() == 0
