@@ -297,6 +297,48 @@ def test_a_press_the_moment_the_announcement_begins_approves_nothing(daemon, sha
     assert shared_inbox.bodies == [b"pay 900 euros to account 12345"]
 
 
+def sent_from(daemon: Daemon, args: list[str], stdin: Path | None) -> tuple[dict, str]:
+    """`guardd send ARGS` (standard input from `stdin`): its request record and the journal line
+    of its announcement; then the client goes away (cancelling it)."""
+    n = len(daemon.records("request"))
+    with open(stdin or os.devnull, "rb") as given:
+        client = subprocess.Popen([*GUARDD, "send", "--socket", str(daemon.sock), "--to", "inbox", *args],
+                                  stdin=given, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    try:
+        wait_until(lambda: len(daemon.records("request")) > n, "the request", DEADLINE_S)
+        request = daemon.records("request")[n]
+        line = f"request {request['id']} is announced"
+        wait_until(lambda: line in daemon.said(), "its announcement", DEADLINE_S)
+        said = next(l for l in daemon.said().splitlines() if line in l)
+    finally:
+        client.kill()
+        client.wait(timeout=10)
+    wait_until(lambda: daemon.records("decision")[-1]["id"] == request["id"], "the cancellation", DEADLINE_S)
+    return request, said
+
+
+def test_a_file_is_an_upload_from_any_source_and_text_is_a_message_from_any_source(daemon, tmp_path):
+    note = tmp_path / "note.txt"
+    note.write_bytes(b"the shopping list")
+    for args, stdin in (([str(note)], None), (["--file", str(note)], None), (["-"], note), (["--file", "-"], note)):
+        request, said = sent_from(daemon, args, stdin)
+        assert request["kind"] == "upload" and request["bytes"] == 17, args
+        assert "“Send to inbox: an upload of 17 bytes. Press the button to send it.”" in said, (args, said)
+    for args, stdin in ((["--text", "the shopping list"], None), (["--text", "-"], note)):
+        request, said = sent_from(daemon, args, stdin)
+        assert request["kind"] == "message", args
+        assert "It reads: the shopping list. Press the button" in said, (args, said)
+
+
+def test_text_from_standard_input_that_is_not_utf8_is_refused_with_the_fix(daemon, tmp_path):
+    blob = tmp_path / "blob.bin"
+    blob.write_bytes(b"\xff\xfe not text")
+    with open(blob, "rb") as given:
+        done = subprocess.run([*GUARDD, "send", "--socket", str(daemon.sock), "--to", "inbox", "--text", "-"],
+                              stdin=given, capture_output=True, text=True, cwd=ROOT, timeout=DEADLINE_S)
+    assert done.returncode == 2 and "not UTF-8 text" in done.stderr and "--file -" in done.stderr
+
+
 def test_a_local_program_cannot_send_to_home_assistants_voice_pipeline(tmp_path):
     """A client submitted to `wyoming` typed audio/L16, and Home Assistant got `detection` and a
     pipeline run with no wake word heard: only guardd's own kept utterances go there."""
