@@ -164,15 +164,19 @@ class Player:
                         continue  # a streamed sound waiting for its next piece
                     before = self._clock()
                     stream.write(piece.tobytes())
+                    latency = stream.latency if self._threaded else 0.0
                     if started is None:
-                        started = before + (stream.latency if self._threaded else 0.0)
+                        started = before + latency
                         ends = float("inf") if total is None else started + total / SPEAKER_RATE
                         asks = None if first is None else started + first / SPEAKER_RATE
                         self._report(Playing(sound.sound_id, started, ends, asks))
-                    written += len(piece)
-                    if first is not None and written >= first and sound.sound_id is not None:
-                        self._report(Said(sound.sound_id, started + first / SPEAKER_RATE))
+                    if first is not None and written + len(piece) >= first and sound.sound_id is not None:
+                        # When its last sample plays: on time, or later if the output ran dry
+                        # meanwhile (a starved thread) and this piece plays only from its write.
+                        at = max(started + first / SPEAKER_RATE, before + latency + (first - written) / SPEAKER_RATE)
+                        self._report(Said(sound.sound_id, at))
                         first = None
+                    written += len(piece)
         except FeedStalled:
             whole = False
         except Exception as exc:  # noqa: BLE001 - any failure is a fault of the speaker alone
