@@ -9,8 +9,11 @@ asks (from announce() until its hush(), when it is decided) nothing else plays:
 - tones that wait, or come meanwhile, are let go: the ending of the request before is stale once
   the next one asks, and a request that ends while it waits (a client hanging up) has no tone;
 - a streamed sound that waits, or comes meanwhile, is not played, and is answered at once as
-  played (not whole), so Home Assistant gets its `played` and goes on. A peer's voice never
-  speaks in the asking window, where it could pass for guardd's.
+  played (not whole), so Home Assistant gets its `played` and goes on (its Wyoming satellite
+  entity, homeassistant/components/wyoming/assist_satellite.py in 2026.11, clears its "played"
+  flag as it starts a sound and waits for it only after `audio-stop`, so an early `played` ends
+  that wait at once). A peer's voice never speaks in the asking window, where it could pass
+  for guardd's.
 The announcement has a slot of its own (one request asks at a time), so no number of other
 sounds can crowd it out. Other sounds wait in one line, in order: at most TONES_WAITING tones
 (the same tone twice in a row is one; past that, the oldest goes) and STREAMS_WAITING streamed
