@@ -361,8 +361,12 @@ def test_a_local_program_cannot_send_to_home_assistants_voice_pipeline(tmp_path)
                               "content_type": PCM_TYPE}).encode() + b"\n")
         [reply] = read_lines(s)
         assert (reply["status"], reply["code"]) == ("error", "reserved") and "wake word" in reply["message"]
+        esphome = d.send("--to", "esphome", "--content-type", PCM_TYPE, str(pcm))  # the other link: the same rule
+        _, err = esphome.communicate(timeout=DEADLINE_S)
+        assert esphome.returncode == 9 and "only guardd's own recordings after a wake word" in err, err
         refused = d.records("refused")
-        assert len(refused) == 4 and {(r["code"], r["destination"]) for r in refused} == {("reserved", "wyoming")}
+        assert len(refused) == 5 and {(r["code"], r["destination"]) for r in refused} == {
+            ("reserved", "wyoming"), ("reserved", "esphome")}
         assert d.records("request") == []
         time.sleep(0.5)
         assert set(ha.types()) <= {"info", "pong"}  # no detection, no pipeline run

@@ -14,7 +14,7 @@ import errno
 from pathlib import Path
 
 from guardd.audioformat import PCM_TYPE
-from guardd.config.settings import WYOMING, Config
+from guardd.config.settings import ESPHOME, WYOMING, Config
 from guardd.confirm.outbox import Caller, Outbox, Reply, Request
 from guardd.errors import Refused
 from guardd.journal import Recorder
@@ -22,7 +22,7 @@ from guardd.speak.sentence import announcement
 
 CONTENT_TYPES = {"message": "text/plain; charset=utf-8", "upload": "application/octet-stream"}
 
-HOME_ASSISTANT_LINKS = frozenset({WYOMING})  # destinations that are a link to Home Assistant's voice pipeline
+HOME_ASSISTANT_LINKS = frozenset({WYOMING, ESPHOME})  # destinations that are a link to Home Assistant's voice pipeline
 
 # Why a payload could not be copied in, by errno: the refusal's code. Anything else: spool_failed.
 SPOOL_ERRORS = {errno.ENOSPC: "disk_full", errno.EDQUOT: "disk_full", errno.EFBIG: "too_large"}
@@ -30,20 +30,18 @@ SPOOL_ERRORS = {errno.ENOSPC: "disk_full", errno.EDQUOT: "disk_full", errno.EFBI
 
 def home_assistant_link(destination: str) -> bool:
     """Whether `destination` names a link to Home Assistant's voice pipeline (the Wyoming
-    satellite link; issue 30 adds ESPHome's), where only kept utterances may go."""
+    satellite link, the ESPHome API), where only kept utterances may go."""
     return destination in HOME_ASSISTANT_LINKS
 
 
 def refuse_at_links(destination: str, kind: str, content_type: str | None, kept: bool) -> None:
-    """Refused unless a request to a Home Assistant link is guardd's own kept utterance, as
-    bare samples (what its audio chunks carry)."""
-    if not home_assistant_link(destination):
-        return
-    if not kept:
+    """Refused unless a request to a Home Assistant link is guardd's own kept utterance (and,
+    for the Wyoming link, bare samples: what its audio chunks carry)."""
+    if home_assistant_link(destination) and not kept:
         raise Refused("reserved", f"{destination} is Home Assistant's voice pipeline: only guardd's own "
                                   "recordings after a wake word go there, never a local program's; "
                                   "name another destination")
-    if kind != "upload" or content_type != PCM_TYPE:
+    if destination == WYOMING and (kind != "upload" or content_type != PCM_TYPE):
         raise Refused("wrong_kind", f"the {destination} destination takes only uploads of {PCM_TYPE}")
 
 
