@@ -159,10 +159,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="press the simulated button at these audio times")
 
     p = add("send", cmd_send, "ask to send a message or file to a configured destination; "
-            "it leaves only after a press of the button. A message (--text) is read out by the "
-            "speaker; an upload (FILE, --file, -) is sent as its bytes and described by its size")
+            "it leaves only after a press of the button")
     p.add_argument("--to", required=True, metavar="NAME", help="a destination named in the config")
-    p.add_argument("source", nargs="?", metavar="FILE", help="a file to upload, or - to upload standard input")
+    p.add_argument("source", nargs="?", metavar="FILE", help="a file to upload (sent as its bytes, described "
+                   "by its size), or - to upload standard input")
     p.add_argument("--file", metavar="F", help="a file to upload (- uploads standard input), the same as FILE")
     p.add_argument("--text", metavar="T", help="a text message, read out before you press (- reads it "
                    "from standard input, which must be UTF-8)")
