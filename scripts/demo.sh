@@ -32,12 +32,12 @@ announce:
 CONFIG
 
 # The simulated person presses the button once the speaker has said where the upload goes and
-# how much it is ("Send to assistant: 2 seconds of audio.", about 2.5 s after the request starts
-# asking; a press before that does not count): the end of the spoken request (from the
-# generator's manifest), the trailing silence, then four seconds.
+# how much it is (the tone and "Send to assistant: 4 seconds of audio.", 3.6 s after the request
+# starts asking; a press before that does not count): the end of the spoken request (from the
+# generator's manifest), the trailing silence, then five seconds.
 press_at=$(.venv/bin/python -c "
 import json; d = json.load(open('$demo/audio/manifest.json'))['demo']
-print(round(d['command_end'] + 0.8 + 4.0, 2))")
+print(round(d['command_end'] + 0.8 + 5.0, 2))")
 
 # The owner's verification key for the log's seals: printed once, kept off the device (here, in
 # a shell variable) and used by `guardd verify --key` below.
