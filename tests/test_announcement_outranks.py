@@ -12,10 +12,12 @@ the same end to end against a peer written with the `wyoming` package (harness/h
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import time
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 from harness import Daemon, Inbox, wait_until, write_config
@@ -24,10 +26,12 @@ from test_speaker import (VOLUME, announcement_samples, first_part, heard, needs
                           started_player)
 
 from conftest import silent_wav
+from wyoming.audio import AudioStart
 from guardd.speak.earcons import SPEAKER_RATE, render
 from guardd.speak.lineup import TONES_WAITING, Lineup, Sound
 from guardd.speak.player import Played, Playing, Said
 from guardd.speak.sentence import Announcement, message_sentence
+from guardd.wyoming.sound import IncomingSound
 
 CUT_S = 0.3  # from announce() to the announcement's first sample: a chunk, and espeak-ng's sentence
 
@@ -191,12 +195,30 @@ def satellite_with_inbox(tmp_path: Path, inbox: Inbox, played: Path, **confirm: 
     return Daemon(tmp_path, config, silent_wav(tmp_path / "silence.wav"), played=played), port
 
 
-@needs_voice
-def test_a_peer_pushing_a_long_sound_cannot_make_guardd_skip_the_announcement(tmp_path, inbox):
+def first_chunk_as_played(sound: np.ndarray) -> np.ndarray:
+    """A stretch of a 16 kHz sound's first chunk as guardd plays it (wyoming/sound.py makes
+    each chunk mono at the speaker's rate; then the volume)."""
+    incoming = IncomingSound(AudioStart(rate=16000, width=2, channels=1).event(), 0.0)
+    return at_volume(incoming.add(audio_frames(sound, 16000)[1]))[256:1024]
+
+
+@contextlib.contextmanager
+def with_a_peer(tmp_path: Path, inbox: Inbox) -> Iterator[tuple[Daemon, HomeAssistant, Path]]:
+    """`guardd run` in satellite mode, its speaker a file, with Home Assistant connected (it
+    answers nothing by itself: the test sends what it likes)."""
     played = tmp_path / "played.raw"
     d, port = satellite_with_inbox(tmp_path, inbox, played)
     ha = HomeAssistant(port, answer=None).connect()
     try:
+        yield d, ha, played
+    finally:
+        ha.close()
+        assert d.stop() == 0
+
+
+@needs_voice
+def test_a_peer_pushing_a_long_sound_cannot_make_guardd_skip_the_announcement(tmp_path, inbox):
+    with with_a_peer(tmp_path, inbox) as (d, ha, played):
         ha.send(*audio_frames(tone(20.0, 523.0, 16000), 16000))  # 20 s, pushed as an announcement
         d.wait_until(lambda: len(heard(played)) > SPEAKER_RATE, "a second of the peer's sound")
         client = d.send("--to", "inbox", "--text", "move the savings to account 12345")
@@ -213,17 +235,11 @@ def test_a_peer_pushing_a_long_sound_cannot_make_guardd_skip_the_announcement(tm
         sentence = message_sentence("the bank", b"move the savings to account 12345", True)
         assert contains(heard(played), announcement_samples(sentence)[: first_part(sentence)])  # (a press cut the rest)
         assert "fault" not in d.types()  # the speaker was busy, never broken: no LED-alone fallback
-    finally:
-        ha.close()
-        assert d.stop() == 0
 
 
 @needs_voice
 def test_a_peer_sound_pushed_while_a_request_asks_is_not_played_and_is_answered(tmp_path, inbox):
-    played = tmp_path / "played.raw"
-    d, port = satellite_with_inbox(tmp_path, inbox, played)
-    ha = HomeAssistant(port, answer=None).connect()
-    try:
+    with with_a_peer(tmp_path, inbox) as (d, ha, played):
         client = d.send("--to", "inbox", "--text", "dinner is ready")
         d.wait_announced()
         impostor = tone(2.0, 660.0, 16000)  # could be a voice saying "Send to your inbox"
@@ -236,17 +252,8 @@ def test_a_peer_sound_pushed_while_a_request_asks_is_not_played_and_is_answered(
         ha.send(*audio_frames(tone(0.5, 880.0, 16000), 16000))  # nothing asks now: it plays
         d.wait_until(lambda: ha.count("played") == 2, "played for the second", 10)
         got = heard(played)
-        from guardd.wyoming.sound import IncomingSound  # what guardd makes of a peer's chunk
-        from wyoming.audio import AudioStart
-
-        rate16 = IncomingSound(AudioStart(rate=16000, width=2, channels=1).event(), 0.0)
-        as_played = at_volume(rate16.add(audio_frames(impostor, 16000)[1]))
-        assert not contains(got, as_played[256:1024])
-        second = IncomingSound(AudioStart(rate=16000, width=2, channels=1).event(), 0.0)
-        assert contains(got, at_volume(second.add(audio_frames(tone(0.5, 880.0, 16000), 16000)[1]))[256:1024])
-    finally:
-        ha.close()
-        assert d.stop() == 0
+        assert not contains(got, first_chunk_as_played(impostor))
+        assert contains(got, first_chunk_as_played(tone(0.5, 880.0, 16000)))
 
 
 def submit(d: Daemon, text: str) -> socket.socket:
