@@ -204,8 +204,10 @@ def measure(tmp: Path, idle_s: float) -> dict[str, list[float]]:
         me = Caller(os.getuid(), os.getpid(), "benchmark")
         pcm = (np.sin(np.arange(int(UTTERANCE_S * 16000)) * 0.05) * 3000).astype("<i2").tobytes()
         for i in range(UPLOADS):
-            request = core.submit("upload", "wyoming", pcm, me, content_type=PCM_TYPE)
+            request = core.submit("upload", "wyoming", pcm, me, content_type=PCM_TYPE, kept=True)  # (as after a wake)
             loop_until(lambda: request.extra.get("announced"))
+            played = time.monotonic()  # (its last samples written: they play up to 0.15 s later)
+            loop_until(lambda: time.monotonic() > played + 0.2)
             down = time.monotonic()
             deliver(ButtonEdge(True, down))
             loop_until(lambda: time.monotonic() > down + 0.1)

@@ -40,7 +40,7 @@ from guardd.listen.listener import Heard, Listener
 from guardd.listen.recordings import Recordings
 from guardd.listen.wake import WakeDetector
 from guardd.speak.feed import Feed
-from guardd.speak.player import SpeakerNews, SpeakerReport
+from guardd.speak.news import Playing, Said, SpeakerNews, SpeakerReport
 from guardd.speak.sentence import Announcement
 from guardd.telling import Emit, Teller
 from guardd.wyoming.link import PeerFrame, PeerNews, Uploading
@@ -73,7 +73,7 @@ class Speaks(Protocol):
 
     def stream(self, sound_id: str) -> Feed: ...
 
-    def hush(self, request_id: str) -> None: ...
+    def hush(self, request_id: str) -> None: ...  # the request was decided
 
 
 class Core:
@@ -165,18 +165,23 @@ class Core:
                 self.clear_fault("speaker")
             else:
                 self.report_fault("speaker", item.failure)
+        elif isinstance(item, Said):  # an announcement's first part was said: a press may count
+            self._act(self.broker.on_speaker(item))
         else:  # one of guardd's sounds began or ended: the microphone is deaf to it, the gate goes by it
+            if isinstance(item, Playing):
+                self.clear_fault("speaker")  # (it plays: a speaker that was stuck is back)
             self.listener.own_sound.follow(item)
             self._act(self.broker.on_speaker(item))
             self._satellite_told(self.satellite.on_speaker(item))
 
     def submit(self, kind: str, destination: str, payload: bytes, caller: Caller, *,
                reply: Reply | None = None, client: int | None = None,
-               content_type: str | None = None) -> Request:
-        """Ask to send `payload` to a configured destination. Raises Refused; nothing then waits."""
+               content_type: str | None = None, kept: bool = False) -> Request:
+        """Ask to send `payload` to a configured destination (`kept`: guardd's own kept
+        utterance, after a wake). Raises Refused; nothing then waits."""
         try:
             outcome = self.broker.submit(kind, destination, payload, caller, reply=reply,
-                                         client=client, content_type=content_type)
+                                         client=client, content_type=content_type, kept=kept)
         finally:
             self._check_log()  # (a refusal because the log failed enters the log fault)
         self._act(outcome)
@@ -234,15 +239,17 @@ class Core:
             me = Caller(os.getuid(), os.getpid(), "guardd (after wake)")
             payload, content_type = after_wake_payload(heard.kept, upload_to)
             try:
-                self.submit("upload", upload_to, payload, me, content_type=content_type)
+                self.submit("upload", upload_to, payload, me, content_type=content_type, kept=True)
             except Refused as exc:
                 log.warning("upload of %s not requested: %s", heard.kept_name, exc)
 
     def _act(self, outcome: Outcome) -> None:
         """Tell what the broker did, hand its approved job to the sender, show the new state."""
         self._check_log()
-        if outcome.hush is not None:
-            self.speaker.hush(outcome.hush)
+        if outcome.fault is not None:
+            self.report_fault(*outcome.fault)
+        for request_id in outcome.hush:
+            self.speaker.hush(request_id)
         self.tell.outcome(outcome)
         if outcome.announce is not None:
             self.speaker.announce(outcome.announce)

@@ -31,11 +31,13 @@ announce:
   output: none  # no speaker here: the announcement is shown as text, and takes its time
 CONFIG
 
-# The simulated person presses the button a second after the request starts asking: the end of
-# the spoken request (from the generator's manifest), the trailing silence, then one second.
+# The simulated person presses the button once the speaker has said where the upload goes and
+# how much it is (the tone and "Send to assistant: 4 seconds of audio.", 3.6 s after the request
+# starts asking; a press before that does not count): the end of the spoken request (from the
+# generator's manifest), the trailing silence, then five seconds.
 press_at=$(.venv/bin/python -c "
 import json; d = json.load(open('$demo/audio/manifest.json'))['demo']
-print(round(d['command_end'] + 0.8 + 1.0, 2))")
+print(round(d['command_end'] + 0.8 + 5.0, 2))")
 
 # The owner's verification key for the log's seals: printed once, kept off the device (here, in
 # a shell variable) and used by `guardd verify --key` below.

@@ -191,7 +191,8 @@ def test_python_m_guardd_runs_from_the_folder_that_holds_a_clone_named_guardd(tm
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--to", "inbox"], "say what to send: --text T, --file F (or just F), or - to read standard input"),
+    (["--to", "inbox"], "say what to send: --text T (a message, read out) or FILE, --file F (an upload; "
+                        "- for standard input)"),
     (["--to", "inbox", "--text", "a", "note.txt"], "give one of --text, --file or FILE, not more"),
 ])
 def test_send_names_what_to_send_without_an_internal_name(args, message):

@@ -76,7 +76,7 @@ def press_when_said(d: Daemon, count: int) -> None:
     button to send it."), which is always in time (the timeout runs from its end)."""
     d.wait_announced(count)
     said = [line for line in d.said().splitlines() if " is announced (" in line][count - 1]
-    time.sleep(float(said.split(" is announced (")[1].split(" s)")[0]) + 0.3)
+    time.sleep(float(said.split(" is announced (")[1].split(" s")[0]) + 0.3)
     d.press()
 
 

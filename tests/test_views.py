@@ -40,7 +40,8 @@ def activity(tmp_path_factory, manifest) -> dict[str, Any]:
     tmp = tmp_path_factory.mktemp("views")
     inbox = Inbox()
     demo = manifest["dir"] / manifest["demo"]["file"]
-    press = str(round(manifest["demo"]["command_end"] + 0.8 + 1.0, 2))
+    # Once the speaker has said where the upload goes and how much (about 3.5 s after it asks):
+    press = str(round(manifest["demo"]["command_end"] + 0.8 + 5.0, 2))
     destinations = {"inbox": {"url": inbox.url}, "nowhere": {"url": "http://127.0.0.1:9/nobody", "timeout_s": 2.0}}
     try:
         config = write_config(tmp, destinations=destinations, after_wake={"upload_to": "inbox"},

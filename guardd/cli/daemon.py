@@ -33,7 +33,7 @@ from guardd.listen.microphone import WavMicrophone, WavSource
 from guardd.listen.verifier import load_all as load_verifiers
 from guardd.pipeline import open_pipeline, speaker_output
 from guardd.sounddevices import import_sounddevice
-from guardd.speak.player import Played, Player, Playing, SpeakerReport
+from guardd.speak.player import NEWS, Played, Player, Playing, Said
 from guardd.speak.voice import ENGINE, INSTALL, Espeak, find_voice
 from guardd.wyoming.advertise import Advertiser
 from guardd.wyoming.info import satellite_info
@@ -41,7 +41,7 @@ from guardd.wyoming.link import PeerFrame, PeerNews, Uploading, WyomingLink
 
 log = logging.getLogger(__name__)
 
-FOR_THE_CORE = (ButtonEdge, SendResult, Playing, Played, SpeakerReport, PeerNews, PeerFrame, Uploading)
+FOR_THE_CORE = (ButtonEdge, SendResult, *NEWS, PeerNews, PeerFrame, Uploading)
 
 class StopFlag:
     """Set by SIGTERM/SIGINT (stop) and SIGHUP (reload); the handler does nothing else."""

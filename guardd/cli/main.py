@@ -169,9 +169,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("send", cmd_send, "ask to send a message or file to a configured destination; "
             "it leaves only after a press of the button")
     p.add_argument("--to", required=True, metavar="NAME", help="a destination named in the config")
-    p.add_argument("source", nargs="?", metavar="FILE", help="a file to upload, or - for standard input")
-    p.add_argument("--file", metavar="F", help="a file to upload (- reads standard input), the same as FILE")
-    p.add_argument("--text", metavar="T", help="a text message")
+    p.add_argument("source", nargs="?", metavar="FILE", help="a file to upload (sent as its bytes, described "
+                   "by its size), or - to upload standard input")
+    p.add_argument("--file", metavar="F", help="a file to upload (- uploads standard input), the same as FILE")
+    p.add_argument("--text", metavar="T", help="a text message, read out before you press (- reads it "
+                   "from standard input, which must be UTF-8)")
     p.add_argument("--content-type", metavar="TYPE", help="Content-Type of an upload")
     p.add_argument("--socket", metavar="PATH", help="the control socket (default: socket.path)")
     p.epilog = ("exit status: 0 delivered, 3 denied, 4 timed out, 5 busy, 6 unknown destination, "

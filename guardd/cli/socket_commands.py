@@ -97,35 +97,53 @@ class _Progress:
             self._say(text)
 
 
+def send_payload(args: argparse.Namespace) -> tuple[bytes, bool, str | None]:
+    """(payload, whether it is a message, content type) of `guardd send`. The flag decides the
+    kind, never the bytes: --text T (or --text - for standard input) is a message, read out by
+    the speaker; FILE, --file F and - (standard input) are uploads, sent as they are and
+    described by their size (or, a 16 kHz mono WAV, by its length). Raises ValueError saying
+    what is wrong."""
+    given = [v for v in (args.text, args.file, args.source) if v is not None]
+    if len(given) != 1:
+        raise ValueError("say what to send: --text T (a message, read out) or FILE, --file F (an upload; "
+                         "- for standard input)" if not given else "give one of --text, --file or FILE, not more")
+    if args.text is not None:
+        if args.content_type is not None:
+            raise ValueError("--content-type is for uploads; a message is text/plain")
+        if args.text != "-":
+            return args.text.encode("utf-8"), True, None
+        data = sys.stdin.buffer.read()
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ValueError("standard input is not UTF-8 text, so it cannot be a message; "
+                             "send it as an upload with --file - (or -)") from None
+        return data, True, None
+    source = args.file if args.file is not None else args.source
+    if source == "-":
+        data = sys.stdin.buffer.read()
+    else:
+        try:
+            data = Path(source).read_bytes()
+        except OSError as exc:
+            raise OSError(f"cannot read {source}: {exc.strerror}") from None
+    content_type = args.content_type
+    if content_type is None and str(source).endswith(".wav"):
+        content_type = "audio/wav"
+    return data, False, content_type
+
+
 def cmd_send(args: argparse.Namespace) -> int:
     from guardd.control import client, protocol
 
-    given = [v for v in (args.text, args.file, args.source) if v is not None]
-    if len(given) != 1:
-        print("guardd send: " + ("say what to send: --text T, --file F (or just F), or - to read standard input"
-                                 if not given else "give one of --text, --file or FILE, not more"), file=sys.stderr)
+    try:
+        payload, text, content_type = send_payload(args)
+    except ValueError as exc:
+        print(f"guardd send: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    if args.file is None:
-        args.file = args.source
-    if args.text is not None:
-        payload, text = args.text.encode("utf-8"), True
-    elif args.file == "-":
-        payload = sys.stdin.buffer.read()
-        try:
-            payload.decode("utf-8")
-            text = True
-        except UnicodeDecodeError:
-            text = False
-    else:
-        try:
-            payload = Path(args.file).read_bytes()
-        except OSError as exc:
-            print(f"guardd: error: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
-            return EXIT_FAILURE
-        text = False
-    content_type = args.content_type
-    if not text and content_type is None and str(args.file).endswith(".wav"):
-        content_type = "audio/wav"
+    except OSError as exc:
+        print(f"guardd: error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
     request = protocol.submit_call(args.to, payload, text=text, content_type=content_type)
     try:
         return client.send(_socket_path(args), request, _Progress(sys.stderr))

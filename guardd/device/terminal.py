@@ -60,7 +60,10 @@ def describe(event: dict[str, Any]) -> str:
     if kind == "asking":
         return f"request {event['id']} asks for a press now ({event['timeout_s']:g} s)"
     if kind == "announce":
-        return f"request {event['id']} is announced ({event['duration_s']:g} s): “{event['text']}”"
+        if event.get("spoken") is False:
+            return f"request {event['id']} is not announced (the speaker failed); the LED alone asks: “{event['text']}”"
+        return (f"request {event['id']} is announced ({event['duration_s']:g} s; a press counts after "
+                f"{event['asks_after_s']:g} s): “{event['text']}”")
     if kind == "decision":
         return f"request {event['id']} {event['decision']} ({event['reason']})"
     if kind in ("sent", "send_failed"):

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import IO, Any, Callable, Sequence
 
@@ -172,9 +174,16 @@ class Daemon:
         return self.stderr_path.read_text()
 
     def wait_announced(self, count: int = 1, timeout_s: float = 30.0) -> None:
-        """Until the speaker has begun the `count`th announcement: from then a press counts."""
-        self.wait_until(lambda: self.said().count(" is announced (") >= count,
-                        f"announcement #{count} to begin", timeout_s)
+        """Until the `count`th announcement has said where to and how much: from then a press
+        counts. Its journal line (written as it begins) says how long that takes."""
+        found: list[str] = []
+
+        def begun() -> bool:
+            found[:] = re.findall(r" is announced \([\d.]+ s; a press counts after ([\d.]+) s\)", self.said())
+            return len(found) >= count
+
+        self.wait_until(begun, f"announcement #{count} to begin", timeout_s)
+        time.sleep(float(found[count - 1]) + 0.2)
 
     def records(self, type_: str | None = None) -> list[dict[str, Any]]:
         if not self.log_dir.is_dir():
