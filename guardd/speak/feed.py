@@ -55,8 +55,7 @@ class Feed:
     def end(self) -> None:
         if self._on_end is not None:
             on_end, self._on_end = self._on_end, None
-            on_end(self)
-            self._counted(None)  # (inline: played whole, at once)
+            on_end(self)  # (what it held counts until its sound has Played: satellite's bookkeeping)
         else:
             self._queue.put(None)
 
