@@ -25,15 +25,19 @@ from typing import Callable, Protocol
 
 from guardd import __version__
 from guardd.audioformat import PCM_TYPE, wav_pcm
-from guardd.config.settings import WYOMING, Config
+from guardd.config.settings import Config
 from guardd.confirm.broker import Broker, Outcome
 from guardd.confirm.gate import Gate
+from guardd.confirm.intake import home_assistant_link
 from guardd.confirm.outbox import Caller, Outbox, Reply, Request
 from guardd.confirm.sender import SendJob, SendResult
 from guardd.device.mute import MuteSwitch
 from guardd.device.panel import ButtonEdge, LedState
 from guardd.errors import Refused
 from guardd.faults import Faults, Health
+from guardd.homeassistant.inputs import FromPeer
+from guardd.homeassistant.link import Link
+from guardd.homeassistant.satellite import NoPeer, Satellite, Told
 from guardd.journal import Field, Journal, Recorder
 from guardd.listen.endpoint import Vad
 from guardd.listen.listener import Heard, Listener
@@ -43,19 +47,16 @@ from guardd.speak.feed import Feed
 from guardd.speak.news import Playing, Said, SpeakerNews, SpeakerReport
 from guardd.speak.sentence import Announcement
 from guardd.telling import Emit, Teller
-from guardd.wyoming.link import PeerFrame, PeerNews, Uploading
-from guardd.wyoming.satellite import NoPeer, Peer, Satellite, Told
 
 log = logging.getLogger(__name__)
 
 RETENTION_EVERY_S = 60.0  # how often the retention rule runs, on the core's clock
-FromPeer = PeerNews | PeerFrame | Uploading  # Home Assistant's link: a connection, a frame, an upload
 
 
 def after_wake_payload(kept: bytes, upload_to: str) -> tuple[bytes, str]:
-    """A kept utterance as its upload carries it: the WAV, or for Home Assistant the samples
-    alone, so that what is approved is exactly what the audio chunks carry."""
-    return (wav_pcm(kept), PCM_TYPE) if upload_to == WYOMING else (kept, "audio/wav")
+    """A kept utterance as its upload carries it: the WAV, or for a Home Assistant link the
+    samples alone, so that what is approved is exactly what the audio frames carry."""
+    return (wav_pcm(kept), PCM_TYPE) if home_assistant_link(upload_to) else (kept, "audio/wav")
 
 
 class Sends(Protocol):
@@ -80,7 +81,7 @@ class Core:
     def __init__(self, config: Config, *, wake: WakeDetector, vad: Vad, journal: Journal, recordings: Recordings,
                  show: Callable[[LedState], None], clock: Callable[[], float], wall_clock: Callable[[], float],
                  emit: Emit, sender: Sends, speaker: Speaks, button_down: bool = False, muted: bool = False,
-                 persist_mute: Callable[[bool], None] | None = None, peer: Peer | None = None,
+                 persist_mute: Callable[[bool], None] | None = None, peer: Link | None = None,
                  paused: bool = False, persist_pause: Callable[[bool], None] | None = None) -> None:
         self.config = config
         self.journal = journal
@@ -98,7 +99,11 @@ class Core:
         self.health = Health(self.faults, record=self.record, tell=self.tell, listener=self.listener)
         self.sender = sender
         self.speaker = speaker
-        self.satellite = Satellite(peer or NoPeer(), record=self.record, stream=speaker.stream)
+        self.peer = peer  # Home Assistant's link, when one serves it
+        self.satellite = (peer.satellite(record=self.record, stream=speaker.stream) if peer is not None
+                          else Satellite(NoPeer(), record=self.record, stream=speaker.stream))
+        if peer is not None:
+            peer.set_muted(self.switch.muted)
         self.clock = clock
         self.wall_clock = wall_clock
         self._next_retention = float("-inf")
@@ -216,9 +221,11 @@ class Core:
         """Home Assistant paused or resumed the satellite (its own hold, never the owner's
         mute); a run of its pipeline ended without an answer: the owner hears and sees it."""
         if told.hold == "pause" and not self.switch.paused:
-            self._mute_changed(self.switch.pause(f"home assistant pause-satellite from {told.peer}"))
+            self._mute_changed(self.switch.pause(f"home assistant {told.by} from {told.peer}"))
         elif told.hold == "resume" and self.switch.paused:
-            self._mute_changed(self.switch.resume(f"home assistant run-satellite from {told.peer}"))
+            self._mute_changed(self.switch.resume(f"home assistant {told.by} from {told.peer}"))
+        elif told.hold is not None and self.peer is not None:
+            self.peer.set_muted(self.switch.muted)  # (asked for what already holds: the switch says so again)
         for ended in told.ended:
             self.tell.pipeline_ended(ended.request_id, ended.result, ended.code)
         if told.ended:
@@ -258,6 +265,8 @@ class Core:
         self.tell.led()
 
     def _mute_changed(self, save_failure: str | None) -> None:
+        if self.peer is not None:
+            self.peer.set_muted(self.switch.muted)  # a switch Home Assistant shows tells the truth
         self._check_log()
         if save_failure is not None:
             self.report_fault("storage", save_failure)

@@ -22,7 +22,7 @@ from guardd.listen.verifier import configured as configured_looks
 from guardd.listen.wake import WakeDetector
 from guardd.speak.player import DeviceOutput, NoOutput, Player
 from guardd.speak.voice import find_voice
-from guardd.wyoming.satellite import Peer
+from guardd.homeassistant.link import Link
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ def open_pipeline(
     persist_pause: Callable[[bool], None] | None = None,
     journal: Callable[[AuditLog], Journal] | None = None,
     blink_thread: bool = True,
-    peer: Peer | None = None,
+    peer: Link | None = None,
 ) -> Iterator[Pipeline]:
     """Open the log, load the models, set up the panel; close all of them on the way out.
 
@@ -82,7 +82,7 @@ def open_pipeline(
     what `journal` makes of it (a test's journal that fails on demand). The LED blinks on real time
     by a thread of its own, unless `blink_thread` is False: then it follows whoever moves the
     clock and calls panel.update() (replay and the benchmark, on audio time). `peer` is Home
-    Assistant's link in satellite mode (the daemon starts it; None: off)."""
+    Assistant's link, Wyoming or ESPHome (the daemon starts it; None: off)."""
     inputs = Inputs()
     wake = WakeDetector(
         list(config.wake.models),

@@ -22,7 +22,7 @@ from guardd.device.mute import MuteSwitch
 from guardd.device.panel import ENDING_S, LedState
 from guardd.faults import Faults
 from guardd.listen.listener import Listener
-from guardd.wyoming.satellite import UNANSWERED
+from guardd.homeassistant.satellite import UNANSWERED
 
 log = logging.getLogger(__name__)
 

@@ -31,7 +31,8 @@ from guardd.speak.earcons import SPEAKER_RATE, render
 from guardd.speak.lineup import TONES_WAITING, Lineup, Sound
 from guardd.speak.player import Played, Playing, Said
 from guardd.speak.sentence import Announcement, message_sentence
-from guardd.wyoming.sound import IncomingSound
+from guardd.homeassistant.sound import IncomingSound
+from guardd.wyoming.satellite import meanings
 
 CUT_S = 0.3  # from announce() to the announcement's first sample: a chunk, and espeak-ng's sentence
 
@@ -198,8 +199,10 @@ def satellite_with_inbox(tmp_path: Path, inbox: Inbox, played: Path, **confirm: 
 def first_chunk_as_played(sound: np.ndarray) -> np.ndarray:
     """A stretch of a 16 kHz sound's first chunk as guardd plays it (wyoming/sound.py makes
     each chunk mono at the speaker's rate; then the volume)."""
-    incoming = IncomingSound(AudioStart(rate=16000, width=2, channels=1).event(), 0.0)
-    return at_volume(incoming.add(audio_frames(sound, 16000)[1]))[256:1024]
+    [start] = meanings(AudioStart(rate=16000, width=2, channels=1).event())
+    incoming = IncomingSound(start, 0.0)
+    [chunk] = meanings(audio_frames(sound, 16000)[1])
+    return at_volume(incoming.add(chunk))[256:1024]
 
 
 @contextlib.contextmanager

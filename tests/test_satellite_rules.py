@@ -26,9 +26,9 @@ from guardd.journal import Recorder
 from guardd.speak.earcons import SPEAKER_RATE
 from guardd.speak.feed import Feed
 from guardd.speak.player import Played
-from guardd.wyoming.link import PeerFrame, PeerNews, Uploading
+from guardd.homeassistant.inputs import PeerFrame, PeerNews, Uploading
 from guardd.wyoming.satellite import REPLY_WAIT_S, Satellite, Told
-from guardd.wyoming.sound import MAX_S
+from guardd.homeassistant.sound import MAX_S
 
 
 class Link:
@@ -241,7 +241,7 @@ def test_a_reply_plays_as_its_chunks_come_not_after_the_last(rig):
 
 
 def test_what_a_peer_can_make_guardd_log_is_rationed_and_the_rest_counted_by_reason(rig):
-    from guardd.wyoming.ration import QUOTA, QUOTA_S
+    from guardd.homeassistant.ration import QUOTA, QUOTA_S
 
     for _ in range(QUOTA + 5):
         rig.frame(Event("detect"), run=None)
@@ -265,7 +265,7 @@ def test_what_a_peer_can_make_guardd_log_is_rationed_and_the_rest_counted_by_rea
 def test_what_waits_for_the_speaker_is_bounded_in_bytes_and_a_sound_past_it_is_cut(rig):
     """27.7: the peer's sounds not yet played, all together, stay within AUDIO_BYTES; the sound
     that would go past it plays what came, is still hashed whole, and its record says so."""
-    from guardd.wyoming.playing import AUDIO_BYTES
+    from guardd.homeassistant.playing import AUDIO_BYTES
 
     first, second = tone(40.0, 440.0), tone(40.0, 660.0)
     rig.frame(*audio_frames(first), run=None)  # not played yet: all of it waits for the speaker

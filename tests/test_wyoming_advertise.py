@@ -9,7 +9,7 @@ from zeroconf import IPVersion, Zeroconf
 
 from harness import wait_until
 
-from guardd.wyoming.advertise import SERVICE, Advertiser, lan_addresses
+from guardd.homeassistant.advertise import SERVICE, Advertiser, lan_addresses
 
 ADDRESSES = lan_addresses("0.0.0.0")
 pytestmark = pytest.mark.skipif(not ADDRESSES, reason="this machine has no LAN address to announce on")

@@ -33,7 +33,8 @@ from guardd.wyoming import link as linkmod
 from guardd.wyoming.frames import read_frame, write_frame
 from guardd.wyoming.info import satellite_info
 from guardd.listening import allowed
-from guardd.wyoming.link import PeerFrame, PeerNews, WyomingLink
+from guardd.homeassistant.inputs import PeerFrame, PeerNews
+from guardd.wyoming.link import WyomingLink
 
 
 class Lane(PeerLane):

@@ -35,9 +35,10 @@ from guardd.pipeline import open_pipeline, speaker_output
 from guardd.sounddevices import import_sounddevice
 from guardd.speak.player import NEWS, Played, Player, Playing, Said
 from guardd.speak.voice import ENGINE, INSTALL, Espeak, find_voice
-from guardd.wyoming.advertise import Advertiser
+from guardd.homeassistant.advertise import Advertiser
 from guardd.wyoming.info import satellite_info
-from guardd.wyoming.link import PeerFrame, PeerNews, Uploading, WyomingLink
+from guardd.homeassistant.inputs import PeerFrame, PeerNews, Uploading
+from guardd.wyoming.link import WyomingLink
 
 log = logging.getLogger(__name__)
 

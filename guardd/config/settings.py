@@ -130,8 +130,8 @@ class DestinationConfig:
 
 @dataclass(frozen=True)
 class AfterWakeConfig:
-    # a destination name: ask to upload each kept utterance there; `wyoming`: to Home Assistant
-    # over the satellite link (its timeout, 20 s, waits for Home Assistant to reconnect)
+    # a destination name: ask to upload each kept utterance there; `wyoming` (`esphome`): to Home
+    # Assistant over the satellite (encrypted) link (its timeout, 20 s, waits for it to reconnect)
     upload_to: str | None = None
 
 
@@ -170,7 +170,7 @@ class WyomingConfig:
         return listen_address(self.listen)
 
 
-ESPHOME = "esphome"  # the destination that would be Home Assistant over the ESPHome link (reserved)
+ESPHOME = "esphome"  # the destination that is Home Assistant, reached over the encrypted ESPHome link
 ESPHOME_PORT = 6053  # Home Assistant's ESPHome default
 
 
@@ -244,9 +244,13 @@ class Config:
         return Path(self.state_dir)
 
     def destination(self, name: str) -> DestinationConfig | None:
-        """A configured destination by name; `wyoming` is Home Assistant's end of the satellite
-        link while satellite mode is on (it takes only audio: 16 kHz, 16-bit, mono)."""
+        """A configured destination by name; `wyoming` (`esphome`) is Home Assistant's end of the
+        satellite (encrypted) link while that link is on (it takes only audio: 16 kHz, 16-bit,
+        mono). Both wait for Home Assistant to reconnect as long (WYOMING_TIMEOUT_S)."""
         if name == WYOMING and self.wyoming.listen is not None:
             return DestinationConfig(url=f"wyoming://{self.wyoming.listen}", label="Home Assistant",
                                      timeout_s=WYOMING_TIMEOUT_S, max_bytes=WYOMING_MAX_BYTES, name=WYOMING)
+        if name == ESPHOME and self.esphome.listen is not None:
+            return DestinationConfig(url=f"esphome://{self.esphome.listen}", label="Home Assistant",
+                                     timeout_s=WYOMING_TIMEOUT_S, max_bytes=WYOMING_MAX_BYTES, name=ESPHOME)
         return next((d for d in self.destinations if d.name == name), None)

@@ -35,13 +35,13 @@ def home_assistant_link(destination: str) -> bool:
 
 
 def refuse_at_links(destination: str, kind: str, content_type: str | None, kept: bool) -> None:
-    """Refused unless a request to a Home Assistant link is guardd's own kept utterance (and,
-    for the Wyoming link, bare samples: what its audio chunks carry)."""
+    """Refused unless a request to a Home Assistant link is guardd's own kept utterance, as bare
+    samples: what its audio frames carry."""
     if home_assistant_link(destination) and not kept:
         raise Refused("reserved", f"{destination} is Home Assistant's voice pipeline: only guardd's own "
                                   "recordings after a wake word go there, never a local program's; "
                                   "name another destination")
-    if destination == WYOMING and (kind != "upload" or content_type != PCM_TYPE):
+    if home_assistant_link(destination) and (kind != "upload" or content_type != PCM_TYPE):
         raise Refused("wrong_kind", f"the {destination} destination takes only uploads of {PCM_TYPE}")
 
 

@@ -7,11 +7,11 @@ http.client, so proxy settings in the environment never apply). The destination'
 bounds the whole exchange, from the name lookup to the last byte of the answer: every blocking
 step gets only the time left, so a destination that trickles a byte a second, or reads slowly,
 cannot keep a send alive past it. A send out of time has failed; it is not retried.
-The `wyoming` destination is Home Assistant over the satellite link: the approved audio goes
-out as one pipeline run (wyoming/upload.py frames it and hashes what it frames again), within
-the destination's timeout (config WYOMING_TIMEOUT_S: long enough to wait for Home Assistant to
-reconnect), to the connection that has the satellite running, or not at all. Its result has no
-HTTP status (0): `delivered` alone says Home Assistant took it.
+The `wyoming` and `esphome` destinations are Home Assistant over its link: the approved audio
+goes out as one pipeline run (the link frames it and hashes what it framed again: wyoming/
+upload.py, esphome/upload.py), within the destination's timeout (long enough to wait for Home
+Assistant to reconnect), to the connection that has the satellite running, or not at all. Its
+result has no HTTP status (0): `delivered` alone says Home Assistant took it.
 In `run` it works on its own thread so the audio path never waits for the network; in `replay`
 it sends inline so audio time stands still while the bytes travel.
 """
@@ -27,13 +27,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Protocol
 
-from wyoming.event import Event
-
 from guardd import __version__
 from guardd.audioformat import PCM_TYPE
-from guardd.config.settings import WYOMING, DestinationConfig
+from guardd.config.settings import DestinationConfig
 from guardd.confirm.exchange import Deadline, Exchange
-from guardd.wyoming.upload import NotApproved, pipeline_frames
+from guardd.confirm.intake import home_assistant_link
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +58,11 @@ class SendResult:
 
 
 class Uploads(Protocol):
-    """The satellite link, as the sender uses it (wyoming/link.py)."""
+    """Home Assistant's link, as the sender uses it (homeassistant/link.py)."""
 
-    def upload(self, request_id: str, frames: list[Event], within_s: float) -> tuple[int, str]: ...
+    destination: str
+
+    def send_utterance(self, request_id: str, pcm: bytes, sha256: str, within_s: float) -> tuple[int, str]: ...
 
 
 def send(job: SendJob, satellite: Uploads | None = None) -> SendResult:
@@ -78,7 +78,7 @@ def send(job: SendJob, satellite: Uploads | None = None) -> SendResult:
     if hashlib.sha256(payload).hexdigest() != job.sha256:
         return failed("payload changed after approval; nothing sent")
     dest = job.destination
-    if dest.name == WYOMING:
+    if home_assistant_link(dest.name):
         return _upload(job, payload, satellite, started)
     headers = {"Content-Type": job.content_type, "User-Agent": f"guardd/{__version__}"}
     headers.update(dict(dest.headers))
@@ -106,15 +106,11 @@ def _upload(job: SendJob, pcm: bytes, satellite: Uploads | None, started: float)
     def result(sent: int, error: str) -> SendResult:
         return SendResult(job.request_id, not error, 0, b"", error, sent, time.monotonic() - started)
 
-    if satellite is None:
-        return result(0, "satellite mode is not running")
+    if satellite is None or satellite.destination != job.destination.name:
+        return result(0, f"the {job.destination.name} link to Home Assistant is not running")
     if job.content_type != PCM_TYPE:
-        return result(0, f"Home Assistant takes only {PCM_TYPE} over the satellite link (got {job.content_type})")
-    try:
-        frames = pipeline_frames(pcm, job.sha256)
-    except NotApproved as exc:
-        return result(0, str(exc))
-    return result(*satellite.upload(job.request_id, frames, job.destination.timeout_s))
+        return result(0, f"Home Assistant takes only {PCM_TYPE} over its link (got {job.content_type})")
+    return result(*satellite.send_utterance(job.request_id, pcm, job.sha256, job.destination.timeout_s))
 
 
 class Sender:

@@ -42,15 +42,20 @@ import socket
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 from wyoming.event import Event
 from wyoming.ping import Pong
 
+from guardd.config.settings import WYOMING
+from guardd.homeassistant.inputs import PeerFrame, PeerNews, Uploading
+from guardd.journal import Recorder
 from guardd.listening import Listener
+from guardd.speak.feed import Feed
 from guardd.wyoming.connection import Connection
 from guardd.wyoming.frames import FrameError, read_frame
+from guardd.wyoming.satellite import Satellite
+from guardd.wyoming.upload import NotApproved, pipeline_frames
 
 log = logging.getLogger(__name__)
 
@@ -79,40 +84,6 @@ FOR_THE_CORE = BEFORE_SATELLITE | frozenset({
     "audio-chunk", "audio-stop", "timer-started", "timer-updated", "timer-cancelled", "timer-finished",
 })
 FROM_PEER = ANSWERED_HERE | COUNTED_ONLY | FOR_THE_CORE  # anything else drops the connection
-
-
-@dataclass(frozen=True)
-class PeerNews:
-    """About connections: one `connected` (it sent its first frame for the core), `closed` (one
-    that was connected ended; `run` is the upload it carried), `refused` (not in allow; `missed`
-    refusals could not be told before this one), `polls` (`count` describe-only connections
-    since the last such news)."""
-
-    what: str
-    peer: str
-    reason: str = ""
-    connection: int = 0
-    run: str | None = None
-    count: int = 0
-
-
-@dataclass(frozen=True)
-class PeerFrame:
-    """A frame for the core, from connection `connection`; `run` is the request id of the last
-    upload on that connection (what the frame may be an answer to), None before any."""
-
-    peer: str
-    event: Event
-    run: str | None = None
-    connection: int = 0
-
-
-@dataclass(frozen=True)
-class Uploading:
-    """An approved upload is about to be written on `connection`: frames that follow may answer it."""
-
-    request_id: str
-    connection: int = 0
 
 
 class Lane(Protocol):
@@ -175,6 +146,8 @@ def frame_cost(event: Event) -> int:
 
 
 class WyomingLink:
+    destination = WYOMING  # Home Assistant over this link, as after_wake.upload_to names it
+
     def __init__(self, host: str, port: int, allow: tuple[str, ...], info: Event, lane: Lane) -> None:
         self._address = (host, port)
         self._allow = allow
@@ -235,6 +208,21 @@ class WyomingLink:
         return sat is not None and sat.open and sat.running
 
     # -- what the core and the sender call -----------------------------------------------------
+
+    def satellite(self, *, record: Recorder, stream: Callable[[str], Feed]) -> Satellite:
+        """The rules, taking this link's Wyoming frames, for the core's thread."""
+        return Satellite(self, record=record, stream=stream)
+
+    def set_muted(self, muted: bool) -> None:
+        """Nothing to tell: Home Assistant's Wyoming switch shows only its own pause."""
+
+    def send_utterance(self, request_id: str, pcm: bytes, sha256: str, within_s: float) -> tuple[int, str]:
+        """One approved utterance as a pipeline run (upload.py frames it and hashes what it framed)."""
+        try:
+            frames = pipeline_frames(pcm, sha256)
+        except NotApproved as exc:
+            return 0, str(exc)
+        return self.upload(request_id, frames, within_s)
 
     def send(self, connection: int, event: Event) -> bool:
         """Queue a frame for connection `connection` (never waits); False when it is gone."""

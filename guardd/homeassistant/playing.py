@@ -1,13 +1,13 @@
 """Home Assistant's sounds on guardd's speaker, on the core's thread: one sound at a time from
-each connection (`audio-start`, `audio-chunk`s, `audio-stop`), checked (sound.py), hashed, and
-played as its chunks come, through a Feed the speaker takes from.
+each connection (its start, its pieces, its end: said.py), checked (sound.py), hashed, and
+played as its pieces come, through a Feed the speaker takes from.
 
 What the peer can make guardd hold for the speaker is bounded in bytes (AUDIO_BYTES, all its
 sounds together: what has come and has not yet been played). A sound that would go past it is
 cut: what came of it plays, the rest is received, hashed and not kept, and its `sound_end`
 record says so. The bound lets one sound of the longest length (sound.MAX_S) through whole when
 nothing else waits: Home Assistant sends its audio as fast as the connection takes it
-(assist_satellite.py `_stream_tts`, `async_announce`), not in real time.
+over Wyoming (assist_satellite.py `_stream_tts`, `async_announce`), not in real time.
 """
 
 from __future__ import annotations
@@ -15,11 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from wyoming.event import Event
-
+from guardd.homeassistant.said import SoundChunk, SoundStart
+from guardd.homeassistant.sound import MAX_S, BadSound, IncomingSound
 from guardd.speak.earcons import SPEAKER_RATE
 from guardd.speak.feed import Feed
-from guardd.wyoming.sound import MAX_S, BadSound, IncomingSound
 
 AUDIO_BYTES = int(MAX_S * SPEAKER_RATE) * 2  # int16 mono at the speaker's rate: about 2.6 MB
 
@@ -50,10 +49,10 @@ class Sounds:
     def arriving(self, connection: int) -> bool:
         return connection in self._arriving
 
-    def begin(self, connection: int, start: Event, now: float, sound_id: str | None) -> None:
-        """A sound's audio-start; played as `sound_id` (None: only received)."""
+    def begin(self, connection: int, start: SoundStart, now: float, sound_id: str | None) -> None:
+        """A sound's start; played as `sound_id` (None: only received)."""
         if connection in self._arriving:
-            raise BadSound("audio-start inside another sound")
+            raise BadSound("a sound's start inside another sound")
         sound = IncomingSound(start, now)
         feed = None
         if sound_id is not None:
@@ -61,11 +60,11 @@ class Sounds:
             self._feeds[sound_id] = (feed, connection)
         self._arriving[connection] = Arriving(sound, sound_id, feed)
 
-    def chunk(self, connection: int, event: Event) -> None:
+    def chunk(self, connection: int, chunk: SoundChunk) -> None:
         arriving = self._arriving.get(connection)
         if arriving is None:
-            raise BadSound(f"{event.type} without an audio-start")
-        samples = arriving.sound.add(event, convert=arriving.feed is not None)
+            raise BadSound("a piece of a sound without its start")
+        samples = arriving.sound.add(chunk, convert=arriving.feed is not None)
         if arriving.feed is None:
             return
         if self.waiting_bytes() + samples.nbytes > self.budget_bytes:
@@ -75,10 +74,10 @@ class Sounds:
             return
         arriving.feed.add(samples)
 
-    def end(self, connection: int, kind: str = "audio-stop") -> Ended:
+    def end(self, connection: int, what: str = "a sound's end") -> Ended:
         arriving = self._arriving.pop(connection, None)
         if arriving is None:
-            raise BadSound(f"{kind} without an audio-start")
+            raise BadSound(f"{what} without its start")
         if arriving.feed is not None:
             arriving.feed.end()
         sha256, ms = arriving.sound.finish()

@@ -1,6 +1,7 @@
-"""Announcing the satellite on the LAN, for `wyoming.advertise: true` (off by default: telling
-the network that a microphone is here is itself a disclosure). Home Assistant's Wyoming
-integration discovers `_wyoming._tcp` services by zeroconf (mDNS), and offers to add them.
+"""Announcing a Home Assistant link on the LAN, for `wyoming.advertise` and `esphome.advertise`
+(off by default: telling the network that a microphone is here is itself a disclosure). Home
+Assistant's Wyoming integration discovers `_wyoming._tcp` services by zeroconf (mDNS), its ESPHome
+integration `_esphomelib._tcp` ones, and each offers to add what it finds.
 
 python-zeroconf answers queries from its own threads; announcing must never hold up the
 daemon, so registering runs on a thread, and a LAN that takes no multicast is logged, not a
@@ -16,7 +17,8 @@ import threading
 
 log = logging.getLogger(__name__)
 
-SERVICE = "_wyoming._tcp.local."
+SERVICE = "_wyoming._tcp.local."  # the Wyoming link's (the default)
+ESPHOME_SERVICE = "_esphomelib._tcp.local."
 
 
 def lan_addresses(host: str) -> list[str]:
@@ -34,8 +36,12 @@ def lan_addresses(host: str) -> list[str]:
 
 
 class Advertiser:
-    def __init__(self, name: str, host: str, port: int) -> None:
+    def __init__(self, name: str, host: str, port: int, *, service: str = SERVICE, key: str = "wyoming.advertise",
+                 properties: dict[str, str] | None = None) -> None:
         self.name = name
+        self._service = service
+        self._key = key  # the config key, for messages
+        self._properties = properties or {}
         self._host = host
         self._port = port
         self._zeroconf = None
@@ -52,10 +58,10 @@ class Advertiser:
 
         addresses = lan_addresses(self._host)
         if not addresses:
-            log.warning("wyoming.advertise: no IPv4 address of this device to announce; add the "
-                        "satellite in Home Assistant by host and port")
+            log.warning("%s: no IPv4 address of this device to announce; add the satellite in Home "
+                        "Assistant by host and port", self._key)
             return
-        info = ServiceInfo(SERVICE, f"{self.name}.{SERVICE}", port=self._port, properties={},
+        info = ServiceInfo(self._service, f"{self.name}.{self._service}", port=self._port, properties=self._properties,
                            parsed_addresses=addresses, server=f"{socket.gethostname()}.local.")
         try:
             interfaces = addresses if not ipaddress.ip_address(self._host).is_unspecified else None
@@ -63,8 +69,8 @@ class Advertiser:
                 ip_version=IPVersion.V4Only)
             zc.register_service(info)
         except Exception as exc:  # noqa: BLE001 - a LAN without multicast must not stop guardd
-            log.warning("wyoming.advertise: cannot announce the satellite (%s); add it in Home "
-                        "Assistant by host and port", exc)
+            log.warning("%s: cannot announce the satellite (%s); add it in Home Assistant by host and "
+                        "port", self._key, exc)
             return
         with self._lock:
             self._zeroconf, self._info = zc, info
@@ -72,7 +78,7 @@ class Advertiser:
         if stopped:
             self.stop()
         else:
-            log.info("wyoming.advertise: announced %s on %s", info.name, ", ".join(addresses))
+            log.info("%s: announced %s on %s", self._key, info.name, ", ".join(addresses))
 
     def stop(self) -> None:
         with self._lock:
