@@ -101,8 +101,8 @@ def test_both_links_at_once_are_refused(tmp_path):
                                             "192.168.1.20:6053 (got 'pi.local:6053': 'pi.local' is not an IP address)"),
     ("esphome:\n  allow: [0.0.0.0]\n", "esphome.allow: '0.0.0.0' would stand for any host; list the Home "
                                        "Assistant host's own address"),
-    ("after_wake:\n  upload_to: esphome\n", "after_wake.upload_to: is esphome, but the ESPHome link does not take "
-                                            "uploads in this version; use wyoming (satellite mode) or a destination"),
+    ("after_wake:\n  upload_to: esphome\n", "after_wake.upload_to: is esphome, but the encrypted link is off; set "
+                                            "esphome.listen and esphome.encryption_key"),
     ("destinations:\n  esphome:\n    url: https://example.com/\n",
      "destinations.esphome: is reserved for Home Assistant's encrypted link (the esphome: section); give this "
      "destination another name"),
@@ -111,13 +111,17 @@ def test_each_bad_esphome_value_is_named(tmp_path, text, message):
     assert problems(tmp_path, text) == [message]
 
 
-def test_settings_that_do_nothing_while_off_are_warned_of_and_the_unserved_link_too(tmp_path):
+def test_settings_that_do_nothing_while_off_are_warned_of_and_a_link_that_gets_no_audio_too(tmp_path):
     off = load(tmp_path, "esphome:\n  allow: [192.168.1.10]\n  advertise: true\n")
     assert [w.split(": ", 1)[1] for w in off.warnings] == [
         "esphome.allow: does nothing while esphome.listen is null",
         "esphome.advertise: does nothing while esphome.listen is null"]
     on = load(tmp_path, f"esphome:\n  listen: 127.0.0.1:6053\n  encryption_key: {{file: {key_file(tmp_path)}}}\n")
-    assert any("does not serve the ESPHome link yet" in w for w in on.warnings)
+    assert [w.split(": ", 1)[1] for w in on.warnings] == [
+        "esphome.listen: Home Assistant gets no audio unless after_wake.upload_to is esphome"]
+    served = load(tmp_path, f"esphome:\n  listen: 127.0.0.1:6053\n  encryption_key: {{file: {key_file(tmp_path)}}}\n"
+                            "after_wake:\n  upload_to: esphome\n")
+    assert served.warnings == () and served.destination("esphome").spoken_name == "Home Assistant"
 
 
 def test_esphome_key_prints_a_fresh_key_that_home_assistants_client_accepts(tmp_path):

@@ -23,7 +23,7 @@ from guardd.esphome import handshake as handshakemod
 from guardd.esphome import link as linkmod
 from guardd.esphome.framing import frame
 from guardd.esphome.handshake import REFUSAL, SERVER_HELLO
-from guardd.esphome.inputs import PeerNews
+from guardd.homeassistant.inputs import PeerNews
 from guardd.esphome.link import RATE_BYTES
 from guardd.esphome.messages import pb
 
@@ -175,7 +175,7 @@ def test_the_pending_handshakes_are_bounded_and_a_flood_of_strangers_cannot_lock
         sock.close()
     took = time.monotonic() - started
     news = refusals(s)
-    assert sum(1 + n.more for n in news) <= s.link.refused  # rationed: few reported, all counted
+    assert sum(1 + n.count for n in news) <= s.link.refused  # rationed: few reported, all counted
     assert len(news) <= 1 + took / linkmod.REFUSAL_GAP_S and s.link.refused >= 100
 
 

@@ -24,9 +24,9 @@ from harness.esphome import served
 from guardd.esphome import link as linkmod
 from guardd.esphome.device import ANNOUNCE, BASE_FEATURES, MUTE_KEY, TIMERS
 from guardd.esphome.inputs import (
-    Announce, Ignored, MuteAsked, PeerFrame, PeerNews, ReplyAudio, RunAnswered, RunEvent, SatelliteOn, TimerNews,
-    Uploading,
+    Announce, Ignored, MuteAsked, ReplyAudio, RunAnswered, RunEvent, SatelliteOn, TimerNews,
 )
+from guardd.homeassistant.inputs import PeerFrame, PeerNews, Uploading
 
 
 def run(coro: Any) -> Any:
@@ -34,7 +34,7 @@ def run(coro: Any) -> Any:
 
 
 def said(item: Any, kind: type) -> bool:
-    return isinstance(item, PeerFrame) and isinstance(item.said, kind)
+    return isinstance(item, PeerFrame) and isinstance(item.event, kind)
 
 
 def speech(seconds: float = 2.0) -> bytes:
@@ -86,9 +86,9 @@ async def satellite(s: Any, voice: VoiceHandlers | None = None) -> tuple[Any, Vo
 
 
 def upload_from(s: Any, request_id: str, pcm: bytes, sha256: str | None = None) -> Any:
-    """link.upload on a thread of its own, as the sender calls it."""
+    """link.send_utterance on a thread of its own, as the sender calls it."""
     return asyncio.get_running_loop().run_in_executor(
-        None, s.link.upload, request_id, pcm, sha256 or hashlib.sha256(pcm).hexdigest(), 5.0)
+        None, s.link.send_utterance, request_id, pcm, sha256 or hashlib.sha256(pcm).hexdigest(), 5.0)
 
 
 def test_home_assistant_connects_with_the_key_and_reads_only_what_guardd_supports():
@@ -136,7 +136,7 @@ def test_the_mute_switch_tells_the_truth_and_home_assistant_cannot_lift_the_mute
             await client.disconnect()
 
         run(go())
-    asked = [i.said for i in s.items() if said(i, MuteAsked)]
+    asked = [i.event for i in s.items() if said(i, MuteAsked)]
     assert asked == [MuteAsked(False), MuteAsked(True)]
 
 
@@ -160,7 +160,7 @@ def test_no_audio_leaves_before_an_upload_and_exactly_the_approved_audio_after()
     items = s.items()
     uploading = next(i for i, item in enumerate(items) if isinstance(item, Uploading))
     answered = next(i for i, item in enumerate(items) if said(item, RunAnswered))
-    assert uploading < answered and items[answered].run == "r7" and items[answered].said == RunAnswered(False)
+    assert uploading < answered and items[answered].run == "r7" and items[answered].event == RunAnswered(False)
 
 
 def test_an_upload_whose_audio_is_not_the_approved_audio_sends_nothing():
@@ -179,11 +179,14 @@ def test_an_upload_whose_audio_is_not_the_approved_audio_sends_nothing():
     assert not any(isinstance(i, Uploading) for i in s.items())
 
 
-def test_an_upload_without_a_subscribed_satellite_fails_at_once():
+def test_an_upload_without_a_subscribed_satellite_waits_for_one_within_its_deadline_then_fails():
     with served() as s:
         pcm = speech(0.5)
-        assert s.link.upload("r1", pcm, hashlib.sha256(pcm).hexdigest(), 5.0) == (
-            0, "Home Assistant has not subscribed to the voice assistant")
+        began = time.monotonic()
+        assert s.link.send_utterance("r1", pcm, hashlib.sha256(pcm).hexdigest(), 0.5) == (
+            0, "Home Assistant has not subscribed to the voice assistant (waited 0.5 s)")
+        assert 0.5 <= time.monotonic() - began < 2.0
+        assert not any(isinstance(i, Uploading) for i in s.items())
 
 
 def test_home_assistant_refusing_the_run_fails_the_upload_before_any_audio():
@@ -225,13 +228,13 @@ def test_what_home_assistant_says_about_a_run_reaches_the_core_as_plain_values()
         finished = run(go())
     assert finished.success is True
     frames = [i for i in s.items() if isinstance(i, PeerFrame)]
-    assert [f.said for f in frames if isinstance(f.said, RunEvent)] == [
+    assert [f.event for f in frames if isinstance(f.event, RunEvent)] == [
         RunEvent("stt-end", (("text", "lights on"),)), RunEvent("tts-stream-start"), RunEvent("run-end")]
-    assert all(f.run == "r3" for f in frames if isinstance(f.said, (RunEvent, ReplyAudio)))
-    assert [f.said for f in frames if isinstance(f.said, ReplyAudio)] == [ReplyAudio(b"\x01\x00" * 512)]
-    assert [f.said for f in frames if isinstance(f.said, Announce)] == [
+    assert all(f.run == "r3" for f in frames if isinstance(f.event, (RunEvent, ReplyAudio)))
+    assert [f.event for f in frames if isinstance(f.event, ReplyAudio)] == [ReplyAudio(b"\x01\x00" * 512)]
+    assert [f.event for f in frames if isinstance(f.event, Announce)] == [
         Announce("http://127.0.0.1:8123/api/tts_proxy/x.wav", "Dinner is ready", "", False)]
-    assert [f.said for f in frames if isinstance(f.said, TimerNews)] == [
+    assert [f.event for f in frames if isinstance(f.event, TimerNews)] == [
         TimerNews("timer-started", "t1", "tea", 300, 300, True)]
 
 
@@ -253,7 +256,7 @@ def test_the_voice_configuration_names_guardds_wake_words_and_home_assistant_can
         config, again = run(go())
     assert [w.id for w in config.available_wake_words] == ["alexa", "hey_jarvis"]  # never an offered one
     assert config.active_wake_words == again.active_wake_words == ["alexa", "hey_jarvis"]
-    ignored = [i.said for i in s.items() if said(i, Ignored)]
+    ignored = [i.event for i in s.items() if said(i, Ignored)]
     assert [i.what for i in ignored] == ["a change of wake words"]
 
 
@@ -273,7 +276,7 @@ def test_a_newer_subscription_takes_the_satellite_from_an_older_connection():
             await first.disconnect()
 
         run(go())
-    assert [i.said for i in s.items() if said(i, SatelliteOn)] == [SatelliteOn(True), SatelliteOn(True)]
+    assert [i.event for i in s.items() if said(i, SatelliteOn)] == [SatelliteOn(True), SatelliteOn(True)]
 
 
 def test_extra_connections_close_the_oldest_that_is_not_the_satellite(monkeypatch):

@@ -9,16 +9,16 @@ from guardd.control import protocol
 from guardd.control.server import ClientCall, ClientGone, ControlServer
 from guardd.core import Core
 from guardd.errors import BadRequest, Refused
-from guardd.wyoming.link import WyomingLink
+from guardd.homeassistant.link import Link
 
 
 class Clients:
     """Turns control-socket calls into core actions and core events into client messages."""
 
-    def __init__(self, core: Core, server: ControlServer, link: WyomingLink | None = None) -> None:
+    def __init__(self, core: Core, server: ControlServer, link: Link | None = None) -> None:
         self.core = core
         self.server = server
-        self.link = link  # satellite mode: its peer and frame counts are part of the status
+        self.link = link  # Home Assistant's link: its peer and message counts are part of the status
         self.subscribers: set[int] = set()
 
     def handle(self, event: ClientCall | ClientGone) -> None:
@@ -29,8 +29,8 @@ class Clients:
         client, message = event.client, event.message
         call = message["call"]
         if call == "status":
-            wyoming = {"wyoming": self.link.status()} if self.link is not None else {}
-            self.server.send(client, {"status": "ok", **self.core.tell.status(), **wyoming})
+            link = {self.link.destination: self.link.status()} if self.link is not None else {}
+            self.server.send(client, {"status": "ok", **self.core.tell.status(), **link})
         elif call == "mute":  # software can mute, never unmute
             caller = event.caller
             self.core.mute(f"socket uid={caller.uid} pid={caller.pid} exe={caller.exe}")

@@ -35,9 +35,10 @@ from guardd.pipeline import open_pipeline, speaker_output
 from guardd.sounddevices import import_sounddevice
 from guardd.speak.player import NEWS, Played, Player, Playing, Said
 from guardd.speak.voice import ENGINE, INSTALL, Espeak, find_voice
-from guardd.homeassistant.advertise import Advertiser
-from guardd.wyoming.info import satellite_info
+from guardd.homeassistant.advertise import ESPHOME_SERVICE, Advertiser
 from guardd.homeassistant.inputs import PeerFrame, PeerNews, Uploading
+from guardd.homeassistant.link import Link
+from guardd.wyoming.info import satellite_info
 from guardd.wyoming.link import WyomingLink
 
 log = logging.getLogger(__name__)
@@ -226,34 +227,61 @@ def _serve(config: Config, button: SimulatedButton | None, voice: Espeak | None,
     return next_config
 
 
-def satellite_link(config: Config, inbox: Inbox) -> WyomingLink | None:
-    """Home Assistant's link in satellite mode (wyoming.listen), not yet listening; or None."""
+def satellite_link(config: Config, inbox: Inbox) -> Link | None:
+    """Home Assistant's link, not yet listening: the Wyoming satellite (wyoming.listen), the
+    encrypted ESPHome link (esphome.listen; check-config lets only one be set), or None."""
     address = config.wyoming.address
-    if address is None:
+    if address is not None:
+        info = satellite_info(config.wyoming.name, config.wake.labels)
+        return WyomingLink(address[0], address[1], config.wyoming.allow, info, inbox.peer)
+    esphome = config.esphome
+    if esphome.address is None:
         return None
-    info = satellite_info(config.wyoming.name, config.wake.labels)
-    return WyomingLink(address[0], address[1], config.wyoming.allow, info, inbox.peer)
+    # Imported here: the link needs the esphome extra (check-config names it when it is missing).
+    from guardd.esphome.device import ANNOUNCE, BASE_FEATURES, Identity, local_mac
+    from guardd.esphome.link import EsphomeLink
+
+    identity = Identity(esphome.name, local_mac(esphome.name), config.wake.labels, BASE_FEATURES | ANNOUNCE)
+    return EsphomeLink(esphome.address[0], esphome.address[1], esphome.encryption_key, identity, esphome.allow,
+                       inbox.peer)
 
 
-def start_link(link: WyomingLink | None, core: Core) -> Advertiser | None:
-    """Listen for Home Assistant (and announce it, with wyoming.advertise). A listener that
-    cannot start is the satellite's fault alone: everything else goes on, and the log and
-    `guardd status` say why."""
-    wyoming = core.config.wyoming
-    if link is None or wyoming.address is None:
+def start_link(link: Link | None, core: Core) -> Advertiser | None:
+    """Listen for Home Assistant (and announce it, with wyoming.advertise or esphome.advertise).
+    A listener that cannot start is the link's fault alone: everything else goes on, and the log
+    and `guardd status` say why."""
+    if link is None:
         return None
+    config = core.config
+    wyoming = link.destination == "wyoming"
+    section = config.wyoming if wyoming else config.esphome
+    assert section.address is not None
     try:
         link.start()
     except OSError as exc:
-        core.report_fault("wyoming", f"cannot listen for Home Assistant on {wyoming.listen}: "
-                                     f"{exc.strerror or exc}; set wyoming.listen to an address of this "
-                                     "device and a free port (under the systemd unit, a port other than "
-                                     "10700 also needs SocketBindAllow=tcp:PORT: hardware.md)")
+        default = 10700 if wyoming else 6053
+        core.report_fault(link.destination, f"cannot listen for Home Assistant on {section.listen}: "
+                                            f"{exc.strerror or exc}; set {link.destination}.listen to an address of "
+                                            f"this device and a free port (under the systemd unit, a port other than "
+                                            f"{default} also needs SocketBindAllow=tcp:PORT: hardware.md)")
         return None
-    log.info("satellite mode: listening on %s for %s", wyoming.listen, ", ".join(wyoming.allow))
-    if not wyoming.advertise:
+    if wyoming:
+        log.info("satellite mode: listening on %s for %s", section.listen, ", ".join(config.wyoming.allow))
+    else:
+        allow = f" (only from {', '.join(config.esphome.allow)})" if config.esphome.allow else ""
+        log.info("encrypted link: listening on %s for Home Assistant's ESPHome integration with the key%s",
+                 section.listen, allow)
+    if not section.advertise:
         return None
-    advertiser = Advertiser(wyoming.name, wyoming.address[0], link.port or wyoming.address[1])
+    if wyoming:
+        advertiser = Advertiser(section.name, section.address[0], link.port or section.address[1])
+    else:
+        from guardd.esphome.device import local_mac
+
+        mac = local_mac(section.name).replace(":", "").lower()
+        advertiser = Advertiser(section.name, section.address[0], link.port or section.address[1],
+                                service=ESPHOME_SERVICE, key="esphome.advertise",
+                                properties={"mac": mac, "friendly_name": section.name, "version": "guardd"})
     advertiser.start()
     return advertiser
 

@@ -192,6 +192,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     wyoming = state.get("wyoming")
     if wyoming:
         print_wyoming(wyoming)
+    esphome = state.get("esphome")
+    if esphome:
+        print_esphome(esphome)
     for event in state.get("recent_events", []):
         fields = " ".join(f"{k}={v}" for k, v in sorted(event.items()) if k not in ("event", "t", "body"))
         print(f"  {event['event']:<10} {fields}")
@@ -215,4 +218,22 @@ def print_wyoming(wyoming: dict) -> None:
               f"; {wyoming.get('connections', 0)} connection(s) open")
     for way in ("sent", "received", "refused"):
         counts = " ".join(f"{k}={v}" for k, v in sorted(wyoming.get(way, {}).items())) or "none"
+        print(f"  {way:<9} {counts}")
+
+
+def print_esphome(esphome: dict) -> None:
+    """The encrypted link's lines of `guardd status`."""
+    if not esphome.get("listening", True):
+        print(f"esphome:   NOT listening on {esphome['listen']}: {esphome.get('failure') or 'not started'}")
+    elif esphome["peer"]:
+        print(f"esphome:   listening on {esphome['listen']}; Home Assistant ({esphome['peer']}) subscribed "
+              f"to the voice assistant, up {esphome['connected_s']:g} s; {esphome['sessions']} connection(s) "
+              "past the handshake")
+    else:
+        print(f"esphome:   listening on {esphome['listen']}; Home Assistant not subscribed "
+              f"({esphome['sessions']} connection(s) past the handshake)")
+    print(f"  refused   {esphome['refused']} connection(s) without the key; "
+          f"{esphome.get('announcements_fetched', 0)} announcement(s) fetched")
+    for way in ("sent", "received"):
+        counts = " ".join(f"{k}={v}" for k, v in sorted(esphome.get(way, {}).items())) or "none"
         print(f"  {way:<9} {counts}")

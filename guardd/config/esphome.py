@@ -16,6 +16,13 @@ from guardd.esphome.keys import decode_key
 STORE = ("guardd esphome-key | sudo install -m 600 -o guardd /dev/stdin /etc/guardd/esphome.key, "
          "then encryption_key: {file: /etc/guardd/esphome.key}")
 EXTRA = ("aioesphomeapi", "nacl")  # what `pip install 'guardd[esphome]'` brings
+INSTALL = ("pip install 'guardd[esphome]' (on a Pi installed by scripts/install.sh: sudo bash "
+           "scripts/install.sh --esphome)")
+
+
+def missing_extra() -> list[str]:
+    """The modules of the esphome extra that are not installed."""
+    return [m for m in EXTRA if importlib.util.find_spec(m) is None]
 
 
 def load_encryption_key(node: yaml.Node, loader: yaml.SafeLoader,
@@ -51,14 +58,10 @@ def esphome_checks(config: Config, node: yaml.Node, problems: Problems,
         if not esphome.encryption_key:
             problems.add(find(node, "esphome", "listen"), "esphome.encryption_key",
                          f"is required when esphome.listen is set: Home Assistant must prove it; {STORE}")
-        missing = [m for m in EXTRA if importlib.util.find_spec(m) is None]
+        missing = missing_extra()
         if missing:
             problems.add(find(node, "esphome", "listen"), "esphome.listen",
-                         f"needs {', '.join(missing)}: pip install 'guardd[esphome]'")
-        else:
-            problems.warn(find(node, "esphome", "listen"), "esphome.listen",
-                          "this version of `guardd run` does not serve the ESPHome link yet; Home Assistant "
-                          "cannot connect (use wyoming: for satellite mode until it does)")
+                         f"needs {', '.join(missing)}: {INSTALL}")
     if esphome.listen is None:
         for key in ("encryption_key", "allow", "advertise"):
             if getattr(esphome, key):
@@ -68,7 +71,11 @@ def esphome_checks(config: Config, node: yaml.Node, problems: Problems,
         problems.add(find(node, "esphome", "listen"), "esphome.listen",
                      "and wyoming.listen are both set; one link serves Home Assistant at a time: set "
                      "wyoming.listen: null for the encrypted ESPHome link, or esphome.listen: null")
-    if config.after_wake.upload_to == ESPHOME and not problems.about("after_wake.upload_to"):
+    if (config.after_wake.upload_to == ESPHOME and esphome.listen is None
+            and not problems.about("after_wake.upload_to", "esphome")):
         problems.add(find(node, "after_wake", "upload_to"), "after_wake.upload_to",
-                     "is esphome, but the ESPHome link does not take uploads in this version; use wyoming "
-                     "(satellite mode) or a destination")
+                     "is esphome, but the encrypted link is off; set esphome.listen and esphome.encryption_key")
+    elif (esphome.listen is not None and config.after_wake.upload_to != ESPHOME
+            and not problems.about("after_wake.upload_to", "esphome")):
+        problems.warn(find(node, "esphome", "listen"), "esphome.listen",
+                      "Home Assistant gets no audio unless after_wake.upload_to is esphome")

@@ -1,8 +1,6 @@
-"""What the ESPHome link hands the core: plain values, never a socket or a protobuf message.
-
-PeerNews says a connection came, was refused (it did not prove the key, or broke a bound before
-it did) or ended. PeerFrame carries what an authenticated peer's message means (`said`), marked
-with the upload it may answer. Uploading comes before an approved upload's first message.
+"""What an authenticated ESPHome peer's message says, as the session reads it (session.py): plain
+values, never a protobuf message. They travel to the core as the `event` of the shared PeerFrame
+(homeassistant/inputs.py), where the adapter (satellite.py) turns them into the shared meanings.
 Messages the session answers itself (hello, device info, entities, ping, configuration) never
 reach the core.
 """
@@ -11,16 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-
-@dataclass(frozen=True)
-class PeerNews:
-    """`connected`, `refused` or `closed`; `more` counts the refusals not reported on their own
-    since the last one (the link rations them)."""
-
-    what: str
-    peer: str
-    reason: str = ""
-    more: int = 0
+from guardd.homeassistant.said import Ignored
 
 
 @dataclass(frozen=True)
@@ -84,29 +73,4 @@ class TimerNews:
     active: bool
 
 
-@dataclass(frozen=True)
-class Ignored:
-    """Something Home Assistant asked that guardd does not do (the reason says why)."""
-
-    what: str
-    reason: str
-
-
 Said = SatelliteOn | MuteAsked | RunAnswered | RunEvent | ReplyAudio | Announce | TimerNews | Ignored
-
-
-@dataclass(frozen=True)
-class PeerFrame:
-    """What an authenticated peer's message meant; `run` is the request id of the last upload
-    on this connection (what the message may be an answer to), None before any."""
-
-    peer: str
-    said: Said
-    run: str | None = None
-
-
-@dataclass(frozen=True)
-class Uploading:
-    """An approved upload is about to be written: the messages that follow may answer it."""
-
-    request_id: str

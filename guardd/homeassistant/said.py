@@ -81,6 +81,15 @@ class BadAudio:
 
 
 @dataclass(frozen=True)
+class Unplayable:
+    """A sound Home Assistant offered that guardd will not play (a format it does not play, a
+    URL it does not fetch): logged, and the peer told at once that it did not play."""
+
+    what: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class Ignored:
     """Something Home Assistant asked that guardd does not do (the reason says why)."""
 
@@ -96,4 +105,6 @@ class Counted:
 
 
 Meaning = (Hold | FromAfar | Heard | ReplyText | RunFailed | SoundStart | SoundChunk | SoundEnd | BadAudio
-           | Ignored | Counted)
+           | Unplayable | Ignored | Counted)
+MEANINGS = (Hold, FromAfar, Heard, ReplyText, RunFailed, SoundStart, SoundChunk, SoundEnd, BadAudio, Unplayable,
+            Ignored, Counted)

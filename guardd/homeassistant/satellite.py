@@ -35,6 +35,7 @@ from guardd.homeassistant.playing import Sounds
 from guardd.homeassistant.ration import Ration
 from guardd.homeassistant.said import (
     BadAudio, FromAfar, Heard, Hold, Ignored, Meaning, ReplyText, RunFailed, SoundChunk, SoundEnd, SoundStart,
+    Unplayable,
 )
 from guardd.homeassistant.sound import BadSound
 from guardd.journal import Recorder
@@ -178,6 +179,9 @@ class Satellite:
             self._ignored(frame, said.what, NOT_FROM_AFAR)
         elif isinstance(said, Ignored):
             self._ignored(frame, said.what, said.reason)
+        elif isinstance(said, Unplayable):
+            self._ignored(frame, said.what, said.reason)
+            self._peer.played(frame.connection, False)
         elif isinstance(said, (Heard, ReplyText, RunFailed)):
             self._answer(frame, said, what)
         elif isinstance(said, BadAudio):

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import os
-import queue
 import socket
 import time
 from contextlib import contextmanager
@@ -16,6 +15,7 @@ from typing import Any, Callable, Iterator
 from aioesphomeapi import APIClient
 from noise.connection import NoiseConnection
 
+from guardd.cli.inbox import PeerLane
 from guardd.esphome.device import Identity, local_mac
 from guardd.esphome.framing import frame
 from guardd.esphome.link import EsphomeLink
@@ -29,7 +29,7 @@ class Served:
     link: EsphomeLink
     key: str  # base64, as Home Assistant stores it
     psk: bytes
-    inbox: "queue.Queue[Any]" = field(default_factory=queue.Queue)
+    lane: PeerLane = field(default_factory=PeerLane)  # the daemon's own lane for the link, drained by the test
     taken: list[Any] = field(default_factory=list)
 
     @property
@@ -43,11 +43,8 @@ class Served:
 
     def items(self) -> list[Any]:
         """Everything the link handed over so far, in order."""
-        try:
-            while True:
-                self.taken.append(self.inbox.get_nowait())
-        except queue.Empty:
-            return list(self.taken)
+        self.taken += [item for _, item in self.lane.take()]
+        return list(self.taken)
 
     def wait_for(self, test: Callable[[Any], bool], what: str, timeout_s: float = 10.0) -> Any:
         """The first item handed over (since the start) that passes `test`; AssertionError
@@ -59,22 +56,19 @@ class Served:
                 return found[0]
             if time.monotonic() > deadline:
                 raise AssertionError(f"no {what} within {timeout_s:g} s; saw {self.taken!r}"[:2000])
-            try:
-                self.taken.append(self.inbox.get(timeout=0.05))
-            except queue.Empty:
-                pass
+            time.sleep(0.02)
 
 
 @contextmanager
 def served(*, allow: tuple[str, ...] = (), features: int | None = None, name: str = "kitchen") -> Iterator[Served]:
     psk = os.urandom(32)
-    inbox: queue.Queue[Any] = queue.Queue()
+    lane = PeerLane()
     identity = Identity(name, local_mac(name), ("alexa", "hey_jarvis"),
                         **({} if features is None else {"features": features}))
-    link = EsphomeLink("127.0.0.1", 0, psk, identity, allow, inbox.put)
+    link = EsphomeLink("127.0.0.1", 0, psk, identity, allow, lane)
     link.start()
     try:
-        yield Served(link, base64.b64encode(psk).decode(), psk, inbox)
+        yield Served(link, base64.b64encode(psk).decode(), psk, lane)
     finally:
         link.stop()
 

@@ -1,0 +1,212 @@
+"""A sound Home Assistant asks guardd to fetch from it (an announcement over the ESPHome API
+comes as a URL): fetched on a thread of its own, only from the connected Home Assistant's own
+address, and handed on as the shared meanings of a sound (said.py) while it arrives, so it plays
+as it comes and the rules bound it like any other (playing.py, sound.py).
+
+What guardd will fetch, and nothing else:
+- `http` only, to the PEER's address: the connection is made to the address Home Assistant's
+  link comes from, never to a name or address in the URL (no DNS, no other host; the URL gives
+  only the port and the path, and its host goes as the Host header);
+- no proxy (http.client, which reads no proxy settings), no redirect (a 3xx is refused);
+- a WAV file of 16-bit PCM (what sound.py plays: 8 to 48 kHz, mono or stereo), at most
+  MAX_BYTES, every read within READ_S and the whole within FETCH_S;
+- anything else (MP3, FLAC, ...) is Unplayable, said before a sample plays.
+"""
+
+from __future__ import annotations
+
+import http.client
+import ipaddress
+import logging
+import struct
+import threading
+import time
+from typing import Callable
+from urllib.parse import urlsplit
+
+from guardd.homeassistant.said import BadAudio, Meaning, SoundChunk, SoundEnd, SoundStart, Unplayable
+from guardd.homeassistant.sound import MAX_S
+
+log = logging.getLogger(__name__)
+
+READ_S = 10.0  # one read of the answer
+FETCH_S = MAX_S + 30.0  # the whole answer: a text-to-speech that streams speaks about as fast as it plays
+MAX_BYTES = int(MAX_S * 48000) * 2 * 2 + 4096  # the longest sound guardd plays, at its widest format
+PIECE = 8192  # bytes handed on at a time
+WAV_FORMATS = (1, 0xFFFE)  # PCM, and WAVE_FORMAT_EXTENSIBLE (its subformat is checked too)
+PCM_GUID_TAIL = b"\x00\x00\x00\x00\x10\x00\x80\x00\x00\xaa\x00\x38\x9b\x71"
+
+
+class NotFetched(Exception):
+    """The URL or the answer is not something guardd fetches or plays; the message says why."""
+
+
+def target(url: str, peer_host: str) -> tuple[str, int, str, str]:
+    """(address to connect to, port, path, Host header) for `url`, which must be http; the address
+    is always `peer_host`. NotFetched otherwise."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port or 80
+    except ValueError as exc:
+        raise NotFetched(f"a URL that does not parse ({exc})") from None
+    if parts.scheme != "http":
+        raise NotFetched(f"a {parts.scheme or 'relative'} URL: guardd fetches only http from Home Assistant's own address")
+    if not parts.hostname:
+        raise NotFetched("a URL without a host")
+    try:
+        ipaddress.ip_address(peer_host)
+    except ValueError:
+        raise NotFetched(f"the peer's address {peer_host!r} is not an address") from None
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    return peer_host, port, path, parts.netloc
+
+
+class WavReader:
+    """A WAV file's header as its bytes come, then its samples: `feed` returns the meanings that
+    the new bytes complete (the start once the header is read, then pieces of whole frames)."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+        self._frame = 0  # bytes of one frame, once the format is known
+        self._in_data = False
+        self._left = 0  # bytes left in the data chunk (a streamed WAV may claim more than comes)
+
+    def feed(self, data: bytes) -> list[Meaning]:
+        self._buffer += data
+        out: list[Meaning] = []
+        if not self._in_data:
+            start = self._header()
+            if start is None:
+                return out
+            out.append(start)
+        usable = min(len(self._buffer), self._left)
+        usable -= usable % self._frame
+        if usable:
+            out.append(SoundChunk(bytes(self._buffer[:usable])))
+            del self._buffer[:usable]
+            self._left -= usable
+        return out
+
+    def _header(self) -> SoundStart | None:
+        buf = self._buffer
+        if len(buf) < 12:
+            return None
+        if buf[:4] != b"RIFF" or buf[8:12] != b"WAVE":
+            raise NotFetched(f"not a WAV file (it begins {bytes(buf[:4])!r}); guardd plays only WAV")
+        at, fmt = 12, None
+        while True:
+            if len(buf) < at + 8:
+                if at > 4096:
+                    raise NotFetched("a WAV header of over 4 KiB")
+                return None
+            chunk, size = bytes(buf[at:at + 4]), struct.unpack_from("<I", buf, at + 4)[0]
+            if chunk == b"data":
+                if fmt is None:
+                    raise NotFetched("a WAV file whose samples come before their format")
+                del buf[:at + 8]
+                self._in_data, self._left = True, size
+                return fmt
+            if size > 4096 or at > 4096:
+                raise NotFetched("a WAV header of over 4 KiB")
+            if len(buf) < at + 8 + size:
+                return None
+            if chunk == b"fmt ":
+                fmt = self._format(bytes(buf[at + 8:at + 8 + size]))
+            at += 8 + size + (size & 1)
+
+    def _format(self, body: bytes) -> SoundStart:
+        if len(body) < 16:
+            raise NotFetched("a WAV format chunk that is too short")
+        tag, channels, rate, _, _, bits = struct.unpack_from("<HHIIHH", body)
+        if tag not in WAV_FORMATS or (tag == 0xFFFE and body[26:40] != PCM_GUID_TAIL):
+            raise NotFetched(f"a WAV file of format {tag:#x}, not PCM samples")
+        if bits != 16:
+            raise NotFetched(f"a WAV file of {bits}-bit samples; guardd plays 16-bit")
+        self._frame = 2 * max(channels, 1)
+        return SoundStart(rate, 2, channels)
+
+
+class Fetch:
+    """One sound fetched on its own thread; `offer(meaning)` hands each on (it may wait, within
+    its own bound, and returns False when the sound must stop). `stop` ends it from any thread."""
+
+    def __init__(self, url: str, peer_host: str, offer: Callable[[Meaning], bool], name: str = "guardd-fetch") -> None:
+        self._url = url
+        self._peer_host = peer_host
+        self._offer = offer
+        self._stopped = threading.Event()
+        self._conn: http.client.HTTPConnection | None = None
+        self._lock = threading.Lock()
+        self.received = 0  # bytes of the answer's body
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        with self._lock:
+            conn = self._conn
+        if conn is not None and conn.sock is not None:
+            try:
+                conn.sock.shutdown(2)
+            except OSError:
+                pass
+
+    def _run(self) -> None:
+        started = False
+        try:
+            started = self._fetch()
+        except NotFetched as exc:
+            self._offer(BadAudio(str(exc)) if started else Unplayable("an announcement", str(exc)))
+        except (OSError, http.client.HTTPException) as exc:
+            why = f"fetching it failed: {exc}"
+            self._offer(BadAudio(why) if started else Unplayable("an announcement", why))
+        finally:
+            with self._lock:
+                conn, self._conn = self._conn, None
+            if conn is not None:
+                conn.close()
+
+    def _fetch(self) -> bool:
+        """Fetch and hand on; whether the sound began (a failure after it is bad audio)."""
+        address, port, path, host = target(self._url, self._peer_host)
+        deadline = time.monotonic() + FETCH_S
+        conn = http.client.HTTPConnection(address, port, timeout=READ_S)
+        with self._lock:
+            self._conn = conn
+        conn.putrequest("GET", path, skip_host=True, skip_accept_encoding=True)
+        conn.putheader("Host", host)
+        conn.putheader("Accept", "audio/wav, audio/x-wav")
+        conn.endheaders()
+        answer = conn.getresponse()
+        if answer.status != 200:
+            raise NotFetched(f"Home Assistant answered {answer.status} {answer.reason}"
+                             + (" (a redirect, not followed)" if 300 <= answer.status < 400 else ""))
+        reader = WavReader()
+        started = False
+        while not self._stopped.is_set():
+            if time.monotonic() > deadline:
+                raise NotFetched(f"the sound took over {FETCH_S:g} s to fetch")
+            data = answer.read1(PIECE)
+            if not data:
+                break
+            self.received += len(data)
+            if self.received > MAX_BYTES:
+                raise NotFetched(f"a sound of over {MAX_BYTES} bytes")
+            for meaning in reader.feed(data):
+                started = started or isinstance(meaning, SoundStart)
+                if not self._offer(meaning):
+                    return started
+        if self._stopped.is_set():
+            return started
+        if not started:
+            raise NotFetched("a WAV file without its samples")
+        self._offer(SoundEnd("the fetched sound's end"))
+        return started
