@@ -146,3 +146,21 @@ def test_check_config_names_an_inline_key_and_exits_78(tmp_path):
                          text=True, timeout=120, env=dict(os.environ, GUARDD_CONFIG=""))
     assert out.returncode == 78
     assert f"{path}:3: esphome.encryption_key: is written inline" in out.stderr and KEY not in out.stderr
+
+
+def test_doctor_names_the_key_file_and_who_may_read_it_and_where_the_link_listens(tmp_path):
+    from harness import guardd, write_config
+    from harness.home_assistant import free_port
+
+    from test_doctor import lines_of
+
+    key = key_file(tmp_path)
+    config = write_config(tmp_path, esphome={"listen": f"127.0.0.1:{free_port()}",
+                                             "encryption_key": {"file": str(key)}},
+                          after_wake={"upload_to": "esphome"})
+    result = guardd("doctor", "--config", str(config), env={"GPIOZERO_PIN_FACTORY": "mock"}, timeout=60)
+    line = lines_of(result.stdout)["encrypted link"]
+    assert line.startswith("ok  ") and f"key in {key} (mode 0600" in line and "after a press" in line, line
+    off = write_config(tmp_path, esphome={"listen": None})
+    result = guardd("doctor", "--config", str(off), env={"GPIOZERO_PIN_FACTORY": "mock"}, timeout=60)
+    assert "off (esphome.listen is null)" in lines_of(result.stdout)["encrypted link"]

@@ -14,7 +14,7 @@ from guardd.cli.doctor.audio import check_microphone, check_models, check_portau
 from guardd.cli.doctor.pins import NO_GPIO, check_pin_factory, check_pins, hardware_skipped, hardware_test
 from guardd.cli.doctor.result import Result, skipped
 from guardd.cli.doctor.system import (
-    check_clock, check_log, check_satellite, check_service, check_socket, check_state_dir,
+    check_clock, check_esphome, check_log, check_satellite, check_service, check_socket, check_state_dir,
 )
 from guardd.config.settings import Config
 
@@ -40,7 +40,7 @@ def run_checks(config: Config | None, *, hardware: bool = False,
     elif results[-1].ok:
         results.append(check_pins(config))
     results += [check_state_dir(config), check_log(config), check_socket(config), check_satellite(config),
-                check_clock(), check_service()]
+                check_esphome(config), check_clock(), check_service()]
     if hardware:
         blocked = [r for r in results if r.name in ("GPIO pin factory", "LED and button pins") and not r.ok]
         if no_gpio:

@@ -133,3 +133,63 @@ def check_satellite(config: Config) -> Result:
     finally:
         probe.close()
     return passed(name, f"{wyoming.listen} free; allows {', '.join(wyoming.allow)}; {uploads}")
+
+
+def check_esphome(config: Config) -> Result:
+    """The encrypted link: its extra installed, its key file readable (by whom), its address free."""
+    import errno
+    import socket
+
+    from guardd.config.esphome import INSTALL, STORE, missing_extra
+
+    name = "encrypted link"
+    esphome = config.esphome
+    if esphome.address is None:
+        return passed(name, "off (esphome.listen is null)")
+    missing = missing_extra()
+    if missing:
+        return failed(name, f"the esphome extra is not installed (no {', '.join(missing)})", INSTALL)
+    key_file = _key_file(config)
+    if key_file is not None:
+        try:
+            st = key_file.stat()
+            key_file.read_bytes()
+        except OSError as exc:
+            return failed(name, f"cannot read the key file {key_file}: {exc.strerror}", STORE)
+        try:
+            import pwd
+
+            owner = pwd.getpwuid(st.st_uid).pw_name
+        except (ImportError, KeyError):
+            owner = str(st.st_uid)
+        where = f"key in {key_file} (mode {st.st_mode & 0o777:04o}, owner {owner}: the service runs as guardd)"
+    else:
+        where = "key from the environment"
+    if not esphome.encryption_key:
+        return failed(name, "esphome.encryption_key is not set", STORE)
+    uploads = ("kept utterances go to it after a press" if config.after_wake.upload_to == "esphome"
+               else "after_wake.upload_to is not esphome, so it gets no audio")
+    host, port = esphome.address
+    probe = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        probe.bind((host, port))
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            return passed(name, f"{esphome.listen} is in use (by guardd itself if it runs); {where}; {uploads}")
+        return failed(name, f"cannot listen on {esphome.listen}: {exc.strerror}",
+                      "set esphome.listen to this Pi's LAN address (`hostname -I`) or 0.0.0.0, with :6053")
+    finally:
+        probe.close()
+    return passed(name, f"{esphome.listen} free; {where}; {uploads}")
+
+
+def _key_file(config: Config) -> Path | None:
+    """The file esphome.encryption_key names in the config file, if it names one."""
+    import yaml
+
+    try:
+        raw = yaml.safe_load(Path(config.source).read_text())
+        ref = raw["esphome"]["encryption_key"]["file"]
+    except (OSError, yaml.YAMLError, KeyError, TypeError):
+        return None
+    return Path(ref) if isinstance(ref, str) else None
