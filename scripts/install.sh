@@ -30,6 +30,8 @@ usage: sudo bash scripts/install.sh [--uninstall [--purge]] [options]
   --python PATH      the Python that makes the venv (default: /usr/bin/python3, 3.11 or newer)
   --pip-args "ARGS"  extra arguments for pip install, split on spaces
                      (e.g. "--no-deps --no-build-isolation" when there is no network)
+  --esphome          also install the esphome extra, for the encrypted link to Home Assistant
+                     (esphome: in the config; about 28 MB more). Kept on later runs once installed.
   -h, --help         this text
 EOF
 }
@@ -47,6 +49,7 @@ do_apt=1
 do_systemctl=1
 python=/usr/bin/python3
 pip_args=()
+esphome=0
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -60,6 +63,7 @@ while [ $# -gt 0 ]; do
         --python=*) python=${1#--python=} ;;
         --pip-args) [ $# -ge 2 ] || die "--pip-args needs a value"; read -r -a pip_args <<<"$2"; shift ;;
         --pip-args=*) read -r -a pip_args <<<"${1#--pip-args=}" ;;
+        --esphome) esphome=1 ;;
         -h | --help) usage; exit 0 ;;
         *) usage >&2; die "unknown option: $1" ;;
     esac
@@ -312,8 +316,12 @@ ensure_venv() {
             die "could not make the venv $venv with $python (is python3-venv installed?)"
         changed "created the venv $venv (it also sees the system's packages, such as python3-lgpio)"
     fi
+    # The esphome extra, asked for now or installed before (a re-run keeps what the link needs).
+    if [ "$esphome" = 1 ] || "$venv/bin/python" -c 'import aioesphomeapi, nacl' 2>/dev/null; then
+        esphome=1
+    fi
     local digest
-    digest=$(source_digest)
+    digest="$(source_digest) esphome=$esphome"
     if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$digest" ] && "$venv/bin/guardd" --version >/dev/null 2>&1; then
         return 0
     fi
@@ -326,9 +334,13 @@ ensure_venv() {
     mkdir "$work/src"
     tar -C "$src" --exclude=__pycache__ --exclude='*.pyc' -cf - pyproject.toml README.md guardd |
         tar -C "$work/src" -xf -
-    say "pip: installing guardd and its dependencies into $venv (on a Pi this downloads about 100 MB and takes a few minutes)"
+    local target=$work/src what=guardd
+    if [ "$esphome" = 1 ]; then
+        target="$work/src[esphome]" what="guardd with the esphome extra"
+    fi
+    say "pip: installing $what and its dependencies into $venv (on a Pi this downloads about 100 MB and takes a few minutes)"
     if ! "$venv/bin/python" -m pip install --disable-pip-version-check --no-input --root-user-action=ignore \
-            "${pip_args[@]}" "$work/src" >"$work/pip.log" 2>&1; then
+            "${pip_args[@]}" "$target" >"$work/pip.log" 2>&1; then
         cat "$work/pip.log" >&2
         die "pip install failed (its output is above)"
     fi
