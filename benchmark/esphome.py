@@ -12,8 +12,13 @@ zeroconf), so each figure is what the link adds to the daemon:
   link was imported, with the link on, a session connected and five uploads of 5 s made, and
   twenty connections come and gone (issue 30: at most 8 MB);
 - handshake: the client's connect (TCP, Noise handshake, hello) and guardd's CPU per handshake;
-- upload: a 5 s utterance from link.upload's call to the client's receipt of its end (the link's
-  share of issue 30's press-to-last-frame target of 100 ms);
+- upload: a 5 s utterance from link.send_utterance's call to the client's receipt of its end (the
+  link's share of issue 30's press-to-last-frame target of 100 ms);
+- press to last frame (`press`, a run of its own): `run`'s own parts in one process as
+  benchmark/satellite.py has them (the core, the daemon's inbox and its lanes, the threaded sender
+  with the link, the threaded player through PortAudio to an ALSA file PCM, the loop paced by 80 ms
+  blocks) and the client in another: from the button's release that approves a 5 s utterance to
+  the client's receipt of the run's last audio message (issue 30: at most 100 ms);
 - idle cost: the process's CPU time over `idle_s` while the client only pings, as a share of one core
   (issue 30: under 0.1 %).
 """
@@ -78,6 +83,7 @@ async def home_assistant(port: int, key: str, out: Path, idle_s: float) -> None:
 
     async def stop(abort: bool) -> None:
         ends.append(time.monotonic())
+        (out / f"end-{len(ends) - 1}").write_text("")
 
     async def audio(data: bytes, _: bytes | None) -> None:
         received[-1] += len(data)
@@ -120,8 +126,18 @@ def measure(tmp: Path, idle_s: float) -> dict[str, Any]:
     key = new_key()
     import base64
 
+    from guardd.cli.inbox import PeerLane
+
+    lane = PeerLane()  # (drained by a thread below, as the core drains it)
+    draining = threading.Event()
+
+    def drain() -> None:
+        while not draining.wait(0.05):
+            lane.take()
+
+    threading.Thread(target=drain, daemon=True).start()
     link = EsphomeLink("127.0.0.1", 0, base64.b64decode(key), Identity("bench", local_mac("bench"), ("alexa",)),
-                       (), lambda item: None)
+                       (), lane)
     link.start()
     cpu_before = cpu_s()
     client = subprocess.Popen([sys.executable, "-m", "benchmark.esphome", "client", str(link.port), key,
@@ -138,7 +154,7 @@ def measure(tmp: Path, idle_s: float) -> dict[str, Any]:
         called = []
         for _ in range(UPLOADS):
             called.append(time.monotonic())
-            sent, error = link.upload("bench", pcm, sha256, 10.0)
+            sent, error = link.send_utterance("bench", pcm, sha256, 10.0)
             if error or sent != len(pcm):
                 raise RuntimeError(f"an upload failed: {error}")
             time.sleep(0.5)
@@ -164,14 +180,117 @@ def measure(tmp: Path, idle_s: float) -> dict[str, Any]:
             "idle_cpu_fraction": idle, "pings_while_idle": pings}
 
 
+def measure_press(tmp: Path, key: str) -> dict[str, Any]:
+    """Press to the client's receipt of a 5 s utterance's last message, through `run`'s parts."""
+    import base64
+    import queue
+
+    import numpy
+    from gpiozero.pins.mock import MockFactory
+
+    from guardd.audioformat import FRAME_BYTES, PCM_TYPE
+    from guardd.cli.daemon import satellite_link
+    from guardd.cli.inbox import Inbox
+    from guardd.cli.keeper import POLL_S
+    from guardd.config.settings import AnnounceConfig, Config, EsphomeConfig
+    from guardd.confirm.outbox import Caller
+    from guardd.confirm.sender import Sender
+    from guardd.device.panel import ButtonEdge
+    from guardd.pipeline import open_pipeline, speaker_output
+    from guardd.speak.player import Player
+
+    config = Config(state_dir=str(tmp / "state"), announce=AnnounceConfig(output="device"),
+                    esphome=EsphomeConfig(listen="127.0.0.1:0", name="bench", encryption_key=base64.b64decode(key)))
+    blocks: queue.Queue[Any] = queue.Queue()
+    inbox = Inbox(lambda: blocks.put(None))
+    deliver = inbox.deliver
+    link = satellite_link(config, inbox)  # as `run` makes it
+    assert link is not None
+    link.start()
+    sender = Sender(deliver, threaded=True, satellite=link)
+    player = Player(speaker_output(config), config.announce.volume, None, deliver)
+    player.start()
+    client = subprocess.Popen([sys.executable, "-m", "benchmark.esphome", "client", str(link.port), key,
+                               str(tmp), "0"])
+    released: list[float] = []
+    stop = threading.Event()
+
+    def microphone() -> None:  # an 80 ms block of silence every 80 ms, as the stream gives
+        due = time.monotonic()
+        while not stop.is_set():
+            due += 0.08
+            time.sleep(max(0.0, due - time.monotonic()))
+            blocks.put(bytes(FRAME_BYTES))
+
+    with open_pipeline(config, pin_factory=MockFactory(), clock=time.monotonic, on_edge=deliver,
+                       emit=lambda e: None, sender=sender, speaker=player, blink_thread=False, peer=link) as p:
+        core = p.core
+        core.start(mode="bench")
+        sender.start()
+        threading.Thread(target=microphone, daemon=True).start()
+
+        def loop_until(done: Any, timeout_s: float = 60.0) -> None:
+            deadline = time.monotonic() + timeout_s
+            while not done():
+                now = time.monotonic()
+                if now > deadline:
+                    raise RuntimeError("the esphome press benchmark stalled")
+                settles = core.broker.gate.settles_at
+                try:
+                    block = blocks.get(timeout=min(max(0.0, settles - now), POLL_S) if settles else POLL_S)
+                except queue.Empty:
+                    block = None
+                for item in inbox.take():
+                    core.take(item)
+                if block is not None:
+                    core.on_audio(block)
+                core.tick()
+
+        loop_until(lambda: link.ready)
+        me = Caller(os.getuid(), os.getpid(), "benchmark")
+        pcm = (numpy.sin(numpy.arange(int(UTTERANCE_S * 16000)) * 0.05) * 3000).astype("<i2").tobytes()
+        for i in range(UPLOADS):
+            request = core.submit("upload", "esphome", pcm, me, content_type=PCM_TYPE, kept=True)  # (as after a wake)
+            loop_until(lambda: request.extra.get("announced"))
+            played = time.monotonic()
+            loop_until(lambda: time.monotonic() > played + 0.2)
+            down = time.monotonic()
+            deliver(ButtonEdge(True, down))
+            loop_until(lambda: time.monotonic() > down + 0.1)
+            released.append(time.monotonic())
+            deliver(ButtonEdge(False, released[-1]))
+            loop_until(lambda: (tmp / f"end-{i}").exists())
+        inbox.close()
+        client.wait(60)
+        stop.set()
+        core.stop("end of benchmark")
+    link.stop()
+    sender.stop()
+    player.stop()
+    seen = json.loads((tmp / "client.json").read_text())
+    if seen["received"] != [len(pcm)] * UPLOADS:
+        raise RuntimeError(f"the client did not receive every upload whole: {seen['received']}")
+    return {"press_to_last_frame_s": [end - up for end, up in zip(seen["ends"], released)]}
+
+
 def run(repeats: int, idle_s: float) -> dict[str, Any]:
     found: list[dict[str, Any]] = []
+    presses: list[float] = []
     for _ in range(repeats):
         with tempfile.TemporaryDirectory(prefix="guardd-bench-esphome-") as name:
             env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
             subprocess.run([sys.executable, "-m", "benchmark.esphome", "measure", name, str(idle_s)],
                            env=env, check=True, timeout=idle_s + 300)
             found.append(json.loads((Path(name) / "esphome.json").read_text()))
+        with tempfile.TemporaryDirectory(prefix="guardd-bench-esphome-press-") as name:
+            home = Path(name) / "home"
+            home.mkdir()
+            (home / ".asoundrc").write_text('pcm.!default { type plug slave.pcm { type file slave.pcm "null" '
+                                            'file "/dev/null" format "raw" } }\n')
+            env = dict(os.environ, HOME=str(home), PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+            subprocess.run([sys.executable, "-m", "benchmark.esphome", "press", name], env=env, check=True,
+                           timeout=UPLOADS * 40 + 120)
+            presses += json.loads((Path(name) / "press.json").read_text())["press_to_last_frame_s"]
     connects = [c for f in found for c in f["connect_s"]]
     uploads = [u for f in found for u in f["upload_s"]]
     return {
@@ -181,6 +300,8 @@ def run(repeats: int, idle_s: float) -> dict[str, Any]:
         "esphome_handshake_cpu_ms": round(statistics.median(f["handshake_cpu_s"] for f in found) * 1000, 2),
         "esphome_upload_5s_p50_ms": round(statistics.median(uploads) * 1000, 1),
         "esphome_upload_5s_max_ms": round(max(uploads) * 1000, 1),
+        "esphome_press_to_last_frame_p50_ms": round(statistics.median(presses) * 1000, 1),
+        "esphome_press_to_last_frame_max_ms": round(max(presses) * 1000, 1),
         "esphome_idle_cpu_pct": round(statistics.median(f["idle_cpu_fraction"] for f in found) * 100, 4),
         "esphome_idle_s": idle_s,
         "esphome_pings_while_idle": min(f["pings_while_idle"] for f in found),
@@ -208,6 +329,11 @@ def main(argv: list[str] | None = None) -> int:
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "client":
         asyncio.run(home_assistant(int(sys.argv[2]), sys.argv[3], Path(sys.argv[4]), float(sys.argv[5])))
+    elif len(sys.argv) > 1 and sys.argv[1] == "press":
+        from guardd.esphome.keys import new_key
+
+        result = measure_press(Path(sys.argv[2]), new_key())
+        (Path(sys.argv[2]) / "press.json").write_text(json.dumps(result))
     elif len(sys.argv) > 1 and sys.argv[1] == "measure":
         result = measure(Path(sys.argv[2]), float(sys.argv[3]))
         (Path(sys.argv[2]) / "esphome.json").write_text(json.dumps(result))
