@@ -9,6 +9,8 @@ about 10 minutes): run it by hand, as root, after a change to satellite mode:
     sudo .venv/bin/python scripts/ha_check.py --idle-s 600     # a longer idle window
     sudo .venv/bin/python scripts/ha_check.py --root /tmp/ha/root-trixie --guardd /opt/gvenv/bin/guardd
                                                                # guardd on Python 3.13 (setup.sh --with-trixie)
+    sudo .venv/bin/python scripts/ha_check.py --esphome [--install-esphome]
+                                                               # the encrypted link (ha_check_esphome.py)
 
 It starts Home Assistant (up.sh; HA_RUN, HA_PORT, STT_PORT and TTS_PORT are passed on, so a
 Home Assistant of its own can be used), a fresh guardd (guardd_start.sh), adds guardd as a
@@ -365,8 +367,16 @@ def main() -> int:
     parser.add_argument("--idle-s", type=float, default=300.0)
     parser.add_argument("--presses", type=int, default=3)
     parser.add_argument("--keep", action="store_true", help="leave guardd and Home Assistant running")
+    parser.add_argument("--esphome", action="store_true", help="the encrypted ESPHome link instead of Wyoming")
+    parser.add_argument("--install-esphome", action="store_true",
+                        help="with --esphome: install the ESPHome integration's requirements in Home Assistant's venv")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stopped: guardd is stopped too (finally)
+    if args.esphome:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from ha_check_esphome import main as esphome_main
+
+        return esphome_main(args)
     p = Partner(args.ha_real)
     g = Guardd(p, args.guardd, args.dir, args.port, args.name, args.root)
     print(f"== Home Assistant ({p.run_dir}) and guardd ({args.guardd}{' in ' + args.root if args.root else ''})", flush=True)

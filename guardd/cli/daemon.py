@@ -269,8 +269,8 @@ def start_link(link: Link | None, core: Core) -> Advertiser | None:
         log.info("satellite mode: listening on %s for %s", section.listen, ", ".join(config.wyoming.allow))
     else:
         allow = f" (only from {', '.join(config.esphome.allow)})" if config.esphome.allow else ""
-        log.info("encrypted link: listening on %s for Home Assistant's ESPHome integration with the key%s",
-                 section.listen, allow)
+        log.info("satellite mode: listening on %s, encrypted: Home Assistant's ESPHome integration, with the "
+                 "key%s", section.listen, allow)
     if not section.advertise:
         return None
     if wyoming:
