@@ -128,11 +128,13 @@ def measure(tmp: Path, idle_s: float) -> dict[str, Any]:
 
     from guardd.cli.inbox import PeerLane
 
-    lane = PeerLane()  # (drained by a thread below, as the core drains it)
-    draining = threading.Event()
+    arrived = threading.Event()
+    lane = PeerLane(wake=arrived.set)  # drained by a thread below when something comes, as the core drains it
 
     def drain() -> None:
-        while not draining.wait(0.05):
+        while True:
+            arrived.wait()
+            arrived.clear()
             lane.take()
 
     threading.Thread(target=drain, daemon=True).start()
@@ -188,10 +190,10 @@ def measure_press(tmp: Path, key: str) -> dict[str, Any]:
     import numpy
     from gpiozero.pins.mock import MockFactory
 
-    from guardd.audioformat import FRAME_BYTES, PCM_TYPE
+    from benchmark.satellite import RunLoop
+    from guardd.audioformat import PCM_TYPE
     from guardd.cli.daemon import satellite_link
     from guardd.cli.inbox import Inbox
-    from guardd.cli.keeper import POLL_S
     from guardd.config.settings import AnnounceConfig, Config, EsphomeConfig
     from guardd.confirm.outbox import Caller
     from guardd.confirm.sender import Sender
@@ -213,39 +215,13 @@ def measure_press(tmp: Path, key: str) -> dict[str, Any]:
     client = subprocess.Popen([sys.executable, "-m", "benchmark.esphome", "client", str(link.port), key,
                                str(tmp), "0"])
     released: list[float] = []
-    stop = threading.Event()
-
-    def microphone() -> None:  # an 80 ms block of silence every 80 ms, as the stream gives
-        due = time.monotonic()
-        while not stop.is_set():
-            due += 0.08
-            time.sleep(max(0.0, due - time.monotonic()))
-            blocks.put(bytes(FRAME_BYTES))
-
     with open_pipeline(config, pin_factory=MockFactory(), clock=time.monotonic, on_edge=deliver,
                        emit=lambda e: None, sender=sender, speaker=player, blink_thread=False, peer=link) as p:
         core = p.core
         core.start(mode="bench")
         sender.start()
-        threading.Thread(target=microphone, daemon=True).start()
-
-        def loop_until(done: Any, timeout_s: float = 60.0) -> None:
-            deadline = time.monotonic() + timeout_s
-            while not done():
-                now = time.monotonic()
-                if now > deadline:
-                    raise RuntimeError("the esphome press benchmark stalled")
-                settles = core.broker.gate.settles_at
-                try:
-                    block = blocks.get(timeout=min(max(0.0, settles - now), POLL_S) if settles else POLL_S)
-                except queue.Empty:
-                    block = None
-                for item in inbox.take():
-                    core.take(item)
-                if block is not None:
-                    core.on_audio(block)
-                core.tick()
-
+        loop = RunLoop(core, inbox, blocks)
+        loop_until = loop.until
         loop_until(lambda: link.ready)
         me = Caller(os.getuid(), os.getpid(), "benchmark")
         pcm = (numpy.sin(numpy.arange(int(UTTERANCE_S * 16000)) * 0.05) * 3000).astype("<i2").tobytes()
@@ -262,7 +238,7 @@ def measure_press(tmp: Path, key: str) -> dict[str, Any]:
             loop_until(lambda: (tmp / f"end-{i}").exists())
         inbox.close()
         client.wait(60)
-        stop.set()
+        loop.stop()
         core.stop("end of benchmark")
     link.stop()
     sender.stop()

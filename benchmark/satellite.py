@@ -132,12 +132,56 @@ def link_cpu_between(before: tuple[int, dict[int, int]], after: tuple[int, dict[
     return (after[0] - before[0] - others) / os.sysconf("SC_CLK_TCK")
 
 
+class RunLoop:
+    """`run`'s loop for a core in this process: an 80 ms block of silence every 80 ms (as the
+    stream gives), and `until(done)` takes a block (or POLL_S, or until an input or a press
+    settles), the inbox and the core's clock, as `run` does. `noted` sees each input first."""
+
+    def __init__(self, core: Any, inbox: Any, blocks: "queue.Queue[Any]", noted: Any = lambda item: None) -> None:
+        from guardd.audioformat import FRAME_BYTES
+
+        self._core, self._inbox, self._blocks, self._noted = core, inbox, blocks, noted
+        self._stop = threading.Event()
+
+        def microphone() -> None:
+            due = time.monotonic()
+            while not self._stop.is_set():
+                due += 0.08
+                time.sleep(max(0.0, due - time.monotonic()))
+                blocks.put(bytes(FRAME_BYTES))
+
+        threading.Thread(target=microphone, daemon=True).start()
+
+    def until(self, done: Any, timeout_s: float = 30.0) -> None:
+        from guardd.cli.keeper import POLL_S
+
+        core = self._core
+        deadline = time.monotonic() + timeout_s
+        while not done():
+            now = time.monotonic()
+            if now > deadline:
+                raise RuntimeError("the benchmark's loop stalled")
+            settles = core.broker.gate.settles_at
+            try:
+                block = self._blocks.get(timeout=min(max(0.0, settles - now), POLL_S) if settles else POLL_S)
+            except queue.Empty:
+                block = None
+            for item in self._inbox.take():
+                self._noted(item)
+                core.take(item)
+            if block is not None:
+                core.on_audio(block)
+            core.tick()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
 def measure(tmp: Path, idle_s: float) -> dict[str, list[float]]:
     from gpiozero.pins.mock import MockFactory
 
-    from guardd.audioformat import FRAME_BYTES, PCM_TYPE
+    from guardd.audioformat import PCM_TYPE
     from guardd.cli.inbox import Inbox
-    from guardd.cli.keeper import POLL_S
     from guardd.config.settings import AnnounceConfig, Config, WyomingConfig
     from guardd.confirm.outbox import Caller
     from guardd.confirm.sender import Sender
@@ -163,43 +207,18 @@ def measure(tmp: Path, idle_s: float) -> dict[str, list[float]]:
                                   str(link.port), str(out)])
     released: list[float] = []
     reply_started: list[float] = []
-    stop = threading.Event()
 
-    def microphone() -> None:  # an 80 ms block of silence every 80 ms, as the stream gives
-        due = time.monotonic()
-        while not stop.is_set():
-            due += 0.08
-            time.sleep(max(0.0, due - time.monotonic()))
-            blocks.put(bytes(FRAME_BYTES))
+    def noted(item: Any) -> None:
+        if isinstance(item, Playing) and str(item.request_id).endswith("-reply"):
+            reply_started.append(item.started)
 
     with open_pipeline(config, pin_factory=MockFactory(), clock=time.monotonic, on_edge=deliver,
                        emit=lambda e: None, sender=sender, speaker=player, blink_thread=False, peer=link) as p:
         core = p.core
         core.start(mode="bench")
         sender.start()
-        threading.Thread(target=microphone, daemon=True).start()
-
-        def loop_until(done: Any, timeout_s: float = 30.0) -> None:
-            """`run`'s loop: a block (or POLL_S, or until an input or a press settles), the
-            inbox, the core's clock."""
-            deadline = time.monotonic() + timeout_s
-            while not done():
-                now = time.monotonic()
-                if now > deadline:
-                    raise RuntimeError("the satellite benchmark stalled")
-                settles = core.broker.gate.settles_at
-                try:
-                    block = blocks.get(timeout=min(max(0.0, settles - now), POLL_S) if settles else POLL_S)
-                except queue.Empty:
-                    block = None
-                for item in inbox.take():
-                    if isinstance(item, Playing) and str(item.request_id).endswith("-reply"):
-                        reply_started.append(item.started)
-                    core.take(item)
-                if block is not None:
-                    core.on_audio(block)
-                core.tick()
-
+        loop = RunLoop(core, inbox, blocks, noted)
+        loop_until = loop.until
         loop_until(lambda: link.ready)
         me = Caller(os.getuid(), os.getpid(), "benchmark")
         pcm = (np.sin(np.arange(int(UTTERANCE_S * 16000)) * 0.05) * 3000).astype("<i2").tobytes()
@@ -221,7 +240,7 @@ def measure(tmp: Path, idle_s: float) -> dict[str, list[float]]:
         inbox.close()
         peer_proc.terminate()
         peer_proc.wait(10)
-        stop.set()
+        loop.stop()
         core.stop("end of benchmark")
     link.stop()
     sender.stop()

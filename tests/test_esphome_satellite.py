@@ -31,6 +31,7 @@ from conftest import silent_wav
 from harness import Daemon, write_config
 from harness.esphome_ha import Answer, EsphomeHomeAssistant
 from harness.home_assistant import free_port, tone
+from test_satellite import contains, heard, kept_pcm
 
 from guardd.esphome.keys import new_key
 from guardd.speak.earcons import SPEAKER_RATE
@@ -68,22 +69,6 @@ def connected(tmp_path: Path, wav: Path, answer: Answer | None = Answer(), **kwa
             ha.close()
         finally:
             assert d.stop() == 0
-
-
-def kept_pcm(tmp_path: Path, record: dict) -> bytes:
-    with wave.open(str(tmp_path / "state" / "recordings" / record["file"]), "rb") as w:
-        return w.readframes(w.getnframes())
-
-
-def heard(played: Path) -> np.ndarray:
-    return np.fromfile(played, dtype="<i2") if played.exists() else np.zeros(0, dtype="<i2")
-
-
-def contains(haystack: np.ndarray, needle: np.ndarray) -> bool:
-    if len(needle) == 0 or len(haystack) < len(needle):
-        return False
-    starts = np.flatnonzero(haystack[: len(haystack) - len(needle) + 1] == needle[0])
-    return any(np.array_equal(haystack[s : s + len(needle)], needle) for s in starts)
 
 
 def at_volume(samples: np.ndarray) -> np.ndarray:

@@ -15,17 +15,19 @@ What guardd will fetch, and nothing else:
 
 from __future__ import annotations
 
-import http.client
 import ipaddress
 import logging
 import struct
 import threading
 import time
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 from urllib.parse import urlsplit
 
 from guardd.homeassistant.said import BadAudio, Meaning, SoundChunk, SoundEnd, SoundStart, Unplayable
 from guardd.homeassistant.sound import MAX_S
+
+if TYPE_CHECKING:
+    import http.client
 
 log = logging.getLogger(__name__)
 
@@ -160,6 +162,8 @@ class Fetch:
                 pass
 
     def _run(self) -> None:
+        import http.client  # (here, not at the top: about 1 MB that only an announcement needs)
+
         started = False
         try:
             started = self._fetch()
@@ -176,6 +180,8 @@ class Fetch:
 
     def _fetch(self) -> bool:
         """Fetch and hand on; whether the sound began (a failure after it is bad audio)."""
+        import http.client
+
         address, port, path, host = target(self._url, self._peer_host)
         deadline = time.monotonic() + FETCH_S
         conn = http.client.HTTPConnection(address, port, timeout=READ_S)
