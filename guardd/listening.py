@@ -1,6 +1,6 @@
 """A TCP listener for a link Home Assistant connects to: its address check, and the thread that
-takes connections and serves each on a thread of its own. Shared by the links (guardd/esphome/
-now; guardd/wyoming/ holds its own copy until the links share one home)."""
+takes connections and serves each on a thread of its own. Shared by the links (guardd/wyoming/
+and guardd/esphome/)."""
 
 from __future__ import annotations
 

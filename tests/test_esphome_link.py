@@ -3,7 +3,7 @@ Assistant's ESPHome integration) connects on loopback with the key, reads what g
 the mute switch, subscribes to the voice assistant and takes an approved upload.
 
 In this phase the link is not wired into the core: the test stands in for the core at the seam
-the link owns (its inbox of inputs, and its calls: set_muted, upload, announce_finished, end_run).
+the link owns (its lane of inputs, and its calls: set_muted, send_utterance, announce_finished).
 """
 
 from __future__ import annotations
@@ -319,19 +319,15 @@ def test_pings_keep_the_link_and_a_silent_peer_is_dropped(monkeypatch):
     assert closed == ["Home Assistant disconnected", "nothing from the peer for 1.5 s"]
 
 
-def test_end_run_tells_home_assistant_to_abort_and_odd_reply_audio_drops_the_link():
+def test_odd_reply_audio_drops_the_link():
     with served() as s:
-        async def go() -> VoiceHandlers:
+        async def go() -> None:
             client, voice = await satellite(s)
-            assert s.link.end_run()
-            await until(lambda: voice.stops, "the abort")
             client.send_voice_assistant_audio(b"\x01\x02\x03")  # not whole 16-bit samples
             await until(lambda: not s.link.ready, "the dropped link")
             await client.disconnect(force=True)
-            return voice
 
-        voice = run(go())
-    assert voice.stops == [True]
+        run(go())
     closed = [i.reason for i in s.items() if isinstance(i, PeerNews) and i.what == "closed"]
     assert closed == ["reply audio that is not whole 16-bit samples"]
 

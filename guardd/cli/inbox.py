@@ -10,9 +10,9 @@ ever waits on it, and the core never waits on anything here.
 - Home Assistant's link (PeerLane): bounded in BYTES (PEER_BYTES, what a frame's payload and
   data weigh plus FRAME_COST). The link's reader of a connection waits there, for a bounded
   time, for room: a peer that sends faster than the core takes its frames is slowed at its own
-  socket, and one that outruns the wait is dropped (wyoming/link.py). The link's own bookkeeping
-  (an upload beginning, a connection's end) always goes in: there are at most a few per
-  connection, and connections are bounded.
+  socket, and one that outruns the wait is dropped (wyoming/link.py, esphome/link.py). The
+  link's own bookkeeping (an upload beginning, a connection's end) always goes in: there are at
+  most a few per connection, and connections are bounded.
 """
 
 from __future__ import annotations

@@ -1,1 +1,2 @@
-"""The encrypted link to Home Assistant: guardd as an ESPHome voice satellite (docs/esphome.md)."""
+"""The encrypted link to Home Assistant: guardd as an ESPHome voice satellite (docs/esphome.md), one of
+the two adapters under guardd/homeassistant/."""

@@ -19,8 +19,7 @@ so a peer that sends faster than the core takes is slowed at its own socket, the
 link's own news (a connection, its end, an upload beginning) always goes in; refusals are
 rationed to one each REFUSAL_GAP_S with the rest counted. An announcement Home Assistant asks for
 is fetched from its own address on a thread of its own (homeassistant/fetch.py), one at a time,
-its pieces into the same lane. The core's calls (set_muted, announce_finished, end_run, drop,
-fetch) never wait on a socket; send_utterance() waits, on the sender's thread, within its
+its pieces into the same lane. The core's calls (set_muted, announce_finished, drop, fetch) never wait on a socket; send_utterance() waits, on the sender's thread, within its
 deadline, for Home Assistant to subscribe (it reconnects) and to take the audio.
 """
 
@@ -201,10 +200,6 @@ class EsphomeLink:
     def announce_finished(self, success: bool) -> bool:
         """An announcement (or a reply's speech) has played: Home Assistant's run can end."""
         return self._to_satellite(messages.pb.VoiceAssistantAnnounceFinished(success=success))
-
-    def end_run(self) -> bool:
-        """Stop the pipeline run guardd started (Home Assistant aborts it)."""
-        return self._to_satellite(messages.pb.VoiceAssistantRequest(start=False))
 
     def drop(self, connection: int, reason: str) -> None:
         """End connection (or fetch) `connection`: a sound that breaks the rules, say."""
