@@ -142,6 +142,7 @@ class Fetch:
         self._conn: http.client.HTTPConnection | None = None
         self._lock = threading.Lock()
         self.received = 0  # bytes of the answer's body
+        self.started = False  # the sound's start was handed on: a failure after it is bad audio
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     def start(self) -> None:
@@ -164,22 +165,21 @@ class Fetch:
     def _run(self) -> None:
         import http.client  # (here, not at the top: about 1 MB that only an announcement needs)
 
-        started = False
         try:
-            started = self._fetch()
+            self._fetch()
         except NotFetched as exc:
-            self._offer(BadAudio(str(exc)) if started else Unplayable("an announcement", str(exc)))
+            self._offer(BadAudio(str(exc)) if self.started else Unplayable("an announcement", str(exc)))
         except (OSError, http.client.HTTPException) as exc:
             why = f"fetching it failed: {exc}"
-            self._offer(BadAudio(why) if started else Unplayable("an announcement", why))
+            self._offer(BadAudio(why) if self.started else Unplayable("an announcement", why))
         finally:
             with self._lock:
                 conn, self._conn = self._conn, None
             if conn is not None:
                 conn.close()
 
-    def _fetch(self) -> bool:
-        """Fetch and hand on; whether the sound began (a failure after it is bad audio)."""
+    def _fetch(self) -> None:
+        """Fetch and hand on."""
         import http.client
 
         address, port, path, host = target(self._url, self._peer_host)
@@ -196,7 +196,6 @@ class Fetch:
             raise NotFetched(f"Home Assistant answered {answer.status} {answer.reason}"
                              + (" (a redirect, not followed)" if 300 <= answer.status < 400 else ""))
         reader = WavReader()
-        started = False
         while not self._stopped.is_set():
             if time.monotonic() > deadline:
                 raise NotFetched(f"the sound took over {FETCH_S:g} s to fetch")
@@ -207,12 +206,11 @@ class Fetch:
             if self.received > MAX_BYTES:
                 raise NotFetched(f"a sound of over {MAX_BYTES} bytes")
             for meaning in reader.feed(data):
-                started = started or isinstance(meaning, SoundStart)
+                self.started = self.started or isinstance(meaning, SoundStart)
                 if not self._offer(meaning):
-                    return started
+                    return
         if self._stopped.is_set():
-            return started
-        if not started:
+            return
+        if not self.started:
             raise NotFetched("a WAV file without its samples")
         self._offer(SoundEnd("the fetched sound's end"))
-        return started

@@ -1,0 +1,135 @@
+"""What guardd fetches when Home Assistant names a sound by URL (homeassistant/fetch.py): only
+http, only from the peer's own address, only WAV of 16-bit samples, read as it comes however its
+bytes are cut; and a real HTTP server on loopback for the bounds (a redirect, a size, a stall)."""
+
+from __future__ import annotations
+
+import contextlib
+import http.server
+import io
+import threading
+import time
+import wave
+from typing import Iterator
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from guardd.homeassistant import fetch as fetchmod
+from guardd.homeassistant.fetch import Fetch, NotFetched, WavReader, target
+from guardd.homeassistant.said import BadAudio, SoundChunk, SoundEnd, SoundStart, Unplayable
+
+
+def wav(samples: np.ndarray, rate: int = 16000, channels: int = 1, width: int = 2) -> bytes:
+    out = io.BytesIO()
+    with wave.open(out, "wb") as w:
+        w.setnchannels(channels)
+        w.setsampwidth(width)
+        w.setframerate(rate)
+        w.writeframes(samples.tobytes())
+    return out.getvalue()
+
+
+SOUND = (np.sin(np.arange(4000) * 0.07) * 9000).astype("<i2")
+
+
+def test_the_address_is_always_the_peers_and_only_http_is_fetched():
+    assert target("http://homeassistant.local:8123/api/tts_proxy/a.wav?x=1", "192.168.1.10") == (
+        "192.168.1.10", 8123, "/api/tts_proxy/a.wav?x=1", "homeassistant.local:8123")
+    assert target("http://10.0.0.5/a.wav", "192.168.1.10")[:2] == ("192.168.1.10", 80)  # never 10.0.0.5
+    for url in ("https://192.168.1.10:8123/a.wav", "ftp://192.168.1.10/a.wav", "/api/a.wav", "http://[::1"):
+        with pytest.raises(NotFetched):
+            target(url, "192.168.1.10")
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, database=None)
+@given(cuts=st.lists(st.integers(1, 300), min_size=1, max_size=40))
+def test_a_wav_is_read_whole_however_its_bytes_are_cut(cuts):
+    data, out, at = wav(SOUND), [], 0
+    reader = WavReader()
+    for n in cuts + [len(data)]:
+        out += reader.feed(data[at:at + n])
+        at += n
+    assert out[0] == SoundStart(16000, 2, 1)
+    pieces = [m.audio for m in out[1:]]
+    assert all(isinstance(m, SoundChunk) and len(m.audio) % 2 == 0 for m in out[1:])
+    assert b"".join(pieces) == SOUND.tobytes()
+
+
+@pytest.mark.parametrize("data, why", [
+    (b"ID3\x03\x00" + b"\xff\xfb" * 40, "not a WAV file"),
+    (wav(np.zeros(100, np.uint8), width=1), "8-bit samples"),
+    (b"RIFF\x00\x00\x00\x00WAVEdata\x10\x00\x00\x00" + b"\x00" * 16, "samples come before their format"),
+    (b"RIFF\x00\x00\x00\x00WAVEJUNK\xff\xff\x00\x00", "over 4 KiB"),
+])
+def test_anything_but_a_wav_of_16_bit_samples_is_refused_before_a_sample(data, why):
+    with pytest.raises(NotFetched, match=why):
+        WavReader().feed(data)
+
+
+@contextlib.contextmanager
+def server(routes: dict[str, tuple[int, dict[str, str], bytes, float]]) -> Iterator[int]:
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the http.server API
+            status, headers, body, stall = routes.get(self.path, (404, {}, b"", 0.0))
+            self.send_response(status)
+            for k, v in headers.items():
+                self.send_header(k, v)
+            self.end_headers()
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+            time.sleep(stall)
+            self.wfile.write(body[len(body) // 2:])
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield httpd.server_address[1]
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def fetched(url: str, timeout_s: float = 10.0) -> list:
+    got: list = []
+    done = threading.Event()
+
+    def offer(meaning) -> bool:
+        got.append(meaning)
+        if isinstance(meaning, (SoundEnd, BadAudio, Unplayable)):
+            done.set()
+        return True
+
+    Fetch(url, "127.0.0.1", offer).start()
+    assert done.wait(timeout_s), got
+    return got
+
+
+def test_a_sound_comes_whole_then_its_end():
+    with server({"/a.wav": (200, {}, wav(SOUND), 0.0)}) as port:
+        got = fetched(f"http://elsewhere.invalid:{port}/a.wav")
+    assert got[0] == SoundStart(16000, 2, 1) and isinstance(got[-1], SoundEnd)
+    assert b"".join(m.audio for m in got if isinstance(m, SoundChunk)) == SOUND.tobytes()
+
+
+def test_a_redirect_is_not_followed_and_an_error_is_unplayable():
+    with server({"/r.wav": (302, {"Location": "http://127.0.0.2/x.wav"}, b"", 0.0)}) as port:
+        [redirect] = fetched(f"http://127.0.0.1:{port}/r.wav")
+        [missing] = fetched(f"http://127.0.0.1:{port}/none.wav")
+    assert isinstance(redirect, Unplayable) and "redirect, not followed" in redirect.reason
+    assert isinstance(missing, Unplayable) and "404" in missing.reason
+
+
+def test_a_sound_over_its_bound_or_stalling_is_bad_audio_after_its_start(monkeypatch):
+    monkeypatch.setattr(fetchmod, "MAX_BYTES", 5000)  # (the first half, 4,022 bytes, comes alone)
+    monkeypatch.setattr(fetchmod, "READ_S", 0.5)
+    with server({"/big.wav": (200, {}, wav(SOUND), 0.0), "/slow.wav": (200, {}, wav(SOUND[:500]), 2.0)}) as port:
+        big = fetched(f"http://127.0.0.1:{port}/big.wav")
+        slow = fetched(f"http://127.0.0.1:{port}/slow.wav")
+    assert isinstance(big[0], SoundStart) and isinstance(big[-1], BadAudio) and "over 5000 bytes" in big[-1].reason
+    assert isinstance(slow[0], SoundStart) and isinstance(slow[-1], BadAudio) and "timed out" in slow[-1].reason
