@@ -111,7 +111,7 @@ def holds(g: Guardd) -> tuple[bool, bool]:
     return state["owner_muted"], state["ha_paused"]
 
 
-def added(g: Guardd, p: Partner, rest: Rest, key: str) -> str:
+def added(g: Guardd, p: Partner, rest: Rest, key: str) -> tuple[str, str]:
     steps = rest.add_esphome("127.0.0.1", g.port, key)
     kinds = [(s.get("type"), s.get("step_id"), s.get("errors")) for s in steps]
     ok = steps[-1].get("type") == "create_entry"
@@ -123,7 +123,8 @@ def added(g: Guardd, p: Partner, rest: Rest, key: str) -> str:
     check("it subscribes to the voice assistant and makes an Assist satellite and the mute switch",
           up and any(e.startswith("assist_satellite.") for e in entities) and any(e.startswith("switch.") for e in entities),
           f"status esphome {({k: link(g).get(k) for k in ('peer', 'running', 'sessions', 'refused')})}; entities {entities}")
-    return next((e for e in entities if e.startswith("switch.")), f"switch.{g.name}_mute")
+    return (next((e for e in entities if e.startswith("switch.")), f"switch.{g.name}_mute"),
+            next((e for e in entities if e.startswith("assist_satellite.")), f"assist_satellite.{g.name}"))
 
 
 def muted_at_first(g: Guardd, p: Partner, switch: str) -> None:
@@ -166,11 +167,10 @@ def presses(g: Guardd, p: Partner, count: int) -> None:
               f"pipeline {pipeline[-1]['result'] if pipeline else None}")
 
 
-def announce(g: Guardd, p: Partner) -> None:
+def announce(g: Guardd, p: Partner, satellite: str) -> None:
     seq = g.last_seq()
     answer = p.ha("call", "assist_satellite", "announce",
-                  json.dumps({"entity_id": f"assist_satellite.{g.name}_assist_satellite", "message": "Dinner is ready",
-                              "preannounce": False}))
+                  json.dumps({"entity_id": satellite, "message": "Dinner is ready", "preannounce": False}))
     wait(lambda: any(r["type"] == "sound_end" for r in g.records(seq)), 30, 0.5)
     records = g.records(seq)
     ends = [r for r in records if r["type"] == "sound_end"]
@@ -179,6 +179,22 @@ def announce(g: Guardd, p: Partner) -> None:
           answer["status"] == 200 and bool(ends) and link(g).get("announcements_fetched", 0) >= 1,
           f"HTTP {answer['status']} in {answer.get('took_s')} s; sound_end "
           f"{({k: ends[-1][k] for k in ('sound', 'audio_ms')}) if ends else None}; ignored {ignored}")
+
+
+def announce_before_a_run(g: Guardd, p: Partner, satellite: str) -> None:
+    """Before its first voice run since it started, Home Assistant makes an announcement's
+    speech as MP3 (its TTS default: the SPEAKER satellite's WAV options are set at a run's start)."""
+    seq = g.last_seq()
+    answer = p.ha("call", "assist_satellite", "announce",
+                  json.dumps({"entity_id": satellite, "message": "Dinner is ready", "preannounce": False}))
+    wait(lambda: any(r["type"] in ("sound_end", "peer_ignored") for r in g.records(seq)), 30, 0.5)
+    records = g.records(seq)
+    ignored = [r["reason"] for r in records if r["type"] == "peer_ignored"]
+    played = [r for r in records if r["type"] == "sound_end"]
+    check("an announcement before Home Assistant's first run since its start: played if WAV, else refused, "
+          "logged and answered at once (docs/home-assistant.md)",
+          answer["status"] == 200 and (bool(played) or any("not a WAV file" in r for r in ignored)),
+          f"HTTP {answer['status']} in {answer.get('took_s')} s; played {bool(played)}; ignored {ignored}")
 
 
 def mute_switch(g: Guardd, p: Partner, switch: str) -> None:
@@ -220,10 +236,10 @@ def main(args: Any) -> int:
     start(g)
     rest = Rest(p)
     try:
-        switch = added(g, p, rest, key)
+        switch, satellite = added(g, p, rest, key)
         for step in (lambda: muted_at_first(g, p, switch), lambda: presses(g, p, args.presses),
-                     lambda: announce(g, p), lambda: mute_switch(g, p, switch), lambda: restart(g, p),
-                     lambda: presses(g, p, 1)):
+                     lambda: announce(g, p, satellite), lambda: mute_switch(g, p, switch), lambda: restart(g, p),
+                     lambda: announce_before_a_run(g, p, satellite), lambda: presses(g, p, 1)):
             try:
                 step()
             except Exception as exc:  # noqa: BLE001 - one failed step must not hide the others
