@@ -331,7 +331,7 @@ ensure_venv() {
     local models
     models=$("$venv/bin/python" -c 'import sys, tomllib; print(tomllib.load(open(sys.argv[1], "rb"))["tool"]["guardd"]["models"])' \
         "$src/pyproject.toml") || die "$src/pyproject.toml names no wake word models ([tool.guardd] models)"
-    say "pip: installing guardd, its dependencies and the wake word models into $venv (on a Pi this downloads about 40 MB and takes a few minutes)"
+    say "pip: installing guardd, its dependencies and the wake word models into $venv (on a Pi this downloads about 45 MB and takes a few minutes)"
     local pip=("$venv/bin/python" -m pip install --disable-pip-version-check --no-input --root-user-action=ignore "${pip_args[@]}")
     if ! { "${pip[@]}" "$work/src" && "${pip[@]}" --no-deps --force-reinstall "$models"; } >"$work/pip.log" 2>&1; then
         cat "$work/pip.log" >&2
