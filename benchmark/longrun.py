@@ -16,7 +16,6 @@ import errno
 import fcntl
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -27,6 +26,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from benchmark.processes import stop
 from guardd.audioformat import SAMPLE_RATE
 
 F_SETPIPE_SZ = 1031
@@ -173,13 +173,7 @@ def run(tmp: Path, audio: np.ndarray, minutes: float, speed: float, say: Callabl
         status, cpu = _status(proc.pid), _cpu_s(proc.pid)
     finally:
         feeder.stop.set()
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc, 30.0)
         if peer is not None:
             peer.kill()
             peer.wait()
