@@ -344,7 +344,7 @@ ensure_venv() {
     rm -rf "$work"
     trap - EXIT
     venv_changed=1
-    changed "installed $version into $venv"
+    changed "installed $version into $venv ($(du -sm "$venv" | cut -f1) MB)"
 }
 
 # The config is the owner's. Like dpkg's conffiles: install it when absent; when the owner's

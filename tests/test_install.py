@@ -197,7 +197,7 @@ def test_venv_sees_system_packages_and_runs_guardd(installed: tuple[Path, Path, 
 
 
 def test_venv_gets_the_wake_word_models_without_their_requirements(installed: tuple[Path, Path, str]) -> None:
-    _, root, _ = installed
+    _, root, out = installed
     venv = root / "opt/guardd/venv"
     found = subprocess.run([str(venv / "bin/python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                            capture_output=True, text=True, timeout=60, env={"PATH": os.environ["PATH"]})
@@ -206,6 +206,8 @@ def test_venv_gets_the_wake_word_models_without_their_requirements(installed: tu
     models = site_packages / "openwakeword" / "resources" / "models"
     for file in ("melspectrogram.onnx", "embedding_model.onnx", "alexa_v0.1.onnx", "hey_jarvis_v0.1.onnx"):
         assert (models / file).is_file(), file
+    size = re.search(r"installed guardd \S+ into \S+/opt/guardd/venv \((\d+) MB\)", out)
+    assert size and 0 < int(size.group(1)) < 200, out  # here the other dependencies are lent, not installed
     brought = {p.name.split("-")[0].lower() for p in site_packages.glob("*.dist-info")}
     assert "openwakeword" in brought
     assert not brought & {"scipy", "scikit_learn", "tqdm"}, f"openwakeword's requirements came too: {brought}"
