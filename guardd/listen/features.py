@@ -37,7 +37,7 @@ _BUILTIN_FILES = {
     "hey_mycroft": "hey_mycroft_v0.1.onnx",
 }
 # The wheel that carries the models, installed without its requirements (pyproject.toml,
-# [tool.guardd] models, says the same; tests/test_install.py checks).
+# [tool.guardd] models, says the same; tests/test_dependencies.py checks).
 MODELS_WHEEL = "openwakeword==0.4.0"
 FEATURE_FILES = ("melspectrogram.onnx", "embedding_model.onnx")  # every wake word needs both
 
