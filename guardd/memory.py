@@ -1,6 +1,7 @@
 """Hands back memory that loading touched once: library code run only while starting (mapped
 from its file, so it reads back from the page cache if it is ever run again) and the free space
-that loading the models left in malloc's heap. docs/performance.md ("Memory") has the figures.
+that loading the models left in malloc's heap. docs/performance.md has the figures ("Memory of
+the running daemon").
 """
 
 from __future__ import annotations

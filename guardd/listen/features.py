@@ -117,7 +117,7 @@ def onnx_session(path: Path, fixed_dims: dict[str, int] | None = None) -> onnxru
     except Exception as exc:  # onnxruntime raises its own non-builtin exception types
         raise ModelError(f"cannot load ONNX model {path}: {exc}") from exc
     # Loading ran much code once (every CPU kernel registered, the graph optimised) and left
-    # free space in the heap: handed back, the daemon peaks some 20 MB lower.
+    # free space in the heap: handed back, the daemon peaks about 16 MB lower.
     memory.hand_back()
     return session
 
