@@ -34,7 +34,8 @@ STEP_S = 0.05  # the feeder writes speed * STEP_S seconds of audio every STEP_S
 DRAIN_S = 5.0  # wall seconds of fed silence after the audio, for the queue to empty
 ASOUNDRC = """\
 pcm.!default {{ type asym capture.pcm "bench_in" playback.pcm "bench_out" }}
-pcm.bench_in {{ type plug slave.pcm {{ type file slave.pcm "null" file "/dev/null" infile "{fifo}" format "raw" }} }}
+pcm.bench_in {{ type plug
+    slave.pcm {{ type file slave.pcm "null" file "/dev/null" infile "{fifo}" format "raw" }} }}
 pcm.bench_out {{ type plug slave.pcm {{ type file slave.pcm "null" file "/dev/null" format "raw" }} }}
 """
 
@@ -128,7 +129,8 @@ def _listening(port: int) -> bool:
         return False
 
 
-def run(tmp: Path, audio: np.ndarray, minutes: float, speed: float, say: Callable[[str], None]) -> dict[str, Any]:
+def run(tmp: Path, audio: np.ndarray, minutes: float, speed: float,
+        say: Callable[[str], None]) -> dict[str, Any]:
     """`guardd run` over `minutes` of `audio` (repeated as needed), fed at `speed` times real time."""
     from guardd.device.mute import write_muted
 
@@ -157,19 +159,21 @@ def run(tmp: Path, audio: np.ndarray, minutes: float, speed: float, say: Callabl
     feeder.start()
     peer = None
     try:
+        said = tmp / "daemon.stderr"
         deadline = time.monotonic() + 60
         while not _listening(port):
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"guardd run did not listen on {port}: {(tmp / 'daemon.stderr').read_text()[-800:]}")
+                raise RuntimeError(f"guardd run did not listen on {port}: {said.read_text()[-800:]}")
             time.sleep(0.05)
-        peer = subprocess.Popen([sys.executable, "-m", "benchmark.satellite", "peer", str(port), str(tmp / "peer.json")],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        peer = subprocess.Popen([sys.executable, "-m", "benchmark.satellite", "peer", str(port),
+                                 str(tmp / "peer.json")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         budget = 120 + minutes * 60 / speed * 3  # wall seconds before it counts as stuck
         if not feeder.done.wait(budget) or feeder.error or proc.poll() is not None:
-            raise RuntimeError(f"guardd run stopped taking audio ({feeder.error or 'exited' if proc.poll() is not None else 'stuck'})")
+            why = feeder.error or ("it exited" if proc.poll() is not None else "stuck")
+            raise RuntimeError(f"guardd run stopped taking audio ({why}): {said.read_text()[-800:]}")
         time.sleep(DRAIN_S)
         if proc.poll() is not None:
-            raise RuntimeError(f"guardd run exited {proc.returncode}: {(tmp / 'daemon.stderr').read_text()[-800:]}")
+            raise RuntimeError(f"guardd run exited {proc.returncode}: {said.read_text()[-800:]}")
         status, cpu = _status(proc.pid), _cpu_s(proc.pid)
     finally:
         feeder.stop.set()
