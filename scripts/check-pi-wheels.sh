@@ -9,7 +9,8 @@
 # the whole tree, so every transitive dependency must have a wheel too) and the wake word models'
 # wheel ([tool.guardd] models) without its requirements. Then it prints the size of that set,
 # its heaviest packages, and the set plus a venv's own pip, against the 200 MB target. Each
-# optional extra other than `test` is resolved too, on top of that set. Everything is read from
+# optional extra other than `test` is resolved too, and what it would add is printed (the
+# installer does not install extras). Everything is read from
 # pyproject.toml, so the check cannot drift from it. Needs the network (PyPI by default).
 #
 #   bash scripts/check-pi-wheels.sh            both targets; exit 0 only if both install and fit
@@ -101,6 +102,7 @@ for target in "${targets[@]}"; do
         grep -qs '^Tag: .*-none-any$' "$dest/$d.dist-info/WHEEL" || native=$((native + 1))
     done
     set_kb=$(du -sk "$dest" | cut -f1)
+    models_kb=$(du -sck "$dest/${models[0]%%=*}" "$dest/${models[0]%%=*}"-*.dist-info | tail -1 | cut -f1)
     # A package both in the set and in the empty venv (setuptools, on 3.11) is installed once.
     both_kb=$("$python" - "$work/empty-venv" "$dest" <<'PY'
 import os, re, sys
@@ -135,7 +137,10 @@ PY
             sed 's/^/        /' "$dest-$name.log"
             failed+=("${pyver}[$name]")
         else
-            echo "ok    $label: the extra [$name] installs too ($(mb "$(du -sk "$work/py$pyver-$name" | cut -f1)") MB with the dependencies)"
+            # What it adds to the venv: its set against the same dependencies without the models.
+            extra_kb=$(( $(du -sk "$work/py$pyver-$name" | cut -f1) - (set_kb - models_kb) ))
+            echo "ok    $label: the extra [$name] installs too and adds $(mb "$extra_kb") MB" \
+                 "(a venv with it: $(mb $((total_kb + extra_kb))) MB)"
         fi
     done
 done
