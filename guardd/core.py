@@ -44,7 +44,7 @@ from guardd.speak.news import Playing, Said, SpeakerNews, SpeakerReport
 from guardd.speak.sentence import Announcement
 from guardd.telling import Emit, Teller
 from guardd.wyoming.link import PeerFrame, PeerNews, Uploading
-from guardd.wyoming.satellite import NoPeer, Peer, Satellite
+from guardd.wyoming.satellite import NoPeer, Peer, Satellite, Told
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,8 @@ class Core:
     def __init__(self, config: Config, *, wake: WakeDetector, vad: Vad, journal: Journal, recordings: Recordings,
                  show: Callable[[LedState], None], clock: Callable[[], float], wall_clock: Callable[[], float],
                  emit: Emit, sender: Sends, speaker: Speaks, button_down: bool = False, muted: bool = False,
-                 persist_mute: Callable[[bool], None] | None = None, peer: Peer | None = None) -> None:
+                 persist_mute: Callable[[bool], None] | None = None, peer: Peer | None = None,
+                 paused: bool = False, persist_pause: Callable[[bool], None] | None = None) -> None:
         self.config = config
         self.journal = journal
         self.record = Recorder(journal)
@@ -90,13 +91,14 @@ class Core:
                              record=self.record, clock=clock)
         self.faults = Faults()
         self.switch = MuteSwitch(muted, persist_mute, config.button.mute_press_s, record=self.record,
-                                 drop_audio=lambda: self.listener.drop(history=True))
+                                 drop_audio=lambda: self.listener.drop(history=True), paused=paused,
+                                 persist_pause=persist_pause)
         self.tell = Teller(show=show, emit=emit, chime=speaker.chime, listener=self.listener,
                            broker=self.broker, faults=self.faults, switch=self.switch, clock=clock)
         self.health = Health(self.faults, record=self.record, tell=self.tell, listener=self.listener)
         self.sender = sender
         self.speaker = speaker
-        self.satellite = Satellite(peer or NoPeer(), record=self.record, stream=speaker.stream, muted=lambda: self.muted)
+        self.satellite = Satellite(peer or NoPeer(), record=self.record, stream=speaker.stream)
         self.clock = clock
         self.wall_clock = wall_clock
         self._next_retention = float("-inf")
@@ -157,9 +159,7 @@ class Core:
         elif isinstance(item, SendResult):
             self._act(self.broker.on_result(item))
         elif isinstance(item, FromPeer):  # satellite mode: Home Assistant's link
-            if self.satellite.take(item, self.clock()):
-                self.mute("home assistant (pause-satellite)")
-            self._check_log()
+            self._satellite_told(self.satellite.take(item, self.clock()))
         elif isinstance(item, SpeakerReport):  # a fault of the speaker alone: listening goes on
             if item.failure is None:
                 self.clear_fault("speaker")
@@ -172,7 +172,7 @@ class Core:
                 self.clear_fault("speaker")  # (it plays: a speaker that was stuck is back)
             self.listener.own_sound.follow(item)
             self._act(self.broker.on_speaker(item))
-            self.satellite.on_speaker(item)
+            self._satellite_told(self.satellite.on_speaker(item))
 
     def submit(self, kind: str, destination: str, payload: bytes, caller: Caller, *,
                reply: Reply | None = None, client: int | None = None,
@@ -196,20 +196,34 @@ class Core:
         """Let the clock act: confirmation timeouts, long presses, stuck buttons, mute toggles."""
         now = self.clock()
         self._act(self.broker.tick(now))
-        self.satellite.tick(now)
+        self._satellite_told(self.satellite.tick(now))
         # A press that began with no request asking, and none since, toggles once when held.
         if self.switch.toggle_due(self.broker.held_idle_since(), now):
             (self.unmute if self.muted else self.mute)("button")
 
     def mute(self, source: str) -> None:
-        """Close the microphone (the daemon acts on `muted`); any caller may do this."""
-        if not self.muted:
+        """The owner's mute: close the microphone (the daemon acts on `muted`); any local
+        caller may do this."""
+        if not self.switch.owner:
             self._mute_changed(self.switch.mute(source))
 
     def unmute(self, source: str) -> None:
-        """Only the physical long press calls this."""
+        """Only the physical long press calls this: it lifts every hold (device/mute.py)."""
         if self.muted:
             self._mute_changed(self.switch.unmute(source))
+
+    def _satellite_told(self, told: Told) -> None:
+        """Home Assistant paused or resumed the satellite (its own hold, never the owner's
+        mute); a run of its pipeline ended without an answer: the owner hears and sees it."""
+        if told.hold == "pause" and not self.switch.paused:
+            self._mute_changed(self.switch.pause(f"home assistant pause-satellite from {told.peer}"))
+        elif told.hold == "resume" and self.switch.paused:
+            self._mute_changed(self.switch.resume(f"home assistant run-satellite from {told.peer}"))
+        for ended in told.ended:
+            self.tell.pipeline_ended(ended.request_id, ended.result, ended.code)
+        if told.ended:
+            self.tell.led()
+        self._check_log()
 
     # -- what the parts answered ---------------------------------------------------------------
 

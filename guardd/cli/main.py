@@ -64,9 +64,17 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     for model in cfg.wake.models:
         resolve_model(model)  # a missing model file is a config problem the owner can fix now
     load_all(cfg.state_path, cfg.wake.verify)
-    for warning in cfg.warnings:
+    warnings = list(cfg.warnings)
+    if cfg.wyoming.address is not None:
+        from guardd.wyoming.link import not_here
+
+        elsewhere = not_here(cfg.wyoming.address[0])
+        if elsewhere is not None:
+            warnings.append(f"{cfg.source}: wyoming.listen: {elsewhere}: guardd cannot listen there; set it "
+                            "to this device's LAN address (`hostname -I`) or 0.0.0.0")
+    for warning in warnings:
         print(f"guardd: warning: {warning}", file=sys.stderr)
-    print(f"{cfg.source}: ok" + (f", with {len(cfg.warnings)} warning(s)" if cfg.warnings else ""))
+    print(f"{cfg.source}: ok" + (f", with {len(warnings)} warning(s)" if warnings else ""))
     return 0
 
 

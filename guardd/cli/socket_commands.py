@@ -69,7 +69,8 @@ class _Progress:
         elif status == "approved":
             self._say("approved by a press; sending")
         elif status == "sent":
-            self._say(f"delivered (HTTP {message['http_status']})")
+            self._say(f"delivered (HTTP {message['http_status']})" if message.get("http_status")
+                      else "delivered: Home Assistant took it")
             if message.get("body"):
                 print(message["body"])
         elif status == "failed":
@@ -175,7 +176,12 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(json.dumps(state, sort_keys=True))
         return 0
     print(f"state:     {state['state']}" + (f" (fault: {state['fault']})" if state.get("fault") else ""))
-    print(f"muted:     {'yes: hold the button to unmute' if state.get('muted') else 'no'}")
+    if state.get("owner_muted", state.get("muted")):
+        print("muted:     yes: hold the button to unmute")
+    elif state.get("ha_paused"):
+        print("muted:     paused by Home Assistant (its mute switch, or it is restarting): it resumes it")
+    else:
+        print("muted:     no")
     armed = state.get("armed")
     print("armed:     " + (f"{armed['id']} {armed['kind']} of {armed['bytes']} bytes to "
                            f"{armed['destination']}, {armed['seconds_left']:g} s left" if armed else "none"))
@@ -185,13 +191,28 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"queue:     {len(state.get('queue', []))} waiting")
     wyoming = state.get("wyoming")
     if wyoming:
-        print(f"wyoming:   listening on {wyoming['listen']}; " + (
-            f"Home Assistant {wyoming['peer']} connected {wyoming['connected_s']:g} s, satellite "
-            f"{'running' if wyoming['running'] else 'paused'}" if wyoming["peer"] else "Home Assistant not connected"))
-        for way in ("sent", "received"):
-            counts = " ".join(f"{k}={v}" for k, v in sorted(wyoming[way].items())) or "none"
-            print(f"  {way:<9} {counts}")
+        print_wyoming(wyoming)
     for event in state.get("recent_events", []):
         fields = " ".join(f"{k}={v}" for k, v in sorted(event.items()) if k not in ("event", "t", "body"))
         print(f"  {event['event']:<10} {fields}")
     return 0
+
+
+def print_wyoming(wyoming: dict) -> None:
+    """The satellite link's lines of `guardd status`."""
+    if not wyoming.get("listening", True):
+        print(f"wyoming:   NOT listening on {wyoming['listen']}: {wyoming.get('failure') or 'not started'}")
+    elif wyoming["peer"]:
+        print(f"wyoming:   listening on {wyoming['listen']}; Home Assistant's satellite connection "
+              f"{wyoming['peer']} up {wyoming['connected_s']:g} s, satellite "
+              f"{'running' if wyoming['running'] else 'paused'}")
+    else:
+        print(f"wyoming:   listening on {wyoming['listen']}; Home Assistant not connected")
+    if "polls" in wyoming:
+        last = wyoming.get("last_poll_s")
+        print(f"  polls     {wyoming['polls']} describe-only connections" +
+              (f", the last {last:g} s ago" if last is not None else "") +
+              f"; {wyoming.get('connections', 0)} connection(s) open")
+    for way in ("sent", "received", "refused"):
+        counts = " ".join(f"{k}={v}" for k, v in sorted(wyoming.get(way, {}).items())) or "none"
+        print(f"  {way:<9} {counts}")

@@ -1,10 +1,13 @@
 """A sound that arrives in pieces while it plays: a reply Home Assistant streams as its
 text-to-speech makes it. The core adds pieces and ends it; the player's thread takes them, in
-short waits, so that it can stop a sound that is waiting for its next piece at once."""
+short waits, so that it can stop a sound that is waiting for its next piece at once.
+`waiting_bytes` says how much has come and not yet been taken, so whoever feeds it can bound
+what it holds (wyoming/playing.py)."""
 
 from __future__ import annotations
 
 import queue
+import threading
 from typing import Callable
 
 import numpy as np
@@ -28,10 +31,22 @@ class Feed:
         self.dropped = False
         self.finished = False  # the player took its end
         self._quiet_s = 0.0  # waited since the last piece
+        self._waiting = 0  # bytes added and not yet taken
+        self._count = threading.Lock()
+
+    @property
+    def waiting_bytes(self) -> int:
+        return self._waiting
+
+    def _counted(self, n: int | None) -> None:
+        """Add `n` bytes to what waits (None: nothing waits any more)."""
+        with self._count:
+            self._waiting = 0 if n is None else self._waiting + n
 
     def add(self, samples: np.ndarray) -> None:
         if self.dropped:
             return
+        self._counted(samples.nbytes)
         if self._on_end is not None:
             self.pieces_so_far.append(samples)
         else:
@@ -40,7 +55,7 @@ class Feed:
     def end(self) -> None:
         if self._on_end is not None:
             on_end, self._on_end = self._on_end, None
-            on_end(self)
+            on_end(self)  # (what it held counts until its sound has Played: satellite's bookkeeping)
         else:
             self._queue.put(None)
 
@@ -52,7 +67,8 @@ class Feed:
             try:
                 self._queue.get_nowait()
             except queue.Empty:
-                return
+                break
+        self._counted(None)
 
     def take(self, wait_s: float) -> np.ndarray | None:
         """The next piece; None when none came within `wait_s` or the sound has ended
@@ -67,4 +83,6 @@ class Feed:
         self._quiet_s = 0.0
         if piece is None:
             self.finished = True
+        else:
+            self._counted(-piece.nbytes)
         return piece
