@@ -30,6 +30,7 @@ import argparse
 import json
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -217,8 +218,8 @@ def one_request(g: Guardd, p: Partner, what: str, transcript: str | None = None)
         asked = wait(lambda: any(r["type"] == "request" for r in g.records(seq)), 60, 0.5)
         if not asked:
             return None
-        announced = [line for line in g.console().splitlines() if " is announced (" in line]
-        duration = float(announced[-1].split(" is announced (")[1].split(" s)")[0]) if announced else 6.0
+        announced = re.findall(r" is announced \(([\d.]+) s", g.console())  # "(5.75 s; a press counts after 3.84 s)"
+        duration = float(announced[-1]) if announced else 6.0
         time.sleep(duration + random.uniform(0.3, 6.0))  # an arbitrary moment, after the words
         g.press()
         wait(lambda: any(r["type"] == "pipeline" for r in g.records(seq)), 60, 0.5)

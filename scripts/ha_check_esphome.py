@@ -118,11 +118,13 @@ def added(g: Guardd, p: Partner, rest: Rest, key: str) -> tuple[str, str]:
     check("Home Assistant's ESPHome config flow adds guardd by host and port, then asks for the key",
           ok and kinds[1][1] == "encryption_key", f"steps {kinds}; title {steps[-1].get('title')}")
     up = wait(lambda: link(g).get("running"), 60)
-    device = p.ha("device", g.name)
-    entities = sorted(e["entity_id"] for e in device.get("entities", [])) if isinstance(device, dict) else device
+    devices = p.ha("device", g.name)
+    entities = sorted(e["entity_id"] for d in devices for e in d["entities"])
+    model = [(d["manufacturer"], d["model"], d["sw_version"]) for d in devices]
     check("it subscribes to the voice assistant and makes an Assist satellite and the mute switch",
           up and any(e.startswith("assist_satellite.") for e in entities) and any(e.startswith("switch.") for e in entities),
-          f"status esphome {({k: link(g).get(k) for k in ('peer', 'running', 'sessions', 'refused')})}; entities {entities}")
+          f"status esphome {({k: link(g).get(k) for k in ('peer', 'running', 'sessions', 'refused')})}; "
+          f"device {model}; entities {entities}")
     return (next((e for e in entities if e.startswith("switch.")), f"switch.{g.name}_mute"),
             next((e for e in entities if e.startswith("assist_satellite.")), f"assist_satellite.{g.name}"))
 
@@ -164,7 +166,8 @@ def presses(g: Guardd, p: Partner, count: int) -> None:
         check(f"press {i + 1}: the reply streamed over the link played, and the run ended replied",
               bool(ends) and bool(pipeline) and pipeline[-1]["result"] == "replied",
               f"reply sound_end {({k: ends[-1][k] for k in ('audio_ms', 'audio_sha256')}) if ends else None}; "
-              f"pipeline {pipeline[-1]['result'] if pipeline else None}")
+              f"pipeline {pipeline[-1]['result'] if pipeline else None}; the most Home Assistant sent in a "
+              f"second so far: {link(g).get('peak_bytes_per_s')} bytes (the link allows 98,304)")
 
 
 def announce(g: Guardd, p: Partner, satellite: str) -> None:

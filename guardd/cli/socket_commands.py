@@ -235,7 +235,8 @@ def print_esphome(esphome: dict) -> None:
         print(f"esphome:   listening on {esphome['listen']}; Home Assistant not subscribed "
               f"({esphome['sessions']} connection(s) past the handshake)")
     print(f"  refused   {esphome['refused']} connection(s) without the key; "
-          f"{esphome.get('announcements_fetched', 0)} announcement(s) fetched")
+          f"{esphome.get('announcements_fetched', 0)} announcement(s) fetched; the most a peer sent in a "
+          f"second: {esphome.get('peak_bytes_per_s', 0)} bytes")
     for way in ("sent", "received"):
         counts = " ".join(f"{k}={v}" for k, v in sorted(esphome.get(way, {}).items())) or "none"
         print(f"  {way:<9} {counts}")

@@ -112,6 +112,7 @@ class Connection:
         self.answer = threading.Event()  # Home Assistant answered the run guardd started
         self.answer_error = False
         self.received: dict[str, int] = {}
+        self.second = (time.monotonic(), 0)  # (when this second began, bytes the peer sent in it)
 
     def shut(self) -> None:
         try:
@@ -135,6 +136,7 @@ class EsphomeLink:
         self._numbers = 0
         self._fetch: tuple[int, Fetch] | None = None  # the announcement being fetched (its number)
         self.fetches = 0
+        self.peak_rate = 0  # the most bytes any peer sent in one second (of RATE_BYTES), for `status`
         self._pending: list[Connection] = []
         self._sessions: list[Connection] = []
         self._satellite: Connection | None = None
@@ -253,7 +255,8 @@ class EsphomeLink:
                 "peer": satellite.peer if satellite else None,
                 "running": satellite is not None, "sessions": len(sessions), "refused": self.refused,
                 "connected_s": round(time.monotonic() - satellite.since, 1) if satellite else None,
-                "announcements_fetched": self.fetches, "sent": sent, "received": received}
+                "announcements_fetched": self.fetches, "peak_bytes_per_s": self.peak_rate,
+                "sent": sent, "received": received}
 
     # -- the sender's call ---------------------------------------------------------------------
 
@@ -362,6 +365,7 @@ class EsphomeLink:
         while True:
             try:
                 body = reader.read(quiet_s=IDLE_S, limit=FRAME_MAX)
+                self._count_rate(conn, len(body) + 3)
                 if not budget.take(len(body) + 3):
                     return f"more than {RATE_BYTES // 1024} KiB a second from the peer"
                 try:
@@ -386,6 +390,16 @@ class EsphomeLink:
                     return f"the peer sends faster than guardd takes its messages (for {LANE_WAIT_S:g} s)"
             if reaction.end is not None:
                 return reaction.end
+
+    def _count_rate(self, conn: Connection, size: int) -> None:
+        """The bytes a peer sends each second, its peak kept (what Home Assistant really sends, say
+        a reply's speech, beside RATE_BYTES)."""
+        began, sent = conn.second
+        now = time.monotonic()
+        if now - began >= 1.0:
+            began, sent = now, 0
+        conn.second = (began, sent + size)
+        self.peak_rate = max(self.peak_rate, sent + size)
 
     def _meaning(self, conn: Connection, said: Any) -> bool:
         """Act on what the link itself must know, and hand the message's meaning to the core;
