@@ -193,13 +193,10 @@ def measure_press(tmp: Path, key: str) -> dict[str, Any]:
     from gpiozero.pins.mock import MockFactory
 
     from benchmark.satellite import RunLoop
-    from guardd.audioformat import PCM_TYPE
     from guardd.cli.daemon import satellite_link
     from guardd.cli.inbox import Inbox
     from guardd.config.settings import AnnounceConfig, Config, EsphomeConfig
-    from guardd.confirm.outbox import Caller
     from guardd.confirm.sender import Sender
-    from guardd.device.panel import ButtonEdge
     from guardd.pipeline import open_pipeline, speaker_output
     from guardd.speak.player import Player
 
@@ -225,18 +222,9 @@ def measure_press(tmp: Path, key: str) -> dict[str, Any]:
         loop = RunLoop(core, inbox, blocks)
         loop_until = loop.until
         loop_until(lambda: link.ready)
-        me = Caller(os.getuid(), os.getpid(), "benchmark")
         pcm = (numpy.sin(numpy.arange(int(UTTERANCE_S * 16000)) * 0.05) * 3000).astype("<i2").tobytes()
         for i in range(UPLOADS):
-            request = core.submit("upload", "esphome", pcm, me, content_type=PCM_TYPE, kept=True)  # (as after a wake)
-            loop_until(lambda: request.extra.get("announced"))
-            played = time.monotonic()
-            loop_until(lambda: time.monotonic() > played + 0.2)
-            down = time.monotonic()
-            deliver(ButtonEdge(True, down))
-            loop_until(lambda: time.monotonic() > down + 0.1)
-            released.append(time.monotonic())
-            deliver(ButtonEdge(False, released[-1]))
+            released.append(loop.approve("esphome", pcm, deliver))
             loop_until(lambda: (tmp / f"end-{i}").exists())
         inbox.close()
         client.wait(60)

@@ -173,6 +173,25 @@ class RunLoop:
                 core.on_audio(block)
             core.tick()
 
+    def approve(self, destination: str, pcm: bytes, deliver: Any) -> float:
+        """A kept utterance asks to go to `destination` (as after a wake); once its announcement
+        has been said, a 0.1 s press approves it. When the press was released."""
+        from guardd.audioformat import PCM_TYPE
+        from guardd.confirm.outbox import Caller
+        from guardd.device.panel import ButtonEdge
+
+        me = Caller(os.getuid(), os.getpid(), "benchmark")
+        request = self._core.submit("upload", destination, pcm, me, content_type=PCM_TYPE, kept=True)
+        self.until(lambda: request.extra.get("announced"))
+        played = time.monotonic()  # (its last samples written: they play up to 0.15 s later)
+        self.until(lambda: time.monotonic() > played + 0.2)
+        down = time.monotonic()
+        deliver(ButtonEdge(True, down))
+        self.until(lambda: time.monotonic() > down + 0.1)
+        released = time.monotonic()
+        deliver(ButtonEdge(False, released))
+        return released
+
     def stop(self) -> None:
         self._stop.set()
 
@@ -180,12 +199,9 @@ class RunLoop:
 def measure(tmp: Path, idle_s: float) -> dict[str, list[float]]:
     from gpiozero.pins.mock import MockFactory
 
-    from guardd.audioformat import PCM_TYPE
     from guardd.cli.inbox import Inbox
     from guardd.config.settings import AnnounceConfig, Config, WyomingConfig
-    from guardd.confirm.outbox import Caller
     from guardd.confirm.sender import Sender
-    from guardd.device.panel import ButtonEdge
     from guardd.pipeline import open_pipeline, speaker_output
     from guardd.speak.player import Player, Playing
     from guardd.wyoming.info import satellite_info
@@ -220,18 +236,9 @@ def measure(tmp: Path, idle_s: float) -> dict[str, list[float]]:
         loop = RunLoop(core, inbox, blocks, noted)
         loop_until = loop.until
         loop_until(lambda: link.ready)
-        me = Caller(os.getuid(), os.getpid(), "benchmark")
         pcm = (np.sin(np.arange(int(UTTERANCE_S * 16000)) * 0.05) * 3000).astype("<i2").tobytes()
         for i in range(UPLOADS):
-            request = core.submit("upload", "wyoming", pcm, me, content_type=PCM_TYPE, kept=True)  # (as after a wake)
-            loop_until(lambda: request.extra.get("announced"))
-            played = time.monotonic()  # (its last samples written: they play up to 0.15 s later)
-            loop_until(lambda: time.monotonic() > played + 0.2)
-            down = time.monotonic()
-            deliver(ButtonEdge(True, down))
-            loop_until(lambda: time.monotonic() > down + 0.1)
-            released.append(time.monotonic())
-            deliver(ButtonEdge(False, released[-1]))
+            released.append(loop.approve("wyoming", pcm, deliver))
             loop_until(lambda: len(reply_started) > i and core.satellite.run is None)
         idle_from, cpu_from = time.monotonic(), link_cpu_s()
         loop_until(lambda: time.monotonic() > idle_from + idle_s, idle_s + 10)
