@@ -20,6 +20,7 @@ never starts anything from the other side.
 - Audio that breaks the rules (sound.py) drops the connection it came on.
 - What the peer can make guardd log is rationed (ration.py). A pushed sound that cannot be
   logged does not play.
+- Timer frames are handed to the core as TimerChange (timer_change); guardd/timers.py rings them.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from wyoming.snd import Played as PlayedFrame
 from guardd.journal import Recorder
 from guardd.speak.feed import Feed
 from guardd.speak.player import Played, Playing
+from guardd.timers import TIMER_KINDS, TimerChange
 from guardd.wyoming.link import PeerFrame, PeerNews, Uploading
 from guardd.wyoming.playing import Sounds
 from guardd.wyoming.ration import Ration
@@ -89,11 +91,23 @@ class RunEnd:
 @dataclass(frozen=True)
 class Told:
     """What the core acts on: Home Assistant paused (`hold` "pause") or resumed ("resume") the
-    satellite, from `peer`; runs that ended."""
+    satellite, from `peer`; runs that ended; what it said of its timers."""
 
     hold: str | None = None
     peer: str = ""
     ended: tuple[RunEnd, ...] = field(default=())
+    timers: tuple[TimerChange, ...] = field(default=())
+
+
+def timer_change(event: Event) -> TimerChange:
+    """A timer frame (the `wyoming` package's timer.py: `id`, `total_seconds`, `is_active`,
+    `name`) as the core takes it: only the name's length, and a field of the wrong type passed
+    on as missing, for the core to refuse."""
+    data = event.data or {}
+    timer_id, seconds, name = data.get("id"), data.get("total_seconds"), data.get("name")
+    whole = isinstance(seconds, int) and not isinstance(seconds, bool)
+    return TimerChange(event.type, timer_id if isinstance(timer_id, str) else "", seconds if whole else None,
+                       data.get("is_active") is not False, len(name) if isinstance(name, str) else 0)
 
 
 def digest(text: str) -> tuple[str, int]:
@@ -111,6 +125,7 @@ class Satellite:
         self._ration = Ration()
         self._now = 0.0
         self._ended: list[RunEnd] = []
+        self._timers: list[TimerChange] = []
 
     # -- inputs from the core ------------------------------------------------------------------
 
@@ -149,7 +164,8 @@ class Satellite:
 
     def _told(self, hold: str | None = None, peer: str = "") -> Told:
         ended, self._ended = tuple(self._ended), []
-        return Told(hold, peer, ended)
+        timers, self._timers = tuple(self._timers), []
+        return Told(hold, peer, ended, timers)
 
     # -- news and frames -----------------------------------------------------------------------
 
@@ -171,6 +187,8 @@ class Satellite:
             return "resume"
         if kind in STARTS_FROM_AFAR:
             self._ignored(frame, NOT_FROM_AFAR)
+        elif kind in TIMER_KINDS:
+            self._timers.append(timer_change(frame.event))
         elif kind in ("transcript", "synthesize", "error"):
             self._answer(frame)
         elif kind in ("audio-start", "audio-chunk", "audio-stop"):
