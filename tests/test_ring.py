@@ -23,16 +23,13 @@ RING = render("ring", VOLUME)
 
 
 def rings_in(x: np.ndarray) -> int:
-    """How many whole bursts of the ring are in what the speaker played."""
-    found, at = 0, 0
-    while (hit := _find(x, RING, at)) is not None:
-        found, at = found + 1, hit + len(RING)
+    """How many whole bursts of the ring are in what the speaker played (found by their loudest sample)."""
+    n, k = len(RING), int(np.argmax(np.abs(RING)))
+    found, after = 0, 0
+    for s in np.flatnonzero(x == RING[k]) - k:
+        if s >= after and np.array_equal(x[s : s + n], RING):
+            found, after = found + 1, s + n
     return found
-
-
-def _find(haystack: np.ndarray, needle: np.ndarray, start: int) -> int | None:
-    starts = np.flatnonzero(haystack[start : len(haystack) - len(needle) + 1] == needle[0]) + start
-    return next((int(s) for s in starts if np.array_equal(haystack[s : s + len(needle)], needle)), None)
 
 
 def test_the_ring_is_four_short_high_beeps_made_in_code_unlike_every_other_sound():
