@@ -133,7 +133,9 @@ class Timers:
             self._hold(change.timer_id, Held(change.seconds, now, active))
             fields = {"name_chars": max(0, change.name_chars)} if started else {"active": int(active)}
             self._note("started" if started else "updated", change.timer_id, seconds=change.seconds, **fields)
-            self._unring(change.timer_id, "running again")  # Home Assistant counts it down again
+            self._unring(change.timer_id, "running again")  # Home Assistant counts it down again,
+            if change.timer_id in self._rung:  # so its next end rings again
+                self._rung.remove(change.timer_id)
         return self._rung_since(was)
 
     def tick(self, now: float) -> Rung:

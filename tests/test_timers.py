@@ -146,6 +146,16 @@ def test_a_timer_rings_by_guardds_clock_when_home_assistant_never_says_it_finish
         ("finished", "clock", 1), ("finished", "home_assistant", 0)]
 
 
+def test_a_ringing_timer_home_assistant_runs_again_stops_ringing_and_rings_at_its_new_end(device):
+    dev = device()
+    ring_started(dev, "eggs")
+    told(dev, TimerUpdated(id="eggs", is_active=True, total_seconds=60).event())  # more time
+    assert not dev.core.timers.ringing and timer_records(dev, "silenced")[0]["reason"] == "running again"
+    dev.at(dev.now + 60)
+    told(dev, TimerFinished(id="eggs").event())
+    assert dev.core.timers.ringing
+
+
 def test_a_muted_guardd_still_rings_and_the_microphone_stays_closed(device):
     """The mute closes the microphone; the ring is guardd speaking, which the owner asked for."""
     dev = device()
