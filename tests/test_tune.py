@@ -115,6 +115,26 @@ def test_takes_are_recorded_through_alsa_after_each_press_with_simulate(tmp_path
     assert "2 of 2 takes wake" in result.stdout
 
 
+SPEAKER_ONLY = """pcm.!default {
+    type asym
+    playback.pcm "null"
+    hint { show on description "a speaker and no microphone" }
+}
+"""
+
+
+def test_with_no_microphone_tune_says_so_and_blames_no_running_daemon(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".asoundrc").write_text(SPEAKER_ONLY)  # the real ALSA path, with only an output device
+    config = write_config(tmp_path, wake={"models": ["alexa"]})
+    result = guardd("tune", "--config", str(config), "--simulate", "--count", "1", env={"HOME": str(home)},
+                    input="\n", timeout=60)
+    assert result.returncode == 1
+    assert "no microphone: PortAudio sees no input device" in result.stderr and "--takes FILES" in result.stderr
+    assert "systemctl stop guardd" not in result.stderr and "take 1 of 1" not in result.stdout
+
+
 EDITS = {
     "no wake section": ("led:\n  pin: 17\n", "led:\n  pin: 17\nwake:\n  thresholds:\n    alexa: 0.55  # tuned\n"),
     "wake without thresholds": ("wake:\n  models: [alexa]  # mine\n",
