@@ -1,16 +1,18 @@
-"""What a wake rule costs in false accepts, from negative speech guardd ships as scores, not as
-audio: every frame of hours of talk that scored at least FLOOR on a built-in model, with where it
-was (so runs of frames can be told) and its window. Made by `python -m benchmark.ears
---write-negatives` from the evaluation's negatives (generated household talk and near misses in
-many voices, and real recordings played across rooms); `guardd tune` reads it to say what a
-threshold would cost, and the benchmark to judge a rule.
+"""What a wake rule costs in false wakes, from negative audio guardd ships as scores, not as
+audio: every frame of hours of it that scored at least FLOOR on a built-in model, with where it
+was (so runs of frames can be told) and its window. Two files, read the same way:
 
-Every kept frame belongs to one of four parts, by the file it came from: half 0 is parts 0 and
-1, half 1 parts 2 and 3. A verifier learns from half 0 and is judged on half 1; the benchmark
-chooses on half 0 by training on one of its parts and judging on the other. The near misses are
-split as the evaluation splits their speakers, the generated talk by file, and the real
-recordings by time (the first half of every variant, and the second), so no voice, file or
-recorded sentence is on both sides.
+- REAL (real_negatives.npz): real recorded speech in many languages (corpus/realaudio.py), made
+  by `python -m benchmark.realears --write-negatives`. Half 0 is the evaluation's tuning part,
+  half 1 its held-out part (split by source: no speaker or recording on both sides). `guardd
+  tune` quotes the cost of a threshold on half 1 and trains the owner's verifier on half 0.
+- SHIPPED (negative_scores.npz): generated household talk and near misses in synthetic voices,
+  and real recordings played across rooms, made by `python -m benchmark.ears --write-negatives`;
+  the synthetic evaluation and the choice of the second looks read it. Its near misses are split
+  as that evaluation splits their speakers, the generated talk by file, the real recordings by
+  time, so no voice, file or recorded sentence is on both sides.
+
+Every kept frame belongs to one of four parts: half 0 is parts 0 and 1, half 1 parts 2 and 3.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from guardd.listen.scores import REFRACTORY_FRAMES, second_look, wake_frames
 from guardd.listen.verifier import SecondLook, Verifier
 
 FLOOR = 0.15  # frames scoring below this are not kept: no rule worth choosing wakes on them
-SHIPPED = Path(__file__).with_name("negative_scores.npz")
+SHIPPED = Path(__file__).with_name("negative_scores.npz")  # generated talk (the synthetic evaluation)
+REAL = Path(__file__).with_name("real_negatives.npz")  # real recorded speech: what guardd tune quotes
 
 
 @dataclass(frozen=True)
