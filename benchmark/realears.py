@@ -10,7 +10,7 @@ and cached (benchmark/ears.py's traces), so any rule is judged in seconds, exact
 detector would (tests/test_ears.py holds Rule to WakeDetector). Choices are made on the tuning
 part only (benchmark/earchoice.py); the figures reported are the held-out part's.
 
-    python -m benchmark.realears [--json OUT] [--write-verifiers DIR] [--write-negatives NPZ]
+    python -m benchmark.realears [--json OUT] [--markdown] [--write-verifiers DIR] [--write-negatives NPZ]
 """
 
 from __future__ import annotations
@@ -218,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="write the held-out real speech's kept scores for guardd tune "
                              "(guardd/listen/real_negatives.npz)")
     parser.add_argument("--workers", type=int, default=1, help="processes scoring audio (default 1)")
+    parser.add_argument("--markdown", action="store_true", help="print docs/ears.md's tables, not JSON")
     args = parser.parse_args(argv)
     say: Say = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
     ev = collect(say, args.workers)
@@ -229,7 +230,12 @@ def main(argv: list[str] | None = None) -> int:
     text = json.dumps(report, indent=1)
     if args.json:
         args.json.write_text(text)
-    print(text)
+    if args.markdown:
+        from benchmark.eartables import markdown
+
+        print(markdown(report))
+    else:
+        print(text)
     return 0
 
 

@@ -41,6 +41,14 @@ NEAR_MISSES = {  # said where the model's wake word might be heard
 # Kokoro's speakers by half; a blend of one of each is left out (it would be on both sides).
 KOKORO_HELD_OUT = frozenset({"jf_nezumi", "jm_kumo"})
 REQUESTS_PER_NEURAL = 3
+# espeak-ng's variants heard here (of corpus/voices.py's ten, for every English base voice):
+# the synthetic voices come second to the neural ones, and every take costs scoring time.
+ESPEAK_VARIANTS = ("", "f2", "m3", "klatt")
+
+
+def classic_voices() -> list[Voice]:
+    return [v for v in all_voices()
+            if v.engine != "espeak-ng" or (v.name.split("+")[1] if "+" in v.name else "") in ESPEAK_VARIANTS]
 
 
 @dataclass(frozen=True)
@@ -166,7 +174,7 @@ def backgrounds(cache: Path, recs: list[realaudio.Recording], half: str) -> Back
 
 def make(cache: Path, say: Callable[[str], None] = lambda m: None) -> Path:
     """The evaluation's directory, made once: every take's WAV and manifest.json."""
-    classic = all_voices()
+    classic = classic_voices()
     engines = sorted({v.engine for v in classic})
     directory = cache / f"{VERSION}-{'-'.join(engines)}-{len(classic)}"
     manifest = directory / "manifest.json"

@@ -61,9 +61,9 @@ def test_five_takes_of_a_voice_the_defaults_miss_make_it_wake_on_new_takes(tmp_p
     assert "would NOT wake" in result.stdout and "suggested: wake.thresholds.alexa: " in result.stdout
     tuned = configmod.load(config)
     assert tuned.wake.threshold_of("alexa") < 0.7 and tuned.wake.verify == ("alexa",)
-    # A threshold alone would buy these wakes with false accepts; with the verifier of this
-    # voice they stay within half an hour's one, on negatives the verifier did not learn from.
-    cost = re.search(r"false accepts ([\d.]+) an hour on the half of the negatives it did not learn from", result.stdout)
+    # A threshold alone would buy these wakes with false wakes; with the verifier of this voice
+    # they stay within half an hour's one, on real speech the verifier did not learn from.
+    cost = re.search(r"false wakes ([\d.]+) an hour on the real speech it did not learn from", result.stdout)
     assert cost and float(cost.group(1)) <= 0.5, result.stdout
     detector = WakeDetector(["alexa"], 0.7, 2, thresholds=dict(tuned.wake.thresholds),
                             verifiers=load_all(tuned.state_path, tuned.wake.verify), second_looks=shipped(("alexa",)))
