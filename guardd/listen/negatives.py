@@ -44,6 +44,12 @@ class Kept:
         """The index of kept frame `frame` (only kept frames are ever asked for)."""
         return int(np.searchsorted(self.frames, frame))
 
+    def part_of(self, frame: int) -> int:
+        """The part of any frame: its own, or that of the newest kept frame before it (a wake
+        falls on the frame after the one that was heard, which need not be kept; files are
+        apart by a refractory time, so that frame is always of the same file)."""
+        return int(self.parts[max(int(np.searchsorted(self.frames, frame, side="right")) - 1, 0)])
+
 
 @dataclass(frozen=True)
 class Negatives:
@@ -59,7 +65,7 @@ class Negatives:
         with the refractory time, the owner's `verifier` and a second `look`, as the detector
         has them."""
         kept = self.kept[model]
-        scores = np.zeros(int(kept.frames.max(initial=-1)) + 1, np.float32)
+        scores = np.zeros(int(kept.frames.max(initial=-1)) + 2, np.float32)  # a wake is due a frame later
         scores[kept.frames] = kept.scores
         windows = _Windows(kept)
         accepts = None if verifier is None else (lambda k: verifier.accepts(windows[k]))
@@ -77,7 +83,7 @@ class Negatives:
         kept = self.kept[model]
         chosen = parts if parts is not None else (None if half is None else (2 * half, 2 * half + 1))
         found = self.wakes(model, threshold, frames, verifier, look)
-        return sum(1 for k in found if chosen is None or int(kept.parts[kept.at(k)]) in chosen)
+        return sum(1 for k in found if chosen is None or kept.part_of(k) in chosen)
 
     def per_hour(self, model: str, threshold: float, frames: int, verifier: Verifier | None = None,
                  half: int | None = None, look: SecondLook | None = None) -> float | None:
