@@ -102,13 +102,14 @@ def test_a_voice_is_split_by_its_base_not_its_variant():
     assert Voice("flite", "slt").speaker != Voice("flite", "rms").speaker
 
 
-def test_the_second_looks_cannot_learn_from_the_held_out_half():
-    scores = {m: np.zeros(10, np.float32) for m in bench.MODELS}
-    held_out = ({"file": "x.wav", "half": "held-out", "model": "alexa", "speaker": "s"}, (scores, {m: {} for m in bench.MODELS}))
-    with pytest.raises(ValueError, match="tuning half only, not x.wav"):
-        bench.train_look("alexa", [held_out], None, (0,))
-    with pytest.raises(ValueError, match="negatives' half 0 only"):
-        bench.train_look("alexa", [], None, (2,))
+def test_the_second_looks_cannot_learn_from_the_held_out_part():
+    from benchmark import earchoice
+    from benchmark.realears import Scored
+
+    held_out = Scored({"file": "x.wav", "half": "held-out", "model": "alexa"}, ({}, {}))
+    with pytest.raises(ValueError, match="tuning part only, not x.wav"):
+        earchoice.tuning_only([held_out])
+    earchoice.tuning_only([Scored({"file": "y.wav", "half": "tune", "model": "alexa"}, ({}, {}))])
 
 
 # -- the real-audio evaluation (issue 29): its machinery, not its hour-long figures ----------------
