@@ -4,8 +4,10 @@
   audio on their standard output, CPU and peak memory per sentence, over guardd's own sentences;
 - request armed to first announced sample: `guardd`'s pipeline with the threaded player as `run`
   has it, through sounddevice and PortAudio to an ALSA file PCM (so the figure is the same on a
-  machine with no sound card), one message request after another; the time from the submit to
-  the first sample reaching the output (its write plus the stream's reported latency);
+  machine with no sound card), one message request after another; the time from the submit
+  (its `request` and `announce` records written and synced) to the first sample of *its*
+  announcement reaching the output (its write plus the stream's reported latency). Each request
+  is cancelled once it plays, so the next one arms while the denied tone plays, and cuts it;
 - guardd's own peak memory with announcements (speech, played) against the same run with
   nothing spoken or played (no engine, announce.output none). The engine runs in a process of
   its own, reported apart.
@@ -50,8 +52,10 @@ def _wav(seconds: float) -> bytes:
 
 
 def sentences() -> list[str]:
+    """guardd's own sentences, each part as the engine is given it (the lead, then the rest)."""
     said = [message_sentence("kitchen tablet", text, True) for text in TEXTS]
-    return said + [upload_sentence("assistant", _wav(4.2), False)[0]]
+    said.append(upload_sentence("assistant", _wav(4.2), playback=False, content_type="audio/wav", kept=True)[0])
+    return [part for sentence in said for part in sentence]
 
 
 ENGINES = {  # the command that writes a sentence's WAV to standard output
@@ -122,19 +126,19 @@ def measured(mode: str, n: int, out: Path) -> None:
         core = p.core
         core.start(mode="bench")
 
-        def until(kind: type) -> Any:
+        def until(kind: type, request_id: str) -> Any:
             while True:
                 item = news.get(timeout=30)
                 core.take(item)
-                if isinstance(item, kind):
+                if isinstance(item, kind) and item.request_id == request_id:
                     return item
 
         for i in range(n):
             armed = time.monotonic()
-            core.submit("message", "inbox", TEXTS[i % len(TEXTS)], me, client=i)
-            latencies.append(until(Playing).started - armed)
-            core.cancel_client(i)  # hushed: the next one is armed at once
-            until(Played)
+            request = core.submit("message", "inbox", TEXTS[i % len(TEXTS)], me, client=i)
+            latencies.append(until(Playing, request.id).started - armed)  # (not the tone before it)
+            core.cancel_client(i)  # hushed: the next one is armed at once, and cuts the denied tone
+            until(Played, request.id)
         core.stop("end of benchmark")
     player.stop()
     out.write_text(json.dumps({"latencies_s": latencies}))

@@ -1,17 +1,20 @@
 """Satellite mode on loopback, with Home Assistant's side in a process of its own (`python -m
-benchmark.satellite peer PORT OUT`: a raw-socket peer that starts the satellite, pings every 2 s
-and answers each upload as a pipeline does, noting when each frame came and went).
+benchmark.satellite peer PORT OUT`: a raw-socket peer that starts the satellite, pings every 2 s,
+polls describe on a second connection every 30 s and answers each upload as a pipeline does,
+noting when each frame came and went).
 
-guardd's side is `run`'s own parts in this process: the core, the threaded sender with the
-link, the threaded player through sounddevice and PortAudio to an ALSA file PCM, and a loop
-paced by 80 ms audio blocks as `run`'s is (the inbox is drained once a block).
+guardd's side is `run`'s own parts in this process: the core, the daemon's inbox (its lanes,
+cli/inbox.py), the threaded sender with the link, the threaded player through sounddevice and
+PortAudio to an ALSA file PCM, and a loop paced by 80 ms audio blocks as `run`'s is (the inbox
+is drained once a block, or as soon as something arrives).
 
 - press to last audio-chunk: the button's release (the end of a press) to the peer's receipt
   of the last audio-chunk of a 5 s utterance (the debounce, the decision and send records made
   durable, the framing, the writes);
 - reply audio-start to first played sample: the peer writing the reply's audio-start to the
   player's first sample of it reaching the output (its write plus the stream's latency);
-- idle cost: the CPU time of the link's threads while the peer only pings, per second.
+- idle cost: the CPU time of the link's threads (its describe polls' too) while the peer only
+  pings every 2 s and polls every 30 s, as Home Assistant does, per second.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ UTTERANCE_S = 5.0
 UPLOADS = 8  # per run
 REPLY_S = 1.0
 THINK_S = 1.0  # the pipeline's own time before it answers (speech-to-text, intent, text-to-speech)
+POLL_S = 30.0  # Home Assistant's describe poll (wyoming/coordinator.py UPDATE_INTERVAL)
 
 
 # -- Home Assistant's side ----------------------------------------------------------------------
@@ -67,6 +71,15 @@ def peer(port: int, out: Path) -> None:
             time.sleep(2.0)
             send(Ping().event())
 
+    def polls() -> None:  # Home Assistant's WyomingInfoCoordinator: describe on a second connection
+        from wyoming.info import Describe
+
+        while True:
+            time.sleep(POLL_S)
+            with socket.create_connection(("127.0.0.1", port)) as poll:
+                write_event(Describe().event(), poll.makefile("wb"))
+                read_event(poll.makefile("rb"))
+
     def finish(*_: Any) -> None:
         out.write_text(json.dumps({"seen": seen, "replies": replies}))
         os._exit(0)
@@ -74,6 +87,7 @@ def peer(port: int, out: Path) -> None:
     signal.signal(signal.SIGTERM, finish)
     send(RunSatellite().event())
     threading.Thread(target=pings, daemon=True).start()
+    threading.Thread(target=polls, daemon=True).start()
     reply = (np.sin(np.arange(int(REPLY_S * 22050)) * 0.15) * 8000).astype("<i2").tobytes()
     while (event := read_event(reader)) is not None:
         seen.append((event.type, time.monotonic()))
@@ -92,23 +106,37 @@ def peer(port: int, out: Path) -> None:
 # -- guardd's side ------------------------------------------------------------------------------
 
 
-def thread_cpu_s(threads: list[threading.Thread]) -> float:
-    """CPU seconds (user and system) of these threads so far, from /proc."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for thread in threads:
-        try:
-            fields = Path(f"/proc/self/task/{thread.native_id}/stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, TypeError):
+def _cpu_ticks(stat: str) -> int:
+    fields = Path(stat).read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime, stime
+
+
+def link_cpu_s() -> tuple[int, dict[int, int]]:
+    """The process's CPU ticks so far, and those of each thread that is not the link's (the
+    link's connections come and go: a poll's threads live milliseconds, and a thread's ticks
+    stay in the process's count when it ends)."""
+    others = {}
+    for thread in threading.enumerate():
+        if thread.native_id is None or thread.name.startswith("guardd-wyoming"):
             continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / tick
+        try:
+            others[thread.native_id] = _cpu_ticks(f"/proc/self/task/{thread.native_id}/stat")
+        except OSError:
+            continue
+    return _cpu_ticks("/proc/self/stat"), others
+
+
+def link_cpu_between(before: tuple[int, dict[int, int]], after: tuple[int, dict[int, int]]) -> float:
+    """CPU seconds of the link's threads (all of them, the ended ones too) between two readings."""
+    others = sum(after[1][t] - before[1][t] for t in before[1] if t in after[1])
+    return (after[0] - before[0] - others) / os.sysconf("SC_CLK_TCK")
 
 
 def measure(tmp: Path, idle_s: float) -> dict[str, list[float]]:
     from gpiozero.pins.mock import MockFactory
 
     from guardd.audioformat import FRAME_BYTES, PCM_TYPE
+    from guardd.cli.inbox import Inbox
     from guardd.cli.keeper import POLL_S
     from guardd.config.settings import AnnounceConfig, Config, WyomingConfig
     from guardd.confirm.outbox import Caller
@@ -121,21 +149,18 @@ def measure(tmp: Path, idle_s: float) -> dict[str, list[float]]:
 
     config = Config(state_dir=str(tmp / "state"), announce=AnnounceConfig(output="device"),
                     wyoming=WyomingConfig(listen="127.0.0.1:0", allow=("127.0.0.1",)))
-    inbox: queue.Queue[Any] = queue.Queue()
     blocks: queue.Queue[Any] = queue.Queue()
+    inbox = Inbox(lambda: blocks.put(None))  # as `run`'s: the input waits in the inbox, and the loop wakes
+    deliver = inbox.deliver
 
-    def deliver(item: Any) -> None:  # as `run`'s: the input waits in the inbox, and the loop wakes
-        inbox.put(item)
-        blocks.put(None)
-
-    link = WyomingLink("127.0.0.1", 0, ("127.0.0.1",), satellite_info("bench", config.wake.labels), deliver)
+    link = WyomingLink("127.0.0.1", 0, ("127.0.0.1",), satellite_info("bench", config.wake.labels), inbox.peer)
     link.start()
     sender = Sender(deliver, threaded=True, satellite=link)
     player = Player(speaker_output(config), config.announce.volume, None, deliver)  # tones, no words
     player.start()
     out = tmp / "peer.json"
     peer_proc = subprocess.Popen([sys.executable, "-m", "benchmark.satellite", "peer",
-                                                str(link.port), str(out)])
+                                  str(link.port), str(out)])
     released: list[float] = []
     reply_started: list[float] = []
     stop = threading.Event()
@@ -167,11 +192,7 @@ def measure(tmp: Path, idle_s: float) -> dict[str, list[float]]:
                     block = blocks.get(timeout=min(max(0.0, settles - now), POLL_S) if settles else POLL_S)
                 except queue.Empty:
                     block = None
-                while True:
-                    try:
-                        item = inbox.get_nowait()
-                    except queue.Empty:
-                        break
+                for item in inbox.take():
                     if isinstance(item, Playing) and str(item.request_id).endswith("-reply"):
                         reply_started.append(item.started)
                     core.take(item)
@@ -183,18 +204,21 @@ def measure(tmp: Path, idle_s: float) -> dict[str, list[float]]:
         me = Caller(os.getuid(), os.getpid(), "benchmark")
         pcm = (np.sin(np.arange(int(UTTERANCE_S * 16000)) * 0.05) * 3000).astype("<i2").tobytes()
         for i in range(UPLOADS):
-            request = core.submit("upload", "wyoming", pcm, me, content_type=PCM_TYPE)
+            request = core.submit("upload", "wyoming", pcm, me, content_type=PCM_TYPE, kept=True)  # (as after a wake)
             loop_until(lambda: request.extra.get("announced"))
+            played = time.monotonic()  # (its last samples written: they play up to 0.15 s later)
+            loop_until(lambda: time.monotonic() > played + 0.2)
             down = time.monotonic()
             deliver(ButtonEdge(True, down))
             loop_until(lambda: time.monotonic() > down + 0.1)
             released.append(time.monotonic())
             deliver(ButtonEdge(False, released[-1]))
             loop_until(lambda: len(reply_started) > i and core.satellite.run is None)
-        idle_from, cpu_from = time.monotonic(), thread_cpu_s(link._threads)
+        idle_from, cpu_from = time.monotonic(), link_cpu_s()
         loop_until(lambda: time.monotonic() > idle_from + idle_s, idle_s + 10)
-        idle_cpu = (thread_cpu_s(link._threads) - cpu_from) / (time.monotonic() - idle_from)
+        idle_cpu = link_cpu_between(cpu_from, link_cpu_s()) / (time.monotonic() - idle_from)
         pongs = link.sent["pong"]
+        inbox.close()
         peer_proc.terminate()
         peer_proc.wait(10)
         stop.set()

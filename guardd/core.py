@@ -40,11 +40,11 @@ from guardd.listen.listener import Heard, Listener
 from guardd.listen.recordings import Recordings
 from guardd.listen.wake import WakeDetector
 from guardd.speak.feed import Feed
-from guardd.speak.player import SpeakerNews, SpeakerReport
+from guardd.speak.news import Playing, Said, SpeakerNews, SpeakerReport
 from guardd.speak.sentence import Announcement
 from guardd.telling import Emit, Teller
 from guardd.wyoming.link import PeerFrame, PeerNews, Uploading
-from guardd.wyoming.satellite import NoPeer, Peer, Satellite
+from guardd.wyoming.satellite import NoPeer, Peer, Satellite, Told
 
 log = logging.getLogger(__name__)
 
@@ -73,14 +73,15 @@ class Speaks(Protocol):
 
     def stream(self, sound_id: str) -> Feed: ...
 
-    def hush(self, request_id: str) -> None: ...
+    def hush(self, request_id: str) -> None: ...  # the request was decided
 
 
 class Core:
     def __init__(self, config: Config, *, wake: WakeDetector, vad: Vad, journal: Journal, recordings: Recordings,
                  show: Callable[[LedState], None], clock: Callable[[], float], wall_clock: Callable[[], float],
                  emit: Emit, sender: Sends, speaker: Speaks, button_down: bool = False, muted: bool = False,
-                 persist_mute: Callable[[bool], None] | None = None, peer: Peer | None = None) -> None:
+                 persist_mute: Callable[[bool], None] | None = None, peer: Peer | None = None,
+                 paused: bool = False, persist_pause: Callable[[bool], None] | None = None) -> None:
         self.config = config
         self.journal = journal
         self.record = Recorder(journal)
@@ -90,13 +91,14 @@ class Core:
                              record=self.record, clock=clock)
         self.faults = Faults()
         self.switch = MuteSwitch(muted, persist_mute, config.button.mute_press_s, record=self.record,
-                                 drop_audio=lambda: self.listener.drop(history=True))
+                                 drop_audio=lambda: self.listener.drop(history=True), paused=paused,
+                                 persist_pause=persist_pause)
         self.tell = Teller(show=show, emit=emit, chime=speaker.chime, listener=self.listener,
                            broker=self.broker, faults=self.faults, switch=self.switch, clock=clock)
         self.health = Health(self.faults, record=self.record, tell=self.tell, listener=self.listener)
         self.sender = sender
         self.speaker = speaker
-        self.satellite = Satellite(peer or NoPeer(), record=self.record, stream=speaker.stream, muted=lambda: self.muted)
+        self.satellite = Satellite(peer or NoPeer(), record=self.record, stream=speaker.stream)
         self.clock = clock
         self.wall_clock = wall_clock
         self._next_retention = float("-inf")
@@ -157,26 +159,29 @@ class Core:
         elif isinstance(item, SendResult):
             self._act(self.broker.on_result(item))
         elif isinstance(item, FromPeer):  # satellite mode: Home Assistant's link
-            if self.satellite.take(item, self.clock()):
-                self.mute("home assistant (pause-satellite)")
-            self._check_log()
+            self._satellite_told(self.satellite.take(item, self.clock()))
         elif isinstance(item, SpeakerReport):  # a fault of the speaker alone: listening goes on
             if item.failure is None:
                 self.clear_fault("speaker")
             else:
                 self.report_fault("speaker", item.failure)
+        elif isinstance(item, Said):  # an announcement's first part was said: a press may count
+            self._act(self.broker.on_speaker(item))
         else:  # one of guardd's sounds began or ended: the microphone is deaf to it, the gate goes by it
+            if isinstance(item, Playing):
+                self.clear_fault("speaker")  # (it plays: a speaker that was stuck is back)
             self.listener.own_sound.follow(item)
             self._act(self.broker.on_speaker(item))
-            self.satellite.on_speaker(item)
+            self._satellite_told(self.satellite.on_speaker(item))
 
     def submit(self, kind: str, destination: str, payload: bytes, caller: Caller, *,
                reply: Reply | None = None, client: int | None = None,
-               content_type: str | None = None) -> Request:
-        """Ask to send `payload` to a configured destination. Raises Refused; nothing then waits."""
+               content_type: str | None = None, kept: bool = False) -> Request:
+        """Ask to send `payload` to a configured destination (`kept`: guardd's own kept
+        utterance, after a wake). Raises Refused; nothing then waits."""
         try:
             outcome = self.broker.submit(kind, destination, payload, caller, reply=reply,
-                                         client=client, content_type=content_type)
+                                         client=client, content_type=content_type, kept=kept)
         finally:
             self._check_log()  # (a refusal because the log failed enters the log fault)
         self._act(outcome)
@@ -191,20 +196,34 @@ class Core:
         """Let the clock act: confirmation timeouts, long presses, stuck buttons, mute toggles."""
         now = self.clock()
         self._act(self.broker.tick(now))
-        self.satellite.tick(now)
+        self._satellite_told(self.satellite.tick(now))
         # A press that began with no request asking, and none since, toggles once when held.
         if self.switch.toggle_due(self.broker.held_idle_since(), now):
             (self.unmute if self.muted else self.mute)("button")
 
     def mute(self, source: str) -> None:
-        """Close the microphone (the daemon acts on `muted`); any caller may do this."""
-        if not self.muted:
+        """The owner's mute: close the microphone (the daemon acts on `muted`); any local
+        caller may do this."""
+        if not self.switch.owner:
             self._mute_changed(self.switch.mute(source))
 
     def unmute(self, source: str) -> None:
-        """Only the physical long press calls this."""
+        """Only the physical long press calls this: it lifts every hold (device/mute.py)."""
         if self.muted:
             self._mute_changed(self.switch.unmute(source))
+
+    def _satellite_told(self, told: Told) -> None:
+        """Home Assistant paused or resumed the satellite (its own hold, never the owner's
+        mute); a run of its pipeline ended without an answer: the owner hears and sees it."""
+        if told.hold == "pause" and not self.switch.paused:
+            self._mute_changed(self.switch.pause(f"home assistant pause-satellite from {told.peer}"))
+        elif told.hold == "resume" and self.switch.paused:
+            self._mute_changed(self.switch.resume(f"home assistant run-satellite from {told.peer}"))
+        for ended in told.ended:
+            self.tell.pipeline_ended(ended.request_id, ended.result, ended.code)
+        if told.ended:
+            self.tell.led()
+        self._check_log()
 
     # -- what the parts answered ---------------------------------------------------------------
 
@@ -220,15 +239,17 @@ class Core:
             me = Caller(os.getuid(), os.getpid(), "guardd (after wake)")
             payload, content_type = after_wake_payload(heard.kept, upload_to)
             try:
-                self.submit("upload", upload_to, payload, me, content_type=content_type)
+                self.submit("upload", upload_to, payload, me, content_type=content_type, kept=True)
             except Refused as exc:
                 log.warning("upload of %s not requested: %s", heard.kept_name, exc)
 
     def _act(self, outcome: Outcome) -> None:
         """Tell what the broker did, hand its approved job to the sender, show the new state."""
         self._check_log()
-        if outcome.hush is not None:
-            self.speaker.hush(outcome.hush)
+        if outcome.fault is not None:
+            self.report_fault(*outcome.fault)
+        for request_id in outcome.hush:
+            self.speaker.hush(request_id)
         self.tell.outcome(outcome)
         if outcome.announce is not None:
             self.speaker.announce(outcome.announce)

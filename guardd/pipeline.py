@@ -66,6 +66,8 @@ def open_pipeline(
     wall_clock: Callable[[], float] = time.time,
     muted: bool = False,
     persist_mute: Callable[[bool], None] | None = None,
+    paused: bool = False,
+    persist_pause: Callable[[bool], None] | None = None,
     journal: Callable[[AuditLog], Journal] | None = None,
     blink_thread: bool = True,
     peer: Peer | None = None,
@@ -122,6 +124,8 @@ def open_pipeline(
                 button_down=panel.button_is_down,
                 muted=muted,
                 persist_mute=persist_mute,
+                paused=paused,
+                persist_pause=persist_pause,
                 peer=peer,
             )
             yield Pipeline(core, panel, auditlog, inputs)

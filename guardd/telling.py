@@ -1,8 +1,13 @@
 """What the core shows and says: the LED pattern, derived from the state every time it changes
 (and how the last request ended, for ENDING_S, when nothing else is going on, with its tone on
-the speaker); events, to the
-daemon's sink (the last ten are kept for `guardd status`); and the broker's replies to its
-clients, in the order the broker gave them.
+the speaker); events, to the daemon's sink (the last ten are kept for `guardd status`); and the
+broker's replies to its clients, in the order the broker gave them.
+
+An upload to Home Assistant ends twice: `sent` when Home Assistant took the audio, and then its
+pipeline run. A run that got no answer (Home Assistant's pipeline ended with an error such as
+`stt-no-text-recognized`, none came, or the link dropped) has an ending of its own,
+"not_understood": its tone and LED pattern, and a `pipeline` event naming the request. Should
+that come before the `sent` (the two travel different ways), the `sent` tone is not played over it.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from guardd.device.mute import MuteSwitch
 from guardd.device.panel import ENDING_S, LedState
 from guardd.faults import Faults
 from guardd.listen.listener import Listener
+from guardd.wyoming.satellite import UNANSWERED
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +30,8 @@ Emit = Callable[[dict[str, Any]], None]
 
 
 ENDINGS = {"approved": LedState.APPROVED, "denied": LedState.DENIED, "sent": LedState.SENT,
-           "failed": LedState.FAILED}  # messages.outcome_of -> the LED's ending
+           "failed": LedState.FAILED,  # messages.outcome_of -> the LED's ending
+           "not_understood": LedState.NOT_UNDERSTOOD}  # a pipeline run Home Assistant did not answer
 
 
 class Teller:
@@ -41,6 +48,7 @@ class Teller:
         self._faults = faults
         self._switch = switch
         self.recent: deque[dict[str, Any]] = deque(maxlen=10)
+        self._unanswered: deque[str] = deque(maxlen=8)  # request ids whose run ended unanswered
 
     def event(self, event: dict[str, Any]) -> None:
         self.recent.append(event)
@@ -60,10 +68,23 @@ class Teller:
                     log.exception("reply to %s failed", told.request_id)
             else:
                 step = outcome_of(told) or ""
-                if step in ENDINGS:  # how a request ended: its LED pattern, and its tone
-                    self._ending = (ENDINGS[step], self._clock() + ENDING_S)
-                    self._chime(step)
+                if step in ENDINGS and not (step == "sent" and told.get("id") in self._unanswered):
+                    self._end(step)  # how a request ended: its LED pattern, and its tone
                 self.event({**told, "t": self._listener.audio_t})
+
+    def pipeline_ended(self, request_id: str, result: str, code: str = "") -> None:
+        """How Home Assistant's pipeline run of an upload ended (wyoming/satellite.py)."""
+        event: dict[str, Any] = {"event": "pipeline", "id": request_id, "result": result}
+        if code:
+            event["code"] = code
+        if result in UNANSWERED:
+            self._unanswered.append(request_id)
+            self._end("not_understood")
+        self.event({**event, "t": self._listener.audio_t})
+
+    def _end(self, step: str) -> None:
+        self._ending = (ENDINGS[step], self._clock() + ENDING_S)
+        self._chime(step)
 
     def led(self, state: LedState | None = None) -> None:
         """Show `state`, or the one the state of the parts calls for."""
@@ -73,7 +94,8 @@ class Teller:
         ending = self._ending[0] if self._ending is not None and self._clock() < self._ending[1] else None
         return LedState.of(blocking_fault=bool(self._faults.blocking), asking=bool(self._broker.armed),
                            sending=bool(self._broker.sending), fault=bool(self._faults.first),
-                           recording=self._listener.recording, muted=self._switch.muted, ending=ending)
+                           recording=self._listener.recording, muted=self._switch.owner, ending=ending,
+                           paused=self._switch.paused)
 
     def status(self) -> dict[str, Any]:
         """What `guardd status` shows: the state, the armed request, the queue, recent events."""
@@ -81,7 +103,9 @@ class Teller:
             "state": self.led_state().name.lower(),
             "fault": self._faults.first,
             "recording": self._listener.recording,
-            "muted": self._switch.muted,
+            "muted": self._switch.muted,  # the microphone is closed: by the owner, or Home Assistant
+            "owner_muted": self._switch.owner,  # only the long press lifts it
+            "ha_paused": self._switch.paused,  # Home Assistant's pause: its run-satellite lifts it
             "audio_s": round(self._listener.audio_t, 2),
             **self._broker.status(),
             "recent_events": list(self.recent),

@@ -7,7 +7,7 @@
 # and verifies it. Everything stays in ./.demo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+bash scripts/setup.sh --runtime
 
 demo="$PWD/.demo"
 rm -rf "$demo/state" "$demo/port"
@@ -31,11 +31,13 @@ announce:
   output: none  # no speaker here: the announcement is shown as text, and takes its time
 CONFIG
 
-# The simulated person presses the button a second after the request starts asking: the end of
-# the spoken request (from the generator's manifest), the trailing silence, then one second.
+# The simulated person presses the button once the speaker has said where the upload goes and
+# how much it is (the tone and "Send to assistant: 4 seconds of audio.", 3.6 s after the request
+# starts asking; a press before that does not count): the end of the spoken request (from the
+# generator's manifest), the trailing silence, then five seconds.
 press_at=$(.venv/bin/python -c "
 import json; d = json.load(open('$demo/audio/manifest.json'))['demo']
-print(round(d['command_end'] + 0.8 + 1.0, 2))")
+print(round(d['command_end'] + 0.8 + 5.0, 2))")
 
 # The owner's verification key for the log's seals: printed once, kept off the device (here, in
 # a shell variable) and used by `guardd verify --key` below.
@@ -46,6 +48,9 @@ echo "== guardd replay: the spoken request as guardd hears it; the button is pre
 echo
 echo "== guardd log: every step, each logged before it happened"
 .venv/bin/guardd log --config "$demo/guardd.yaml"
+echo
+echo "== guardd history: the same, one line per request"
+.venv/bin/guardd history --config "$demo/guardd.yaml"
 echo
 echo "== guardd verify --key: the hash chain and every seal hold"
 .venv/bin/guardd verify --config "$demo/guardd.yaml" --key "$key"

@@ -1,6 +1,8 @@
 """A stand-in destination for the demo: an HTTP server on loopback that prints what arrives.
 
-Usage: python scripts/demo_receiver.py PORTFILE  (writes its port to PORTFILE, serves until killed)
+Usage: python scripts/demo_receiver.py PORTFILE  (a free port, written to PORTFILE; scripts/demo.sh)
+       python scripts/demo_receiver.py PORT      (that port: 8700 is config/laptop.yaml's destination)
+Serves until killed.
 """
 
 from __future__ import annotations
@@ -29,6 +31,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 
 if __name__ == "__main__":
-    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
-    Path(sys.argv[1]).write_text(str(server.server_port))
+    where = sys.argv[1]
+    server = http.server.HTTPServer(("127.0.0.1", int(where) if where.isdigit() else 0), Handler)
+    if where.isdigit():
+        print(f"[receiver] listening on http://127.0.0.1:{server.server_port}/", flush=True)
+    else:
+        Path(where).write_text(str(server.server_port))
     server.serve_forever()

@@ -91,6 +91,8 @@ ETC=/etc/guardd
 CONF=$ETC/guardd.yaml
 STATE=/var/lib/guardd
 UNIT=/etc/systemd/system/guardd.service
+MAN_PAGE=/usr/local/share/man/man1/guardd.1
+COMPLETION=/usr/share/bash-completion/completions/guardd
 R=$root
 prefix=()
 [ -z "$R" ] || prefix=(--prefix "$R")
@@ -174,8 +176,9 @@ uninstall() {
     fi
     if [ -e "$R$OPT" ]; then
         rm -rf "$R$OPT"
-        changed "removed $R$OPT (the venv and README)"
+        changed "removed $R$OPT (the venv and the docs)"
     fi
+    remove_reference
     if [ "$purge" -eq 1 ]; then
         for d in "$R$ETC" "$R$STATE"; do
             if [ -e "$d" ]; then
@@ -323,9 +326,14 @@ ensure_venv() {
     mkdir "$work/src"
     tar -C "$src" --exclude=__pycache__ --exclude='*.pyc' -cf - pyproject.toml README.md guardd |
         tar -C "$work/src" -xf -
-    say "pip: installing guardd and its dependencies into $venv (on a Pi this downloads about 100 MB and takes a few minutes)"
-    if ! "$venv/bin/python" -m pip install --disable-pip-version-check --no-input --root-user-action=ignore \
-            "${pip_args[@]}" "$work/src" >"$work/pip.log" 2>&1; then
+    # The wake word models come in a wheel installed without its requirements (pyproject.toml,
+    # [tool.guardd] models, says why): the same command guardd names when they are missing.
+    local models
+    models=$("$venv/bin/python" -c 'import sys, tomllib; print(tomllib.load(open(sys.argv[1], "rb"))["tool"]["guardd"]["models"])' \
+        "$src/pyproject.toml") || die "$src/pyproject.toml names no wake word models ([tool.guardd] models)"
+    say "pip: installing guardd, its dependencies and the wake word models into $venv (on a Pi this downloads about 45 MB and takes a few minutes)"
+    local pip=("$venv/bin/python" -m pip install --disable-pip-version-check --no-input --root-user-action=ignore "${pip_args[@]}")
+    if ! { "${pip[@]}" "$work/src" && "${pip[@]}" --no-deps --force-reinstall "$models"; } >"$work/pip.log" 2>&1; then
         cat "$work/pip.log" >&2
         die "pip install failed (its output is above)"
     fi
@@ -336,7 +344,7 @@ ensure_venv() {
     rm -rf "$work"
     trap - EXIT
     venv_changed=1
-    changed "installed $version into $venv"
+    changed "installed $version into $venv ($(du -sm "$venv" | cut -f1) MB)"
 }
 
 # The config is the owner's. Like dpkg's conffiles: install it when absent; when the owner's
@@ -393,6 +401,55 @@ ensure_log() {
     changed "made the audit log and its sealing key in $STATE (guardd log init)"
 }
 
+# -- man page and bash completion ---------------------------------------------------------------
+# Made from the installed guardd's own argument parser (python -m guardd.cli.reference), so they
+# describe the commands this venv has: `man guardd`, and Tab after `guardd`.
+install_reference() {
+    local work what
+    work=$(mktemp -d)
+    for what in man bash; do
+        if ! "$R$VENV/bin/python" -m guardd.cli.reference "$what" >"$work/$what"; then
+            rm -rf "$work"
+            die "could not make the $what reference with $VENV/bin/python -m guardd.cli.reference"
+        fi
+    done
+    mkdir -p "$(dirname "$R$MAN_PAGE")" "$(dirname "$R$COMPLETION")"
+    install_file "$work/man" "$R$MAN_PAGE" 0644 0 0
+    install_file "$work/bash" "$R$COMPLETION" 0644 0 0
+    rm -rf "$work"
+}
+
+remove_reference() {
+    local f
+    for f in "$R$MAN_PAGE" "$R$COMPLETION"; do
+        if [ -e "$f" ]; then
+            rm -f "$f"
+            changed "removed $f"
+        fi
+    done
+}
+# ------------------------------------------------------------------------------------------------
+
+# docs/ beside README.md, as in the clone (README.md links into it); a page no longer shipped is
+# removed.
+ensure_docs() {
+    local docs=$R$OPT/docs f name
+    [ -d "$src/docs" ] || return 0
+    ensure_dir "$docs" 0755 0 0
+    for f in "$src"/docs/*.md; do
+        [ -f "$f" ] || continue
+        install_file "$f" "$docs/$(basename "$f")" 0644 0 0
+    done
+    for f in "$docs"/*; do
+        [ -e "$f" ] || continue
+        name=$(basename "$f")
+        if [ ! -f "$src/docs/$name" ]; then
+            rm -rf "$f"
+            changed "removed $f (no longer shipped)"
+        fi
+    done
+}
+
 next_steps() {
     local key_step
     if [ -n "$verification_key" ]; then
@@ -418,7 +475,7 @@ $key_step
        sudo $VENV/bin/guardd doctor --hardware
        sudo systemctl start guardd
   5. Watch it: journalctl -u guardd -f    and    sudo $VENV/bin/guardd status
-Docs: $OPT/README.md and $OPT/hardware.md. Uninstall: sudo bash $src/scripts/install.sh --uninstall
+Docs: $OPT/README.md, $OPT/docs/ and $OPT/hardware.md. Uninstall: sudo bash $src/scripts/install.sh --uninstall
 EOF
 }
 
@@ -440,10 +497,12 @@ install_guardd() {
     mkdir -p "$R/etc/systemd/system"
 
     ensure_venv
+    install_reference
     install_file "$src/README.md" "$R$OPT/README.md" 0644 0 0
     if [ -f "$src/hardware.md" ]; then
         install_file "$src/hardware.md" "$R$OPT/hardware.md" 0644 0 0
     fi
+    ensure_docs
     ensure_config "$gid"
     ensure_log "$uid" "$gid"
     install_file "$src/systemd/guardd.service" "$R$UNIT" 0644 0 0

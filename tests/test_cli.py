@@ -11,7 +11,6 @@ import wave
 from pathlib import Path
 
 import pytest
-from conftest import files_under, unconfigured
 from harness import GUARDD, ROOT, Daemon, alsa_env, guardd, write_config
 
 from guardd.auditlog.reading import read_records
@@ -139,30 +138,6 @@ def test_replay_of_a_missing_file_says_so(tmp_path, config_path):
     assert result.stderr.strip() == f"guardd: error: {tmp_path / 'nope.wav'}: no such file"
 
 
-def test_replay_without_a_state_dir_keeps_its_log_in_a_scratch_dir_and_says_where(tmp_path):
-    env, default_state = unconfigured(tmp_path)
-    before = files_under(default_state)
-    wav = write_wav(tmp_path / "quiet.wav", seconds=1.0)
-    no_state_dir = tmp_path / "guardd.yaml"
-    no_state_dir.write_text("wake:\n  threshold: 0.7\n")
-    runs = [["--config", str(no_state_dir)]]
-    if not Path("/etc/guardd/guardd.yaml").exists():  # else that config is the one used
-        runs.append([])
-    scratch_dirs = []
-    for extra in runs:
-        result = guardd("replay", str(wav), *extra, env=env)
-        assert result.returncode == 0, result.stderr
-        said = [line for line in result.stderr.splitlines() if line.startswith("replay: state in ")]
-        assert len(said) == 1 and "(no state_dir configured)" in said[0], result.stderr
-        scratch = Path(said[0].split()[3])
-        assert scratch.parent == tmp_path / "tmp" and scratch.name.startswith("guardd-replay-")
-        assert [r["type"] for r in read_records(scratch / "log")] == ["start", "stop"]
-        assert (scratch / "keys").is_dir(), "the scratch log is sealed with a key of its own"
-        scratch_dirs.append(scratch)
-    assert len(set(scratch_dirs)) == len(scratch_dirs), "each replay starts afresh"
-    assert files_under(default_state) == before, f"replay touched {default_state}"
-
-
 def test_replay_with_a_state_dir_configured_uses_it_and_says_nothing_of_scratch(tmp_path, config_path):
     result = guardd("replay", str(write_wav(tmp_path / "quiet.wav")), "--config", str(config_path))
     assert result.returncode == 0 and "replay: state in" not in result.stderr, result.stderr
@@ -216,7 +191,8 @@ def test_python_m_guardd_runs_from_the_folder_that_holds_a_clone_named_guardd(tm
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--to", "inbox"], "say what to send: --text T, --file F (or just F), or - to read standard input"),
+    (["--to", "inbox"], "say what to send: --text T (a message, read out) or FILE, --file F (an upload; "
+                        "- for standard input)"),
     (["--to", "inbox", "--text", "a", "note.txt"], "give one of --text, --file or FILE, not more"),
 ])
 def test_send_names_what_to_send_without_an_internal_name(args, message):

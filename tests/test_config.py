@@ -21,7 +21,7 @@ GUARDD = [sys.executable, "-m", "guardd"]
 EXIT_CONFIG = 78
 
 KNOWN_TOP = (
-    "known keys here: after_wake, announce, audio, button, confirm, destinations, led, log, retention, socket, "
+    "known keys here: after_wake, announce, audio, button, confirm, destinations, esphome, led, log, retention, socket, "
     "state_dir, utterance, wake, wyoming"
 )
 KNOWN_WAKE = "known keys here: gate_silence, models, refractory_s, shipped_verifiers, threshold, thresholds, trigger_frames, verify"

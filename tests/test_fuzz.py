@@ -18,7 +18,6 @@ import base64
 import contextlib
 import json
 import os
-import queue
 import random
 import shutil
 import socket
@@ -40,7 +39,8 @@ from harness import Inbox, InstantSpeaker
 
 from guardd.config.settings import Config, ConfirmConfig, DestinationConfig, SocketConfig, WakeConfig
 from guardd.cli.clients import Clients
-from guardd.cli.daemon import INBOX_LIMIT, drain
+from guardd.cli.daemon import drain
+from guardd.cli.inbox import Inbox as CoreInbox
 from guardd.control.protocol import CALLS, parse_submit
 from guardd.control.connections import MAX_IDLE_PER_UID
 from guardd.control.server import ClientCall, ClientGone, ControlServer
@@ -157,10 +157,9 @@ class LiveServer:
                                 max_frame_bytes=MAX_FRAME, read_timeout_s=READ_TIMEOUT_S),
         )
         self.path = self.config.socket.path
-        self.inbox: queue.Queue[Any] = queue.Queue(maxsize=INBOX_LIMIT)
+        self.inbox = CoreInbox()  # the daemon's own
         self.calls: list[ClientCall] = []  # every call the server handed over, in order
         self.gone: list[int] = []
-        self.dropped = 0
         self.errors: list[BaseException] = []
         self.clients: Clients | None = None
         self._stop = threading.Event()
@@ -178,15 +177,16 @@ class LiveServer:
         self.thread.start()
 
     def deliver(self, item: Any) -> None:
-        """What `guardd run` does with the server's output: a bounded inbox, extra dropped."""
+        """What `guardd run` does with the server's output: its inbox, calls past its lane dropped."""
         if isinstance(item, ClientCall):
             self.calls.append(item)
         elif isinstance(item, ClientGone):
             self.gone.append(item.client)
-        try:
-            self.inbox.put_nowait(item)
-        except queue.Full:
-            self.dropped += 1
+        self.inbox.deliver(item)
+
+    @property
+    def dropped(self) -> int:
+        return sum(self.inbox.dropped.values())
 
     def publish(self, event: dict[str, Any]) -> None:
         if self.clients is not None:
@@ -479,7 +479,7 @@ def test_a_client_that_never_reads_is_dropped_at_the_output_cap_and_memory_stays
             # the server has read every line, or dropped the client, and the core answered.
             wait_until(lambda: len(live.calls) - calls_before >= sent or me in live.gone,
                        "the server to read the calls")
-            wait_until(lambda: live.inbox.qsize() == 0, "the core to catch up")
+            wait_until(lambda: live.inbox.waiting() == 0, "the core to catch up")
         assert sent < asks, f"still connected after {sent} unread status answers"
         wait_until(lambda: me in live.gone, "the server to drop the deaf client")
     finally:
@@ -502,7 +502,7 @@ def test_a_client_owed_a_final_reply_it_never_reads_is_closed_at_the_read_deadli
     calls_before = len(live.calls)
     try:
         s.sendall(b'{"call":"status"}\n' * (2_000_000 // size))  # ~2 MB of answers: the kernel's buffers fill
-        wait_until(lambda: live.inbox.qsize() == 0 and len(live.calls) - calls_before >= 2_000_000 // size,
+        wait_until(lambda: live.inbox.waiting() == 0 and len(live.calls) - calls_before >= 2_000_000 // size,
                    "the answers")
         s.sendall(b"garbage\n")
         started = time.monotonic()

@@ -1,10 +1,12 @@
 """The gate against any sequence of calls and presses, as a Hypothesis state machine: submits,
-hang-ups, presses, releases, ticks and time jumps, and the speaker beginning, ending or failing
-each announcement whenever it likes (or never), against the core on MockFactory pins with an
-injected clock and a real HTTP inbox on loopback. After every step: no byte has left without an
-approving press that began after its request's announcement began (or, when none began, after
-the LED alone asked), and before its timeout, on exactly those bytes, and one request asks at a
-time. After every run: the log tells each request's story in write-ahead order.
+hang-ups, presses, releases, ticks and time jumps, and the speaker beginning, saying the first
+part (where to, how much), ending or failing each announcement whenever it likes (or never),
+against the core on MockFactory pins with an injected clock and a real HTTP inbox on loopback.
+After every step: no byte has left without an approving press that began after the first part
+of its request's announcement was played (or after the whole of it; or, when the speaker failed
+or never began, after a logged fault of the speaker let the LED alone ask), and before its
+timeout, on exactly those bytes, and one request asks at a time. After every run: the log tells
+each request's story in write-ahead order.
 
 Hypothesis runs derandomized and without an example database, so CI sees the same examples.
 """
@@ -30,7 +32,7 @@ from guardd.confirm.outbox import Caller
 from guardd.device.panel import ButtonEdge
 from guardd.errors import Refused
 from guardd.pipeline import open_pipeline
-from guardd.speak.player import Played, Playing
+from guardd.speak.player import Played, Playing, Said, SpeakerReport
 from guardd.speak.sentence import Announcement
 
 TIMEOUT_S = 5.0
@@ -44,10 +46,10 @@ class CuedSpeaker:
 
     def __init__(self) -> None:
         self.said: str | None = None  # the request whose announcement was handed over last
-        self.began = self.ended = False
+        self.began = self.first_part = self.ended = False
 
     def announce(self, said: Announcement) -> None:
-        self.said, self.began, self.ended = said.request_id, False, False
+        self.said, self.began, self.first_part, self.ended = said.request_id, False, False, False
 
     def hush(self, request_id: str) -> None:
         if request_id == self.said:
@@ -91,8 +93,11 @@ class Bench:
         self.payloads: dict[str, bytes] = {}
         self.owner: dict[str, int] = {}
         self.armed_at: dict[str, float] = {}
-        self.opened: dict[str, float] = {}  # when its announcement began (a press counts after)
+        self.opened: dict[str, tuple[float, str]] = {}  # when a press began to count, and why
         self.until: dict[str, float] = {}  # the latest its announcement was to end (the timeout runs after)
+        self.heard_of: set[str] = set()  # requests the speaker told of (began, ended or failed)
+        # When a fault of the speaker was told (and logged); one standing since a run before counts.
+        self.speaker_faults: list[float] = [float("-inf")] if "speaker" in self.core.faults else []
         self.asking: str | None = None  # the request that is armed or sending, as seen outside
         self.decided: list[tuple[str, bool, str, float]] = []
         self.violations: list[str] = []
@@ -110,6 +115,8 @@ class Bench:
 
     def _event(self, event: dict[str, Any]) -> None:
         kind, rid = event["event"], event.get("id")
+        if kind == "fault" and "speaker" in str(event["reason"]):
+            self.speaker_faults.append(self.now)
         if kind == "decision":
             approved = event["decision"] == "approved"
             self.approvals += approved
@@ -127,15 +134,27 @@ class Bench:
 
     # the world
 
+    def _gate_looks(self, t: float) -> None:
+        """The core let the gate look at the time `t` (a tick, an edge): the request that asks
+        and was never told of by the speaker ANNOUNCE_START_S after arming is asked for by the
+        LED alone from then (the speaker is stuck)."""
+        rid = self.asking
+        if rid is None or rid in self.opened or rid in self.heard_of or any(d[0] == rid for d in self.decided):
+            return
+        if t >= self.armed_at[rid] + ANNOUNCE_START_S:
+            self.opened[rid] = (t, "the LED alone, the speaker stuck")
+
     def feed(self) -> None:
         while self.edges:
             edge = self.edges.pop(0)
+            self._gate_looks(edge.t)
             if edge.pressed:
                 self.downs.append(edge.t)
             self.core.take(edge)
             self.p.inputs.drain(self.core)  # an approval's send result: the next input
 
     def tick(self) -> None:
+        self._gate_looks(self.now)
         self.core.tick()
         self.p.inputs.drain(self.core)
 
@@ -182,19 +201,29 @@ class Bench:
             s = self.speaker
             if s.said is not None and not s.began and not s.ended:
                 s.began = True
-                if self.now < self.armed_at.get(s.said, self.now) + ANNOUNCE_START_S:
-                    self.opened.setdefault(s.said, self.now)  # (later, the LED alone may ask already)
+                self.heard_of.add(s.said)
                 self.until[s.said] = max(self.until.get(s.said, 0.0), self.now + op[2])
                 self.core.take(Playing(s.said, self.now, self.now + op[2]))
+        elif kind == "said":  # the last sample of its first part (where to, how much) plays
+            self.advance(op[1])
+            s = self.speaker
+            if s.said is not None and s.began and not s.first_part and not s.ended:
+                s.first_part = True
+                self.opened.setdefault(s.said, (self.now, "said"))
+                self.core.take(Said(s.said, self.now))
         elif kind in ("ends", "fails"):  # the last sample, or the speaker gave up
             self.advance(op[1])
             s = self.speaker
             if s.said is not None and not s.ended:
                 s.ended = True
-                if self.now < self.armed_at.get(s.said, self.now) + ANNOUNCE_START_S:
-                    self.opened.setdefault(s.said, self.now)
+                self.heard_of.add(s.said)
+                self.opened.setdefault(s.said, (self.now, "played whole" if kind == "ends" else "failed"))
                 self.until[s.said] = max(self.until.get(s.said, 0.0), self.now)
+                if kind == "fails":  # as the player tells it: the fault first, then the end
+                    self.core.take(SpeakerReport("the speaker cannot play: unplugged"))
                 self.core.take(Played(s.said, self.now, kind == "ends"))
+                if kind == "ends":
+                    self.core.take(SpeakerReport(None))
 
     def quiesce(self) -> None:
         """Release the button and let every request time out, so the next example starts clean."""
@@ -228,12 +257,18 @@ class Bench:
             assert reason == "pressed"
             armed = self.armed_at.get(rid)
             assert armed is not None, f"{rid} approved without ever asking"
-            # A press counts after the announcement began, or, when none began, after the LED
-            # alone asked (ANNOUNCE_START_S after arming at the earliest); and before the timeout.
-            opened = self.opened.get(rid, armed + ANNOUNCE_START_S)
+            # A press counts after the first part of the announcement (where to, how much) was
+            # played, or all of it; or, when the speaker failed or never began, after a logged
+            # fault let the LED alone ask (ANNOUNCE_START_S after arming at the earliest). And
+            # before the timeout.
+            assert rid in self.opened, f"{rid} approved at {t}, but its first part was never said"
+            opened, why = self.opened[rid]
             latest = self.until[rid] + TIMEOUT_S if rid in self.until else float("inf")
             fresh = [d for d in self.downs if opened < d < latest and d <= t]
-            assert fresh, f"{rid} approved at {t} with no press that began after it was announced at {opened}"
+            assert fresh, f"{rid} approved at {t} with no press that began after {why} at {opened}"
+            if why.startswith(("the LED alone", "failed")):
+                assert opened >= armed + (ANNOUNCE_START_S if why.startswith("the LED") else 0.0)
+                assert any(f <= fresh[0] for f in self.speaker_faults), f"{rid}: no fault was logged before {why}"
 
     def check_log_and_receiver(self) -> None:
         records = [r for r in read_records(self.config.state_path / "log") if r["seq"] > self.start_seq]
@@ -312,11 +347,16 @@ class CallsAndPresses(RuleBasedStateMachine):
                                                         gap: float, hold: float) -> None:
         self.bench.step(("submit", client, payload, "inbox"))
         self.bench.step(("begins", 0.01, lasts))
+        self.bench.step(("said", min(lasts, 2.5), ))
         self.bench.step(("press", gap, hold))
 
     @rule(gap=gaps, lasts=st.floats(0.0, 8.0) | st.sampled_from([0.0, TIMEOUT_S]))
     def the_speaker_begins(self, gap: float, lasts: float) -> None:
         self.bench.step(("begins", gap, lasts))
+
+    @rule(gap=gaps)
+    def the_speaker_says_where_and_how_much(self, gap: float) -> None:
+        self.bench.step(("said", gap))
 
     @rule(gap=gaps)
     def the_speaker_ends(self, gap: float) -> None:

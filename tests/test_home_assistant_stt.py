@@ -45,7 +45,7 @@ def test_a_kept_utterance_reaches_home_assistants_stt_api_only_after_a_press(tmp
         said = next(e for e in events if e["event"] == "announce")
         assert said["text"].startswith("Send to Home Assistant: ") and "seconds of audio" in said["text"]
 
-        events = replay_events(wav, config, "--press-at", str(said["t"] + 1.0))
+        events = replay_events(wav, config, "--press-at", str(said["t"] + said["asks_after_s"] + 0.2))
         [arrival] = ha.arrivals
         kept = next(e for e in events if e["event"] == "utterance")
         assert (arrival.method, arrival.path) == ("POST", f"/api/stt/{ENTITY}")

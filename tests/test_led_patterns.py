@@ -162,7 +162,7 @@ def test_each_state_has_its_own_pattern():
     """OFF (guardd not running) is as dark as IDLE: a person sees no difference, only the
     simulation's words do."""
     patterns = {s: (s.on_s, s.off_s) for s in LedState if s is not LedState.OFF}
-    assert len(set(patterns.values())) == len(patterns) == 10
+    assert len(set(patterns.values())) == len(patterns) == 12
     assert (LedState.OFF.on_s, LedState.OFF.off_s) == (0.0, 1.0)
     assert patterns == {
         LedState.IDLE: (0.0, 1.0),
@@ -175,6 +175,8 @@ def test_each_state_has_its_own_pattern():
         LedState.DENIED: (0.1, 0.6),
         LedState.SENT: (0.6, 0.15),
         LedState.FAILED: (0.05, 0.25),
+        LedState.PAUSED: (0.1, 1.4),
+        LedState.NOT_UNDERSTOOD: (1.0, 0.5),
     }
 
 

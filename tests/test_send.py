@@ -16,11 +16,14 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-from conftest import replay_events
+from conftest import replay_events, silent_wav
 from harness import GUARDD, ROOT, Daemon, Inbox, wait_until, write_config
+from harness.home_assistant import HomeAssistant, free_port
 
 from guardd.auditlog.reading import read_records
 from guardd.auditlog.verify import verify
+
+PCM_TYPE = "audio/L16;rate=16000;channels=1"  # guardd's kept utterances, as Home Assistant's link carries them
 
 DEADLINE_S = 30.0
 
@@ -45,10 +48,10 @@ def test_a_press_while_the_led_asks_uploads_exactly_the_kept_utterance(tmp_path,
     wav = manifest["dir"] / manifest["demo"]["file"]
     config = upload_config(tmp_path, inbox)
     first = replay_events(wav, config)  # no press: learn when the request is armed
-    asked = next(e for e in first if e["event"] == "request")
     inbox.arrivals.clear()
 
-    events = replay_events(wav, config, "--press-at", str(asked["t"] + 1.0))
+    said = next(e for e in first if e["event"] == "announce")  # a press counts once it said where and how much
+    events = replay_events(wav, config, "--press-at", str(said["t"] + said["asks_after_s"] + 0.2))
     by_kind = {e["event"]: e for e in events}
     assert [e["event"] for e in events] == ["wake", "utterance", "request", "asking", "announce", "decision", "sent"]
     assert by_kind["decision"]["decision"] == "approved"
@@ -269,3 +272,104 @@ def test_a_subscriber_hears_request_decision_and_sent_with_the_response_body(dae
         if "id" in event:
             heard.append(event["event"])
     assert heard == ["request", "asking", "announce", "decision", "sent"]
+
+
+def test_a_press_the_moment_the_announcement_begins_approves_nothing(daemon, shared_inbox):
+    """Presses 0-2 ms after the `announce` event, inside the asking tone, approved 3 of 3: a
+    press counts only once the speaker has said where the request goes and how much."""
+    shared_inbox.arrivals.clear()
+    sub = raw_client(daemon)
+    sub.sendall(b'{"call":"subscribe"}\n')
+    lines = sub.makefile("rb")
+    assert json.loads(lines.readline()) == {"status": "subscribed"}
+    client = daemon.send("--to", "inbox", "--text", "pay 900 euros to account 12345")
+    while (event := json.loads(lines.readline()))["event"] != "announce":
+        pass
+    daemon.press()  # at once
+    began = time.monotonic()
+    time.sleep(1.0)
+    assert [r for r in daemon.records("decision") if r["id"] == event["id"]] == []
+    assert shared_inbox.arrivals == []
+    time.sleep(max(0.0, began + event["asks_after_s"] + 0.3 - time.monotonic()))
+    daemon.press()  # "Send to inbox: a message of 30 characters." has been said
+    _, err = client.communicate(timeout=DEADLINE_S)
+    assert client.returncode == 0, err
+    assert shared_inbox.bodies == [b"pay 900 euros to account 12345"]
+
+
+def sent_from(daemon: Daemon, args: list[str], stdin: Path | None) -> tuple[dict, str]:
+    """`guardd send ARGS` (standard input from `stdin`): its request record and the journal line
+    of its announcement; then the client goes away (cancelling it)."""
+    n = len(daemon.records("request"))
+    with open(stdin or os.devnull, "rb") as given:
+        client = subprocess.Popen([*GUARDD, "send", "--socket", str(daemon.sock), "--to", "inbox", *args],
+                                  stdin=given, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    try:
+        wait_until(lambda: len(daemon.records("request")) > n, "the request", DEADLINE_S)
+        request = daemon.records("request")[n]
+        line = f"request {request['id']} is announced"
+        wait_until(lambda: line in daemon.said(), "its announcement", DEADLINE_S)
+        said = next(l for l in daemon.said().splitlines() if line in l)
+    finally:
+        client.kill()
+        client.wait(timeout=10)
+    wait_until(lambda: daemon.records("decision")[-1]["id"] == request["id"], "the cancellation", DEADLINE_S)
+    return request, said
+
+
+def test_a_file_is_an_upload_from_any_source_and_text_is_a_message_from_any_source(daemon, tmp_path):
+    note = tmp_path / "note.txt"
+    note.write_bytes(b"the shopping list")
+    for args, stdin in (([str(note)], None), (["--file", str(note)], None), (["-"], note), (["--file", "-"], note)):
+        request, said = sent_from(daemon, args, stdin)
+        assert request["kind"] == "upload" and request["bytes"] == 17, args
+        assert "“Send to inbox: an upload of 17 bytes. Press the button to send it.”" in said, (args, said)
+    for args, stdin in ((["--text", "the shopping list"], None), (["--text", "-"], note)):
+        request, said = sent_from(daemon, args, stdin)
+        assert request["kind"] == "message", args
+        assert "It reads: the shopping list. Press the button" in said, (args, said)
+
+
+def test_text_from_standard_input_that_is_not_utf8_is_refused_with_the_fix(daemon, tmp_path):
+    blob = tmp_path / "blob.bin"
+    blob.write_bytes(b"\xff\xfe not text")
+    with open(blob, "rb") as given:
+        done = subprocess.run([*GUARDD, "send", "--socket", str(daemon.sock), "--to", "inbox", "--text", "-"],
+                              stdin=given, capture_output=True, text=True, cwd=ROOT, timeout=DEADLINE_S)
+    assert done.returncode == 2 and "not UTF-8 text" in done.stderr and "--file -" in done.stderr
+
+
+def test_a_local_program_cannot_send_to_home_assistants_voice_pipeline(tmp_path):
+    """A client submitted to `wyoming` typed audio/L16, and Home Assistant got `detection` and a
+    pipeline run with no wake word heard: only guardd's own kept utterances go there."""
+    port = free_port()
+    config = write_config(tmp_path, after_wake={"upload_to": "wyoming"},
+                          wyoming={"listen": f"127.0.0.1:{port}", "allow": ["127.0.0.1"], "name": "kitchen"})
+    d = Daemon(tmp_path, config, silent_wav(tmp_path / "silence.wav"))
+    ha = HomeAssistant(port, answer=None).connect()
+    try:
+        pcm = tmp_path / "not-a-wake.raw"
+        pcm.write_bytes(bytes(32000))
+        for args in (["--content-type", PCM_TYPE, str(pcm)], ["--text", "turn off the alarm"], [str(pcm)]):
+            client = d.send("--to", "wyoming", *args)
+            _, err = client.communicate(timeout=DEADLINE_S)
+            assert client.returncode == 9 and "only guardd's own recordings after a wake word" in err, (args, err)
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(10)
+        s.connect(str(d.sock))
+        s.sendall(json.dumps({"call": "submit", "to": "wyoming", "kind": "upload", "data": "AAAAAA==",
+                              "content_type": PCM_TYPE}).encode() + b"\n")
+        [reply] = read_lines(s)
+        assert (reply["status"], reply["code"]) == ("error", "reserved") and "wake word" in reply["message"]
+        esphome = d.send("--to", "esphome", "--content-type", PCM_TYPE, str(pcm))  # the other link: the same rule
+        _, err = esphome.communicate(timeout=DEADLINE_S)
+        assert esphome.returncode == 9 and "only guardd's own recordings after a wake word" in err, err
+        refused = d.records("refused")
+        assert len(refused) == 5 and {(r["code"], r["destination"]) for r in refused} == {
+            ("reserved", "wyoming"), ("reserved", "esphome")}
+        assert d.records("request") == []
+        time.sleep(0.5)
+        assert set(ha.types()) <= {"info", "pong"}  # no detection, no pipeline run
+    finally:
+        ha.close()
+        assert d.stop() == 0

@@ -20,9 +20,9 @@ from guardd.confirm.messages import outcome_of
 from guardd.sounddevices import import_sounddevice
 from guardd.speak.earcons import EARCONS, SPEAKER_RATE, dominant_hz, render
 from guardd.speak import sounds
-from guardd.speak.player import DeviceOutput, Played, Player, Playing, SpeakerReport
+from guardd.speak.player import DeviceOutput, Played, Player, Playing, Said, SpeakerReport
 from guardd.speak.sounds import GAP_S
-from guardd.speak.sentence import Announcement, message_sentence
+from guardd.speak.sentence import Announcement, Sentence, message_sentence
 from guardd.speak.voice import find_voice
 
 VOLUME = 0.7
@@ -41,21 +41,28 @@ def notes_of(x: np.ndarray, name: str) -> list[float]:
     return found
 
 
-def announcement_samples(text: str) -> np.ndarray:
-    """What the speaker plays for a request: the asking tone, a pause, the sentence."""
-    return sounds.announcement_samples(Announcement("r0", text), VOICE, VOLUME)
+def announcement_samples(sentence: Sentence) -> np.ndarray:
+    """What the speaker plays for a request: the asking tone, a pause, the sentence's two parts."""
+    return sounds.announcement_samples(Announcement("r0", sentence), VOICE, VOLUME)[0]
+
+
+def first_part(sentence: Sentence) -> int:
+    """How many of its samples make the announcement's first part (through the spoken lead)."""
+    return sounds.announcement_samples(Announcement("r0", sentence), VOICE, VOLUME)[1]
 
 
 @needs_voice
-def test_an_announcement_is_the_asking_tone_a_pause_and_the_spoken_sentence():
-    text = message_sentence("kitchen tablet", b"dinner is ready", True)
-    x = announcement_samples(text)
+def test_an_announcement_is_the_asking_tone_a_pause_the_lead_then_the_rest():
+    sentence = message_sentence("kitchen tablet", b"dinner is ready", True)
+    x, first = sounds.announcement_samples(Announcement("r0", sentence), VOICE, VOLUME)
     tone, gap = render("asking", VOLUME), int(GAP_S * SPEAKER_RATE)
-    speech = VOICE.say(text)
+    lead, rest = VOICE.say(sentence.lead), VOICE.say(sentence.rest)
+    speech = np.concatenate([lead, rest])
     assert np.array_equal(x[: len(tone)], tone) and not np.any(x[len(tone) : len(tone) + gap])
-    assert len(x) == len(tone) + gap + len(speech)
+    assert len(x) == len(tone) + gap + len(speech) and first == len(tone) + gap + len(lead)
     assert np.abs(x[len(tone) + gap :].astype(np.int32) - np.round(speech * VOLUME)).max() <= 1
     assert np.abs(speech).max() > 0.5 * 32767 and len(speech) / SPEAKER_RATE > 4  # words, not silence
+    assert len(lead) / SPEAKER_RATE > 2.0  # "Send to kitchen tablet: a message of 15 characters."
 
 
 def test_each_outcome_has_its_own_sound_made_in_code():
@@ -66,7 +73,7 @@ def test_each_outcome_has_its_own_sound_made_in_code():
         measured = notes_of(x, name)
         wanted = [hz for hz, _ in EARCONS[name] if hz]
         assert all(abs(m - w) < 8 for m, w in zip(measured, wanted, strict=True)), (name, measured)
-    assert len({tuple(hz for hz, _ in EARCONS[n]) for n in EARCONS}) == len(EARCONS) == 5
+    assert len({tuple(hz for hz, _ in EARCONS[n]) for n in EARCONS}) == len(EARCONS) == 6
     assert notes_of(made["approved"], "approved") == sorted(notes_of(made["approved"], "approved"))  # rising
     assert notes_of(made["denied"], "denied")[0] > notes_of(made["denied"], "denied")[-1]  # falling
 
@@ -115,20 +122,66 @@ def test_the_player_plays_the_announcement_then_the_endings_whole_and_in_order(t
     text = message_sentence("kitchen tablet", b"dinner is ready", True)
     started = time.monotonic()
     player.announce(Announcement("r7", text))
+    assert time.monotonic() - started < 0.05  # the core's side only lines it up
+    wait_until(lambda: player.played == 1, "the announcement played", 30)
+    player.hush("r7")  # a press decided it: the endings may play
     player.chime("approved")
     player.chime("sent")
-    assert time.monotonic() - started < 0.05  # the core's side only queues
     wait_until(lambda: player.played == 3, "three sounds played", 30)
     player.stop()
     want = np.concatenate([announcement_samples(text), render("approved", VOLUME), render("sent", VOLUME)])
     assert np.array_equal(heard(played), want)
     assert np.abs(want[: len(want) // 2]).max() > 0.5 * VOLUME * 32767  # speech, not silence
-    [playing, ended] = [n for n in news if getattr(n, "request_id", "") == "r7"]
+    [playing, asks, ended] = [n for n in news if getattr(n, "request_id", "") == "r7"]
     length = len(announcement_samples(text)) / SPEAKER_RATE
     assert isinstance(playing, Playing) and playing.ends - playing.started == pytest.approx(length)
+    assert playing.asks_at - playing.started == pytest.approx(first_part(text) / SPEAKER_RATE)
+    assert isinstance(asks, Said) and playing.asks_at <= asks.at < playing.asks_at + 0.5  # (later if it ran dry)
     assert isinstance(ended, Played) and ended.whole and ended.ended >= playing.ends - 0.01
     assert ended.ended - started >= length - 0.2  # it took its time: paced, even on a file
     assert not any(isinstance(n, SpeakerReport) for n in news)  # nothing failed
+
+
+class StarvedOutput:
+    """An output (at guardd's seam) on which the player's thread is held up for `stall_s` just
+    before it writes the piece with sample `at`: the speaker runs dry meanwhile."""
+
+    latency = 0.03
+
+    def __init__(self, at: int, stall_s: float) -> None:
+        self.at, self.stall_s, self.written = at, stall_s, 0
+
+    def open(self) -> "StarvedOutput":
+        return self
+
+    def __enter__(self) -> "StarvedOutput":
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        return None
+
+    def write(self, samples: bytes) -> None:
+        self.written += len(samples) // 2
+        if self.written <= self.at < self.written + 1102:  # the next piece holds it
+            time.sleep(self.stall_s)
+
+    def abort(self) -> None:
+        return None
+
+
+@needs_voice
+def test_a_starved_player_reports_its_first_part_said_later_never_earlier():
+    sentence = message_sentence("inbox", b"hi", True)
+    first = first_part(sentence)
+    news: list = []
+    player = Player(StarvedOutput(first - 1, 0.4), VOLUME, VOICE, news.append)
+    player.start()
+    player.announce(Announcement("r2", sentence))
+    wait_until(lambda: any(isinstance(n, Said) for n in news), "the first part said", 30)
+    player.stop()
+    [playing] = [n for n in news if isinstance(n, Playing)]
+    [said] = [n for n in news if isinstance(n, Said)]
+    assert said.at >= playing.asks_at + 0.25  # its last sample plays only after the stall
 
 
 @needs_voice
@@ -157,23 +210,25 @@ def test_a_speaker_that_vanishes_mid_sentence_is_a_fault_and_the_announcement_en
     wait_until(lambda: any(isinstance(n, Played) for n in news), "the announcement to end", 20)
     player.stop()
     kinds = [type(n).__name__ for n in news]
-    assert kinds == ["Playing", "Played", "SpeakerReport"], news
-    assert not news[1].whole and news[1].ended < news[0].ends
-    assert "the speaker cannot play" in news[2].failure and "guardd devices" in news[2].failure
+    assert kinds == ["Playing", "SpeakerReport", "Played"], news  # the fault first: then the LED alone asks
+    assert not news[2].whole and news[2].ended < news[0].ends
+    assert "the speaker cannot play" in news[1].failure and "guardd devices" in news[1].failure
     assert len(heard(played)) == SPEAKER_RATE  # what it took before it went
 
 
 def test_a_missing_speaker_is_reported_once_and_its_announcement_still_ends(tmp_path, monkeypatch):
     played_environment(tmp_path, monkeypatch)
     player, news = started_player("no such speaker")
-    player.announce(Announcement("r1", "Send to inbox: an empty message. Press the button to send it."))
+    player.announce(Announcement("r1", Sentence("Send to inbox: an empty message.", "Press the button to send it.")))
+    wait_until(lambda: len(news) >= 2, "the failure report and the announcement's end", 10)
+    player.hush("r1")
     player.chime("denied")
-    wait_until(lambda: len(news) >= 2, "the failure report", 10)
-    time.sleep(0.3)  # the second sound fails too, and is not reported again
+    wait_until(lambda: len(news) >= 3, "the tone's end", 10)
+    time.sleep(0.3)  # the second sound failed too, and is not reported again
     player.stop()
-    assert [type(n) for n in news] == [Played, SpeakerReport, Played]  # the announcement, then the tone
-    assert news[0].request_id == "r1" and not news[0].whole  # so the LED asks alone from then
-    assert "no such speaker" in news[1].failure and "guardd devices" in news[1].failure
+    assert [type(n) for n in news] == [SpeakerReport, Played, Played]  # the fault, the announcement, the tone
+    assert news[1].request_id == "r1" and not news[1].whole  # so the LED asks alone from then
+    assert "no such speaker" in news[0].failure and "guardd devices" in news[0].failure
     assert player.played == 0
 
 
@@ -195,7 +250,7 @@ def test_the_daemon_announces_before_any_press_counts_then_sounds_approved_and_s
         text = message_sentence("kitchen tablet", b"dinner is ready", True)
         want = announcement_samples(text)
         d.wait_until(lambda: len(heard(played)) >= len(want), "the whole announcement", 30)
-        assert f"is announced ({len(want) / SPEAKER_RATE:.2f}"[:-1] in d.said() and text in d.said()
+        assert f"is announced ({len(want) / SPEAKER_RATE:.2f}"[:-1] in d.said() and text.text in d.said()
         d.press()
         client.communicate(timeout=30)
         assert client.returncode == 0 and inbox.bodies == [b"dinner is ready"]
@@ -262,7 +317,8 @@ def test_with_no_speaker_the_request_is_still_asked_for_and_sent_and_the_fault_i
         client = d.send("--to", "inbox", "--text", "still asked")
         fault = d.wait_for_record("fault", timeout_s=20)
         assert fault["kind"] == "speaker" and "no such speaker" in fault["reason"]
-        d.wait_announced()  # as text, since it could not play
+        d.wait_until(lambda: "is not announced (the speaker failed); the LED alone asks" in d.said(),
+                     "the sentence told as text, since it could not play")
         d.press()
         client.communicate(timeout=30)
         assert client.returncode == 0 and inbox.bodies == [b"still asked"]
@@ -324,7 +380,8 @@ def test_replay_plays_the_announcement_to_the_configured_output_and_prints_it(tm
     events = [json.loads(line) for line in result.stdout.splitlines()]
     [said] = [e for e in events if e["event"] == "announce"]
     assert said["text"].startswith("Send to kitchen tablet: ") and " seconds of audio" in said["text"]
-    want = announcement_samples(said["text"])
+    press = "Press the button to send it."
+    want = announcement_samples(Sentence(said["text"].removesuffix(" " + press), press))
     assert said["duration_s"] == round(len(want) / SPEAKER_RATE, 2)
     denied = render("denied", VOLUME)  # nobody pressed: it timed out
     assert np.array_equal(heard(played), np.concatenate([want, denied]))

@@ -1,35 +1,39 @@
 """`guardd run`: the microphone, the panel and the core loop, until SIGTERM or SIGINT.
 
 Threads: PortAudio's callback enqueues audio blocks, gpiozero's threads (or, with --simulate, a
-stdin reader) enqueue button edges, signal handlers set a flag. Only the main thread touches the
-core, so its state needs no locks.
+stdin reader) enqueue button edges, the control socket's thread client calls, the sender, the
+speaker and Home Assistant's link their news (all through the inbox, inbox.py, which never makes
+the core wait, nor any thread the core waits for), signal handlers set a flag. Only the main
+thread touches the core, so its state needs no locks.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-import queue
 import signal
 import time
+from pathlib import Path
 from typing import Any
 
 from guardd.cli.clients import Clients
-from guardd.cli.keeper import POLL_S, MicrophoneKeeper
+from guardd.cli.inbox import Inbox
+from guardd.cli.keeper import POLL_S, MicrophoneKeeper, OpenMicrophone
 from guardd.config import load as configmod
 from guardd.config.settings import Config
 from guardd.confirm.sender import Sender, SendResult
 from guardd.control.server import ControlServer
 from guardd.core import Core
-from guardd.device.mute import read_muted, write_muted
+from guardd.device.mute import read_muted, read_paused, write_muted, write_paused
 from guardd.device.notify import Notifier
 from guardd.device.panel import ButtonEdge, mock_factory
 from guardd.device.terminal import SimulatedButton, describe, draw_led
 from guardd.errors import ConfigError, GuarddError, ModelError
+from guardd.listen.microphone import WavMicrophone, WavSource
 from guardd.listen.verifier import load_all as load_verifiers
 from guardd.pipeline import open_pipeline, speaker_output
 from guardd.sounddevices import import_sounddevice
-from guardd.speak.player import Played, Player, Playing, SpeakerReport
+from guardd.speak.player import NEWS, Played, Player, Playing, Said
 from guardd.speak.voice import ENGINE, INSTALL, Espeak, find_voice
 from guardd.wyoming.advertise import Advertiser
 from guardd.wyoming.info import satellite_info
@@ -37,11 +41,7 @@ from guardd.wyoming.link import PeerFrame, PeerNews, Uploading, WyomingLink
 
 log = logging.getLogger(__name__)
 
-INBOX_LIMIT = 1024  # events waiting for the core (edges, client calls, send results)
-
-Inbox = queue.Queue  # of ButtonEdge | ClientCall | ClientGone | SendResult | SpeakerNews | FromPeer
-FOR_THE_CORE = (ButtonEdge, SendResult, Playing, Played, SpeakerReport, PeerNews, PeerFrame, Uploading)
-NEVER_DROPPED = (SendResult, Playing, Played, PeerNews, PeerFrame, Uploading)  # the core logs them, or goes by them
+FOR_THE_CORE = (ButtonEdge, SendResult, *NEWS, PeerNews, PeerFrame, Uploading)
 
 class StopFlag:
     """Set by SIGTERM/SIGINT (stop) and SIGHUP (reload); the handler does nothing else."""
@@ -83,9 +83,11 @@ def try_reload(config: Config, core: Core) -> Config | None:
     return new
 
 
-def run(config: Config, *, simulate: bool = False) -> int:
+def run(config: Config, *, simulate: bool = False, microphone: Path | None = None, loop: bool = False) -> int:
     """Serve until SIGTERM/SIGINT. SIGHUP with a valid, changed config starts everything again
-    with it in this process (pending requests are denied first, as at any stop)."""
+    with it in this process (pending requests are denied first, as at any stop). `microphone`:
+    a WAV file stands in for the microphone, in real time (listen/microphone.py's WavSource)."""
+    wav = WavSource(microphone, loop=loop) if microphone is not None else None  # a bad file stops us here
     stop = StopFlag()
     handled = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
     previous = {s: signal.signal(s, stop) for s in handled}
@@ -99,7 +101,7 @@ def run(config: Config, *, simulate: bool = False) -> int:
         current: Config | None = config
         reloaded = False
         while current is not None:
-            current = _serve(current, button, voice, stop, notifier, reloaded=reloaded)
+            current = _serve(current, button, voice, stop, notifier, reloaded=reloaded, wav=wav)
             reloaded = True
             if current is not None:
                 notifier.send("RELOADING=1", "STATUS=reloading the config")
@@ -111,23 +113,13 @@ def run(config: Config, *, simulate: bool = False) -> int:
 
 
 def _serve(config: Config, button: SimulatedButton | None, voice: Espeak | None, stop: StopFlag,
-           notifier: Notifier, *, reloaded: bool = False) -> Config | None:
+           notifier: Notifier, *, reloaded: bool = False, wav: WavSource | None = None) -> Config | None:
     """One life of the pipeline; returns the config to restart with, or None to stop. After a
     reload the process goes on: no start record (the reload record says it), no stop line."""
-    inbox: Inbox = queue.Queue(maxsize=INBOX_LIMIT)
+    inbox = Inbox()
+    deliver = inbox.deliver
     clients: Clients | None = None
     microphone: MicrophoneKeeper | None = None
-
-    def deliver(item: Any) -> None:
-        try:
-            inbox.put_nowait(item)
-        except queue.Full:
-            if isinstance(item, NEVER_DROPPED):
-                inbox.put(item)  # (a peer sending faster than the core takes it waits)
-            else:
-                log.warning("inbox full; %s dropped", type(item).__name__)
-        if microphone is not None:
-            microphone.wake()  # the core takes it now, not at the next block of audio
 
     def emit(event: dict[str, Any]) -> None:
         log.info("%s", describe(event))
@@ -139,7 +131,7 @@ def _serve(config: Config, button: SimulatedButton | None, voice: Espeak | None,
     import_sounddevice()  # a missing PortAudio is no fault to retry: say what to install, and stop
     player = Player(speaker_output(config), config.announce.volume, voice, deliver)
     player.start()
-    link = satellite_link(config, deliver)
+    link = satellite_link(config, inbox)
     sender = Sender(deliver, threaded=True, satellite=link)
     next_config: Config | None = None
     with open_pipeline(
@@ -153,13 +145,23 @@ def _serve(config: Config, button: SimulatedButton | None, voice: Espeak | None,
         on_show=draw_led if button else None,
         muted=read_muted(config.state_path),
         persist_mute=functools.partial(write_muted, config.state_path),
+        # Home Assistant's pause outlives a restart of guardd (its mute switch stays on while
+        # guardd restarts, and it lifts the pause only when it connects again); without
+        # satellite mode nothing could ever lift it, so it is not kept.
+        paused=link is not None and read_paused(config.state_path),
+        persist_pause=functools.partial(write_paused, config.state_path),
         peer=link,
     ) as p:
         core = p.core
-        core.start(mode="simulate" if button else "run", config=config.source, muted=int(core.muted),
-                   voice=voice.name if voice else "none", reloaded=reloaded)
-        if core.muted:
-            log.warning("muted: hold the button for %g s to unmute", config.button.mute_press_s)
+        core.start(mode="simulate" if button else "run", config=config.source, muted=int(core.switch.owner),
+                   paused=int(core.switch.paused), voice=voice.name if voice else "none", reloaded=reloaded,
+                   **({"microphone": f"file {wav.path.name}"} if wav is not None else {}))
+        here = f" (here: type `hold {config.button.mute_press_s:g}` and Enter)" if button else ""
+        if core.switch.owner:
+            log.warning("muted: hold the button for %g s to unmute%s", config.button.mute_press_s, here)
+        elif core.switch.paused:
+            log.warning("paused by Home Assistant: the microphone opens when it runs the satellite again "
+                        "(or hold the button for %g s%s)", config.button.mute_press_s, here)
         for warning in config.warnings:
             log.warning("config: %s", warning)
         server = ControlServer(config.socket, deliver)
@@ -170,7 +172,12 @@ def _serve(config: Config, button: SimulatedButton | None, voice: Espeak | None,
             core.stop("fault")
             raise
         advertiser = start_link(link, core)
-        microphone = MicrophoneKeeper(config, core)
+        open_wav: OpenMicrophone | None = None
+        if wav is not None:
+            open_wav = lambda _rescan: WavMicrophone(wav, config.audio.queue_s)  # noqa: E731
+            log.info("microphone: %s, in real time, from when the microphone opens", wav.path)
+        microphone = MicrophoneKeeper(config, core, open_wav)
+        inbox.set_wake(microphone.wake)  # the core takes an input now, not at the next block of audio
         clients = Clients(core, server, link)
         sender.start()
         if button is not None:
@@ -204,6 +211,7 @@ def _serve(config: Config, button: SimulatedButton | None, voice: Espeak | None,
             server.stop()
             if advertiser is not None:
                 advertiser.stop()
+            inbox.close()
             if link is not None:
                 link.stop()
             sender.stop()
@@ -217,13 +225,13 @@ def _serve(config: Config, button: SimulatedButton | None, voice: Espeak | None,
     return next_config
 
 
-def satellite_link(config: Config, deliver: Any) -> WyomingLink | None:
+def satellite_link(config: Config, inbox: Inbox) -> WyomingLink | None:
     """Home Assistant's link in satellite mode (wyoming.listen), not yet listening; or None."""
     address = config.wyoming.address
     if address is None:
         return None
     info = satellite_info(config.wyoming.name, config.wake.labels)
-    return WyomingLink(address[0], address[1], config.wyoming.allow, info, deliver)
+    return WyomingLink(address[0], address[1], config.wyoming.allow, info, inbox.peer)
 
 
 def start_link(link: WyomingLink | None, core: Core) -> Advertiser | None:
@@ -244,17 +252,13 @@ def start_link(link: WyomingLink | None, core: Core) -> Advertiser | None:
     log.info("satellite mode: listening on %s for %s", wyoming.listen, ", ".join(wyoming.allow))
     if not wyoming.advertise:
         return None
-    advertiser = Advertiser(wyoming.name, wyoming.address[0], link.port)
+    advertiser = Advertiser(wyoming.name, wyoming.address[0], link.port or wyoming.address[1])
     advertiser.start()
     return advertiser
 
 
 def drain(inbox: Inbox, core: Core, clients: Clients) -> None:
-    while True:
-        try:
-            item = inbox.get_nowait()
-        except queue.Empty:
-            return
+    for item in inbox.take():
         if isinstance(item, FOR_THE_CORE):
             core.take(item)
         else:

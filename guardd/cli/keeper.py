@@ -5,11 +5,15 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from typing import Callable
 
 from guardd.config.settings import Config
 from guardd.core import Core
 from guardd.errors import AudioError
-from guardd.listen.microphone import Microphone
+from guardd.listen.microphone import Capture, Microphone
+
+# Opens the microphone; its argument says whether PortAudio should look for devices again.
+OpenMicrophone = Callable[[bool], Capture]
 
 POLL_S = 0.1  # the longest a read waits for audio before the loop looks at signals and the inbox
 WAKE = (-1.0, b"")  # not a block: an input is waiting in the inbox (wake())
@@ -24,10 +28,12 @@ class MicrophoneKeeper:
     STALL_S = 1.0  # no block for this long from an open stream: the microphone is lost
     BACKOFF_S = (0.25, 0.5, 1.0, 2.0)  # between reopen attempts; the last repeats
 
-    def __init__(self, config: Config, core: Core) -> None:
+    def __init__(self, config: Config, core: Core, open_microphone: OpenMicrophone | None = None) -> None:
         self.config = config
         self.core = core
-        self.mic: Microphone | None = None
+        self._open_microphone = open_microphone or (
+            lambda rescan: Microphone(config.audio.device, config.audio.queue_s, rescan=rescan))
+        self.mic: Capture | None = None
         self.failures = 0
         self.next_try = 0.0
         self.last_block = 0.0
@@ -80,7 +86,7 @@ class MicrophoneKeeper:
             time.sleep(min(POLL_S, self.next_try - now))
             return False
         try:
-            mic = Microphone(self.config.audio.device, self.config.audio.queue_s, rescan=self.failures > 0)
+            mic = self._open_microphone(self.failures > 0)
             mic.start()
         except AudioError as exc:
             self._lost(str(exc))

@@ -7,26 +7,16 @@ import json
 import sys
 from pathlib import Path
 
-from guardd.cli.common import EXIT_FAILURE, EXIT_USAGE, load_config
+from guardd.cli.common import EXIT_FAILURE, EXIT_USAGE, load_config, state_and_log_dirs
 
 
-def _log_dir(args: argparse.Namespace) -> Path:
-    if getattr(args, "dir", None):
-        return Path(args.dir)
-    from guardd.pipeline import log_dir
-
-    return Path(log_dir(load_config(args)))
-
-
-def _key_dir(args: argparse.Namespace) -> Path | None:
+def _key_dir(state_dir: Path, args: argparse.Namespace) -> Path | None:
     """The device's sealing key state: checked by verify so a clean cut of the tail shows."""
-    if getattr(args, "dir", None):
-        keys = Path(args.dir).parent / "keys"
-        return keys if keys.is_dir() else None
-    return load_config(args).state_path / "keys"
+    keys = state_dir / "keys"
+    return keys if keys.is_dir() or not getattr(args, "dir", None) else None
 
 
-def _keys(args: argparse.Namespace) -> list[str]:
+def key_values(args: argparse.Namespace) -> list[str]:
     """--key values: a verification key, or a file holding one per line."""
     keys = []
     for value in args.key or []:
@@ -44,7 +34,7 @@ def cmd_log(args: argparse.Namespace) -> int:
 
     if args.action == "init":
         return _log_init(args)
-    directory = _log_dir(args)
+    _, directory = state_and_log_dirs(args)
     if args.head:
         print(logview.head_of(directory))
         return 0
@@ -79,9 +69,9 @@ def cmd_log(args: argparse.Namespace) -> int:
 def _log_init(args: argparse.Namespace) -> int:
     from guardd.auditlog.writer import AuditLog
 
-    cfg = load_config(args)
-    directory = _log_dir(args)
-    log_ = AuditLog(directory, key_dir=_key_dir(args) or directory.parent / "keys",
+    cfg = load_config(args)  # (it writes: a config with a problem is refused here)
+    directory = Path(args.dir) if args.dir else cfg.state_path / "log"
+    log_ = AuditLog(directory, key_dir=directory.parent / "keys",
                     rotation=cfg.log, announce_key=False)
     log_.open()
     try:
@@ -106,8 +96,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from guardd.auditlog.verify import verify
     from guardd.auditlog.sealing import parse_verification_key
 
-    directory = _log_dir(args)
-    keys = _keys(args)
+    state_dir, directory = state_and_log_dirs(args)
+    keys = key_values(args)
     try:
         for key in keys:
             parse_verification_key(key)
@@ -116,7 +106,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"guardd: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    count, problems = verify(directory, keys=keys, head=args.head, key_dir=_key_dir(args))
+    count, problems = verify(directory, keys=keys, head=args.head, key_dir=_key_dir(state_dir, args))
     for problem in problems:
         print(f"FAIL {problem}")
     if problems:
@@ -136,9 +126,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from guardd.auditlog.view import export
 
-    cfg = load_config(args)
+    state_dir, log_dir = state_and_log_dirs(args)
     try:
-        _, _, problems = export(cfg.state_path, _log_dir(args), Path(args.out), _keys(args), sys.stdout)
+        _, _, problems = export(state_dir, log_dir, Path(args.out), key_values(args), sys.stdout)
     except (FileExistsError, OSError) as exc:
         print(f"guardd: error: {exc}", file=sys.stderr)
         return EXIT_FAILURE

@@ -25,10 +25,11 @@ if "_hashlib" not in sys.modules and any(importlib.util.find_spec(m) for m in ("
 
 from guardd import __version__  # noqa: E402
 from guardd.cli.common import (  # noqa: E402
-    EXIT_BROKEN_PIPE, EXIT_CONFIG, EXIT_FAILURE, load_config,
+    EXIT_BROKEN_PIPE, EXIT_CONFIG, EXIT_FAILURE, EXIT_USAGE, load_config,
 )
 from guardd.cli.log_commands import cmd_export, cmd_log, cmd_verify  # noqa: E402
 from guardd.cli.socket_commands import cmd_mute, cmd_send, cmd_status  # noqa: E402
+from guardd.cli.view_commands import cmd_history, cmd_recordings, cmd_report  # noqa: E402
 from guardd.config import load as configmod  # noqa: E402
 from guardd.config.settings import Config  # noqa: E402
 from guardd.auditlog.format import RECORD_TYPES  # noqa: E402
@@ -37,7 +38,11 @@ from guardd.errors import ConfigError, GuarddError  # noqa: E402
 def cmd_run(args: argparse.Namespace) -> int:
     from guardd.cli.daemon import run
 
-    return run(load_config(args), simulate=args.simulate)
+    microphone = Path(args.microphone) if args.microphone else None
+    if args.loop and microphone is None:
+        print("guardd run: --loop goes with --microphone FILE.wav", file=sys.stderr)
+        return EXIT_USAGE
+    return run(load_config(args), simulate=args.simulate, microphone=microphone, loop=args.loop)
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -47,8 +52,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    path = args.path or args.config
-    cfg = configmod.load(path)
+    if args.path and args.config and Path(args.path) != Path(args.config):
+        print(f"guardd check-config: two files given ({args.config} with --config, {args.path} as PATH); "
+              "name the one to check once", file=sys.stderr)
+        return EXIT_USAGE
+    cfg = configmod.load(args.path or args.config)
     from guardd.listen.features import resolve_model
 
     from guardd.listen.verifier import load_all
@@ -56,9 +64,28 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     for model in cfg.wake.models:
         resolve_model(model)  # a missing model file is a config problem the owner can fix now
     load_all(cfg.state_path, cfg.wake.verify)
-    for warning in cfg.warnings:
+    warnings = list(cfg.warnings)
+    if cfg.wyoming.address is not None:
+        from guardd.wyoming.link import not_here
+
+        elsewhere = not_here(cfg.wyoming.address[0])
+        if elsewhere is not None:
+            warnings.append(f"{cfg.source}: wyoming.listen: {elsewhere}: guardd cannot listen there; set it "
+                            "to this device's LAN address (`hostname -I`) or 0.0.0.0")
+    for warning in warnings:
         print(f"guardd: warning: {warning}", file=sys.stderr)
-    print(f"{cfg.source}: ok" + (f", with {len(cfg.warnings)} warning(s)" if cfg.warnings else ""))
+    print(f"{cfg.source}: ok" + (f", with {len(warnings)} warning(s)" if warnings else ""))
+    return 0
+
+
+def cmd_esphome_key(args: argparse.Namespace) -> int:
+    from guardd.config.esphome import STORE
+    from guardd.esphome.keys import new_key
+
+    print(new_key())
+    if sys.stdout.isatty():  # (piped into install, the key alone goes down the pipe)
+        print(f"guardd: store it where only guardd can read it: {STORE}; give Home Assistant the same "
+              "key when it asks (sudo cat /etc/guardd/esphome.key)", file=sys.stderr)
     return 0
 
 
@@ -99,12 +126,13 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         results.append(Result(False, "config", "; ".join(exc.problems), "fix the config: guardd check-config"))
     results += run_checks(cfg, hardware=args.hardware)
     for r in results:
-        print(f"{'ok  ' if r.ok else 'FAIL'}  {r.name}: {r.detail}")
+        print(f"{r.mark:<4}  {r.name}: {r.detail}")
         if not r.ok:
             print(f"      fix: {r.fix}")
-    failed = [r for r in results if not r.ok]
-    print(f"\n{len(results) - len(failed)} ok, {len(failed)} failed")
-    return EXIT_FAILURE if failed else 0
+    failed = sum(not r.ok for r in results)
+    skips = sum(r.skipped for r in results)
+    print(f"\n{len(results) - failed - skips} ok, " + (f"{skips} skipped, " if skips else "") + f"{failed} failed")
+    return EXIT_FAILURE if failed else 0  # a skipped check is nothing wrong
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -128,9 +156,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--simulate", action="store_true",
                    help="draw the LED in the terminal and read button presses from stdin "
                    "(empty line: a press; `hold SECONDS`: hold it down)")
+    p.add_argument("--microphone", metavar="FILE.wav", help="a 16 kHz mono 16-bit WAV stands in for the "
+                   "microphone, in real time from when the microphone opens (after an unmute), then silence")
+    p.add_argument("--loop", action="store_true", help="with --microphone: play the file again from its start")
 
     p = add("replay", cmd_replay, "run the pipeline on a 16 kHz mono 16-bit WAV on audio time")
-    p.add_argument("audio", metavar="AUDIO.wav")
+    p.add_argument("audio", metavar="AUDIO.wav", help="the audio to run, 16 kHz mono 16-bit")
     p.add_argument("--json", action="store_true", help="one JSON object per event per line")
     p.add_argument("--press-at", metavar="SECONDS", type=float, action="append", default=[],
                    help="press the simulated button at these audio times")
@@ -138,9 +169,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("send", cmd_send, "ask to send a message or file to a configured destination; "
             "it leaves only after a press of the button")
     p.add_argument("--to", required=True, metavar="NAME", help="a destination named in the config")
-    p.add_argument("source", nargs="?", metavar="FILE", help="a file to upload, or - for standard input")
-    p.add_argument("--file", metavar="F", help="a file to upload (- reads standard input), the same as FILE")
-    p.add_argument("--text", metavar="T", help="a text message")
+    p.add_argument("source", nargs="?", metavar="FILE", help="a file to upload (sent as its bytes, described "
+                   "by its size), or - to upload standard input")
+    p.add_argument("--file", metavar="F", help="a file to upload (- uploads standard input), the same as FILE")
+    p.add_argument("--text", metavar="T", help="a text message, read out before you press (- reads it "
+                   "from standard input, which must be UTF-8)")
     p.add_argument("--content-type", metavar="TYPE", help="Content-Type of an upload")
     p.add_argument("--socket", metavar="PATH", help="the control socket (default: socket.path)")
     p.epilog = ("exit status: 0 delivered, 3 denied, 4 timed out, 5 busy, 6 unknown destination, "
@@ -164,6 +197,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", metavar="NAME", help="the wake model to tune (default: the one your takes score highest on)")
     p.add_argument("--write", action="store_true", help="put the suggested threshold into the config file")
 
+    p = add("esphome-key", cmd_esphome_key, "print a new encryption key for the ESPHome link (esphome.encryption_key)")
+    p.epilog = ("store it with: guardd esphome-key | sudo install -m 600 -o guardd /dev/stdin "
+                "/etc/guardd/esphome.key, then set esphome.encryption_key: {file: /etc/guardd/esphome.key}")
+
     add("devices", cmd_devices, "list audio input and output devices for audio.device and audio.output_device")
 
     p = add("doctor", cmd_doctor, "check everything guardd needs, one line per check with the fix")
@@ -171,7 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also blink the LED and wait for a press of the button")
 
     p = add("log", cmd_log, "show the audit log (`guardd log init`: make its sealing key)")
-    p.add_argument("action", nargs="?", choices=["init"],
+    p.add_argument("action", nargs="?", choices=["init"], metavar="init",
                    help="init: make the sealing key and print the verification key once")
     p.add_argument("--dir", metavar="DIR", help="a log directory instead of <state_dir>/log")
     p.add_argument("--json", action="store_true", help="the records as stored, one per line")
@@ -192,6 +229,26 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("export", cmd_export, "copy your recordings and the log, with a verification report, "
             "to a local directory")
     p.add_argument("out", metavar="DIR", help="a new or empty directory")
+    p.add_argument("--dir", metavar="DIR", help="a log directory instead of <state_dir>/log")
+    p.add_argument("--key", action="append", metavar="K", help="a verification key to check the seals")
+
+    p = add("history", cmd_history, "one line per request: when, who asked, where to, what and how much, "
+            "whether it was announced, the decision and the result")
+    p.add_argument("--dir", metavar="DIR", help="a log directory instead of <state_dir>/log")
+    p.add_argument("--json", action="store_true", help="one JSON object per request per line")
+    p.add_argument("--since", metavar="TIME", help="requests from this local time (2026-11-03T14:00) or 2h, 7d ago")
+    p.add_argument("-n", "--last", type=_count, metavar="N", help="only the last N requests")
+
+    p = add("recordings", cmd_recordings, "the recordings kept on this device: length, when kept, when "
+            "retention deletes them, and where they were sent")
+    p.add_argument("--dir", metavar="DIR", help="a log directory instead of <state_dir>/log (its "
+                   "recordings/ beside it)")
+    p.add_argument("--json", action="store_true", help="one JSON object per recording per line")
+
+    p = add("report", cmd_report, "write one self-contained HTML page of a day: the timeline, the "
+            "requests, what is kept, and whether the log verifies")
+    p.add_argument("--html", required=True, metavar="FILE", help="the page to write")
+    p.add_argument("--day", metavar="YYYY-MM-DD", help="the local day to show (default: today)")
     p.add_argument("--dir", metavar="DIR", help="a log directory instead of <state_dir>/log")
     p.add_argument("--key", action="append", metavar="K", help="a verification key to check the seals")
     return parser

@@ -3,17 +3,20 @@ audio time, with the LED and button on gpiozero's mock pins and presses at given
 
 After the file ends, silence keeps the clock going until the utterance in progress is over and
 every press time has passed, so what happens at the end of the file is decided, not cut off.
-With no state_dir configured it works in a fresh scratch directory, never in the daemon's.
+With no state_dir configured it works in a fresh scratch directory, never in the daemon's, and
+deletes it at the end: the recordings of a test replay do not stay behind in /tmp.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Iterator, TextIO
 
 from guardd.audioformat import FRAME_BYTES, FRAME_S
 from guardd.listen.microphone import read_wav_frames
@@ -26,15 +29,21 @@ PRESS_HOLD_S = 0.1  # a simulated press is held this long, a quick human tap
 SILENCE = bytes(FRAME_BYTES)
 
 
-def scratch_state(config: Config, err: TextIO) -> Config:
-    """The config with a fresh scratch state_dir when none was configured: a test replay must
-    not start (or append to) the owner's real audit log, nor make its sealing key."""
+@contextlib.contextmanager
+def scratch_state(config: Config, err: TextIO) -> Iterator[Config]:
+    """The config with a fresh scratch state_dir when none was configured, deleted on the way
+    out: a test replay must not start (or append to) the owner's real audit log, nor make its
+    sealing key, nor leave recordings behind."""
     if not isinstance(config.state_dir, UnchosenStateDir):
-        return config
+        yield config
+        return
     scratch = tempfile.mkdtemp(prefix="guardd-replay-")
-    err.write(f"replay: state in {scratch} (no state_dir configured); "
-              f"`guardd log --dir {scratch}/log` shows its log\n")
-    return dataclasses.replace(config, state_dir=scratch)
+    err.write(f"replay: no state_dir configured, so its log and recordings are in {scratch} "
+              "while it runs and deleted after; set state_dir in a config to keep them\n")
+    try:
+        yield dataclasses.replace(config, state_dir=scratch)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def replay(
@@ -48,7 +57,12 @@ def replay(
 ) -> int:
     frames = read_wav_frames(wav)
     first = next(frames, None)  # fail on a bad file before the log records a start
-    config = scratch_state(config, err)
+    with scratch_state(config, err) as config:
+        return _replay(config, wav, frames, first, json_out=json_out, press_at=press_at, out=out)
+
+
+def _replay(config: Config, wav: Path, frames: Iterator[bytes], first: bytes | None, *, json_out: bool,
+            press_at: list[float] | None, out: TextIO) -> int:
     pending = sorted(press_at or [])
     events: list[dict[str, Any]] = []
 

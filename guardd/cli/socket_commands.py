@@ -10,15 +10,37 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from guardd.cli.common import EXIT_FAILURE, EXIT_USAGE, load_config
+from guardd.cli.common import EXIT_FAILURE, EXIT_USAGE, load_config_or_salvage
+from guardd.config.settings import default_socket_path
+
+SERVICE_SOCKET = Path("/run/guardd/guardd.sock")  # the systemd unit's RuntimeDirectory=guardd
+
+
+def _socket_paths(args: argparse.Namespace) -> list[Path]:
+    """Where the daemon's socket is: --socket, $GUARDD_SOCKET, or the config's socket.path.
+    When the config has a problem (warned of), what its file says, then the usual places."""
+    if args.socket:
+        return [Path(args.socket)]
+    if os.environ.get("GUARDD_SOCKET"):
+        return [Path(os.environ["GUARDD_SOCKET"])]
+    config, salvaged = load_config_or_salvage(args)
+    paths = [Path(config.socket.path)]
+    if salvaged:
+        paths += [p for p in (Path(default_socket_path()), SERVICE_SOCKET) if p not in paths]
+    return paths
 
 
 def _socket_path(args: argparse.Namespace) -> Path:
-    if args.socket:
-        return Path(args.socket)
-    if os.environ.get("GUARDD_SOCKET"):
-        return Path(os.environ["GUARDD_SOCKET"])
-    return Path(load_config(args).socket.path)
+    """The first of _socket_paths that is there (else the first, for its error message)."""
+    paths = _socket_paths(args)
+    return next((p for p in paths if _is_socket(p)), paths[0])
+
+
+def _is_socket(path: Path) -> bool:
+    try:
+        return path.is_socket()
+    except OSError:  # a directory on the way that this user may not search
+        return False
 
 
 class _Progress:
@@ -47,7 +69,8 @@ class _Progress:
         elif status == "approved":
             self._say("approved by a press; sending")
         elif status == "sent":
-            self._say(f"delivered (HTTP {message['http_status']})")
+            self._say(f"delivered (HTTP {message['http_status']})" if message.get("http_status")
+                      else "delivered: Home Assistant took it")
             if message.get("body"):
                 print(message["body"])
         elif status == "failed":
@@ -74,35 +97,53 @@ class _Progress:
             self._say(text)
 
 
+def send_payload(args: argparse.Namespace) -> tuple[bytes, bool, str | None]:
+    """(payload, whether it is a message, content type) of `guardd send`. The flag decides the
+    kind, never the bytes: --text T (or --text - for standard input) is a message, read out by
+    the speaker; FILE, --file F and - (standard input) are uploads, sent as they are and
+    described by their size (or, a 16 kHz mono WAV, by its length). Raises ValueError saying
+    what is wrong."""
+    given = [v for v in (args.text, args.file, args.source) if v is not None]
+    if len(given) != 1:
+        raise ValueError("say what to send: --text T (a message, read out) or FILE, --file F (an upload; "
+                         "- for standard input)" if not given else "give one of --text, --file or FILE, not more")
+    if args.text is not None:
+        if args.content_type is not None:
+            raise ValueError("--content-type is for uploads; a message is text/plain")
+        if args.text != "-":
+            return args.text.encode("utf-8"), True, None
+        data = sys.stdin.buffer.read()
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ValueError("standard input is not UTF-8 text, so it cannot be a message; "
+                             "send it as an upload with --file - (or -)") from None
+        return data, True, None
+    source = args.file if args.file is not None else args.source
+    if source == "-":
+        data = sys.stdin.buffer.read()
+    else:
+        try:
+            data = Path(source).read_bytes()
+        except OSError as exc:
+            raise OSError(f"cannot read {source}: {exc.strerror}") from None
+    content_type = args.content_type
+    if content_type is None and str(source).endswith(".wav"):
+        content_type = "audio/wav"
+    return data, False, content_type
+
+
 def cmd_send(args: argparse.Namespace) -> int:
     from guardd.control import client, protocol
 
-    given = [v for v in (args.text, args.file, args.source) if v is not None]
-    if len(given) != 1:
-        print("guardd send: " + ("say what to send: --text T, --file F (or just F), or - to read standard input"
-                                 if not given else "give one of --text, --file or FILE, not more"), file=sys.stderr)
+    try:
+        payload, text, content_type = send_payload(args)
+    except ValueError as exc:
+        print(f"guardd send: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    if args.file is None:
-        args.file = args.source
-    if args.text is not None:
-        payload, text = args.text.encode("utf-8"), True
-    elif args.file == "-":
-        payload = sys.stdin.buffer.read()
-        try:
-            payload.decode("utf-8")
-            text = True
-        except UnicodeDecodeError:
-            text = False
-    else:
-        try:
-            payload = Path(args.file).read_bytes()
-        except OSError as exc:
-            print(f"guardd: error: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
-            return EXIT_FAILURE
-        text = False
-    content_type = args.content_type
-    if not text and content_type is None and str(args.file).endswith(".wav"):
-        content_type = "audio/wav"
+    except OSError as exc:
+        print(f"guardd: error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
     request = protocol.submit_call(args.to, payload, text=text, content_type=content_type)
     try:
         return client.send(_socket_path(args), request, _Progress(sys.stderr))
@@ -135,7 +176,12 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(json.dumps(state, sort_keys=True))
         return 0
     print(f"state:     {state['state']}" + (f" (fault: {state['fault']})" if state.get("fault") else ""))
-    print(f"muted:     {'yes: hold the button to unmute' if state.get('muted') else 'no'}")
+    if state.get("owner_muted", state.get("muted")):
+        print("muted:     yes: hold the button to unmute")
+    elif state.get("ha_paused"):
+        print("muted:     paused by Home Assistant (its mute switch, or it is restarting): it resumes it")
+    else:
+        print("muted:     no")
     armed = state.get("armed")
     print("armed:     " + (f"{armed['id']} {armed['kind']} of {armed['bytes']} bytes to "
                            f"{armed['destination']}, {armed['seconds_left']:g} s left" if armed else "none"))
@@ -145,13 +191,28 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"queue:     {len(state.get('queue', []))} waiting")
     wyoming = state.get("wyoming")
     if wyoming:
-        print(f"wyoming:   listening on {wyoming['listen']}; " + (
-            f"Home Assistant {wyoming['peer']} connected {wyoming['connected_s']:g} s, satellite "
-            f"{'running' if wyoming['running'] else 'paused'}" if wyoming["peer"] else "Home Assistant not connected"))
-        for way in ("sent", "received"):
-            counts = " ".join(f"{k}={v}" for k, v in sorted(wyoming[way].items())) or "none"
-            print(f"  {way:<9} {counts}")
+        print_wyoming(wyoming)
     for event in state.get("recent_events", []):
         fields = " ".join(f"{k}={v}" for k, v in sorted(event.items()) if k not in ("event", "t", "body"))
         print(f"  {event['event']:<10} {fields}")
     return 0
+
+
+def print_wyoming(wyoming: dict) -> None:
+    """The satellite link's lines of `guardd status`."""
+    if not wyoming.get("listening", True):
+        print(f"wyoming:   NOT listening on {wyoming['listen']}: {wyoming.get('failure') or 'not started'}")
+    elif wyoming["peer"]:
+        print(f"wyoming:   listening on {wyoming['listen']}; Home Assistant's satellite connection "
+              f"{wyoming['peer']} up {wyoming['connected_s']:g} s, satellite "
+              f"{'running' if wyoming['running'] else 'paused'}")
+    else:
+        print(f"wyoming:   listening on {wyoming['listen']}; Home Assistant not connected")
+    if "polls" in wyoming:
+        last = wyoming.get("last_poll_s")
+        print(f"  polls     {wyoming['polls']} describe-only connections" +
+              (f", the last {last:g} s ago" if last is not None else "") +
+              f"; {wyoming.get('connections', 0)} connection(s) open")
+    for way in ("sent", "received", "refused"):
+        counts = " ".join(f"{k}={v}" for k, v in sorted(wyoming.get(way, {}).items())) or "none"
+        print(f"  {way:<9} {counts}")

@@ -8,7 +8,7 @@ import math
 from typing import Any, Callable
 
 from guardd.config.destinations import check_url
-from guardd.config.settings import BUILTIN_MODELS
+from guardd.config.settings import BUILTIN_MODELS, ESPHOME_PORT, WYOMING_PORT
 
 Check = Callable[[Any], "str | None"]
 
@@ -65,20 +65,31 @@ def _model_list(v: Any) -> str | None:
     return None
 
 
-def _listen(v: Any) -> str | None:
+def _listen(default_port: int) -> Check:
     """HOST:PORT with HOST an IP address of this device ([...] around IPv6), or null."""
-    if v is None:
+
+    def check(v: Any) -> str | None:
+        if v is None:
+            return None
+        fix = f"must be ADDRESS:PORT, such as 0.0.0.0:{default_port} or 192.168.1.20:{default_port}"
+        host, colon, port = v.rpartition(":")
+        if not colon or not port.isdigit() or not 1 <= int(port) <= 65535:
+            return f"{fix} (got {v!r}: no port 1..65535 after the last colon)"
+        try:
+            ipaddress.ip_address(host[1:-1] if host.startswith("[") and host.endswith("]") else host)
+        except ValueError:
+            return f"{fix} (got {v!r}: {host!r} is not an IP address)"
+        if ":" in host and not host.startswith("["):
+            return f"{fix}; write an IPv6 address in brackets, [::]:{default_port} (got {v!r})"
         return None
-    fix = "must be ADDRESS:PORT, such as 0.0.0.0:10700 or 192.168.1.20:10700"
-    host, colon, port = v.rpartition(":")
-    if not colon or not port.isdigit() or not 1 <= int(port) <= 65535:
-        return f"{fix} (got {v!r}: no port 1..65535 after the last colon)"
-    try:
-        ipaddress.ip_address(host[1:-1] if host.startswith("[") and host.endswith("]") else host)
-    except ValueError:
-        return f"{fix} (got {v!r}: {host!r} is not an IP address)"
-    if ":" in host and not host.startswith("["):
-        return f"{fix}; write an IPv6 address in brackets, [::]:10700 (got {v!r})"
+
+    return check
+
+
+def _node_name(v: Any) -> str | None:
+    """ESPHome's rule for a node name, which Home Assistant keys the device by."""
+    if not 1 <= len(v) <= 31 or not all(c.isascii() and (c.islower() or c.isdigit() or c == "-") for c in v):
+        return f"must be 1 to 31 lowercase letters, digits and hyphens, as ESPHome names a node (got {v!r})"
     return None
 
 
@@ -131,9 +142,12 @@ CHECKS: dict[str, Check] = {
     "destinations.*.timeout_s": _between(0.1, 600),
     "destinations.*.max_bytes": _between(1, 100_000_000),
     "destinations.*.label": _label,
-    "wyoming.listen": _listen,
+    "wyoming.listen": _listen(WYOMING_PORT),
     "wyoming.allow": _peers,
     "wyoming.name": _label,
+    "esphome.listen": _listen(ESPHOME_PORT),
+    "esphome.allow": _peers,
+    "esphome.name": _node_name,
     "confirm.timeout_s": _between(1, 600),
     "confirm.long_press_s": _between(0.3, 30),
     "confirm.stuck_s": _between(1, 600),

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import yaml
 
+from guardd.config.esphome import esphome_checks
 from guardd.config.problems import Problems
-from guardd.config.settings import WYOMING, Config
+from guardd.config.settings import ESPHOME, WYOMING, Config
 
 
 def cross_checks(config: Config, node: yaml.Node, problems: Problems) -> None:
@@ -25,7 +26,7 @@ def cross_checks(config: Config, node: yaml.Node, problems: Problems) -> None:
                 f"uses GPIO{config.button.pin}, which led.pin already uses; give each its own pin",
             )
     upload_to = config.after_wake.upload_to
-    if (upload_to not in (None, WYOMING) and config.destination(upload_to) is None
+    if (upload_to not in (None, WYOMING, ESPHOME) and config.destination(upload_to) is None
             and not problems.about("after_wake.upload_to", "destinations")):
         names = ", ".join(d.name for d in config.destinations) or "none are configured"
         problems.add(
@@ -34,6 +35,7 @@ def cross_checks(config: Config, node: yaml.Node, problems: Problems) -> None:
             f"names no destination {upload_to!r} (destinations: {names})",
         )
     wyoming_checks(config, node, problems)
+    esphome_checks(config, node, problems, find)
     threshold_checks(config, node, problems)
     if (config.utterance.pre_roll_s >= config.utterance.max_length_s
             and not problems.about("utterance.pre_roll_s", "utterance.max_length_s")):

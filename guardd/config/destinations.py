@@ -73,6 +73,21 @@ def read_secret_file(path: Path) -> str:
         raise ValueError(f"cannot read secret file {path}: {exc}") from None
 
 
+def read_secret(raw: Any) -> str | None:
+    """The secret that `{env: NAME}` or `{file: PATH}` names (ValueError with the fix when it
+    cannot be read), or None when `raw` is neither."""
+    if not isinstance(raw, dict) or len(raw) != 1:
+        return None
+    (kind, ref), = raw.items()
+    if kind == "env" and isinstance(ref, str):
+        if ref not in os.environ:
+            raise ValueError(f"environment variable {ref} is not set")
+        return os.environ[ref]
+    if kind == "file" and isinstance(ref, str):
+        return read_secret_file(Path(ref))
+    return None
+
+
 def _header_value(raw: Any) -> str:
     """A header's value: a plain string, or a secret from {env: NAME} or {file: PATH}, either
     with an optional `prefix` put before it (`prefix: "Bearer "` for a token file as Home
@@ -83,13 +98,9 @@ def _header_value(raw: Any) -> str:
         prefix = raw.get("prefix", "")
         refs = {k: v for k, v in raw.items() if k != "prefix"}
         if isinstance(prefix, str) and len(refs) == 1:
-            (kind, ref), = refs.items()
-            if kind == "env" and isinstance(ref, str):
-                if ref not in os.environ:
-                    raise ValueError(f"environment variable {ref} is not set")
-                return prefix + os.environ[ref]
-            if kind == "file" and isinstance(ref, str):
-                return prefix + read_secret_file(Path(ref))
+            secret = read_secret(refs)
+            if secret is not None:
+                return prefix + secret
     raise ValueError("must be a string, {env: VARIABLE} or {file: /path/readable/only/by/guardd} "
                      "(either with an optional prefix: \"Bearer \")")
 

@@ -17,9 +17,10 @@ import yaml
 from guardd.config.checks import CHECKS
 from guardd.config.crosschecks import cross_checks
 from guardd.config.destinations import load_headers
+from guardd.config.esphome import load_encryption_key
 from guardd.config.problems import Problems
 from guardd.config.reading import MAX_DEPTH, line_at, read_file, too_deep
-from guardd.config.settings import DEFAULT_CONFIG_PATH, WYOMING, Config, DestinationConfig
+from guardd.config.settings import DEFAULT_CONFIG_PATH, ESPHOME, WYOMING, Config, DestinationConfig
 from guardd.errors import ConfigError
 
 NOT_KEYS = ("source", "warnings")  # fields the loader fills in, never keys in the file
@@ -106,6 +107,9 @@ def _load_section(
         if full == "destinations":
             values[key] = _load_destinations(value_node, loader, problems)
             continue
+        if full == "esphome.encryption_key":
+            values[key] = load_encryption_key(value_node, loader, problems.add)
+            continue
         if tp == "tuple[tuple[str, str], ...]":  # headers
             values[key] = load_headers(value_node, full, loader, problems.add, problems.warn)
             continue
@@ -148,9 +152,10 @@ def _load_destinations(
         if not name or not all(c.isalnum() or c in "-_" for c in name):
             problems.add(key_node, "destinations", f"{name!r} is not a name (letters, digits, - and _)")
             continue
-        if name == WYOMING:
-            problems.add(key_node, f"destinations.{name}", "is reserved for Home Assistant's satellite link "
-                         "(the wyoming: section); give this destination another name")
+        if name in (WYOMING, ESPHOME):
+            link = "satellite link" if name == WYOMING else "encrypted link"
+            problems.add(key_node, f"destinations.{name}", f"is reserved for Home Assistant's {link} "
+                         f"(the {name}: section); give this destination another name")
             continue
         if any(d.name == name for d in found):
             problems.add(key_node, f"destinations.{name}", "appears twice")

@@ -142,30 +142,65 @@ class DestinationConfig:
 
 @dataclass(frozen=True)
 class AfterWakeConfig:
-    upload_to: str | None = None  # a destination name: ask to upload each kept utterance there
+    # a destination name: ask to upload each kept utterance there; `wyoming`: to Home Assistant
+    # over the satellite link (its timeout, 20 s, waits for Home Assistant to reconnect)
+    upload_to: str | None = None
+
+
+def listen_address(listen: str | None) -> tuple[str, int] | None:
+    """(host, port) of a checked "HOST:PORT" ("[v6]:PORT"), or None for null."""
+    if listen is None:
+        return None
+    host, _, port = listen.rpartition(":")
+    return host.strip("[]"), int(port)
 
 
 WYOMING = "wyoming"  # the destination that is Home Assistant, reached over the satellite link
 WYOMING_PORT = 10700  # Home Assistant's convention for a Wyoming satellite
 WYOMING_MAX_BYTES = 120 * 32000  # two minutes of 16 kHz 16-bit audio, more than utterance.max_length_s
+# An approved upload to Home Assistant may have to wait for the link: when the satellite
+# connection drops, Home Assistant reconnects after 3 s, and 10 s more when that connect fails
+# (assist_satellite.py _RESTART_SECONDS, _RECONNECT_SECONDS); a restart of Home Assistant takes
+# about 8 s. 20 s covers the longest of those and the upload itself (a 15 s utterance is 480 KB).
+WYOMING_TIMEOUT_S = 20.0
 
 
 @dataclass(frozen=True)
 class WyomingConfig:
     """Satellite mode: Home Assistant's Wyoming integration connects here (guardd/wyoming/)."""
 
-    listen: str | None = None  # "HOST:PORT" to listen on (the LAN address, port 10700); None: off
-    allow: tuple[str, ...] = ()  # the Home Assistant host's addresses; required when listening
-    name: str = "guardd"  # the satellite's name in Home Assistant
+    # "HOST:PORT" Home Assistant connects to: an address of this device (check-config warns of
+    # one that is not) or 0.0.0.0, port 10700 by convention; None: off (docs/home-assistant.md)
+    listen: str | None = None
+    allow: tuple[str, ...] = ()  # the Home Assistant host's addresses, every other peer refused; required when listening
+    name: str = "guardd"  # the satellite's name in Home Assistant (its entities are named after it)
     advertise: bool = False  # announce _wyoming._tcp on the LAN (zeroconf): itself a disclosure
 
     @property
     def address(self) -> tuple[str, int] | None:
         """(host, port) of `listen`, or None when satellite mode is off."""
-        if self.listen is None:
-            return None
-        host, _, port = self.listen.rpartition(":")
-        return host.strip("[]"), int(port)
+        return listen_address(self.listen)
+
+
+ESPHOME = "esphome"  # the destination that would be Home Assistant over the ESPHome link (reserved)
+ESPHOME_PORT = 6053  # Home Assistant's ESPHome default
+
+
+@dataclass(frozen=True)
+class EsphomeConfig:
+    """The encrypted link: Home Assistant's ESPHome integration connects here (guardd/esphome/)."""
+
+    listen: str | None = None  # "HOST:PORT" to listen on (the LAN address, port 6053); None: off
+    name: str = "guardd"  # the node name Home Assistant shows: lowercase letters, digits, hyphens
+    # the 32-byte pre-shared key (read from {file: PATH} or {env: NAME}, never written inline)
+    encryption_key: bytes = field(default=b"", repr=False)
+    allow: tuple[str, ...] = ()  # Home Assistant's addresses, on top of the key; empty: any
+    advertise: bool = False  # announce _esphomelib._tcp on the LAN (zeroconf): itself a disclosure
+
+    @property
+    def address(self) -> tuple[str, int] | None:
+        """(host, port) of `listen`, or None when the link is off."""
+        return listen_address(self.listen)
 
 
 @dataclass(frozen=True)
@@ -209,6 +244,7 @@ class Config:
     destinations: tuple[DestinationConfig, ...] = ()
     after_wake: AfterWakeConfig = AfterWakeConfig()
     wyoming: WyomingConfig = WyomingConfig()
+    esphome: EsphomeConfig = EsphomeConfig()
     confirm: ConfirmConfig = ConfirmConfig()
     socket: SocketConfig = SocketConfig()
     source: str = "<defaults>"  # where this config came from, for messages
@@ -224,5 +260,5 @@ class Config:
         link while satellite mode is on (it takes only audio: 16 kHz, 16-bit, mono)."""
         if name == WYOMING and self.wyoming.listen is not None:
             return DestinationConfig(url=f"wyoming://{self.wyoming.listen}", label="Home Assistant",
-                                     timeout_s=10.0, max_bytes=WYOMING_MAX_BYTES, name=WYOMING)
+                                     timeout_s=WYOMING_TIMEOUT_S, max_bytes=WYOMING_MAX_BYTES, name=WYOMING)
         return next((d for d in self.destinations if d.name == name), None)

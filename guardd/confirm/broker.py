@@ -22,14 +22,14 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 from guardd.config.settings import Config
-from guardd.confirm.gate import Decision, Gate
+from guardd.confirm.gate import ANNOUNCE_START_S, Decision, Gate
 from guardd.confirm import messages
 from guardd.confirm.intake import take_in
 from guardd.confirm.outbox import Caller, Outbox, Reply, Request
 from guardd.confirm.sender import SendJob, SendResult
 from guardd.confirm.unfinished import close_unfinished
 from guardd.journal import Recorder
-from guardd.speak.player import Played, Playing
+from guardd.speak.news import Played, Playing, Said
 from guardd.speak.sentence import Announcement
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,8 @@ class Outcome:
     send: SendJob | None = None  # an approved request's job, for the sender
     request: Request | None = None  # the request a submit queued
     announce: Announcement | None = None  # what the speaker is to say now
-    hush: str | None = None  # a request decided while its announcement may still play
+    hush: list[str] = field(default_factory=list)  # requests decided: their announcements stop, their asking ends
+    fault: tuple[str, str] | None = None  # a part's fault to report (kind, why)
 
 
 class Broker:
@@ -90,12 +91,13 @@ class Broker:
     # -- submission ----------------------------------------------------------------------------
 
     def submit(self, kind: str, destination: str, payload: bytes, caller: Caller, *, reply: Reply | None = None,
-               client: int | None = None, content_type: str | None = None) -> Outcome:
+               client: int | None = None, content_type: str | None = None, kept: bool = False) -> Outcome:
         """Copy the payload in, log the request, queue it (Outcome.request). Raises Refused;
-        nothing then waits."""
+        nothing then waits. `kept`: the payload is guardd's own kept utterance (after a wake)."""
         full = len(self.waiting) >= self.config.confirm.queue and bool(self.armed or self.sending)
         request = take_in(self.config, self.outbox, self._record, kind, destination, payload, caller,
-                          queue_full=full, reply=reply, client=client, content_type=content_type, now=self._clock())
+                          queue_full=full, reply=reply, client=client, content_type=content_type, kept=kept,
+                          now=self._clock())
         self._out.told.append(messages.request_event(request, len(self.waiting) + (1 if self.armed or self.sending else 0)))
         self.waiting.append(request)
         self._arm_next()
@@ -111,7 +113,7 @@ class Broker:
         said = request.announcement
         assert said is not None
         self.gate.arm(request, self._clock(), announced=True)
-        if self._record("announce", id=request.id, sha256=said.sha256, playback=int(said.playback is not None)) is None:
+        if self._record("announce", id=request.id, sha256=said.sha256, playback=int(said.clip is not None)) is None:
             self._decided(self.gate.cancel(self._clock(), "log unavailable"))
             return  # (the log fault denies what waits)
         self._out.told.append(messages.asking_event(request, self.config.confirm.timeout_s))
@@ -126,9 +128,9 @@ class Broker:
         self._decided(self.gate.edge(pressed, t))
         return self._done()
 
-    def on_speaker(self, news: Playing | Played) -> Outcome:
-        """The armed request's announcement began, or ended: the gate's press window and
-        timeout follow it. News of any other sound is not the broker's."""
+    def on_speaker(self, news: Playing | Said | Played) -> Outcome:
+        """The armed request's announcement began, said its first part, or ended: the gate's
+        press window and timeout follow it. News of any other sound is not the broker's."""
         request = self.armed
         if request is None or request.id != news.request_id:
             return self._done()
@@ -137,12 +139,15 @@ class Broker:
         if isinstance(news, Playing):
             self.gate.announcing(news.started, news.ends)
             request.extra["playing"] = True
-            self._out.told.append(messages.announce_event(said, news.ends - news.started))
+            asks = news.ends if news.asks_at is None else news.asks_at
+            self._out.told.append(messages.announce_event(said, news.ends - news.started, asks - news.started))
+        elif isinstance(news, Said):
+            self.gate.said(news.at)
         else:
             self.gate.announced(news.ended)
             request.extra["announced"] = True
             if not request.extra.get("playing"):  # it could not play: the words are still told
-                self._out.told.append(messages.announce_event(said, 0.0))
+                self._out.told.append(messages.announce_event(said, 0.0, 0.0, spoken=False))
         return self._done()
 
     def tick(self, now: float) -> Outcome:
@@ -188,11 +193,15 @@ class Broker:
     # -- decisions and results -----------------------------------------------------------------
 
     def _decided(self, decision: Decision[Request] | None) -> None:
+        """After every call to the gate: its decision, if it made one (logged, told, sent on)."""
+        stuck, self.gate.fell_back = self.gate.fell_back, None
+        if stuck is not None:  # only a logged fault of the speaker lets the LED ask alone
+            self._out.fault = ("speaker", f"the speaker did not begin announcing {stuck.id} within "
+                                          f"{ANNOUNCE_START_S:g} s, so the LED alone asks for it")
         if decision is None:
             return
         request, approved, reason = decision.request, decision.approved, decision.reason
-        if not request.extra.get("announced"):
-            self._out.hush = request.id  # decided: the question is no longer asked
+        self._out.hush.append(request.id)  # decided: the question is no longer asked, and other sounds may play
         if self._record("decision", id=request.id, decision=messages.verdict(approved), reason=reason) is None:
             approved, reason = False, "log unavailable"
             self._unlogged.append((request.id, reason))

@@ -5,7 +5,8 @@ Rules (from FIDO authenticators and hardware wallets), each an invariant of this
 - Only a press that *starts after arming* counts. A level ("is the button down?") never
   approves: a button held down at arming must first be released, and one held past `stuck_s`
   from arming denies the request as stuck.
-- A press approves when it is released before `long_press_s`; held that long it denies.
+- A press approves when it is released before `long_press_s`; held that long it denies (a
+  fresh press denies so even before the announcement lets one approve: denying is never unsafe).
 - Debouncing is done here, on the injected clock, because gpiozero's bounce_time differs by
   pin backend and its MockPin ignores it. The raw line must be stable for `debounce_s` before a
   change counts; the press is dated from the first edge of that stable run.
@@ -14,11 +15,14 @@ Rules (from FIDO authenticators and hardware wallets), each an invariant of this
 - One press approves one request: presence is never cached, and a press that started before a
   request was armed cannot approve it.
 - With an announcement (arm(..., announced=True)), a press counts only if it starts strictly
-  after the announcement began playing, and the timeout runs from when the announcement ends
-  (`announcing(started, ends)`, then `announced(ended)` with the true end). Until it begins no
-  press counts and no timeout runs; one that has not begun ANNOUNCE_START_S after arming never
-  will, and from then the LED alone asks. One that ends without beginning (the speaker failed)
-  leaves the LED asking alone from its end.
+  after the announcement's first part (where the request goes, and how much) has played:
+  `said(at)`, `at` being when its last sample reached the speaker. The timeout runs from when
+  the announcement ends (`announcing(started, ends)` plans it, `announced(ended)` gives the true
+  end). Until it begins no press counts and no timeout runs. One that ends before its first part
+  was said (the speaker failed) leaves the LED asking alone from its end. One that has not begun
+  ANNOUNCE_START_S after arming never will (a speaker stuck in its driver: a busy one is cut
+  for it at once): the LED alone asks from then, and `fell_back` is set, for the broker to log
+  the speaker's fault.
 The gate alone holds the armed request and the button's state. It never looks inside the
 request it was armed with (the broker's), so it never sees payloads. Time only moves forward
 through `advance(now)`, which the broker calls after every input and on every tick.
@@ -60,6 +64,8 @@ class Gate(Generic[R]):
         self._press_started: float | None = None  # a fresh press after arming, in progress
         self._listen_from: float | None = None  # a press must start after this to count
         self._timeout_from: float | None = None  # the timeout runs from here
+        self._began = False  # the armed request's announcement began playing
+        self.fell_back: R | None = None  # a request whose announcement never began (the broker takes it)
 
     # -- inputs --------------------------------------------------------------------------------
 
@@ -81,16 +87,25 @@ class Gate(Generic[R]):
         self._must_release = self._down or self._raw_down
         self._press_started = None
         self._listen_from = self._timeout_from = None if announced else now
+        self._began = not announced
 
     def announcing(self, started: float, ends: float) -> None:
         """The armed request's announcement began playing at `started` and will end at `ends`."""
+        if self.armed is not None and not self._began:
+            self._began = True
+            if self._listen_from is None:
+                self._timeout_from = ends
+
+    def said(self, at: float) -> None:
+        """Its first part (where to, and how much) has played: its last sample at `at`."""
         if self.armed is not None and self._listen_from is None:
-            self._listen_from, self._timeout_from = started, ends
+            self._listen_from = at
 
     def announced(self, ended: float) -> None:
         """It ended at `ended` (whole, cut short or failed): the timeout runs from then."""
         if self.armed is not None:
-            if self._listen_from is None:  # it never began: the LED alone asks from now
+            self._began = True
+            if self._listen_from is None:  # its first part was never said: the LED alone asks from now
                 self._listen_from = ended
             self._timeout_from = ended
 
@@ -141,27 +156,33 @@ class Gate(Generic[R]):
             return None
         if self._press_started is not None:
             started, self._press_started = self._press_started, None
+            if since - started >= self.cfg.long_press_s and self._may_deny(started):
+                return self._decide(False, "long press", since)
             if not self._counts(started):
                 return None
-            if since - started >= self.cfg.long_press_s:
-                return self._decide(False, "long press", since)
             return self._decide(True, "pressed", since)
         return None
 
     def _counts(self, started: float) -> bool:
         """A press that started then may approve: after the asking began, before the deadline."""
+        return self._listen_from is not None and started > self._listen_from and self._may_deny(started)
+
+    def _may_deny(self, started: float) -> bool:
+        """A fresh press that started then may deny by being held long: before the deadline,
+        whether or not the announcement has said its first part yet (denying needs no words)."""
         deadline = self.deadline
-        return (self._listen_from is not None and started > self._listen_from
-                and (deadline is None or started < deadline))
+        return deadline is None or started < deadline
 
     def _deadlines(self, now: float) -> Decision[R] | None:
-        counting = self._press_started is not None and self._counts(self._press_started)
-        if counting and now - self._press_started >= self.cfg.long_press_s:  # type: ignore[operator]
+        held = self._press_started
+        if held is not None and self._may_deny(held) and now - held >= self.cfg.long_press_s:
             return self._decide(False, "long press", now)
+        counting = held is not None and self._counts(held)
         if self._must_release and self._down and now - self.armed_at >= self.cfg.stuck_s:
             return self._decide(False, "stuck", now)
-        if self._listen_from is None and now - self.armed_at >= ANNOUNCE_START_S:
+        if not self._began and self._listen_from is None and now - self.armed_at >= ANNOUNCE_START_S:
             self._listen_from = self._timeout_from = now  # it never began: the LED alone asks
+            self._began, self.fell_back = True, self.armed
         deadline = self.deadline
         if deadline is None:
             return None  # the announcement has not begun: no timeout runs yet

@@ -2,6 +2,10 @@
 outbox (never a path the client gave), and the `request` record written before anything waits.
 The id is r<seq of that record>; the payload is spooled under a temporary name until it is known.
 Its announcement is made then, from the payload in hand.
+
+Home Assistant's links (home_assistant_link) take only guardd's own kept utterances: what
+arrives there starts a pipeline run as if the wake word had been heard, so a local program may
+not send to them (`reserved`), whatever it calls its bytes.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ import errno
 from pathlib import Path
 
 from guardd.audioformat import PCM_TYPE
-from guardd.config.settings import WYOMING, Config
+from guardd.config.settings import ESPHOME, WYOMING, Config
 from guardd.confirm.outbox import Caller, Outbox, Reply, Request
 from guardd.errors import Refused
 from guardd.journal import Recorder
@@ -18,8 +22,27 @@ from guardd.speak.sentence import announcement
 
 CONTENT_TYPES = {"message": "text/plain; charset=utf-8", "upload": "application/octet-stream"}
 
+HOME_ASSISTANT_LINKS = frozenset({WYOMING, ESPHOME})  # destinations that are a link to Home Assistant's voice pipeline
+
 # Why a payload could not be copied in, by errno: the refusal's code. Anything else: spool_failed.
 SPOOL_ERRORS = {errno.ENOSPC: "disk_full", errno.EDQUOT: "disk_full", errno.EFBIG: "too_large"}
+
+
+def home_assistant_link(destination: str) -> bool:
+    """Whether `destination` names a link to Home Assistant's voice pipeline (the Wyoming
+    satellite link, the ESPHome API), where only kept utterances may go."""
+    return destination in HOME_ASSISTANT_LINKS
+
+
+def refuse_at_links(destination: str, kind: str, content_type: str | None, kept: bool) -> None:
+    """Refused unless a request to a Home Assistant link is guardd's own kept utterance (and,
+    for the Wyoming link, bare samples: what its audio chunks carry)."""
+    if home_assistant_link(destination) and not kept:
+        raise Refused("reserved", f"{destination} is Home Assistant's voice pipeline: only guardd's own "
+                                  "recordings after a wake word go there, never a local program's; "
+                                  "name another destination")
+    if destination == WYOMING and (kind != "upload" or content_type != PCM_TYPE):
+        raise Refused("wrong_kind", f"the {destination} destination takes only uploads of {PCM_TYPE}")
 
 
 def copy_in(config: Config, outbox: Outbox, record: Recorder, kind: str, destination: str, payload: bytes,
@@ -60,12 +83,11 @@ def copy_in(config: Config, outbox: Outbox, record: Recorder, kind: str, destina
 
 def take_in(config: Config, outbox: Outbox, record: Recorder, kind: str, destination: str, payload: bytes,
             caller: Caller, *, queue_full: bool, reply: Reply | None, client: int | None,
-            content_type: str | None, now: float) -> Request:
-    """The request, copied in and logged; or Refused, logged as `refused`."""
+            content_type: str | None, kept: bool, now: float) -> Request:
+    """The request, copied in and logged; or Refused, logged as `refused`. `kept`: the payload
+    is guardd's own kept utterance (after a wake word), not a client's bytes."""
     try:
-        if destination == WYOMING and (kind != "upload" or content_type != PCM_TYPE):
-            raise Refused("wrong_kind", f"the wyoming destination takes only uploads of {PCM_TYPE} "
-                                        "(guardd's kept utterances)")
+        refuse_at_links(destination, kind, content_type, kept)
         request_id, dest_name, spool, digest = copy_in(
             config, outbox, record, kind, destination, payload, caller, queue_full=queue_full)
     except Refused as exc:
@@ -75,6 +97,7 @@ def take_in(config: Config, outbox: Outbox, record: Recorder, kind: str, destina
     dest = config.destination(dest_name)
     assert dest is not None
     content_type = content_type or CONTENT_TYPES[kind]
-    said = announcement(request_id, kind, dest.spoken_name, payload, spool, digest, config.announce, content_type)
+    said = announcement(request_id, kind, dest.spoken_name, payload, spool, digest, config.announce, content_type,
+                        kept)
     return Request(request_id, kind, dest_name, digest, len(payload), content_type, spool, caller, reply,
                    client, now, said)

@@ -5,6 +5,7 @@ when each is told; control/protocol.py names the statuses that end a request.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Iterable
 
 from guardd.confirm.outbox import Request
@@ -40,9 +41,13 @@ def asking_event(request: Request, timeout_s: float) -> Message:
     return {"event": "asking", "id": request.id, "destination": request.destination, "timeout_s": timeout_s}
 
 
-def announce_event(said: Announcement, duration_s: float) -> Message:
-    """The speaker began saying what the request is: from now a fresh press counts."""
-    return {"event": "announce", "id": said.request_id, "text": said.text, "duration_s": round(duration_s, 2)}
+def announce_event(said: Announcement, duration_s: float, asks_after_s: float, *, spoken: bool = True) -> Message:
+    """The speaker began saying what the request is; a fresh press counts once `asks_after_s`
+    of it have played (where to, and how much: its first part). When the speaker could not
+    play it (`spoken` false: a logged fault), it is told all the same, and the LED alone asks."""
+    event = {"event": "announce", "id": said.request_id, "text": said.text, "duration_s": round(duration_s, 2),
+             "asks_after_s": math.ceil(round(asks_after_s * 100, 6)) / 100}  # (rounded up: never early)
+    return event if spoken else {**event, "spoken": False}
 
 
 def queued(request: Request, position: int) -> Message:
@@ -50,8 +55,8 @@ def queued(request: Request, position: int) -> Message:
 
 
 def asking(request: Request, timeout_s: float) -> Message:
-    """The request is armed: the LED asks, the speaker announces it, and once the announcement
-    has ended a press decides within timeout_s."""
+    """The request is armed: the LED asks and the speaker announces it; a press counts once it
+    has said where to and how much, and within timeout_s of its end."""
     return {"status": "waiting", "id": request.id, "destination": request.destination,
             "sha256": request.sha256, "bytes": request.size, "seconds_left": timeout_s,
             "announcing": True}

@@ -9,7 +9,9 @@ step gets only the time left, so a destination that trickles a byte a second, or
 cannot keep a send alive past it. A send out of time has failed; it is not retried.
 The `wyoming` destination is Home Assistant over the satellite link: the approved audio goes
 out as one pipeline run (wyoming/upload.py frames it and hashes what it frames again), within
-the destination's timeout, to the peer that has the satellite running, or not at all.
+the destination's timeout (config WYOMING_TIMEOUT_S: long enough to wait for Home Assistant to
+reconnect), to the connection that has the satellite running, or not at all. Its result has no
+HTTP status (0): `delivered` alone says Home Assistant took it.
 In `run` it works on its own thread so the audio path never waits for the network; in `replay`
 it sends inline so audio time stands still while the bytes travel.
 """

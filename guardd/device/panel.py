@@ -33,13 +33,15 @@ class LedState(enum.Enum):
     RECORDING = (1.0, 0.0)  # solid: audio after a wake word is being kept
     AWAITING = (0.5, 0.5)  # slow blink, 1 Hz: a request asks for a press
     SENDING = (0.15, 0.15)  # quick blink: approved bytes are leaving
-    MUTED = (0.1, 2.9)  # a short blip every 3 s: the microphone is closed
+    MUTED = (0.1, 2.9)  # a short blip every 3 s: the owner muted it (the long press unmutes)
+    PAUSED = (0.1, 1.4)  # a short blip every 1.5 s: Home Assistant paused it (Home Assistant resumes it)
     FAULT = (0.05, 0.05)  # flicker: something is wrong, nothing will be sent
     # How a request ended, shown for ENDING_S when nothing else is going on, then the true state.
     APPROVED = (0.3, 0.1)  # long pulses: a press approved it
     DENIED = (0.1, 0.6)  # short blips: denied (a timeout, a long press, a cancel)
     SENT = (0.6, 0.15)  # slow long pulses: the destination took it
     FAILED = (0.05, 0.25)  # a stutter: the send failed; nothing is sent again without a new press
+    NOT_UNDERSTOOD = (1.0, 0.5)  # one long glow: Home Assistant took it, and had no answer
 
     @property
     def on_s(self) -> float:
@@ -51,10 +53,12 @@ class LedState(enum.Enum):
 
     @classmethod
     def of(cls, *, blocking_fault: bool, asking: bool, sending: bool, fault: bool, recording: bool,
-           muted: bool, ending: LedState | None = None) -> LedState:
+           muted: bool, ending: LedState | None = None, paused: bool = False) -> LedState:
         """The pattern for the daemon's state. Whenever a press can approve, the LED asks: only
         a fault that blocks sending (and so has denied whatever was armed) outranks the blink.
-        How the last request ended (`ending`) shows only over idle or muted."""
+        How the last request ended (`ending`) shows only over idle, muted or paused. The owner's
+        mute (`muted`) shows over Home Assistant's pause (`paused`): it is the one that needs
+        the long press."""
         if blocking_fault:
             return cls.FAULT
         if asking:
@@ -67,7 +71,7 @@ class LedState(enum.Enum):
             return cls.RECORDING
         if ending is not None:
             return ending
-        return cls.MUTED if muted else cls.IDLE
+        return cls.MUTED if muted else cls.PAUSED if paused else cls.IDLE
 
 
 ENDING_S = 1.5  # how long an ending pattern shows

@@ -17,11 +17,22 @@ LED_DRAWING = {
     LedState.AWAITING: "◐ blinking   a request asks for approval: press the button",
     LedState.SENDING: "◑ quick      sending the approved bytes",
     LedState.MUTED: "· blip       muted: the microphone is closed (hold the button 3 s to unmute)",
+    LedState.PAUSED: "· blip 1.5s  paused by Home Assistant: the microphone is closed until it runs the satellite again",
     LedState.FAULT: "◌ flicker    fault: see the fault line (only a log fault stops sending)",
     LedState.APPROVED: "◉ pulses     approved by the press",
     LedState.DENIED: "◦ blips      denied: nothing was sent",
     LedState.SENT: "◉ long       sent: the destination took it",
     LedState.FAILED: "◌ stutter    the send failed: nothing is sent again without a new press",
+    LedState.NOT_UNDERSTOOD: "◉ one glow   Home Assistant took it and had no answer (not understood)",
+}
+
+
+PIPELINE_ENDS = {
+    "replied": "Home Assistant answered, and its reply played",
+    "error": "Home Assistant took it but did not understand it",
+    "no_reply": "Home Assistant took it and never answered",
+    "disconnected": "Home Assistant went away before it answered",
+    "superseded": "a newer request took its place at Home Assistant",
 }
 
 
@@ -49,14 +60,22 @@ def describe(event: dict[str, Any]) -> str:
     if kind == "asking":
         return f"request {event['id']} asks for a press now ({event['timeout_s']:g} s)"
     if kind == "announce":
-        return f"request {event['id']} is announced ({event['duration_s']:g} s): “{event['text']}”"
+        if event.get("spoken") is False:
+            return f"request {event['id']} is not announced (the speaker failed); the LED alone asks: “{event['text']}”"
+        return (f"request {event['id']} is announced ({event['duration_s']:g} s; a press counts after "
+                f"{event['asks_after_s']:g} s): “{event['text']}”")
     if kind == "decision":
         return f"request {event['id']} {event['decision']} ({event['reason']})"
     if kind in ("sent", "send_failed"):
+        if event.get("delivered") and not event.get("status"):  # Home Assistant's link: no HTTP
+            return f"request {event['id']} sent: Home Assistant took it"
         if not event.get("status"):  # no HTTP answer at all: refused, unreachable, timed out
             return f"request {event['id']} send failed: {event.get('error', 'no answer')}"
         outcome = "delivered" if event["delivered"] else f"not delivered: {event.get('error', '')}"
         return f"request {event['id']} sent, HTTP {event['status']}, {outcome}"
+    if kind == "pipeline":
+        return f"request {event['id']}: {PIPELINE_ENDS.get(event['result'], event['result'])}" + (
+            f" ({event['code']})" if event.get("code") else "")
     return " ".join(f"{k}={v}" for k, v in event.items() if k != "t")
 
 

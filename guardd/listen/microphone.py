@@ -1,8 +1,9 @@
-"""Audio in: the microphone through sounddevice/PortAudio, and 16 kHz WAV files for replay.
+"""Audio in: the microphone through sounddevice/PortAudio, a WAV file standing in for it in
+real time (`guardd run --microphone FILE`), and 16 kHz WAV files read whole for replay.
 
-The PortAudio callback only copies the block and enqueues it: no model, no log, no lock held
-by anything slow. The queue is bounded; when the core loop falls behind by more than
-`audio.queue_s`, new blocks are dropped and counted rather than memory growing.
+The PortAudio callback (and the WAV's pacing thread) only copies the block and enqueues it: no
+model, no log, no lock held by anything slow. The queue is bounded; when the core loop falls
+behind by more than `audio.queue_s`, new blocks are dropped and counted rather than memory growing.
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ import logging
 import queue
 import shlex
 import struct
+import threading
 import time
 import wave
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Protocol
 
-from guardd.audioformat import FRAME_BYTES, FRAME_SAMPLES, SAMPLE_RATE
+from guardd.audioformat import FRAME_BYTES, FRAME_S, FRAME_SAMPLES, SAMPLE_RATE
 from guardd.errors import AudioError
 from guardd.sounddevices import import_sounddevice, list_devices, resolve_device
 
@@ -24,6 +26,26 @@ log = logging.getLogger(__name__)
 
 NO_INPUT_DEVICE = "no input device found (PortAudio sees none)"
 NO_INPUT_FIX = "plug in a USB microphone or set audio.device; `guardd devices` lists them"
+
+
+class Capture(Protocol):
+    """What the daemon's microphone keeper reads: blocks of 80 ms with the time.monotonic() at
+    which each was taken, in a bounded queue; a Microphone, or a WavMicrophone standing in for one."""
+
+    frames: queue.Queue[tuple[float, bytes]]
+    overflows: int
+    dropped: int
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    @property
+    def active(self) -> bool: ...
+
+
+def _block_queue(queue_s: float) -> queue.Queue[tuple[float, bytes]]:
+    return queue.Queue(maxsize=max(1, int(queue_s * SAMPLE_RATE / FRAME_SAMPLES)))
 
 
 class Microphone:
@@ -38,7 +60,7 @@ class Microphone:
             self._sd._terminate()
             self._sd._initialize()
         self.device = resolve_device(self._sd, device, "input")
-        self.frames: queue.Queue[tuple[float, bytes]] = queue.Queue(maxsize=max(1, int(queue_s * SAMPLE_RATE / FRAME_SAMPLES)))
+        self.frames = _block_queue(queue_s)
         self.overflows = 0  # PortAudio said input was lost before it reached us
         self.dropped = 0  # blocks we dropped because the core loop was too far behind
         self._stream: Any = None
@@ -161,3 +183,73 @@ def read_wav_frames(path: Path) -> Iterator[bytes]:
             if len(block) < FRAME_BYTES:
                 block += bytes(FRAME_BYTES - len(block))
             yield block
+
+
+class WavSource:
+    """A WAV file as the sound in the room, for `guardd run --microphone`: its 80 ms blocks in
+    order, then silence, or with `loop` the file again from its start. Where it has got to is
+    kept while the microphone is closed (muted), so the file plays to a microphone that listens:
+    a fresh install starts muted, and the file begins once the owner has unmuted."""
+
+    SILENCE = bytes(FRAME_BYTES)
+
+    def __init__(self, path: Path, *, loop: bool = False) -> None:
+        self.path = path
+        self.loop = loop
+        self._blocks = read_wav_frames(path)
+        first = next(self._blocks, None)  # a bad file fails here, before the daemon starts
+        self._first = first
+        self.ended = first is None
+
+    def next_block(self) -> bytes:
+        if self._first is not None:
+            block, self._first = self._first, None
+            return block
+        if not self.ended:
+            block = next(self._blocks, None)
+            if block is not None:
+                return block
+            self.ended = True
+            log.info("microphone: %s ended%s", self.path.name, "; playing it again" if self.loop else "; silence from now")
+        if self.loop:
+            self._blocks, self.ended = read_wav_frames(self.path), False
+            return next(self._blocks, self.SILENCE)
+        return self.SILENCE
+
+
+class WavMicrophone:
+    """A WavSource delivered as a microphone delivers: a block every 80 ms of real time (paced on
+    time.monotonic(), so the daemon sees what it sees on the device), into the same bounded
+    queue, from a thread of its own that does nothing else."""
+
+    def __init__(self, source: WavSource, queue_s: float) -> None:
+        self.source = source
+        self.frames = _block_queue(queue_s)
+        self.overflows = 0  # (a file never overflows; the keeper reads it as it reads a Microphone)
+        self.dropped = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _deliver(self) -> None:
+        started = time.monotonic()
+        n = 1  # the nth block is whole, as from a real microphone, n * 80 ms after the start
+        while not self._stop.wait(max(0.0, started + n * FRAME_S - time.monotonic())):
+            n += 1
+            try:
+                self.frames.put_nowait((time.monotonic(), self.source.next_block()))
+            except queue.Full:
+                self.dropped += 1
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._deliver, name="wav-microphone", daemon=True)
+        self._thread.start()
+
+    @property
+    def active(self) -> bool:
+        return self._thread is not None and self._thread.is_alive() and not self._stop.is_set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=1.0)
+            self._thread = None

@@ -1,7 +1,8 @@
 """guardd's own short sounds, made in code (no sound files): one for a request starting to ask,
 and one for each way it can end. Each is a few notes of a sine with 10 ms fades, so each is
 told apart by its notes: rising for asking and approval, falling for a denial, high for a
-send, low and doubled for a failure.
+send, low and doubled for a failure, and for a request Home Assistant took but had no answer to
+a fall and a rise that ends where it began (a "hm?").
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ EARCONS: dict[str, tuple[tuple[float, float], ...]] = {
     "denied": ((440.0, 0.15), (330.0, 0.25)),
     "sent": ((784.0, 0.08), (1046.5, 0.16)),
     "failed": ((220.0, 0.12), (0.0, 0.06), (220.0, 0.12)),
+    "not_understood": ((587.3, 0.1), (392.0, 0.12), (587.3, 0.16)),
 }
 
 

@@ -1,118 +1,54 @@
 """Audio out: guardd's own tones and announcements, and the audio Home Assistant sends to be
 played (stream(): played as its pieces arrive), on the speaker, through sounddevice and
-PortAudio, from a thread of its own. The core's side only enqueues: chime(), announce(),
-stream() and its Feed's add() and end(), and hush() never block, and when PLAY_QUEUE sounds
-already wait a new one is dropped (counted).
+PortAudio, from a thread of its own. The core's side only lines sounds up (lineup.py: the
+armed request's announcement outranks everything, and while a request asks nothing else plays):
+chime(), announce(), stream() and its Feed's add() and end(), and hush() never block.
 
 An announcement is the asking tone, the upload's own audio (for `announce.upload: playback`)
-and the spoken sentence, in that order, as one sound. Each sound opens the output stream,
-writes the samples in CHUNK_S pieces no more than LEAD_S ahead of their time (so a hush stops
-it within a chunk, even on an output that takes samples as fast as they come), and closes it.
-What happened goes back to the core as inputs through `report`:
-  Playing(id, started, ends)  its first sample reaches the speaker at `started` (write time
-                              plus the stream's latency); it will end at `ends`
-  Played(id, ended, whole)    it ended at `ended`, whole, hushed, or failed
+and the spoken sentence, lead then rest, as one sound. Each sound opens the output stream,
+writes the samples in CHUNK_S pieces no more than LEAD_S ahead of their time (so a hush or an
+announcement stops it within a chunk, even on an output that takes samples as fast as they
+come), and closes it. What happened goes back to the core as inputs through `report` (news.py):
+  Playing(id, started, ends, asks_at)  its first sample reaches the speaker at `started` (write
+                              time plus the stream's latency); it will end at `ends`; an
+                              announcement's first part will have played at `asks_at`
+  Said(id, at)                the announcement's first part has been written whole; its last
+                              sample plays at `at` (a press counts only after it)
+  Played(id, ended, whole)    it ended at `ended`, whole, or cut short, failed, or not played
   SpeakerReport(failure)      the speaker failed (why), or plays again (None), once per change
 A speaker that is missing or fails is a fault of the speaker alone: listening goes on, and an
 announcement that could not play still ends (Played), so its request is asked for by the LED.
 
 With `threaded=False` (replay, the benchmark, tests) a sound plays on the caller's thread, on
-the injected clock: Playing and Played are dated on it, as if the sound took its own length
-of that clock, and the output gets every sample at once.
+the injected clock: its news is dated on it, as if the sound took its own length of that
+clock, and the output gets every sample at once.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
-from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 
-from guardd.sounddevices import import_sounddevice, resolve_device
-from guardd.speak.feed import Feed, FeedStalled
 from guardd.speak.earcons import SPEAKER_RATE, render
+from guardd.speak.feed import Feed, FeedStalled
+from guardd.speak.lineup import Lineup, Sound
+from guardd.speak.news import NEWS, Played, Playing, Said, SpeakerNews, SpeakerReport
+from guardd.speak.outputs import DeviceOutput, NoOutput
 from guardd.speak.sentence import Announcement
 from guardd.speak.sounds import announcement_samples, scaled
 from guardd.speak.voice import Espeak
 
+__all__ = ["NEWS", "DeviceOutput", "NoOutput", "Played", "Player", "Playing", "Said", "SpeakerNews", "SpeakerReport"]
+
 log = logging.getLogger(__name__)
 
-PLAY_QUEUE = 8
 CHUNK_S = 0.05
 LEAD_S = 0.1  # how far ahead of the speaker the writes may run
 SPEAKER_FIX = "check the speaker and `aplay -l`; set audio.output_device (`guardd devices` lists them) or announce.output: none"
-
-
-@dataclass(frozen=True)
-class Playing:
-    request_id: str | None  # None: one of guardd's tones for how a request ended
-    started: float
-    ends: float
-
-
-@dataclass(frozen=True)
-class Played:
-    request_id: str | None
-    ended: float
-    whole: bool
-
-
-@dataclass(frozen=True)
-class SpeakerReport:
-    """The speaker failed (why), or plays again (None): an input for the core."""
-
-    failure: str | None
-
-
-SpeakerNews = Playing | Played | SpeakerReport
-
-
-class DeviceOutput:
-    """The speaker, by name or index as `guardd devices` lists it (None: the default)."""
-
-    def __init__(self, device: str | int | None) -> None:
-        self.device = device
-
-    def open(self) -> Any:
-        sd: Any = import_sounddevice()
-        device = resolve_device(sd, self.device, "output")
-        return sd.RawOutputStream(samplerate=SPEAKER_RATE, channels=1, dtype="int16", device=device)
-
-
-class _Nowhere:
-    latency = 0.0
-
-    def __enter__(self) -> "_Nowhere":
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        return None
-
-    def write(self, samples: bytes) -> None:
-        return None
-
-    def abort(self) -> None:
-        return None
-
-
-class NoOutput:
-    """`announce.output: none`: sounds take their time, and are written nowhere."""
-
-    def open(self) -> _Nowhere:
-        return _Nowhere()
-
-
-@dataclass(frozen=True)
-class _Sound:
-    request_id: str | None
-    chime: str = ""
-    said: Announcement | None = None
-    samples: np.ndarray | None = None  # audio to play as it is (at SPEAKER_RATE), at the volume
-    feed: Feed | None = None  # audio that arrives while it plays
 
 
 class Player:
@@ -125,12 +61,15 @@ class Player:
         self._report = report
         self._clock = clock
         self._threaded = threaded
-        self._queue: queue.Queue[_Sound | None] = queue.Queue(maxsize=PLAY_QUEUE)
+        self._lineup = Lineup()
         self._thread = threading.Thread(target=self._run, name="guardd-speaker", daemon=True)
-        self._hushed: set[str] = set()
         self._failing: str | None = None
-        self.dropped = 0  # sounds not played because PLAY_QUEUE were already waiting
         self.played = 0
+
+    @property
+    def dropped(self) -> int:
+        """Sounds not played: outranked by an announcement, coalesced, or past the line's bounds."""
+        return self._lineup.let_go
 
     def start(self) -> None:
         if self._threaded:
@@ -138,100 +77,129 @@ class Player:
 
     def chime(self, name: str) -> None:
         """An earcon by name (how a request ended)."""
-        self._put(_Sound(None, chime=name))
+        self._lineup.tone(Sound(None, chime=name))
+        self._inline()
 
     def announce(self, said: Announcement) -> None:
-        self._put(_Sound(said.request_id, said=said))
+        """The armed request's announcement: it cuts what plays, and until hush() nothing else plays."""
+        self._lineup.announce(Sound(said.request_id, said=said))
+        self._inline()
 
     def stream(self, sound_id: str) -> Feed:
-        """A sound `sound_id` (a reply from Home Assistant) played as its pieces come; inline,
-        played whole once it has ended."""
+        """A sound `sound_id` (from Home Assistant) played as its pieces come, unless a request
+        asks (then it is answered as played at once); inline, played whole once it has ended."""
         if not self._threaded:
-            return Feed(lambda feed: self._play(_Sound(sound_id, samples=np.concatenate(
-                feed.pieces_so_far or [np.zeros(0, np.int16)]))))
+            def ended(feed: Feed) -> None:
+                whole = np.concatenate(feed.pieces_so_far or [np.zeros(0, np.int16)])
+                self._lineup.stream(Sound(sound_id, samples=whole))
+                self._inline()
+
+            return Feed(ended)
         feed = Feed()
-        self._put(_Sound(sound_id, feed=feed))
+        self._lineup.stream(Sound(sound_id, feed=feed))
         return feed
 
     def hush(self, request_id: str) -> None:
-        """The request was decided: its announcement stops, or never starts."""
-        self._hushed.add(request_id)
-
-    def _put(self, sound: _Sound) -> None:
-        if not self._threaded:
-            self._play(sound)
-            return
-        try:
-            self._queue.put_nowait(sound)
-        except queue.Full:
-            self.dropped += 1
-            if sound.request_id is not None:  # its request must still be asked for, by the LED
-                self._report(Played(sound.request_id, self._clock(), False))
+        """The request was decided: its announcement stops, or never starts, and other sounds
+        may play again."""
+        self._lineup.hush(request_id)
+        self._inline()
 
     def stop(self) -> None:
-        """Drop what waits, let the chunk playing now finish, and end the thread: a stop must
-        not wait on a queue of sounds (the daemon stops within 2 s)."""
-        while True:
-            try:
-                self._queue.get_nowait()
-            except queue.Empty:
-                break
-        self._hushed.add("*")
+        """Let go of what waits, stop what plays within a chunk, and end the thread: a stop must
+        not wait on a line of sounds (the daemon stops within 2 s)."""
+        self._lineup.close()
         if self._thread.is_alive():
-            self._queue.put(None)
             self._thread.join(2.0)
 
+    def _inline(self) -> None:
+        if not self._threaded:
+            while (item := self._lineup.next(wait=False)) is not None:
+                self._take(item)
+
     def _run(self) -> None:
-        while (sound := self._queue.get()) is not None:
-            self._play(sound)
+        while (item := self._lineup.next()) is not None:
+            self._take(item)
+
+    def _take(self, item: Sound | str) -> None:
+        if isinstance(item, str):  # a streamed sound that was not played: answered
+            self._report(Played(item, self._clock(), False))
+            return
+        try:
+            self._play(item)
+        finally:
+            self._lineup.done()
 
     # -- one sound -----------------------------------------------------------------------------
 
-    def _stopped(self, sound: _Sound) -> bool:
-        return "*" in self._hushed or (sound.request_id is not None and sound.request_id in self._hushed)
-
-    def _play(self, sound: _Sound) -> None:
-        if self._stopped(sound):
-            self._hushed.discard(sound.request_id or "")
-            return
-        if sound.request_id is not None:  # one request asks at a time: other hushes are stale
-            self._hushed.intersection_update({"*", sound.request_id})
-        if sound.feed is not None:  # streamed: its length is known only when it has ended
-            parts: Iterator[np.ndarray] = (scaled(piece, self._volume) for piece in sound.feed.pieces())
-            total: int | None = None
+    def _parts(self, sound: Sound) -> tuple[Iterator[np.ndarray | None], int | None, int | None]:
+        """What to write of a sound, how many samples (None: streamed, known when it has ended),
+        and for an announcement how many make its first part."""
+        if sound.feed is not None:
+            return self._fed(sound.feed, self._volume), None, None
+        first = None
+        if sound.said is not None:
+            samples, first = announcement_samples(sound.said, self.voice, self._volume)
+        elif sound.samples is not None:
+            samples = scaled(sound.samples, self._volume)
         else:
-            samples = self._samples(sound)
-            parts, total = iter([samples]), len(samples)
+            samples = render(sound.chime, self._volume)
+        return iter([samples]), len(samples), first
+
+    def _play(self, sound: Sound) -> None:
         started: float | None = None
+        total: int | None = None
         written = 0
         whole = True
         try:
+            parts, total, first = self._parts(sound)
             with self._output.open() as stream:
                 for piece in self._paced(parts):
-                    if self._stopped(sound):
+                    self._answer_unplayed()
+                    if self._lineup.cut():
                         stream.abort()
                         whole = False
                         break
+                    if piece is None:
+                        continue  # a streamed sound waiting for its next piece
                     before = self._clock()
                     stream.write(piece.tobytes())
+                    latency = stream.latency if self._threaded else 0.0
                     if started is None:
-                        started = before + (stream.latency if self._threaded else 0.0)
+                        started = before + latency
                         ends = float("inf") if total is None else started + total / SPEAKER_RATE
-                        self._report(Playing(sound.request_id, started, ends))
+                        asks = None if first is None else started + first / SPEAKER_RATE
+                        self._report(Playing(sound.sound_id, started, ends, asks))
+                    if first is not None and written + len(piece) >= first and sound.sound_id is not None:
+                        # When its last sample plays: on time, or later if the output ran dry
+                        # meanwhile (a starved thread) and this piece plays only from its write.
+                        at = max(started + first / SPEAKER_RATE, before + latency + (first - written) / SPEAKER_RATE)
+                        self._report(Said(sound.sound_id, at))
+                        first = None
                     written += len(piece)
         except FeedStalled:
             whole = False
         except Exception as exc:  # noqa: BLE001 - any failure is a fault of the speaker alone
-            self._ended(sound, started, written, whole=False)
+            # The fault first: an announcement that ends unsaid lets the LED ask alone, and only
+            # once the speaker's fault is logged.
             self._changed(f"the speaker cannot play: {exc}; {SPEAKER_FIX}")
+            self._ended(sound, started, written, whole=False)
             return
         self._ended(sound, started, written, whole=whole and (total is None or written == total))
         self.played += 1
         self._changed(None)
 
-    def _paced(self, parts: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+    @staticmethod
+    def _fed(feed: Feed, volume: float) -> Iterator[np.ndarray | None]:
+        """A streamed sound's pieces as they come, at the volume; None each CHUNK_S none comes,
+        so the player can stop it while it waits."""
+        while not feed.finished:
+            piece = feed.take(CHUNK_S)
+            yield None if piece is None else scaled(piece, volume)
+
+    def _paced(self, parts: Iterator[np.ndarray | None]) -> Iterator[np.ndarray | None]:
         """The parts in CHUNK_S pieces; from a thread, each no more than LEAD_S ahead of its
-        time, counted from the first (inline, each part at once)."""
+        time, counted from the first (inline, each part at once). None passes through."""
         if not self._threaded:
             yield from parts
             return
@@ -239,32 +207,34 @@ class Player:
         begun: float | None = None
         at = 0
         for part in parts:
+            if part is None:
+                yield None
+                continue
             for i in range(0, len(part), n):
                 if begun is None:
                     begun = time.monotonic()
                 wait = begun + at / SPEAKER_RATE - LEAD_S - time.monotonic()
-                if wait > 0:
-                    time.sleep(wait)
+                if wait > 0 and self._lineup.pause(wait):
+                    yield None  # it must stop: at once, not a chunk later
+                    return
                 piece = part[i : i + n]
                 at += len(piece)
                 yield piece
 
-    def _ended(self, sound: _Sound, started: float | None, written: int, *, whole: bool) -> None:
-        self._hushed.discard(sound.request_id or "")
+    def _answer_unplayed(self) -> None:
+        for sound_id in self._lineup.unplayed():
+            self._report(Played(sound_id, self._clock(), False))
+
+    def _ended(self, sound: Sound, started: float | None, written: int, *, whole: bool) -> None:
+        if sound.feed is not None and not whole:
+            sound.feed.drop()  # what is still to come of it is let go
         if started is None:
             ended = self._clock()
         elif self._threaded:
             ended = max(self._clock(), started + written / SPEAKER_RATE) if whole else self._clock()
         else:
             ended = started + written / SPEAKER_RATE
-        self._report(Played(sound.request_id, ended, whole))
-
-    def _samples(self, sound: _Sound) -> np.ndarray:
-        if sound.samples is not None:
-            return scaled(sound.samples, self._volume)
-        if sound.said is None:
-            return render(sound.chime, self._volume)
-        return announcement_samples(sound.said, self.voice, self._volume)
+        self._report(Played(sound.sound_id, ended, whole))
 
     def _changed(self, failure: str | None) -> None:
         if failure == self._failing:

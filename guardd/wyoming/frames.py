@@ -20,7 +20,11 @@ from wyoming.event import Event, read_event, write_event
 
 MAX_HEADER = 16 * 1024  # bytes of a header line, its newline included
 MAX_DATA = 64 * 1024  # bytes of a frame's extra JSON data
-MAX_PAYLOAD = 1 << 20  # bytes of a frame's binary payload (an audio chunk is a few KB)
+# Bytes of a frame's binary payload. Home Assistant's audio chunks are 2,048 bytes
+# (assist_satellite.py _AUDIO_CHUNK_BYTES, for replies and announcements alike); a peer's frame
+# is held whole in memory, once per connection and in the core's inbox, so the bound is what
+# the memory bound (inbox.py, link.py) is made of.
+MAX_PAYLOAD = 64 * 1024
 MAX_TYPE = 64  # characters of an event type
 
 

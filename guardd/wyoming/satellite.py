@@ -1,29 +1,32 @@
 """The satellite as the core sees it: what Home Assistant's frames mean for guardd, on the
 core's thread. Calls go one way: the core hands over the link's news and frames, the speaker's
-news and the clock; this logs, plays what is to be played, answers `played`, and says when
-Home Assistant asked to mute. It never starts anything from the other side.
+news and the clock; this logs, plays what is to be played, answers `played`, and tells the core
+(Told) when Home Assistant paused or resumed the satellite and how a pipeline run ended. It
+never starts anything from the other side.
 
 - A pipeline run is one approved upload (the sender writes it, upload.py). Its `transcript`,
   `synthesize` and reply audio are Home Assistant's answer: logged as SHA-256 and length (never
-  as text), the reply played on the speaker as it comes, then `played` sent back. A run ends `replied`,
-  `error` (Home Assistant's error code is logged, not its text), `no_reply` after REPLY_WAIT_S,
-  or `disconnected`.
+  as text), the reply played on the speaker as it comes (playing.py), then `played` sent back on
+  the connection it came from. A run ends `replied`; `error` (Home Assistant ended its pipeline
+  with an error: its code is logged, not its text; assist_satellite.py sends `error` for every
+  pipeline error, `stt-no-text-recognized` when nothing was understood), `no_reply` after
+  REPLY_WAIT_S or `disconnected`: those three reached Home Assistant and got no answer, and the
+  core tells the owner so (an ending of its own).
 - Audio Home Assistant pushes outside a run (an announcement) is logged and played.
-- `pause-satellite` mutes. Nothing from the peer unmutes: `run-satellite` while muted is
-  logged and changes nothing; only the long press on the device unmutes (promise 5).
+- `pause-satellite` is Home Assistant's pause; its `run-satellite` lifts it. Neither touches the
+  owner's mute: only the long press on the device unmutes (promise 5; device/mute.py).
 - `run-pipeline`, `detect` and `detection` from the peer would start a pipeline from the other
   side: logged and ignored. A pipeline starts only with a wake word and a press on the device.
-- Audio that breaks the rules (sound.py) drops the connection.
-- What the peer can make guardd log is rationed (QUOTA records of a kind a minute, the rest
-  counted into the next one), so that no peer, allowed or not, can flood the log and make its
-  rotation delete the owner's history. A pushed sound that cannot be logged does not play.
+- Audio that breaks the rules (sound.py) drops the connection it came on.
+- What the peer can make guardd log is rationed (ration.py). A pushed sound that cannot be
+  logged does not play.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
 from wyoming.event import Event
@@ -33,32 +36,33 @@ from guardd.journal import Recorder
 from guardd.speak.feed import Feed
 from guardd.speak.player import Played, Playing
 from guardd.wyoming.link import PeerFrame, PeerNews, Uploading
-from guardd.wyoming.sound import MAX_S, BadSound, IncomingSound
+from guardd.wyoming.playing import Sounds
+from guardd.wyoming.ration import Ration
+from guardd.wyoming.sound import BadSound
 
 log = logging.getLogger(__name__)
 
 REPLY_WAIT_S = 30.0  # after an upload, how long Home Assistant may take to answer it
-QUOTA = 10  # records of one kind the peer may cause in QUOTA_S (the rest are counted)
-QUOTA_S = 60.0
 STARTS_FROM_AFAR = frozenset({"run-pipeline", "detect", "detection"})
 NOT_FROM_AFAR = "a pipeline starts only with a wake word and a press on the device"
+UNANSWERED = frozenset({"error", "no_reply", "disconnected"})  # reached Home Assistant, no answer
 
 
 class Peer(Protocol):
-    """The link, as the satellite uses it."""
+    """The link, as the satellite uses it: a frame to a connection, a connection dropped."""
 
-    def send(self, event: Event) -> bool: ...
+    def send(self, connection: int, event: Event) -> bool: ...
 
-    def drop(self, reason: str) -> None: ...
+    def drop(self, connection: int, reason: str) -> None: ...
 
 
 class NoPeer:
     """Satellite mode is off: no frame ever comes, and none can go."""
 
-    def send(self, event: Event) -> bool:
+    def send(self, connection: int, event: Event) -> bool:
         return False
 
-    def drop(self, reason: str) -> None:
+    def drop(self, connection: int, reason: str) -> None:
         return None
 
 
@@ -66,182 +70,194 @@ class NoPeer:
 class Run:
     request_id: str
     began: float
+    connection: int = 0
     text: tuple[str, int] = ("", 0)  # the reply's text (synthesize): SHA-256, characters
     replied: bool = False  # its reply audio is playing
+
+
+@dataclass(frozen=True)
+class RunEnd:
+    request_id: str
+    result: str  # replied | error | no_reply | disconnected | superseded
+    code: str = ""  # Home Assistant's error code
+
+    @property
+    def unanswered(self) -> bool:
+        return self.result in UNANSWERED
+
+
+@dataclass(frozen=True)
+class Told:
+    """What the core acts on: Home Assistant paused (`hold` "pause") or resumed ("resume") the
+    satellite, from `peer`; runs that ended."""
+
+    hold: str | None = None
+    peer: str = ""
+    ended: tuple[RunEnd, ...] = field(default=())
 
 
 def digest(text: str) -> tuple[str, int]:
     return hashlib.sha256(text.encode("utf-8")).hexdigest(), len(text)
 
 
-class Ration:
-    """At most QUOTA records of each kind in each QUOTA_S window; `take` says whether one may be
-    written now, and how many were held back since the last one (to be logged with it)."""
-
-    def __init__(self) -> None:
-        self._window: dict[str, tuple[float, int]] = {}  # kind -> (window start, written in it)
-        self._held: dict[str, int] = {}
-
-    def take(self, kind: str, now: float) -> int | None:
-        start, written = self._window.get(kind, (now, 0))
-        if now - start >= QUOTA_S:
-            start, written = now, 0
-        if written >= QUOTA:
-            self._held[kind] = self._held.get(kind, 0) + 1
-            self._window[kind] = (start, written)
-            return None
-        self._window[kind] = (start, written + 1)
-        return self._held.pop(kind, 0)
-
-
 class Satellite:
-    def __init__(self, peer: Peer, *, record: Recorder, stream: Callable[[str], Feed],
-                 muted: Callable[[], bool]) -> None:
+    def __init__(self, peer: Peer, *, record: Recorder, stream: Callable[[str], Feed]) -> None:
         self._peer = peer
         self._record = record
-        self._stream = stream
-        self._muted = muted
         self.run: Run | None = None
-        self._incoming: tuple[IncomingSound, str, Feed | None] | None = None  # a sound arriving: its id, where it plays
+        self.sounds = Sounds(stream)
         self._playing: dict[str, str | None] = {}  # sound id -> its run's request id (None: pushed)
-        self._sounds = 0
+        self._count = 0
         self._ration = Ration()
         self._now = 0.0
+        self._ended: list[RunEnd] = []
 
     # -- inputs from the core ------------------------------------------------------------------
 
-    def take(self, item: PeerNews | PeerFrame | Uploading, now: float) -> bool:
-        """A connection's news or a frame; True when Home Assistant asked to mute."""
+    def take(self, item: PeerNews | PeerFrame | Uploading, now: float) -> Told:
+        """A connection's news or a frame."""
         self._now = now
+        hold = None
         if isinstance(item, Uploading):
-            self._begin(item.request_id, now)  # (logged already: its `send` record)
-            return False
-        if isinstance(item, PeerNews):
-            self._rationed(f"peer {item.what}", "peer", event=item.what, peer=item.peer, reason=item.reason[:200])
-            if item.what == "closed":
-                if self._incoming is not None and self._incoming[2] is not None:
-                    self._incoming[2].end()  # what came of the sound plays; nothing more will
-                self._incoming = None
-                self._end("disconnected", item.reason)
-            return False
-        kind = item.event.type
-        if kind == "pause-satellite":
-            return True
-        if kind == "run-satellite" and self._muted():
-            self._ignored(item, "guardd is muted; only the long press on the device unmutes")
-        elif kind in STARTS_FROM_AFAR:
-            self._ignored(item, NOT_FROM_AFAR)
-        elif kind in ("transcript", "synthesize", "error"):
-            self._answer(item, now)
-        elif kind in ("audio-start", "audio-chunk", "audio-stop"):
-            try:
-                self._audio(item, now)
-            except (BadSound, ValueError, TypeError, KeyError) as exc:
-                self._cut(f"bad audio from the peer: {exc}")
-        return False
+            self._begin(item, now)  # (logged already: its `send` record)
+        elif isinstance(item, PeerNews):
+            self._news(item)
+        else:
+            hold = self._frame(item, now)
+        return self._told(hold, getattr(item, "peer", ""))
 
-    def on_speaker(self, news: Playing | Played) -> None:
+    def on_speaker(self, news: Playing | Played) -> Told:
         """One of the peer's sounds ended: `played` goes back, and a reply ends its run."""
         if not isinstance(news, Played) or news.request_id not in self._playing:
-            return
+            return Told()
         request_id = self._playing.pop(news.request_id)
-        self._peer.send(PlayedFrame().event())
+        connection = self.sounds.played(news.request_id)
+        if connection is not None:
+            self._peer.send(connection, PlayedFrame().event())
         if request_id is not None and self.run is not None and self.run.request_id == request_id:
             self._end("replied", "" if news.whole else "the reply did not play to the end")
+        return self._told()
 
-    def tick(self, now: float) -> None:
+    def tick(self, now: float) -> Told:
+        self._now = now
         run = self.run
         if run is not None and not run.replied and now - run.began > REPLY_WAIT_S:
             self._end("no_reply", f"no reply within {REPLY_WAIT_S:g} s")
-        if self._incoming is not None and now - self._incoming[0].began > MAX_S + REPLY_WAIT_S:
-            self._cut("audio-start without its audio-stop")
+        for connection in self.sounds.stale(now, REPLY_WAIT_S):
+            self._cut(connection, "audio-start without its audio-stop")
+        return self._told()
 
-    # -- frames --------------------------------------------------------------------------------
+    def _told(self, hold: str | None = None, peer: str = "") -> Told:
+        ended, self._ended = tuple(self._ended), []
+        return Told(hold, peer, ended)
+
+    # -- news and frames -----------------------------------------------------------------------
+
+    def _news(self, news: PeerNews) -> None:
+        fields: dict[str, str | int] = {"event": news.what, "peer": news.peer, "reason": news.reason[:200]}
+        if news.what in ("polls", "refused") and news.count:
+            fields["count" if news.what == "polls" else "missed"] = news.count
+        self._rationed(f"peer {news.what}", "peer", news.reason, **fields)
+        if news.what == "closed":
+            self.sounds.cut(news.connection)  # what came of a sound plays; nothing more will
+            if self.run is not None and self.run.connection == news.connection:
+                self._end("disconnected", news.reason)
+
+    def _frame(self, frame: PeerFrame, now: float) -> str | None:
+        kind = frame.event.type
+        if kind == "pause-satellite":
+            return "pause"
+        if kind == "run-satellite":
+            return "resume"
+        if kind in STARTS_FROM_AFAR:
+            self._ignored(frame, NOT_FROM_AFAR)
+        elif kind in ("transcript", "synthesize", "error"):
+            self._answer(frame)
+        elif kind in ("audio-start", "audio-chunk", "audio-stop"):
+            try:
+                self._audio(frame, now)
+            except (BadSound, ValueError, TypeError, KeyError) as exc:
+                self._cut(frame.connection, f"bad audio from the peer: {exc}")
+        return None
 
     def _run_of(self, frame: PeerFrame) -> Run | None:
         """The open run a frame answers, or None."""
         run = self.run
-        return run if run is not None and frame.run == run.request_id else None
+        ok = run is not None and frame.run == run.request_id and frame.connection == run.connection
+        return run if ok else None
 
-    def _answer(self, frame: PeerFrame, now: float) -> None:
+    def _answer(self, frame: PeerFrame) -> None:
         run = self._run_of(frame)
         data = frame.event.data or {}
         if run is None:
             self._ignored(frame, "no pipeline run of guardd's is waiting for it")
         elif frame.event.type == "transcript":
             sha256, chars = digest(str(data.get("text") or ""))
-            self._rationed("transcript", "transcript", id=run.request_id, sha256=sha256, chars=chars)
+            self._rationed("transcript", "transcript", "", id=run.request_id, sha256=sha256, chars=chars)
         elif frame.event.type == "synthesize":
             run.text = digest(str(data.get("text") or ""))
         else:
-            self._end("error", f"Home Assistant: {str(data.get('code') or 'error')[:60]}")
+            code = str(data.get("code") or "error")[:60]
+            self._end("error", f"Home Assistant ended the pipeline with the error {code}", code)
 
     def _audio(self, frame: PeerFrame, now: float) -> None:
         """A sound is logged before its first sample plays (`reply` or `peer_audio`), played as
         its chunks come, and its hash and length logged when it has all come (`sound_end`)."""
-        kind = frame.event.type
-        if kind == "audio-start":
-            if self._incoming is not None:
-                raise BadSound("audio-start inside another sound")
-            sound = IncomingSound(frame.event, now)
-            run = self._run_of(frame)
-            self._sounds += 1
-            answers: str | None = None  # the run this sound is the reply of (None: pushed)
-            if run is not None and not run.replied:
-                run.replied = True
-                answers, sound_id = run.request_id, f"{run.request_id}-reply"
-                seq = self._record("reply", id=run.request_id, sha256=run.text[0], chars=run.text[1])
-            else:
-                sound_id = f"peer-{self._sounds}"
-                seq = self._rationed("peer_audio", "peer_audio", peer=frame.peer, sound=sound_id)
-            feed = None
-            if seq is None:
-                log.warning("a sound from %s not played: it could not be logged", frame.peer)
-            else:
-                self._playing[sound_id] = answers
-                feed = self._stream(sound_id)
-            self._incoming = (sound, sound_id, feed)
-            return
-        if self._incoming is None:
-            raise BadSound(f"{kind} without an audio-start")
-        sound, sound_id, feed = self._incoming
+        kind, connection = frame.event.type, frame.connection
         if kind == "audio-chunk":
-            samples = sound.add(frame.event)
-            if feed is not None:
-                feed.add(samples)
+            self.sounds.chunk(connection, frame.event)
             return
-        self._incoming = None
-        sha256, ms = sound.finish()
-        if feed is not None:
-            feed.end()
-            self._record("sound_end", sound=sound_id, audio_sha256=sha256, audio_ms=ms)
+        if kind == "audio-stop":
+            ended = self.sounds.end(connection)
+            if ended.sound_id is not None:
+                cut = {"cut": ended.cut} if ended.cut else {}
+                self._record("sound_end", sound=ended.sound_id, audio_sha256=ended.sha256, audio_ms=ended.ms, **cut)
+            return
+        if self.sounds.arriving(connection):
+            raise BadSound("audio-start inside another sound")
+        run = self._run_of(frame)
+        self._count += 1
+        answers: str | None = None  # the run this sound is the reply of (None: pushed)
+        if run is not None and not run.replied:
+            run.replied = True
+            answers, sound_id = run.request_id, f"{run.request_id}-reply"
+            seq = self._record("reply", id=run.request_id, sha256=run.text[0], chars=run.text[1])
+        else:
+            sound_id = f"peer-{self._count}"
+            seq = self._rationed("peer_audio", "peer_audio", "", peer=frame.peer, sound=sound_id)
+        if seq is None:  # past its ration (counted), or the log failed (a fault of its own)
+            log.debug("a sound from %s not played: not logged", frame.peer)
+        else:
+            self._playing[sound_id] = answers
+        self.sounds.begin(connection, frame.event, now, sound_id if seq is not None else None)
 
-    def _cut(self, reason: str) -> None:
-        """Bad audio: the sound playing ends where it got to, and the connection is dropped."""
-        if self._incoming is not None and self._incoming[2] is not None:
-            self._incoming[2].end()
-        self._incoming = None
-        self._peer.drop(reason)
+    def _cut(self, connection: int, reason: str) -> None:
+        """Bad audio: the sound playing ends where it got to, and its connection is dropped."""
+        self.sounds.cut(connection)
+        self._peer.drop(connection, reason)
 
     # -- runs ----------------------------------------------------------------------------------
 
-    def _begin(self, request_id: str, now: float) -> None:
+    def _begin(self, uploading: Uploading, now: float) -> None:
         if self.run is not None:
             self._end("superseded", "a newer upload began")
-        self.run = Run(request_id, now)
+        self.run = Run(uploading.request_id, now, uploading.connection)
 
-    def _end(self, result: str, reason: str) -> None:
+    def _end(self, result: str, reason: str, code: str = "") -> None:
         run, self.run = self.run, None
-        if run is not None:
-            self._record("pipeline", id=run.request_id, result=result, reason=reason[:200])
+        if run is None:
+            return
+        fields: dict[str, str | int] = {"code": code} if code else {}
+        self._record("pipeline", id=run.request_id, result=result, reason=reason[:200], **fields)
+        self._ended.append(RunEnd(run.request_id, result, code))
 
     def _ignored(self, frame: PeerFrame, reason: str) -> None:
-        self._rationed(f"ignored {frame.event.type}", "peer_ignored", peer=frame.peer, frame=frame.event.type,
-                       reason=reason)
+        self._rationed(f"ignored {frame.event.type}", "peer_ignored", reason, peer=frame.peer,
+                       frame=frame.event.type, reason=reason)
 
-    def _rationed(self, kind: str, type_: str, **fields: str | int) -> int | None:
-        """A record the peer caused, if its ration allows; `more` counts those held back."""
-        held = self._ration.take(kind, self._now)
+    def _rationed(self, kind: str, type_: str, why: str, **fields: str | int) -> int | None:
+        """A record the peer caused, if its ration allows; what was held back is counted in it."""
+        held = self._ration.take(kind, self._now, why)
         if held is None:
             return None
-        return self._record(type_, **fields, **({"more": held} if held else {}))
+        return self._record(type_, **fields, **held)

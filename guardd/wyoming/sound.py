@@ -44,8 +44,9 @@ class IncomingSound:
         self._bytes = 0
         self._limit = int(MAX_S * self.format[0]) * self.format[1] * self.format[2]
 
-    def add(self, chunk: Event) -> np.ndarray:
-        """The chunk's samples, int16 mono at SPEAKER_RATE."""
+    def add(self, chunk: Event, convert: bool = True) -> np.ndarray:
+        """The chunk's samples, int16 mono at SPEAKER_RATE (`convert=False`: checked and hashed
+        only, for a sound that is not played; an empty array)."""
         if _format(chunk) != self.format:
             raise BadSound("an audio-chunk in another format than its audio-start")
         audio = AudioChunk.from_event(chunk).audio
@@ -56,6 +57,8 @@ class IncomingSound:
         if self._bytes > self._limit:
             raise BadSound(f"audio longer than {MAX_S:g} s")
         self._digest.update(audio)
+        if not convert:
+            return np.zeros(0, np.int16)
         x = np.frombuffer(audio, dtype="<i2").reshape(-1, channels).mean(axis=1)
         return np.round(resampled(x, rate)).astype(np.int16)
 

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import IO, Any, Callable, Sequence
 
@@ -131,14 +133,14 @@ class Daemon:
     gpiozero's mock pins stand in for the LED and the button. With `simulate` it draws the LED
     on stderr and takes a press for each line on stdin. What it plays on the speaker is
     appended to `played` (raw samples), if given (up to `vanishes_after` bytes, then the speaker
-    is gone). stderr is kept in a file. `program` is
+    is gone). stderr is kept in a file. `extra` arguments follow `run`'s own. `program` is
     what runs guardd's main (a test may run it through a driver that patches a seam first)."""
 
     def __init__(self, directory: Path, config: Path, wav: Path | None = None, *, simulate: bool = True,
                  verbose: bool = False, env: dict[str, str] | None = None, name: str = "daemon",
                  preexec_fn: Callable[[], None] | None = None, wait_for_socket: bool = True,
                  sock: Path | None = None, program: Sequence[str] = GUARDD, played: Path | None = None,
-                 vanishes_after: int | None = None) -> None:
+                 vanishes_after: int | None = None, extra: Sequence[str] = ()) -> None:
         self.directory = directory
         self.config = config
         self.sock = sock or directory / "guardd.sock"  # write_config's socket.path unless told
@@ -150,7 +152,7 @@ class Daemon:
         self.env.update(env or {})
         self.stderr_path = directory / f"{name}.stderr"
         args = [*program, *(["-v"] if verbose else []), "run", *(["--simulate"] if simulate else []),
-                "--config", str(config)]
+                "--config", str(config), *extra]
         self._stderr: IO[str] = open(self.stderr_path, "a")
         self.proc = subprocess.Popen(args, cwd=ROOT, env=self.env, stdin=subprocess.PIPE,
                                      stdout=subprocess.DEVNULL, stderr=self._stderr, text=True,
@@ -172,9 +174,16 @@ class Daemon:
         return self.stderr_path.read_text()
 
     def wait_announced(self, count: int = 1, timeout_s: float = 30.0) -> None:
-        """Until the speaker has begun the `count`th announcement: from then a press counts."""
-        self.wait_until(lambda: self.said().count(" is announced (") >= count,
-                        f"announcement #{count} to begin", timeout_s)
+        """Until the `count`th announcement has said where to and how much: from then a press
+        counts. Its journal line (written as it begins) says how long that takes."""
+        found: list[str] = []
+
+        def begun() -> bool:
+            found[:] = re.findall(r" is announced \([\d.]+ s; a press counts after ([\d.]+) s\)", self.said())
+            return len(found) >= count
+
+        self.wait_until(begun, f"announcement #{count} to begin", timeout_s)
+        time.sleep(float(found[count - 1]) + 0.2)
 
     def records(self, type_: str | None = None) -> list[dict[str, Any]]:
         if not self.log_dir.is_dir():

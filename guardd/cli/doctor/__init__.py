@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Callable
 
 from guardd.cli.doctor.audio import check_microphone, check_models, check_portaudio, check_speaker, check_speech
-from guardd.cli.doctor.pins import check_pin_factory, check_pins, hardware_skipped, hardware_test
-from guardd.cli.doctor.result import Result
+from guardd.cli.doctor.pins import NO_GPIO, check_pin_factory, check_pins, hardware_skipped, hardware_test
+from guardd.cli.doctor.result import Result, skipped
 from guardd.cli.doctor.system import (
     check_clock, check_log, check_satellite, check_service, check_socket, check_state_dir,
 )
@@ -34,13 +34,18 @@ def run_checks(config: Config | None, *, hardware: bool = False,
         results += [check_microphone(config), check_speaker(config)]
     results.append(check_speech())
     results += [check_models(config), check_pin_factory()]
-    if results[-1].ok:
+    no_gpio = results[-1].skipped
+    if no_gpio:
+        results.append(skipped("LED and button pins", NO_GPIO))
+    elif results[-1].ok:
         results.append(check_pins(config))
     results += [check_state_dir(config), check_log(config), check_socket(config), check_satellite(config),
                 check_clock(), check_service()]
     if hardware:
         blocked = [r for r in results if r.name in ("GPIO pin factory", "LED and button pins") and not r.ok]
-        if not blocked:
+        if no_gpio:
+            results.append(skipped("hardware", f"LED and button test: {NO_GPIO}"))
+        elif not blocked:
             results.append(hardware_test(config, say=say))
         elif blocked[0].name == "GPIO pin factory":
             results.append(hardware_skipped("no GPIO pins here (not a Raspberry Pi, or /dev/gpiochip* "

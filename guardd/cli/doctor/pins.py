@@ -10,29 +10,51 @@ import warnings
 from pathlib import Path
 from typing import Callable
 
-from guardd.cli.doctor.result import Result, failed, passed
+from guardd.cli.doctor.result import Result, failed, passed, skipped
 from guardd.config.settings import Config
+
+# Where the board names itself (the second is what /proc/device-tree links to).
+MODEL_FILES = (Path("/proc/device-tree/model"), Path("/sys/firmware/devicetree/base/model"))
+NO_GPIO = "no GPIO here (not a Raspberry Pi): `guardd run --simulate` stands in for the LED and button"
 
 
 def _board() -> str | None:
-    try:
-        return Path("/proc/device-tree/model").read_text().strip("\0\n ")
-    except OSError:
-        return None
+    for path in MODEL_FILES:
+        try:
+            return path.read_text().strip("\0\n ")
+        except OSError:
+            continue
+    return None
 
 
-def check_pin_factory() -> Result:
+def is_pi(board: str | None) -> bool:
+    return board is not None and "Raspberry Pi" in board
+
+
+def check_pin_factory(board: str | None | bool = True) -> Result:
+    """The pin factory gpiozero would use. With none on a machine that is not a Raspberry Pi
+    (a laptop) the GPIO checks are skipped, not failed: nothing is wrong there. On a Pi, or
+    when GPIOZERO_PIN_FACTORY names one, a missing factory is a real problem. `board`: the
+    board's model (True: read it from the device tree)."""
     from gpiozero import Device
     from gpiozero.exc import BadPinFactory
 
     name = "GPIO pin factory"
-    board = _board()
+    if board is True:
+        board = _board()
+    assert board is None or isinstance(board, str)
+    chosen = os.environ.get("GPIOZERO_PIN_FACTORY")
     with warnings.catch_warnings(record=True) as fallbacks:
         warnings.simplefilter("always")
         try:
             factory = Device._default_pin_factory()
         except BadPinFactory:
             factory = None
+        except Exception as exc:  # noqa: BLE001 - a named factory whose library is missing: ImportError
+            return failed(name, f"GPIOZERO_PIN_FACTORY={chosen} does not load ({type(exc).__name__}: {exc})",
+                          "install its library (lgpio: sudo apt install python3-lgpio) or unset GPIOZERO_PIN_FACTORY")
+    if factory is None and not is_pi(board) and not chosen:
+        return skipped(name, NO_GPIO)
     if factory is None:
         where = board or "this machine, which is not a Raspberry Pi"
         return failed(name, f"no pin factory loads on {where}",
@@ -44,8 +66,8 @@ def check_pin_factory() -> Result:
     if env_choice:
         return passed(name, f"{kind}, chosen by GPIOZERO_PIN_FACTORY={env_choice}")
     if fallbacks:
-        skipped = "; ".join(str(w.message) for w in fallbacks)
-        return failed(name, f"{kind} after falling back ({skipped})",
+        fell_back = "; ".join(str(w.message) for w in fallbacks)
+        return failed(name, f"{kind} after falling back ({fell_back})",
                      "install python3-lgpio (the Pi 5 needs it) and use a venv made with --system-site-packages")
     return passed(name, f"{kind}" + (f" on {board}" if board else ""))
 
