@@ -29,38 +29,30 @@ def default_state_dir() -> str:
     return UnchosenStateDir(Path(base) / "guardd")
 
 
-# A built-in model's own default threshold. hey_jarvis at 0.85 wakes on the clean takes it wakes
-# on at 0.5, with half the false wakes on real speech (docs/ears.md).
-BUILTIN_THRESHOLDS: dict[str, float] = {"hey_jarvis": 0.85}
-
-
 @dataclass(frozen=True)
 class WakeConfig:
     models: tuple[str, ...] = ("alexa", "hey_jarvis")  # built-in names or paths to .onnx files
-    threshold: float = 0.5  # score 0..1 a frame must reach (docs/ears.md says why 0.5)
-    # A model's own threshold, over `threshold` and BUILTIN_THRESHOLDS for the models it names (by
-    # name, or an .onnx file's name without .onnx).
+    threshold: float = 0.7  # score 0..1 a frame must reach (docs/ears.md says why 0.7)
+    # A model's own threshold, over `threshold` for the models it names (by name, or an .onnx
+    # file's name without .onnx).
     thresholds: tuple[tuple[str, float], ...] = ()
     # Models whose wakes the owner's verifier confirms (made by `guardd tune --write`, kept in
     # state_dir/verifiers/MODEL.npz).
     verify: tuple[str, ...] = ()
-    # hey_jarvis also wakes on one frame that the verifier guardd ships for it accepts, from that
-    # verifier's own threshold (0.2) up (listen/verifier.py). Off: on held-out audio it woke one
-    # near miss more (docs/ears.md).
-    shipped_verifiers: bool = False
-    trigger_frames: int = 1  # consecutive 80 ms frames at or above the threshold
+    # Built-in models with a second look guardd ships (hey_jarvis; alexa has none) also wake on
+    # one frame that it accepts, from its own threshold (0.2) up (listen/verifier.py; docs/ears.md).
+    shipped_verifiers: bool = True
+    trigger_frames: int = 2  # consecutive 80 ms frames at or above the threshold
     refractory_s: float = 2.0  # seconds after a wake during which no model can fire again
     gate_silence: bool = True  # skip the models while only room noise could reach a score
-
 
     def threshold_of(self, label: str) -> float:
         return self.per_model.get(label, self.threshold)
 
     @property
     def per_model(self) -> dict[str, float]:
-        """Each model's own threshold: BUILTIN_THRESHOLDS for the built-in models loaded, under
-        what wake.thresholds says."""
-        return {m: t for m, t in BUILTIN_THRESHOLDS.items() if m in self.builtin} | dict(self.thresholds)
+        """The models wake.thresholds gives a threshold of their own."""
+        return dict(self.thresholds)
 
     @property
     def builtin(self) -> tuple[str, ...]:

@@ -11,7 +11,8 @@ model. It changes no score: the wake model's stay stock openWakeWord's. There ar
   speech, near misses and generated talk): a second way to wake, one frame at or above the
   verifier's own threshold (lower than the model's) that the verifier takes for the wake word
   (SecondLook). It only adds wakes: every wake of the model's own rule still happens. Only
-  hey_jarvis has one, and it is off unless wake.shipped_verifiers is true.
+  hey_jarvis has one (alexa's never earned its place); wake.shipped_verifiers (on by default)
+  turns it on, and a config that loads alexa simply has no look for alexa.
 
 The owner's accepts a window when its probability is at least ACCEPT; a shipped one from its own
 level, chosen with its threshold.
