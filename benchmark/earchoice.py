@@ -262,15 +262,32 @@ def recall_first(ev: Evaluation, synth: synthetic.Negatives, say: Say) -> dict[s
     return max(options, key=lambda o: o[0])[1]
 
 
+def shippable(ev: Evaluation) -> list[Scored]:
+    """The real speech whose sources' licences let guardd ship data derived from them
+    (corpus/realaudio.SHIPPABLE): the speech streams of those sources, and in the tuning part
+    also the recordings of people saying other wake words (precise-en: "amelia", "athena"),
+    which the owner's verifier learns from; the held-out ones stay near misses, not talk."""
+    from corpus.realaudio import LICENCES, SHIPPABLE
+
+    speech = [s for s in ev.negatives if s.meta["kind"] == "speech"]
+    people = {s.meta["file"]: s for s in ev.part(ev.near_misses, "tune") if s.meta["engine"] == "people"}
+    return [s for s in speech + sorted(people.values(), key=lambda s: s.meta["file"])
+            if LICENCES[s.meta["source"]] in SHIPPABLE]
+
+
 def write_negatives(path: Path, ev: Evaluation, say: Say) -> None:
     """The real speech guardd tune quotes its cost on: every frame at FLOOR or more of the
-    tuning part's speech (half 0: the owner's verifier learns from it) and the held-out part's
-    (half 1: the cost quoted), as guardd/listen/negatives.py keeps them."""
+    shippable sources' speech (corpus/realaudio.SHIPPABLE) in the tuning part (half 0: the
+    owner's verifier learns from it) and in the held-out part (half 1: the cost quoted), as
+    guardd/listen/negatives.py keeps them."""
     shape = {m: next(w for s in ev.negatives for w in s.trace[1][m].values()).shape for m in MODELS}
     traces = []
-    for s in ev.negatives:
-        if s.meta["kind"] != "speech":
-            continue
+    speech = shippable(ev)
+    for half in ("tune", "held-out"):
+        chosen = [s for s in speech if s.meta["half"] == half]
+        say(f"ears: {half}: {sum(s.hours for s in chosen):.2f} h of shippable speech from "
+            + ", ".join(sorted({s.meta['source'] for s in chosen})))
+    for s in speech:
         scores, windows = s.trace
         n = len(scores[MODELS[0]])
         half = 0 if s.meta["half"] == "tune" else 1
@@ -278,7 +295,7 @@ def write_negatives(path: Path, ev: Evaluation, say: Say) -> None:
         kept = {m: np.array([windows[m][k] for k in np.flatnonzero(scores[m] >= FLOOR)], np.float32
                             ).reshape(-1, *shape[m]) for m in MODELS}
         traces.append((True, parts, scores, kept))
-    synthetic.write(path, traces)
+    synthetic.write(path, traces, tuple(sorted({s.meta["source"] for s in speech})))
     say(f"ears: wrote {path} ({path.stat().st_size // 1024} KB)")
 
 

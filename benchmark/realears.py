@@ -83,7 +83,7 @@ def real_near_misses(cache: Path, recs: list[Any]) -> list[tuple[Path, dict[str,
             write_wav(path, np.concatenate([quiet, x, quiet, quiet]))
         word = r.source.split(":")[1]
         for model in MODELS:
-            out.append((path, {"model": model, "half": r.half, "source": r.source, "text": word,
+            out.append((path, {"model": model, "half": r.half, "source": r.source, "text": word, "file": path.name,
                                "engine": "people", "condition": "clean", "kind": "near_miss"}))
     return out
 

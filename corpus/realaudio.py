@@ -73,6 +73,28 @@ SPLIT = {
     "household:1": "held-out",
 }
 
+# Each speech source's licence, from its Debian package's copyright file (COPYRIGHT.debian beside
+# the converted files) or shared/audio's README and licenses/. The evaluation reads them all; what
+# guardd ships derived from them (guardd/listen/real_negatives.npz: scores and embedding windows)
+# keeps only SHIPPABLE sources, under CC BY-SA 4.0 (guardd/listen/LICENSES.md).
+LICENCES = {
+    "tuxpaint-stamps-default": "GPL-2",
+    "hedgewars-data:english": "GFDL-1.3",  # share/hedgewars/Data/Sounds/*
+    "hedgewars-data:other": "GFDL-1.3",
+    "megaglest-data": "CC-BY-SA-3.0",  # the Glest and MegaGlest teams
+    "kajongg": "GPL-2+",
+    "klettres-data": "GPL-2+",
+    "ktuberling-data": "GPL-2+",
+    "qabcs-data": "GPL-3+",
+    "precise-en:not-wake-words": "public-domain",  # each contributor's waiver in precise-en/licenses/
+    "fsdd": "CC-BY-SA-4.0",  # the Free Spoken Digit Dataset's contributors
+    **{f"precise-en:{w}": "public-domain" for w in ("amelia", "athena", "computer", "heychatterbox", "heycomputer")},
+}
+# Licences whose derived data may ship beside Apache-2.0 code: in the public domain, or
+# ShareAlike with the file itself under CC BY-SA 4.0 (3.0 adaptations may take 4.0).
+SHIPPABLE = ("public-domain", "CC0-1.0", "CC-BY-4.0", "CC-BY-SA-3.0", "CC-BY-SA-4.0")
+
+
 # Near misses said by real people (precise-en): other wake words, some close to ours.
 NEAR_MISS_WORDS = ("amelia", "athena", "computer", "heychatterbox", "heycomputer")
 NEAR_MISS_SPLIT = {"heychatterbox": "held-out", "heycomputer": "held-out", "amelia": "tune", "athena": "tune",

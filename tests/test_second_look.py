@@ -141,12 +141,23 @@ def test_a_missing_shipped_verifier_is_an_error_naming_the_file_and_the_fix(tmp_
         verifier.shipped(("hey_jarvis",))
 
 
-def test_the_real_speech_tune_quotes_is_shipped_split_by_source_and_long_enough():
+def test_the_real_speech_tune_quotes_is_derived_only_from_sources_whose_licence_lets_it_ship():
+    from corpus.realaudio import LICENCES, SHIPPABLE, SPLIT
     from guardd.listen.negatives import REAL, load
 
+    music = {"wesnoth-1.16-music", "hyperrogue-music", "sonic-pi-samples", "hedgewars-data:music",
+             "megaglest-data:music", "bucklespring-data"}
+    speech = {s for s in SPLIT if not s.startswith("household") and s not in music}
+    assert speech <= set(LICENCES)  # every speech source has its licence named
     real = load(REAL)
     assert real is not None and real.real_hours == pytest.approx(real.hours)  # every hour of it recorded
-    assert real.half_hours[1] >= 5.0 and real.half_hours[0] >= 1.0  # held out: what tune quotes
+    with np.load(REAL) as z:
+        sources = set(z["sources"].tolist())
+    assert sources and all(LICENCES[s] in SHIPPABLE for s in sources), sources
+    assert not {"tuxpaint-stamps-default", "klettres-data", "ktuberling-data", "qabcs-data"} & sources  # GPL
+    notes = (REAL.parent / "LICENSES.md").read_text()
+    assert "CC BY-SA 4.0" in notes and all(name in notes for name in ("MegaGlest", "Free Spoken Digit", "Precise"))
+    assert real.half_hours[1] >= 1.5 and real.half_hours[0] >= 1.5  # held out: what tune quotes
     assert REAL.stat().st_size < 3_500_000  # it ships in the wheel
 
 

@@ -239,8 +239,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
         print("  its cost in false accepts is not known: guardd ships negative scores for the built-in models only")
     else:
         now = shipped.per_hour(model, current_threshold, frames, half=1, look=look)
-        print(f"  false wakes on {shipped.half_hours[1]:.1f} h of real recorded speech in many languages (held out "
-              f"from every choice guardd made): {cost:.2f} an hour at {threshold:g}, {now:.2f} at "
+        print(f"  false wakes on {shipped.half_hours[1]:.1f} h of real recorded speech, mostly English (held out "
+              f"from every choice guardd made; docs/ears.md): {cost:.2f} an hour at {threshold:g}, {now:.2f} at "
               f"{current_threshold:g}"
               + (f" (each with the shipped verifier's second look from {look.threshold:g})" if look else ""))
     verifier = None

@@ -2,10 +2,11 @@
 audio: every frame of hours of it that scored at least FLOOR on a built-in model, with where it
 was (so runs of frames can be told) and its window. Two files, read the same way:
 
-- REAL (real_negatives.npz): real recorded speech in many languages (corpus/realaudio.py), made
-  by `python -m benchmark.realears --write-negatives`. Half 0 is the evaluation's tuning part,
-  half 1 its held-out part (split by source: no speaker or recording on both sides). `guardd
-  tune` quotes the cost of a threshold on half 1 and trains the owner's verifier on half 0.
+- REAL (real_negatives.npz): real recorded speech (corpus/realaudio.py) from the sources whose
+  licences let guardd ship data derived from them (LICENSES.md beside this file: CC BY-SA 4.0),
+  made by `python -m benchmark.realears --write-negatives`. Half 0 is of the evaluation's tuning
+  part, half 1 of its held-out part (split by source: no speaker or recording on both sides).
+  `guardd tune` quotes the cost of a threshold on half 1 and trains the owner's verifier on half 0.
 - SHIPPED (negative_scores.npz): generated household talk and near misses in synthetic voices,
   and real recordings played across rooms, made by `python -m benchmark.ears --write-negatives`;
   the synthetic evaluation and the choice of the second looks read it. Its near misses are split
@@ -105,10 +106,12 @@ class _Windows:
         return self._kept.windows[self._kept.at(frame)]
 
 
-def write(path: Path, traces: list[tuple[bool, np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray]]]) -> None:
+def write(path: Path, traces: list[tuple[bool, np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray]]],
+          sources: tuple[str, ...] = ()) -> None:
     """Keep every frame at or above FLOOR of each file's scores, with its window and part
     (`traces`: real?, each frame's part, scores, windows of the frames at FLOOR or more), files
-    one after another with a refractory time between them (a run never spans two files)."""
+    one after another with a refractory time between them (a run never spans two files);
+    `sources` names what the audio came from (kept as `sources`, for its licence)."""
     offset, frames, real = 0, 0, 0
     half_frames, real_half_frames = [0, 0], [0, 0]
     arrays: dict[str, list[np.ndarray]] = {}
@@ -130,7 +133,8 @@ def write(path: Path, traces: list[tuple[bool, np.ndarray, dict[str, np.ndarray]
     out = {key: np.concatenate(parts) for key, parts in arrays.items()}
     out.update(hours=np.float64(frames * FRAME_S / 3600), real_hours=np.float64(real * FRAME_S / 3600),
                half_hours=np.array(half_frames, np.float64) * FRAME_S / 3600,
-               real_half_hours=np.array(real_half_frames, np.float64) * FRAME_S / 3600)
+               real_half_hours=np.array(real_half_frames, np.float64) * FRAME_S / 3600,
+               sources=np.array(sorted(sources), dtype=str))
     np.savez_compressed(path, **out)
 
 
