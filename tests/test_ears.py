@@ -83,7 +83,7 @@ def test_a_rule_on_the_recorded_scores_wakes_where_guardds_detector_wakes(manife
 
 def test_the_rules_read_runs_and_the_refractory_time():
     two = bench.simple("t", 0.5, 2)
-    assert two.wakes("alexa", np.array([0.6, 0.4, 0.6, 0.6, 0.9])) == [4]  # the frame after the run
+    assert two.wakes("alexa", np.array([0.6, 0.4, 0.6, 0.6, 0.9])) == [3]  # the run's second frame
     one = bench.simple("t", 0.5, 1)
     scores = np.full(60, 0.8)
     assert one.wakes("alexa", scores) == [1, REFRACTORY_FRAMES + 2, 2 * REFRACTORY_FRAMES + 3]

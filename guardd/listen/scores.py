@@ -46,7 +46,8 @@ def wake_frames(scores: np.ndarray, threshold: float, frames: int,
                 accepts: Callable[[int], bool] | None = None,
                 second: Callable[[int], bool] | None = None) -> list[int]:
     """A run that meets the rule (`frames` in a row at `threshold`; with `accepts`, a verifier on
-    frame k's window, the first such frame it accepts) wakes on the frame after it; a frame for
+    frame k's window, the first such frame it accepts) wakes on its last frame, or with
+    `frames` 1 on the frame after it; a frame for
     which `second` (a second look) says yes wakes at the first frame after it whose score falls
     (where the word has ended), as the detector does."""
     found: list[int] = []
@@ -61,7 +62,7 @@ def wake_frames(scores: np.ndarray, threshold: float, frames: int,
         if due:
             pass
         elif run >= frames and (accepts is None or accepts(k)):
-            due = True
+            woke, due = frames > 1, frames == 1  # (one frame: wait for the next; see WakeDetector)
         elif pending is not None:
             woke = bool(score < pending)
             pending = max(pending, float(score))

@@ -98,10 +98,12 @@ class Wake:
 class WakeDetector:
     """Threshold, trigger count and refractory time over the per-frame scores.
 
-    A model fires on the frame after `trigger_frames` consecutive frames scored at or above its
-    threshold (`thresholds[label]`, else `threshold`) and its owner's verifier, if it has one,
-    accepted: one frame at 0.5 is often reached while the word is still being said, and the
-    endpointer must not take the word's tail for the request (tests/test_detection.py). With a
+    A model fires when `trigger_frames` consecutive frames scored at or above its threshold
+    (`thresholds[label]`, else `threshold`) and its owner's verifier, if it has one, accepted;
+    with `trigger_frames` 1 it fires on the frame after: one frame at 0.5 is often reached while
+    the word is still being said, and the endpointer must not take the word's tail for the
+    request (tests/test_detection.py), while a run of two is the word said, and the 80 ms
+    would only delay the LED. With a
     second look (listen/verifier.py), it also fires when one frame at or above the look's
     threshold that the look's verifier accepts is followed by a frame whose score falls: the
     look can say yes earlier still, and that wake waits for the word's end. After a
@@ -236,7 +238,10 @@ class WakeDetector:
                 woke = True
                 score = max(self._due[clf.label], score or 0.0)
             elif started is not None and k - started + 1 >= self.trigger_frames and self._verified(clf):
-                self._due[clf.label] = score  # heard: the wake is the next frame's
+                if self.trigger_frames > 1:
+                    woke = True  # a run of frames is the word said, not begun
+                else:
+                    self._due[clf.label] = score  # one frame: the wake is the next frame's
             elif clf.label in self._pending:
                 assert score is not None  # a model with a second look is scored on every frame
                 woke = score < self._pending[clf.label]
