@@ -94,7 +94,8 @@ class Core:
                                  drop_audio=lambda: self.listener.drop(history=True), paused=paused,
                                  persist_pause=persist_pause)
         self.tell = Teller(show=show, emit=emit, chime=speaker.chime, listener=self.listener,
-                           broker=self.broker, faults=self.faults, switch=self.switch, clock=clock)
+                           broker=self.broker, faults=self.faults, switch=self.switch, clock=clock,
+                           wall_clock=wall_clock)
         self.health = Health(self.faults, record=self.record, tell=self.tell, listener=self.listener)
         self.sender = sender
         self.speaker = speaker

@@ -10,18 +10,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# libportaudio2: sounddevice's PortAudio. espeak-ng and sox: the generated test and demo speech.
+# alsa-utils: the ALSA configuration the tests' file-plugin microphone needs.
+packages=(libportaudio2 espeak-ng sox alsa-utils python3-venv)
 extra="[test]"
 case "${1:-}" in
-    "") ;;
+    "") # For the tests only: shellcheck lints the installer, systemd-analyze scores the unit (no
+        # systemd needs to run), chromium renders `guardd report`'s page. The demo needs none.
+        packages+=(shellcheck systemd chromium) ;;
     --runtime) extra="" ;;
     *) echo "usage: bash scripts/setup.sh [--runtime]" >&2; exit 2 ;;
 esac
 
-# libportaudio2: sounddevice's PortAudio. espeak-ng and sox: the generated test and demo speech.
-# alsa-utils: the ALSA configuration the tests' file-plugin microphone needs. shellcheck: the
-# installer's lint test. systemd: systemd-analyze scores the unit (no systemd needs to run).
-# chromium: the test that `guardd report`'s page renders in a real browser and loads nothing.
-packages=(libportaudio2 espeak-ng sox alsa-utils python3-venv shellcheck systemd chromium)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
