@@ -1,5 +1,6 @@
 """`python -m benchmark`: what guardd costs on this machine, measured the way
-docs/performance.md reports it: CPU against the models' own floor, memory, start-up, wake latency,
+docs/performance.md reports it: CPU against the models' own floor, memory (of `guardd replay`, and
+of `guardd run` over an hour of audio in satellite mode), start-up, wake latency,
 log speed, false accepts and recall, the cost of a quiet room, and the announcements' (the
 speech engines, request armed to first sample, memory).
 
@@ -21,7 +22,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from benchmark import announce, satellite
+from benchmark import announce, longrun, satellite
 from benchmark.cpu import Frames, bench_config, median_of, pipeline_cpu, pipelines_cpu, quiet_room_cpu, raw_inference_cpu
 from benchmark.detection import false_accepts, positives_run, workers
 from benchmark.machine import machine
@@ -107,6 +108,8 @@ def run(args: argparse.Namespace, say: Callable[[str], None]) -> dict[str, Any]:
         result["log_appends_per_s"] = round(median_of(args.repeats, lambda: log_appends_per_s(args.state_dir)), 1)
         result.update(announce.run(args.repeats, say))
         result.update(satellite.run(args.repeats, say, args.peer_idle_s))
+        if args.daemon_minutes > 0:
+            result.update(longrun.run(tmp / "longrun", speech, args.daemon_minutes, args.daemon_speed, say))
 
         say("wake latency and recall on the positive fixtures")
         latencies, woken, total = positives_run(fixtures, manifest, replace(gated, state_dir=str(tmp / "pos")))
@@ -163,6 +166,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3, help="runs per timing; the median is reported")
     parser.add_argument("--peer-idle-s", type=float, default=60.0,
                         help="seconds of a connected Home Assistant that only pings, for the idle cost")
+    parser.add_argument("--daemon-minutes", type=float, default=60.0,
+                        help="minutes of speech `guardd run` is fed, satellite mode on, for its peak memory "
+                             "(0: skip)")
+    parser.add_argument("--daemon-speed", type=float, default=10.0,
+                        help="how many times faster than real time that audio is fed (default 10: an hour "
+                             "in 6 minutes)")
     parser.add_argument("--quiet-minutes", type=float, default=10.0, help="minutes of quiet room audio")
     parser.add_argument("--threshold", type=float, default=WakeConfig.threshold,
                         help=f"wake.threshold (default: guardd's, {WakeConfig.threshold})")

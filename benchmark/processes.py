@@ -83,13 +83,19 @@ def ready_once(tmp: Path, models: list[str]) -> float:
             if data.startswith("READY=1"):
                 return time.monotonic() - started
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
         sock.close()
+
+
+def stop(proc: subprocess.Popen, timeout_s: float = 20.0) -> None:
+    """SIGTERM, as systemd stops guardd; SIGKILL if it has not exited within `timeout_s`."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def log_appends_per_s(state_dir: Path) -> float:

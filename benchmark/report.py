@@ -17,6 +17,7 @@ TARGETS = {  # issue 6, for one wake model on the machine the figures come from
     "satellite_press_to_last_chunk_p50_ms": ("<=", 100),  # issue 16
     "satellite_reply_to_first_sample_p50_ms": ("<=", 200),
     "satellite_idle_cpu_pct": ("<", 0.1),
+    "daemon_peak_rss_mb": ("<=", 64),  # issue 31
 }
 
 
@@ -58,6 +59,13 @@ ROWS = [
     ("satellite_reply_to_first_sample_p50_ms", "satellite: reply audio-start to first played sample, median (ms)"),
     ("satellite_reply_to_first_sample_p95_ms", "satellite: reply audio-start to first played sample, 95th pct (ms)"),
     ("satellite_idle_cpu_pct", "satellite: a connected peer's pings, % of one core"),
+    ("daemon_audio_s", "`guardd run`, satellite mode on: audio fed (s)"),
+    ("daemon_peak_rss_mb", "  its peak memory, start-up included (MB)"),
+    ("daemon_end_anon_mb", "  at the end: anonymous memory (MB)"),
+    ("daemon_end_file_mb", "  at the end: pages mapped from files (MB)"),
+    ("daemon_cpu_s", "  its CPU (s)"),
+    ("daemon_wakes", "  its wakes"),
+    ("daemon_dropped_blocks", "  audio blocks it dropped (fed too fast if not 0)"),
     ("bench_peak_rss_mb", "this benchmark's own peak memory (MB)"),
     ("bench_workers", "  plus this many false-accept workers (about 95 MB each here)"),
 ]

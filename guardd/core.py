@@ -105,7 +105,7 @@ class Core:
         self.timers = Timers(self.record)
         self.tell = Teller(show=show, emit=emit, chime=speaker.chime, listener=self.listener,
                            broker=self.broker, faults=self.faults, switch=self.switch, timers=self.timers,
-                           clock=clock)
+                           clock=clock, wall_clock=wall_clock)
         self.health = Health(self.faults, record=self.record, tell=self.tell, listener=self.listener)
         self.sender = sender
         self.speaker = speaker

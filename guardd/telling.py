@@ -16,6 +16,7 @@ or the microphone: asking, sending, a fault, recording, and how the last request
 from __future__ import annotations
 
 import logging
+import time
 from collections import deque
 from typing import Any, Callable
 
@@ -41,10 +42,11 @@ ENDINGS = {"approved": LedState.APPROVED, "denied": LedState.DENIED, "sent": Led
 class Teller:
     def __init__(self, *, show: Callable[[LedState], None], emit: Emit, chime: Callable[[str], None],
                  listener: Listener, broker: Broker, faults: Faults, switch: MuteSwitch, timers: Timers,
-                 clock: Callable[[], float]) -> None:
+                 clock: Callable[[], float], wall_clock: Callable[[], float] = time.time) -> None:
         self._show = show
         self._chime = chime
         self._clock = clock
+        self._wall_clock = wall_clock
         self._ending: tuple[LedState, float] | None = None  # the pattern, and until when
         self._sink = emit
         self._listener = listener
@@ -56,7 +58,8 @@ class Teller:
         self._unanswered: deque[str] = deque(maxlen=8)  # request ids whose run ended unanswered
 
     def event(self, event: dict[str, Any]) -> None:
-        self.recent.append(event)
+        # `guardd status` shows when each recent event happened by the wall clock (`t` is audio time)
+        self.recent.append({**event, "wall_ms": int(self._wall_clock() * 1000)})
         self._sink(event)
 
     def events(self, events: list[dict[str, Any]]) -> None:

@@ -7,7 +7,7 @@
 # and verifies it. Everything stays in ./.demo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+bash scripts/setup.sh --runtime
 
 demo="$PWD/.demo"
 rm -rf "$demo/state" "$demo/port"

@@ -176,7 +176,7 @@ uninstall() {
     fi
     if [ -e "$R$OPT" ]; then
         rm -rf "$R$OPT"
-        changed "removed $R$OPT (the venv and README)"
+        changed "removed $R$OPT (the venv and the docs)"
     fi
     remove_reference
     if [ "$purge" -eq 1 ]; then
@@ -326,9 +326,14 @@ ensure_venv() {
     mkdir "$work/src"
     tar -C "$src" --exclude=__pycache__ --exclude='*.pyc' -cf - pyproject.toml README.md guardd |
         tar -C "$work/src" -xf -
-    say "pip: installing guardd and its dependencies into $venv (on a Pi this downloads about 100 MB and takes a few minutes)"
-    if ! "$venv/bin/python" -m pip install --disable-pip-version-check --no-input --root-user-action=ignore \
-            "${pip_args[@]}" "$work/src" >"$work/pip.log" 2>&1; then
+    # The wake word models come in a wheel installed without its requirements (pyproject.toml,
+    # [tool.guardd] models, says why): the same command guardd names when they are missing.
+    local models
+    models=$("$venv/bin/python" -c 'import sys, tomllib; print(tomllib.load(open(sys.argv[1], "rb"))["tool"]["guardd"]["models"])' \
+        "$src/pyproject.toml") || die "$src/pyproject.toml names no wake word models ([tool.guardd] models)"
+    say "pip: installing guardd, its dependencies and the wake word models into $venv (on a Pi this downloads about 45 MB and takes a few minutes)"
+    local pip=("$venv/bin/python" -m pip install --disable-pip-version-check --no-input --root-user-action=ignore "${pip_args[@]}")
+    if ! { "${pip[@]}" "$work/src" && "${pip[@]}" --no-deps --force-reinstall "$models"; } >"$work/pip.log" 2>&1; then
         cat "$work/pip.log" >&2
         die "pip install failed (its output is above)"
     fi
@@ -339,7 +344,7 @@ ensure_venv() {
     rm -rf "$work"
     trap - EXIT
     venv_changed=1
-    changed "installed $version into $venv"
+    changed "installed $version into $venv ($(du -sm "$venv" | cut -f1) MB)"
 }
 
 # The config is the owner's. Like dpkg's conffiles: install it when absent; when the owner's
@@ -425,6 +430,26 @@ remove_reference() {
 }
 # ------------------------------------------------------------------------------------------------
 
+# docs/ beside README.md, as in the clone (README.md links into it); a page no longer shipped is
+# removed.
+ensure_docs() {
+    local docs=$R$OPT/docs f name
+    [ -d "$src/docs" ] || return 0
+    ensure_dir "$docs" 0755 0 0
+    for f in "$src"/docs/*.md; do
+        [ -f "$f" ] || continue
+        install_file "$f" "$docs/$(basename "$f")" 0644 0 0
+    done
+    for f in "$docs"/*; do
+        [ -e "$f" ] || continue
+        name=$(basename "$f")
+        if [ ! -f "$src/docs/$name" ]; then
+            rm -rf "$f"
+            changed "removed $f (no longer shipped)"
+        fi
+    done
+}
+
 next_steps() {
     local key_step
     if [ -n "$verification_key" ]; then
@@ -450,7 +475,7 @@ $key_step
        sudo $VENV/bin/guardd doctor --hardware
        sudo systemctl start guardd
   5. Watch it: journalctl -u guardd -f    and    sudo $VENV/bin/guardd status
-Docs: $OPT/README.md and $OPT/hardware.md. Uninstall: sudo bash $src/scripts/install.sh --uninstall
+Docs: $OPT/README.md, $OPT/docs/ and $OPT/hardware.md. Uninstall: sudo bash $src/scripts/install.sh --uninstall
 EOF
 }
 
@@ -477,6 +502,7 @@ install_guardd() {
     if [ -f "$src/hardware.md" ]; then
         install_file "$src/hardware.md" "$R$OPT/hardware.md" 0644 0 0
     fi
+    ensure_docs
     ensure_config "$gid"
     ensure_log "$uid" "$gid"
     install_file "$src/systemd/guardd.service" "$R$UNIT" 0644 0 0

@@ -18,7 +18,7 @@ KEYS = {
     "audio_s", "raw_inference_cpu_s", "pipeline_cpu_s", "overhead_ratio", "peak_rss_mb", "ready_s",
     "wake_latency_p50_ms", "wake_latency_p95_ms", "log_appends_per_s", "false_accepts_per_hour",
     "negative_hours", "real_negative_hours", "false_accepts_real", "recall", "quiet_cpu_per_audio_s",
-    "each_extra_model_cpu_pct", "machine",
+    "each_extra_model_cpu_pct", "machine", "daemon_peak_rss_mb", "daemon_end_anon_mb", "daemon_end_file_mb",
 }
 
 # The benchmark is started by a small go-between: a process exec'd straight from this test's
@@ -39,7 +39,7 @@ def test_the_benchmark_reports_every_figure_on_a_tiny_input(tmp_path, manifest, 
     out = subprocess.run(
         [sys.executable, "-S", "-c", GO_BETWEEN, sys.executable, "-m", "benchmark", "--json", "--repeats", "1", "--quiet-minutes", "0.2",
          "--peer-idle-s", "3", "--no-compare-stock", "--fixtures", str(fixtures), "--state-dir", str(tmp_path / "state"),
-         "--cache", str(real_speech), "--real-variants", "1"],
+         "--cache", str(real_speech), "--real-variants", "1", "--daemon-minutes", "0.5", "--daemon-speed", "5"],
         capture_output=True, text=True, timeout=300, cwd=ROOT,
     )
     assert out.returncode == 0, out.stderr
@@ -63,6 +63,9 @@ def test_the_benchmark_reports_every_figure_on_a_tiny_input(tmp_path, manifest, 
     assert 0 < result["satellite_press_to_last_chunk_p50_ms"] <= result["satellite_press_to_last_chunk_p95_ms"] < 2000
     assert 0 < result["satellite_reply_to_first_sample_p50_ms"] <= result["satellite_reply_to_first_sample_p95_ms"] < 2000
     assert 0 <= result["satellite_idle_cpu_pct"] < 5
+    # `guardd run` over half a minute of speech, satellite mode on: all of it taken, memory read.
+    assert result["daemon_audio_s"] == 30.0 and result["daemon_dropped_blocks"] >= 0
+    assert 0 < result["daemon_end_anon_mb"] + result["daemon_end_file_mb"] <= result["daemon_peak_rss_mb"] < 1000
 
 
 def test_peak_memory_is_the_childs_own_not_ours():

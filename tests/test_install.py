@@ -3,14 +3,17 @@ unit it installs: files, modes, owners, the guardd user, idempotency, the owner'
 uninstall keeping the log and recordings, --purge, the unit's exposure score and syntax.
 
 The installer runs with bash in a subprocess. The venv is made from this interpreter (so it also
-sees that interpreter's base site-packages, as a Pi's venv sees python3-lgpio), pip installs only
-guardd itself (--no-deps), and PYTHONPATH lends the venv this environment's dependencies so the
-installed `guardd --version` runs. (A venv made from inside another venv inherits the *base*
-interpreter's packages, not the outer venv's: hence PYTHONPATH.)
+sees that interpreter's base site-packages, as a Pi's venv sees python3-lgpio), pip installs
+guardd itself (--no-deps) and the wake word models' wheel (fetched once into a folder, then
+installed from it with --no-index), and PYTHONPATH lends the venv this environment's other
+dependencies so the installed `guardd --version` runs. (A venv made from inside another venv
+inherits the *base* interpreter's packages, not the outer venv's: hence PYTHONPATH.)
 """
 
 from __future__ import annotations
 
+import atexit
+import functools
 import hashlib
 import os
 import re
@@ -18,6 +21,7 @@ import shutil
 import site
 import subprocess
 import sys
+import tempfile
 import wave
 from pathlib import Path
 
@@ -28,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 INSTALL = ROOT / "scripts" / "install.sh"
 UNIT = ROOT / "systemd" / "guardd.service"
 # What install.sh reads from a clone.
-CLONE_PARTS = ["pyproject.toml", "README.md", "hardware.md", "guardd", "config", "systemd", "scripts"]
+CLONE_PARTS = ["pyproject.toml", "README.md", "hardware.md", "docs", "guardd", "config", "systemd", "scripts"]
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the installer creates users and chowns: needs root")
 
@@ -59,10 +63,27 @@ def env() -> dict[str, str]:
     return e
 
 
+@functools.cache
+def models_wheel() -> str:
+    """A folder with the pinned wheel of the wake word models (pyproject.toml, [tool.guardd]
+    models), fetched once per test process (pip's cache keeps it), so each install is offline."""
+    import tomllib
+
+    folder = tempfile.mkdtemp(prefix="guardd-test-models-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    models = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["guardd"]["models"]
+    got = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
+                          "-d", folder, models], capture_output=True, text=True, timeout=300)
+    if got.returncode != 0:
+        pytest.skip(f"cannot fetch {models}'s wheel for the installer (no index reachable?): {got.stderr[-500:]}")
+    return folder
+
+
 def pip_args() -> str:
-    """Only guardd itself is installed. Building it needs setuptools with bdist_wheel (the `wheel`
-    package, or setuptools 70.1+); with those here no network is needed, else pip fetches
-    setuptools into an isolated build environment from the configured index."""
+    """Only guardd itself is installed, and the models from their wheel, with no index. Building
+    guardd needs setuptools with bdist_wheel (the `wheel` package, or setuptools 70.1+); with
+    those here no network is needed, else pip fetches setuptools into an isolated build
+    environment from the configured index."""
     import importlib.util
 
     try:
@@ -72,8 +93,8 @@ def pip_args() -> str:
     except (ImportError, ValueError):
         builtin_wheel = False
     if builtin_wheel or importlib.util.find_spec("wheel") is not None:
-        return "--no-deps --no-build-isolation"
-    return "--no-deps"
+        return f"--no-deps --no-build-isolation --no-index --find-links {models_wheel()}"
+    return f"--no-deps --find-links {models_wheel()}"
 
 
 def run_install(clone: Path, root: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -143,6 +164,11 @@ def test_installs_files_with_their_modes_and_owners(installed: tuple[Path, Path,
     assert (mode(state), state.stat().st_uid, state.stat().st_gid) == (0o700, uid, gid)
     readme = root / "opt/guardd/README.md"
     assert readme.read_bytes() == (clone / "README.md").read_bytes() and mode(readme) == 0o644
+    docs = sorted(p.name for p in (clone / "docs").glob("*.md"))
+    assert docs and sorted(p.name for p in (root / "opt/guardd/docs").iterdir()) == docs, "README.md links into docs/"
+    for name in docs:
+        page = root / "opt/guardd/docs" / name
+        assert page.read_bytes() == (clone / "docs" / name).read_bytes() and mode(page) == 0o644, name
     assert not (root / "etc/guardd/guardd.yaml.new").exists()
 
 
@@ -168,6 +194,23 @@ def test_venv_sees_system_packages_and_runs_guardd(installed: tuple[Path, Path, 
     where = subprocess.run([str(venv / "bin/python"), "-c", "import guardd; print(guardd.__file__)"],
                            capture_output=True, text=True, timeout=60, env=env(), cwd=root)
     assert where.stdout.startswith(str(venv)), f"guardd must come from the venv, not {where.stdout}"
+
+
+def test_venv_gets_the_wake_word_models_without_their_requirements(installed: tuple[Path, Path, str]) -> None:
+    _, root, out = installed
+    venv = root / "opt/guardd/venv"
+    found = subprocess.run([str(venv / "bin/python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                           capture_output=True, text=True, timeout=60, env={"PATH": os.environ["PATH"]})
+    site_packages = Path(found.stdout.strip())
+    assert site_packages.is_relative_to(venv), found
+    models = site_packages / "openwakeword" / "resources" / "models"
+    for file in ("melspectrogram.onnx", "embedding_model.onnx", "alexa_v0.1.onnx", "hey_jarvis_v0.1.onnx"):
+        assert (models / file).is_file(), file
+    size = re.search(r"installed guardd \S+ into \S+/opt/guardd/venv \((\d+) MB\)", out)
+    assert size and 0 < int(size.group(1)) < 200, out  # here the other dependencies are lent, not installed
+    brought = {p.name.split("-")[0].lower() for p in site_packages.glob("*.dist-info")}
+    assert "openwakeword" in brought
+    assert not brought & {"scipy", "scikit_learn", "tqdm"}, f"openwakeword's requirements came too: {brought}"
 
 
 def test_unit_is_enabled_for_boot(installed: tuple[Path, Path, str]) -> None:

@@ -5,6 +5,7 @@ or unreadable state means muted."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import time
 import wave
@@ -14,7 +15,7 @@ import numpy as np
 import pytest
 from conftest import WakeAt, frames, silence, voiced
 
-from harness import GUARDD, ROOT, Daemon, InstantSpeaker, NoSender, wait_until, write_config
+from harness import GUARDD, ROOT, Daemon, InstantSpeaker, NoSender, guardd, wait_until, write_config
 from guardd.config import load as configmod
 from guardd.auditlog.writer import AuditLog
 from guardd.auditlog.reading import read_records
@@ -51,6 +52,10 @@ def test_a_fresh_install_starts_muted_with_the_microphone_closed(tmp_path, demo)
         wait_until(lambda: "wake" in d.types(), "a wake word after unmuting")
         assert d.types()[:3] == ["start", "unmute", "wake"]
         assert read_muted(tmp_path / "state") is False
+        # `guardd status` says when each recent event happened, by the clock on the wall.
+        status = guardd("status", "--config", str(d.config))
+        wake_line = next(line for line in status.stdout.splitlines() if " wake " in line)
+        assert re.match(r"  \d\d:\d\d:\d\d wake ", wake_line), status.stdout
     finally:
         assert d.stop() == 0
 

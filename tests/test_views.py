@@ -251,3 +251,12 @@ def test_the_report_of_a_day_without_a_log_and_a_bad_day(tmp_path):
     text = page.read_text()
     assert "No requests this day." in text and "No recordings are kept now." in text
     assert "does not verify" in text and "no log segments" in text  # no log at all is said, not hidden
+
+
+def test_log_of_sent_records_names_where_each_went(activity):
+    """`guardd log --type sent` alone says where a request went, not only its id."""
+    lines = guardd("log", "--config", str(activity["config"]), "--type", "sent", env=UTC).stdout.splitlines()
+    new = [line for line in lines if "destination=" in line]
+    assert len(new) == 2, lines  # the delivered and the failed send; the old record has none
+    assert any("destination=inbox" in line and "delivered=1" in line for line in new)
+    assert any("destination=nowhere" in line and "delivered=0" in line for line in new)

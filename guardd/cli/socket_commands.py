@@ -7,6 +7,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import TextIO
 
@@ -196,8 +197,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     if wyoming:
         print_wyoming(wyoming)
     for event in state.get("recent_events", []):
-        fields = " ".join(f"{k}={v}" for k, v in sorted(event.items()) if k not in ("event", "t", "body"))
-        print(f"  {event['event']:<10} {fields}")
+        fields = " ".join(f"{k}={v}" for k, v in sorted(event.items()) if k not in ("event", "t", "body", "wall_ms"))
+        when = time.strftime("%H:%M:%S", time.localtime(event["wall_ms"] / 1000)) if "wall_ms" in event else "--:--:--"
+        print(f"  {when} {event['event']:<10} {fields}")
     return 0
 
 

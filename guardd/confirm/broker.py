@@ -248,7 +248,7 @@ class Broker:
             log.error("a send result for %s arrived unexpectedly", result.request_id)
             return self._done()
         self.sending = None
-        self._record("sent", **messages.sent_fields(result))
+        self._record("sent", **messages.sent_fields(request, result))
         self._out.told.append(messages.result_event(request, result))
         self._reply(request, messages.result_reply(request, result))
         self.outbox.discard(request.id)

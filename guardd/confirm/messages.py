@@ -78,9 +78,10 @@ def decision_reply(request_id: str, approved: bool, reason: str) -> Message:
     return {"status": "denied", "id": request_id, "reason": reason}
 
 
-def sent_fields(result: SendResult) -> dict[str, int | str]:
-    """The `sent` record's fields."""
-    return {"id": result.request_id, "status": result.status, "delivered": int(result.delivered),
+def sent_fields(request: Request, result: SendResult) -> dict[str, int | str]:
+    """The `sent` record's fields (its destination too, so `guardd log --type sent` says where)."""
+    return {"id": result.request_id, "destination": request.destination, "status": result.status,
+            "delivered": int(result.delivered),
             "bytes": result.bytes_sent, "duration_ms": int(result.duration_s * 1000), "error": result.error}
 
 

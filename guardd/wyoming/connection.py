@@ -121,6 +121,7 @@ class Connection:
             except OSError as exc:
                 self.shut(f"cannot write to the peer: {exc}")
                 return
+            self._on_written(kind)  # it was written, whatever happens to the connection next
             with self._changed:
                 if not self.open:  # shut while it was written: the queue is gone already
                     return
@@ -128,7 +129,6 @@ class Connection:
                 self._out_bytes -= len(data)
                 self.written_audio += audio
                 self._changed.notify_all()
-            self._on_written(kind)
 
     # -- the end -------------------------------------------------------------------------------
 

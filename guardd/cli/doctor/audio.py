@@ -59,21 +59,29 @@ def check_microphone(config: Config) -> Result:
 
 
 def check_models(config: Config) -> Result:
+    """The wake models load, with onnxruntime's version (the pinned one carries no telemetry)."""
     from guardd.errors import ModelError
+    from guardd.listen.features import install_models_command, models_missing
     from guardd.listen.verifier import configured
     from guardd.listen.wake import WakeDetector
 
+    missing = models_missing(config.wake.builtin)
+    if missing is not None:
+        return failed("wake models", missing, install_models_command())
     started = time.monotonic()
     try:
         WakeDetector(list(config.wake.models), config.wake.threshold)
     except ModelError as exc:
-        return failed("wake models", str(exc), "reinstall with `pip install openwakeword==0.4.0` or fix wake.models")
+        return failed("wake models", str(exc), "fix wake.models (`guardd check-config` names the problem)")
     try:
         looks = configured(config.wake)
     except ModelError as exc:
         return failed("wake models", str(exc), "reinstall guardd, or set wake.shipped_verifiers: false")
+    import onnxruntime  # loaded by WakeDetector, its telemetry off (listen/onnxrt.py)
+
     also = f", with the shipped verifiers of {', '.join(looks)}" if looks else ""
-    return passed("wake models", f"{', '.join(config.wake.models)} loaded in {time.monotonic() - started:.2f} s{also}")
+    return passed("wake models", f"{', '.join(config.wake.models)} loaded in {time.monotonic() - started:.2f} s"
+                                 f"{also} (onnxruntime {onnxruntime.__version__})")
 
 
 def check_speaker(config: Config) -> Result:
