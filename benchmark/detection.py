@@ -45,7 +45,7 @@ def _count_wakes(args: tuple[str, WakeConfig]) -> tuple[float, list[tuple[str, f
     path, wake = args
     x = corpus_audio.read_wav(Path(path))
     detector = WakeDetector(list(wake.models), wake.threshold, wake.trigger_frames, wake.refractory_s,
-                            gate_silence=wake.gate_silence, thresholds=dict(wake.thresholds),
+                            gate_silence=wake.gate_silence, thresholds=wake.per_model,
                             second_looks=configured(wake))
     wakes = []
     for k in range(len(x) // FRAME_SAMPLES):

@@ -7,10 +7,11 @@ A rule is chosen on the tuning half only (its voices, its requests, half 0 of th
 negatives) and reported on the held-out half (other voices and accents, other requests, half 1).
 The scores are stock openWakeWord's (guardd's detector scoring every frame); a rule here fires
 exactly as guardd's detector would with the same settings (tests/test_ears.py and
-tests/test_second_look.py check it against WakeDetector). `--write-verifiers` chooses and trains
-the second looks guardd ships (choose_looks); `--write-negatives` remakes the shipped negatives.
+tests/test_second_look.py check it against WakeDetector); `--write-negatives` remakes the
+generated negatives guardd ships. This synthetic evaluation is no longer the headline
+(benchmark/realears.py judges on real audio and trains the looks guardd ships).
 
-    python -m benchmark.ears [--write-negatives NPZ [--negative-hours H]] [--write-verifiers DIR]
+    python -m benchmark.ears [--write-negatives NPZ [--negative-hours H]]
 """
 
 from __future__ import annotations
@@ -27,10 +28,11 @@ from typing import Any
 
 import numpy as np
 
+from guardd.config.settings import WakeConfig
 from guardd.listen.negatives import FLOOR, Negatives
 from guardd.listen.negatives import load as load_negatives
 from guardd.listen.scores import Rule, scores_and_windows
-from guardd.listen.verifier import SecondLook, Verifier, shipped, train, write_shipped
+from guardd.listen.verifier import shipped
 
 MODELS = ("alexa", "hey_jarvis")
 
@@ -39,7 +41,7 @@ def simple(name: str, threshold: float, frames: int) -> Rule:
     return Rule(name, {m: threshold for m in MODELS}, frames)
 
 
-DEFAULT = simple("guardd default (0.7, 2 frames)", 0.7, 2)
+DEFAULT = simple("0.7, 2 frames (the default before issue 29)", 0.7, 2)
 STOCK = simple("stock openWakeWord (0.5, 1 frame)", 0.5, 1)
 
 
@@ -116,73 +118,6 @@ def per_hour(judged: Judged, model: str) -> float:
     return judged.false_accepts[model] / judged.hours if judged.hours else 0.0
 
 
-# -- the second look, chosen on the tuning half ---------------------------------------------------
-
-LOOK_THRESHOLDS = (0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5)
-LOOK_ACCEPTS = (0.5, 0.7, 0.9)  # the verifier's probability from which it says yes
-LOOK_FA_LIMIT = 0.2  # false accepts an hour a model may add, in the tuning half's cross-validation
-
-
-def tuning_only(positives: list[Take]) -> None:
-    held_out = [t["file"] for t, _ in positives if t["half"] != "tune"]
-    if held_out:
-        raise ValueError(f"the second looks learn from the tuning half only, not {held_out[0]}")
-
-
-def train_look(model: str, positives: list[Take], negatives: Negatives, parts: tuple[int, ...]) -> Verifier:
-    """A verifier of `model`'s wake word: its takes' windows (every frame at FLOOR or more) against
-    the windows of the negatives' `parts` (half 0's: 0, 1)."""
-    tuning_only(positives)
-    if not set(parts) <= {0, 1}:
-        raise ValueError(f"the second looks learn from the negatives' half 0 only, not parts {parts}")
-    windows = [w for t, (_, ws) in positives if t["model"] == model for w in ws[model].values()]
-    return train(model, np.array(windows), negatives.training_windows(model, parts))
-
-
-def choose_looks(positives: list[Take], negatives: Negatives, say: Any) -> dict[str, tuple[float, float]]:
-    """Each model's second look (threshold, accept), on the tuning half alone, by two-fold
-    cross-validation: the tuning speakers in two folds, the tuning negatives (half 0) in its
-    two parts; a verifier trained on one fold and one part is judged on the others. The
-    choice: the most takes woken (with guardd's own rule beside the look) while the looks add at
-    most LOOK_FA_LIMIT false accepts an hour; a tie goes to fewer false accepts, then to the
-    higher threshold and accept."""
-    tuning_only(positives)
-    speakers = sorted({t["speaker"] for t, _ in positives})
-    folds = [[p for p in positives if speakers.index(p[0]["speaker"]) % 2 == i] for i in (0, 1)]
-    hours = negatives.half_hours[0]  # its two parts
-    chosen = {}
-    for model in MODELS:
-        trained = [(train_look(model, folds[f], negatives, (f,)), folds[1 - f], 1 - f) for f in (0, 1)]
-        args = (model, DEFAULT.thresholds[model], DEFAULT.frames)
-        rows = []
-        for threshold in LOOK_THRESHOLDS:
-            for accept in LOOK_ACCEPTS:
-                woken = added = 0
-                for verifier, judged, other in trained:
-                    look = SecondLook(threshold, verifier, accept)
-                    rule = Rule("", {model: args[1]}, args[2], {model: look})
-                    woken += sum(woke(rule, model, f) for t, f in judged if t["model"] == model)
-                    added += (negatives.false_accepts(*args, look=look, parts=(other,)) or 0) - (
-                        negatives.false_accepts(*args, parts=(other,)) or 0)
-                rows.append((woken, -added, threshold, accept))
-                say(f"ears: {model} second look from {threshold}, accepting from {accept}: {woken} tuning "
-                    f"takes woken in cross-validation, +{added / hours:.2f} false accepts an hour")
-        allowed = [r for r in rows if -r[1] / hours <= LOOK_FA_LIMIT]
-        best = max(allowed) if allowed else (0, 0, 1.0, 1.0)
-        chosen[model] = (best[2], best[3])
-    return chosen
-
-
-def write_verifiers(directory: Path, positives: list[Take], negatives: Negatives, say: Any) -> None:
-    """The shipped second looks (guardd/listen/verifiers/): each model's threshold and accept
-    chosen by choose_looks, its verifier trained on every tuning take against the negatives' half 0."""
-    directory.mkdir(parents=True, exist_ok=True)
-    for model, (threshold, accept) in choose_looks(positives, negatives, say).items():
-        verifier = train_look(model, positives, negatives, (0, 1))
-        write_shipped(directory / f"{model}.npz", SecondLook(threshold, verifier, accept))
-        say(f"ears: wrote {directory / model}.npz (from {threshold}, accepting from {accept})")
-
-
 # -- the run --------------------------------------------------------------------------------------
 
 
@@ -234,8 +169,9 @@ def write_negatives(path: Path, negative_hours: float, say: Any) -> None:
 
 def report(pos: dict[str, list[Take]], neg: dict[str, list[Take]], negatives: Negatives) -> dict[str, Any]:
     rules = (DEFAULT, STOCK, simple("0.5, 2 frames", 0.5, 2),
-             Rule("guardd's default: 0.7, 2 frames, and the shipped verifiers' second look",
-                  DEFAULT.thresholds, DEFAULT.frames, shipped(MODELS)))
+             Rule("guardd's default since issue 29 (0.7, 2 frames, hey_jarvis' look)",
+                  {m: WakeConfig().threshold_of(m) for m in MODELS}, WakeConfig().trigger_frames,
+                  shipped(MODELS) if WakeConfig().shipped_verifiers else {}))
     out: dict[str, Any] = {"held_out_negative_hours": round(negatives.half_hours[1], 2),
                            "held_out_negative_real_hours": round(negatives.real_half_hours[1], 2), "rules": {}}
     for rule in rules:
@@ -258,8 +194,6 @@ def main(argv: list[str] | None = None) -> int:
                         help="first write every negative's kept scores and windows (guardd/listen/negative_scores.npz)")
     parser.add_argument("--negative-hours", type=float, default=12.0,
                         help="with --write-negatives: hours of generated talk among them")
-    parser.add_argument("--write-verifiers", type=Path, metavar="DIR",
-                        help="first choose and train the shipped verifiers on the tuning half (guardd/listen/verifiers)")
     args = parser.parse_args(argv)
     say = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
     if args.write_negatives:
@@ -268,8 +202,6 @@ def main(argv: list[str] | None = None) -> int:
     if found is None:
         raise SystemExit("no shipped negatives: make them with --write-negatives guardd/listen/negative_scores.npz")
     pos, neg = collect(say)
-    if args.write_verifiers:
-        write_verifiers(args.write_verifiers, pos["tune"], found, say)
     print(json.dumps(report(pos, neg, found), indent=1))
     return 0
 

@@ -2,8 +2,9 @@
 injected clock, so `run`, `replay` and the tests drive exactly the same code.
 
 Calls go one way. The core feeds frames to the Listener and requests, presses and results to the
-Broker (which asks the Gate); each answers with what happened, and the core tells it (events),
-hands approved jobs to the sender and shows the LED. Nothing below calls back up.
+Broker (which asks the Gate), and what Home Assistant says of its timers to Timers; each answers
+with what happened, and the core tells it (events), hands approved jobs to the sender, rings
+and shows the LED. Nothing below calls back up.
 
 Invariants:
 - a record is durable in the audit log before the action it describes (LED on, file kept, file
@@ -14,7 +15,10 @@ Invariants:
 - audio is held only between a wake and the end of its utterance, plus a rolling history that
   never leaves memory unless a wake word keeps it, and is dropped on mute;
 - a restart approves nothing: requests left without a decision are logged as aborted and their
-  spooled payloads deleted.
+  spooled payloads deleted;
+- a timer's ring is silenced only by a press the gate calls idle (held_idle_since: no request
+  armed when it began, or since), so the press that silences a ring approves nothing; no burst
+  of the ring plays while a request asks or a wake word's audio is kept (timers.py).
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ from guardd.speak.feed import Feed
 from guardd.speak.news import Playing, Said, SpeakerNews, SpeakerReport
 from guardd.speak.sentence import Announcement
 from guardd.telling import Emit, Teller
+from guardd.timers import Rung, Timers
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +81,10 @@ class Speaks(Protocol):
 
     def hush(self, request_id: str) -> None: ...  # the request was decided
 
+    def ring(self) -> None: ...  # one burst of a timer's ring, after everything else
+
+    def end_ring(self) -> None: ...  # the ring was silenced: what waits or plays of it stops
+
 
 class Core:
     def __init__(self, config: Config, *, wake: WakeDetector, vad: Vad, journal: Journal, recordings: Recordings,
@@ -94,9 +103,10 @@ class Core:
         self.switch = MuteSwitch(muted, persist_mute, config.button.mute_press_s, record=self.record,
                                  drop_audio=lambda: self.listener.drop(history=True), paused=paused,
                                  persist_pause=persist_pause)
+        self.timers = Timers(self.record)
         self.tell = Teller(show=show, emit=emit, chime=speaker.chime, listener=self.listener,
-                           broker=self.broker, faults=self.faults, switch=self.switch, clock=clock,
-                           wall_clock=wall_clock)
+                           broker=self.broker, faults=self.faults, switch=self.switch, timers=self.timers,
+                           clock=clock, wall_clock=wall_clock)
         self.health = Health(self.faults, record=self.record, tell=self.tell, listener=self.listener)
         self.sender = sender
         self.speaker = speaker
@@ -134,6 +144,7 @@ class Core:
         log no stop (the process goes on with the new config, whose panel shows the state)."""
         why = "reload" if reload else "stopping"
         self._act(self.broker.abort_all(why))
+        self._rang(self.timers.end(why, self.clock()))
         if self.listener.drop():
             self.note("discard", reason=why)
         if not reload:
@@ -162,6 +173,7 @@ class Core:
         if isinstance(item, ButtonEdge):
             log.debug("button %s at %.3f", "down" if item.pressed else "up", item.t)
             self._act(self.broker.on_edge(item.pressed, item.t))
+            self._idle_press()
         elif isinstance(item, SendResult):
             self._act(self.broker.on_result(item))
         elif isinstance(item, FromPeer):  # satellite mode: Home Assistant's link
@@ -203,9 +215,13 @@ class Core:
         now = self.clock()
         self._act(self.broker.tick(now))
         self._satellite_told(self.satellite.tick(now))
+        self._rang(self.timers.tick(now))
+        self._idle_press()
         # A press that began with no request asking, and none since, toggles once when held.
         if self.switch.toggle_due(self.broker.held_idle_since(), now):
             (self.unmute if self.muted else self.mute)("button")
+        if self.timers.burst_due(now, quiet=self.broker.armed is not None or self.listener.recording):
+            self.speaker.ring()
 
     def mute(self, source: str) -> None:
         """The owner's mute: close the microphone (the daemon acts on `muted`); any local
@@ -231,7 +247,23 @@ class Core:
             self.tell.pipeline_ended(ended.request_id, ended.result, ended.code)
         if told.ended:
             self.tell.led()
+        for change in told.timers:
+            self._rang(self.timers.take(change, self.clock()))
         self._check_log()
+
+    def _idle_press(self) -> None:
+        """A press that began with no request asking, and none since, silences a ring (the
+        gate refuses that very press for any request: timers.py)."""
+        self._rang(self.timers.pressed(self.broker.held_idle_since(), self.clock()))
+
+    def _rang(self, rung: Rung) -> None:
+        """Tell what the timers did; a ring that ended is hushed, and the LED follows it."""
+        self._check_log()
+        self.tell.now(rung.events)
+        if rung.changed:
+            if not self.timers.ringing:
+                self.speaker.end_ring()
+            self.tell.led()
 
     # -- what the parts answered ---------------------------------------------------------------
 

@@ -90,7 +90,7 @@ def open_pipeline(
         config.wake.trigger_frames,
         config.wake.refractory_s,
         gate_silence=config.wake.gate_silence,
-        thresholds=dict(config.wake.thresholds),
+        thresholds=config.wake.per_model,
         verifiers=load_verifiers(config.state_path, config.wake.verify),
         second_looks=configured_looks(config.wake),
     )

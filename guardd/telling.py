@@ -8,6 +8,9 @@ pipeline run. A run that got no answer (Home Assistant's pipeline ended with an 
 `stt-no-text-recognized`, none came, or the link dropped) has an ending of its own,
 "not_understood": its tone and LED pattern, and a `pipeline` event naming the request. Should
 that come before the `sent` (the two travel different ways), the `sent` tone is not played over it.
+
+A timer that rings (timers.py) shows its own pattern under everything that concerns a request
+or the microphone: asking, sending, a fault, recording, and how the last request ended.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from guardd.device.panel import ENDING_S, LedState
 from guardd.faults import Faults
 from guardd.listen.listener import Listener
 from guardd.homeassistant.satellite import UNANSWERED
+from guardd.timers import Timers
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +41,7 @@ ENDINGS = {"approved": LedState.APPROVED, "denied": LedState.DENIED, "sent": Led
 
 class Teller:
     def __init__(self, *, show: Callable[[LedState], None], emit: Emit, chime: Callable[[str], None],
-                 listener: Listener, broker: Broker, faults: Faults, switch: MuteSwitch,
+                 listener: Listener, broker: Broker, faults: Faults, switch: MuteSwitch, timers: Timers,
                  clock: Callable[[], float], wall_clock: Callable[[], float] = time.time) -> None:
         self._show = show
         self._chime = chime
@@ -49,6 +53,7 @@ class Teller:
         self._broker = broker
         self._faults = faults
         self._switch = switch
+        self._timers = timers
         self.recent: deque[dict[str, Any]] = deque(maxlen=10)
         self._unanswered: deque[str] = deque(maxlen=8)  # request ids whose run ended unanswered
 
@@ -60,6 +65,11 @@ class Teller:
     def events(self, events: list[dict[str, Any]]) -> None:
         for event in events:
             self.event(event)
+
+    def now(self, events: tuple[dict[str, Any], ...]) -> None:
+        """Events of this moment (a timer's), stamped with the audio time."""
+        for event in events:
+            self.event({**event, "t": self._listener.audio_t})
 
     def outcome(self, outcome: Outcome) -> None:
         """The broker's events and client replies, in its order (the events stamped with the audio time)."""
@@ -98,7 +108,7 @@ class Teller:
         return LedState.of(blocking_fault=bool(self._faults.blocking), asking=bool(self._broker.armed),
                            sending=bool(self._broker.sending), fault=bool(self._faults.first),
                            recording=self._listener.recording, muted=self._switch.owner, ending=ending,
-                           paused=self._switch.paused)
+                           paused=self._switch.paused, ringing=self._timers.ringing)
 
     def status(self) -> dict[str, Any]:
         """What `guardd status` shows: the state, the armed request, the queue, recent events."""
@@ -111,5 +121,6 @@ class Teller:
             "ha_paused": self._switch.paused,  # Home Assistant's pause: its run-satellite lifts it
             "audio_s": round(self._listener.audio_t, 2),
             **self._broker.status(),
+            "timers": self._timers.status(self._clock()),
             "recent_events": list(self.recent),
         }

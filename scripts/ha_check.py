@@ -19,9 +19,11 @@ the long press unmutes it; the link's uptime over an idle window with Home Assis
 polls (and how many records the idle link wrote); presses at arbitrary moments (Home Assistant's
 speech-to-text got exactly the approved bytes, the reply played byte for byte); an announcement;
 a pipeline error (an empty transcript.txt); the mute switch both ways; Home Assistant restarted
-(kill, up.sh) and its entry reloaded (ha.py reload); the owner's mute through all of that; and
-what the log, the LED (run.err), `status` and Home Assistant each said. Exit 0 when every check
-passed.
+(kill, up.sh) and its entry reloaded (ha.py reload); the owner's mute through all of that;
+timers set by Home Assistant's conversation API as if said to the satellite (one rings and a
+press silences it, one is cancelled, one is paused and resumed, one rings until it times out,
+about 6 minutes); and what the log, the LED (run.err), the speaker (played.raw), `status` and
+Home Assistant each said. Exit 0 when every check passed. `--steps timers` runs only some steps.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -357,6 +360,138 @@ def owner_mute_holds(g: Guardd, p: Partner) -> None:
     check("the long press lifts it", wait(lambda: holds(g) == (False, False), 15), f"holds={holds(g)}")
 
 
+# -- timers ---------------------------------------------------------------------------------------
+
+
+class Speaker:
+    """guardd's speaker (guardd_start.sh's played.raw) and the ring's burst as guardd makes it."""
+
+    def __init__(self, g: Guardd) -> None:
+        sys.path.insert(0, str(ROOT))
+        from guardd.config.settings import AnnounceConfig
+        from guardd.speak.earcons import render
+
+        volume = (yaml.safe_load((g.dir / "guardd.yaml").read_text()).get("announce") or {}).get(
+            "volume", AnnounceConfig().volume)
+        self.burst = render("ring", volume)
+        self.path = g.dir / "played.raw"
+
+    def bursts(self) -> int:
+        """Whole bursts of the ring in all guardd played."""
+        x = np.fromfile(self.path, dtype="<i2") if self.path.exists() else np.zeros(0, np.int16)
+        n, k = len(self.burst), int(np.argmax(np.abs(self.burst)))  # found by its loudest sample
+        found, after = 0, 0
+        for s in np.flatnonzero(x == self.burst[k]) - k:
+            if s >= after and np.array_equal(x[s : s + n], self.burst):
+                found, after = found + 1, s + n
+        return found
+
+
+def timer_records(g: Guardd, seq: int, event: str | None = None) -> list[dict[str, Any]]:
+    return [r for r in g.records(seq) if r["type"] == "timer" and (event is None or r["event"] == event)]
+
+
+def converse(p: Partner, g: Guardd, text: str) -> str:
+    answer = p.ha("converse", text, g.name)
+    return f"{text!r} -> HTTP {answer['status']} {answer['speech']!r}"
+
+
+def last_led(g: Guardd) -> str:
+    lines = [line for line in g.console().splitlines() if "[LED " in line]
+    return lines[-1].split("[LED ", 1)[1].rstrip("]") if lines else ""
+
+
+def timer_rings_until_a_press(g: Guardd, p: Partner, speaker: Speaker) -> None:
+    seq, bursts = g.last_seq(), speaker.bursts()
+    said = converse(p, g, "set a timer for 3 seconds")
+    started = wait(lambda: timer_records(g, seq, "started"), 10, 0.5)
+    rang = wait(lambda: speaker.bursts() >= bursts + 2, 30, 0.5)
+    records = timer_records(g, seq)
+    led, status = last_led(g), g.status()["timers"]
+    check("'set a timer for 3 seconds': guardd holds it, then rings it on the speaker and the LED",
+          started and rang and "a timer is ringing" in led and len(status["ringing"]) == 1
+          and any(r["event"] == "finished" and r["by"] == "home_assistant" for r in records),
+          f"{said}; records {[(r['event'], r.get('seconds'), r.get('by')) for r in records]}; "
+          f"{speaker.bursts() - bursts} bursts of the ring in played.raw; LED '{led}'; ringing {status['ringing']}")
+    g.press()
+    silenced = wait(lambda: timer_records(g, seq, "silenced"), 10, 0.5)
+    time.sleep(1.0)
+    after = speaker.bursts()
+    time.sleep(5.0)
+    records = timer_records(g, seq, "silenced")
+    check("a short press silences the ring: no burst after it, the LED idle, nothing approved or muted",
+          silenced and records[-1]["reason"] == "press" and speaker.bursts() == after
+          and "idle" in last_led(g) and not [r for r in g.records(seq) if r["type"] in ("decision", "mute")],
+          f"silenced {[(r['reason'], r['rang_ms']) for r in records]}; {speaker.bursts() - after} bursts "
+          f"in the 5 s after; LED '{last_led(g)}'")
+
+
+def timer_cancelled(g: Guardd, p: Partner, speaker: Speaker) -> None:
+    seq, bursts = g.last_seq(), speaker.bursts()
+    said = [converse(p, g, "set a timer for 10 seconds")]
+    wait(lambda: timer_records(g, seq, "started"), 10, 0.5)
+    said.append(converse(p, g, "cancel the timer"))
+    cancelled = wait(lambda: timer_records(g, seq, "cancelled"), 10, 0.5)
+    time.sleep(10 + 5 + 3)  # its end, guardd's own grace (timers.LATE_S) and more
+    records = timer_records(g, seq)
+    check("a timer cancelled by Home Assistant never rings",
+          cancelled and not timer_records(g, seq, "finished") and speaker.bursts() == bursts
+          and not g.status()["timers"]["held"],
+          f"{'; '.join(said)}; records {[(r['event'], r.get('seconds')) for r in records]}; "
+          f"{speaker.bursts() - bursts} bursts")
+
+
+def timer_paused(g: Guardd, p: Partner, speaker: Speaker) -> None:
+    seq, bursts = g.last_seq(), speaker.bursts()
+    said = [converse(p, g, "set a timer for 8 seconds")]
+    wait(lambda: timer_records(g, seq, "started"), 10, 0.5)
+    said.append(converse(p, g, "pause the timer"))
+    wait(lambda: timer_records(g, seq, "updated"), 10, 0.5)
+    time.sleep(8 + 5 + 2)
+    quiet = not timer_records(g, seq, "finished") and speaker.bursts() == bursts
+    held = g.status()["timers"]["held"]
+    said.append(converse(p, g, "resume the timer"))
+    rang = wait(lambda: timer_records(g, seq, "finished"), 20, 0.5) and wait(lambda: speaker.bursts() > bursts, 10, 0.5)
+    g.press()
+    silenced = wait(lambda: timer_records(g, seq, "silenced"), 10, 0.5)
+    records = timer_records(g, seq)
+    check("a timer Home Assistant paused does not ring; resumed, it rings when Home Assistant says it finished",
+          quiet and rang and silenced and bool(held) and not held[0]["active"]
+          and [r["event"] for r in records] == ["started", "updated", "updated", "finished", "silenced"]
+          and records[3]["by"] == "home_assistant",
+          f"{'; '.join(said)}; held while paused {held}; records "
+          f"{[(r['event'], r.get('seconds'), r.get('active'), r.get('by')) for r in records]}")
+
+
+def timer_times_out(g: Guardd, p: Partner, speaker: Speaker) -> None:
+    sys.path.insert(0, str(ROOT))
+    from guardd.timers import RING_S
+
+    seq, bursts = g.last_seq(), speaker.bursts()
+    said = converse(p, g, "set a timer for 3 seconds")
+    rang = wait(lambda: timer_records(g, seq, "finished"), 20, 0.5)
+    began = time.monotonic()
+    ended = wait(lambda: timer_records(g, seq, "silenced"), RING_S + 30, 2.0)
+    took = time.monotonic() - began
+    time.sleep(1.0)
+    after = speaker.bursts()
+    time.sleep(5.0)
+    records = timer_records(g, seq, "silenced")
+    check(f"a ring nobody answers stops by itself after {RING_S:g} s",
+          rang and ended and records[-1]["reason"] == "timeout" and speaker.bursts() == after and "idle" in last_led(g),
+          f"{said}; silenced {[(r['reason'], r['rang_ms']) for r in records]} after {took:.0f} s of waiting; "
+          f"{after - bursts} bursts in all; LED '{last_led(g)}'")
+
+
+def timers(g: Guardd, p: Partner) -> None:
+    speaker = Speaker(g)
+    for step in (timer_rings_until_a_press, timer_cancelled, timer_paused, timer_times_out):
+        step(g, p, speaker)
+
+
+STEPS = ("muted", "idle", "presses", "announce", "error", "switch", "restart", "reload", "owner", "timers")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--guardd", default=str(ROOT / ".venv" / "bin" / "guardd"))
@@ -371,6 +506,7 @@ def main() -> int:
     parser.add_argument("--esphome", action="store_true", help="the encrypted ESPHome link instead of Wyoming")
     parser.add_argument("--install-esphome", action="store_true",
                         help="with --esphome: install the ESPHome integration's requirements in Home Assistant's venv")
+    parser.add_argument("--steps", default=",".join(STEPS), help=f"the steps to run, of {','.join(STEPS)} (Wyoming)")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stopped: guardd is stopped too (finally)
     if args.esphome:
@@ -389,14 +525,16 @@ def main() -> int:
     try:
         p.sh("up.sh", "--satellite", f"127.0.0.1:{args.port}", timeout=400)
         print(g.cli("status").stdout, flush=True)
-        for step in (lambda: fresh_install_is_muted(g, p), lambda: idle_uptime(g, p, args.idle_s),
-                     lambda: presses(g, p, args.presses), lambda: announce(g, p), lambda: pipeline_error(g, p),
-                     lambda: mute_switch(g, p), lambda: restart(g, p), lambda: reload(g, p),
-                     lambda: owner_mute_holds(g, p)):
+        steps = {"muted": lambda: fresh_install_is_muted(g, p), "idle": lambda: idle_uptime(g, p, args.idle_s),
+                 "presses": lambda: presses(g, p, args.presses), "announce": lambda: announce(g, p),
+                 "error": lambda: pipeline_error(g, p), "switch": lambda: mute_switch(g, p),
+                 "restart": lambda: restart(g, p), "reload": lambda: reload(g, p),
+                 "owner": lambda: owner_mute_holds(g, p), "timers": lambda: timers(g, p)}
+        for name in args.steps.split(","):
             try:
-                step()
+                steps[name]()
             except Exception as exc:  # noqa: BLE001 - one failed step must not hide the others
-                check(f"{getattr(step, '__name__', 'a step')} ran", False, f"{type(exc).__name__}: {exc}")
+                check(f"the step {name} ran", False, f"{type(exc).__name__}: {exc}")
         print("== guardd status at the end\n" + g.cli("status").stdout, flush=True)
     finally:
         if not args.keep:

@@ -91,3 +91,41 @@ def test_gate_glitch_at_arming_does_not_swallow_the_next_real_press():
     g.edge(False, 0.4)
     d = g.advance(0.5)
     assert d is not None and (d.approved, d.reason) == (True, "pressed")
+
+
+# -- a timer's ring: the press that silences it is the gate's idle press (guardd/timers.py) --------
+
+
+def test_a_press_the_gate_calls_idle_approves_no_request_armed_while_it_is_held():
+    """The press that silences a ring is one held_idle_since() names: begun with no request
+    armed, and none since. A request armed while it is held must see it released first."""
+    g = Gate(CFG)
+    g.edge(True, 1.0)
+    assert g.advance(1.05) is None and g.held_idle_since() == 1.0  # it silences the ring
+    g.arm("r1", 1.2)
+    assert g.held_idle_since() is None
+    assert g.edge(False, 1.5) is None
+    assert g.advance(1.6) is None and g.armed == "r1"  # released: it approved nothing
+    g.edge(True, 1.7)
+    g.edge(False, 1.8)
+    d = g.advance(1.9)
+    assert d is not None and (d.request, d.approved, d.reason) == ("r1", True, "pressed")  # a fresh one does
+
+
+def test_a_press_that_approves_or_denies_a_request_is_never_the_idle_press():
+    """So the press that approves a request never silences a ring, before or after its decision."""
+    g = Gate(CFG)
+    g.arm("r1", 0.0)
+    g.edge(True, 0.2)
+    assert g.advance(0.3) is None and g.held_idle_since() is None
+    g.edge(False, 0.4)
+    d = g.advance(0.5)
+    assert d is not None and d.approved and g.held_idle_since() is None
+    g.arm("r2", 0.6)
+    g.edge(True, 0.7)
+    d = g.advance(0.7 + CFG.long_press_s)  # held: it denies r2 while still down
+    assert d is not None and (d.approved, d.reason) == (False, "long press")
+    assert g.held_idle_since() is None  # still held, after the decision: it had its say
+    g.edge(False, 2.8)
+    g.edge(True, 3.0)  # the next press, with nothing asking: that one is idle (it silences a ring)
+    assert g.advance(3.1) is None and g.held_idle_since() == 3.0

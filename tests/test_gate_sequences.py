@@ -5,8 +5,10 @@ against the core on MockFactory pins with an injected clock and a real HTTP inbo
 After every step: no byte has left without an approving press that began after the first part
 of its request's announcement was played (or after the whole of it; or, when the speaker failed
 or never began, after a logged fault of the speaker let the LED alone ask), and before its
-timeout, on exactly those bytes, and one request asks at a time. After every run: the log tells
-each request's story in write-ahead order.
+timeout, on exactly those bytes, and one request asks at a time. Home Assistant's timers finish
+and are cancelled whenever they like: no press that silenced a ring began while a request
+asked (so none of them approved anything), and no burst of the ring was asked for while a
+request asked. After every run: the log tells each request's story in write-ahead order.
 
 Hypothesis runs derandomized and without an example database, so CI sees the same examples.
 """
@@ -22,6 +24,7 @@ from gpiozero.pins.mock import MockFactory
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+from wyoming.timer import TimerCancelled, TimerFinished
 
 from harness import Inbox
 
@@ -34,6 +37,7 @@ from guardd.errors import Refused
 from guardd.pipeline import open_pipeline
 from guardd.speak.player import Played, Playing, Said, SpeakerReport
 from guardd.speak.sentence import Announcement
+from guardd.wyoming.link import PeerFrame
 
 TIMEOUT_S = 5.0
 CONFIRM = ConfirmConfig(timeout_s=TIMEOUT_S, long_press_s=2.0, stuck_s=4.0, debounce_s=0.03, queue=2)
@@ -47,6 +51,8 @@ class CuedSpeaker:
     def __init__(self) -> None:
         self.said: str | None = None  # the request whose announcement was handed over last
         self.began = self.first_part = self.ended = False
+        self.asking = lambda: False  # whether a request is armed (the bench says)
+        self.rings = self.rings_while_asking = 0
 
     def announce(self, said: Announcement) -> None:
         self.said, self.began, self.first_part, self.ended = said.request_id, False, False, False
@@ -59,6 +65,13 @@ class CuedSpeaker:
         raise AssertionError(f"no sound from Home Assistant plays in these tests ({sound_id})")
 
     def chime(self, name: str) -> None:
+        return None
+
+    def ring(self) -> None:
+        self.rings += 1
+        self.rings_while_asking += self.asking()
+
+    def end_ring(self) -> None:
         return None
 
 
@@ -82,6 +95,9 @@ class Bench:
             self.config, pin_factory=MockFactory(), clock=lambda: self.now, on_edge=self.edges.append,
             emit=self._event, speaker=self.speaker))
         self.p, self.core, self.auditlog, self.pin = p, p.core, p.auditlog, p.panel.button.pin
+        self.speaker.asking = lambda: self.core.broker.armed is not None
+        self.timers = 0  # timer ids used so far (fresh in every run)
+        self.silenced = 0  # rings silenced by a press, over every run
         self.core.start(mode="fuzz")
         self.approvals = 0  # over every run, so the test can tell it reached the interesting part
         self.reset()
@@ -101,6 +117,7 @@ class Bench:
         self.asking: str | None = None  # the request that is armed or sending, as seen outside
         self.decided: list[tuple[str, bool, str, float]] = []
         self.violations: list[str] = []
+        self.silencing_presses: list[float] = []  # when each press that silenced a ring began
 
     # the observer
 
@@ -117,6 +134,9 @@ class Bench:
         kind, rid = event["event"], event.get("id")
         if kind == "fault" and "speaker" in str(event["reason"]):
             self.speaker_faults.append(self.now)
+        if kind == "timer" and event["what"] == "silenced" and event["reason"] == "press":
+            self.silencing_presses.append(event["pressed_ms"] / 1000)
+            self.silenced += 1
         if kind == "decision":
             approved = event["decision"] == "approved"
             self.approvals += approved
@@ -211,6 +231,12 @@ class Bench:
                 s.first_part = True
                 self.opened.setdefault(s.said, (self.now, "said"))
                 self.core.take(Said(s.said, self.now))
+        elif kind in ("finished", "cancelled"):  # Home Assistant says a timer finished, or cancels one
+            self.advance(op[1])
+            if kind == "finished":
+                self.timers += 1
+            event = (TimerFinished if kind == "finished" else TimerCancelled)(id=f"t{self.timers}").event()
+            self.core.take(PeerFrame("127.0.0.1:40000", event, None, 1))
         elif kind in ("ends", "fails"):  # the last sample, or the speaker gave up
             self.advance(op[1])
             s = self.speaker
@@ -239,6 +265,9 @@ class Bench:
             self.tick()
         self.advance(CONFIRM.long_press_s + 1)
         self.tick()
+        ring = self.core.timers.ring
+        for timer_id in list(ring.timers) if ring else []:  # the next example starts with no ring
+            self.core.take(PeerFrame("127.0.0.1:40000", TimerCancelled(id=timer_id).event(), None, 1))
 
     # the promise
 
@@ -251,6 +280,13 @@ class Bench:
 
     def check(self) -> None:
         assert self.violations == [], self.violations
+        assert self.speaker.rings_while_asking == 0, "a burst of the ring was asked for while a request asked"
+        for began in self.silencing_presses:
+            assert any(abs(began - d) < 0.0015 for d in self.downs), f"no press began at {began}"
+            for rid, approved, _, t in self.decided:
+                # The press that approves a request began after it armed, before its decision.
+                assert not (approved and self.armed_at[rid] <= began <= t), \
+                    f"the press that began at {began} silenced the ring while {rid} asked"
         for rid, approved, reason, t in self.decided:
             if not approved:
                 continue
@@ -367,6 +403,14 @@ class CallsAndPresses(RuleBasedStateMachine):
         self.bench.step(("fails", gap))
 
     @rule(gap=gaps)
+    def a_timer_finishes(self, gap: float) -> None:
+        self.bench.step(("finished", gap))
+
+    @rule(gap=gaps)
+    def home_assistant_cancels_the_last_timer(self, gap: float) -> None:
+        self.bench.step(("cancelled", gap))
+
+    @rule(gap=gaps)
     def the_button_goes_down(self, gap: float) -> None:
         self.bench.step(("down", gap))
 
@@ -405,6 +449,7 @@ def test_any_sequence_of_calls_and_presses_sends_nothing_without_a_fresh_press(t
     try:
         CallsAndPresses.TestCase().runTest()
         assert _bench[0].approvals > 20, "the runs should reach many approvals, or they prove little"
+        assert _bench[0].speaker.rings > 20 and _bench[0].silenced > 10, "the runs should ring and be silenced"
     finally:
         if _bench:
             _bench.pop().close()

@@ -24,6 +24,11 @@ then the true state again:
 
 An ending never hides anything more important: the slow blink of the next request asking, the
 quick blink of a send, the solid light of a recording, a fault. The tests below pin that down too.
+
+A timer of Home Assistant's that rings has a rhythm of its own, under everything that concerns
+a request or the microphone and over idle, muted and paused:
+
+    ringing            double flash 0.1/0.1/0.1/0.7, once a second
 """
 
 from __future__ import annotations
@@ -45,6 +50,8 @@ from guardd.config.settings import ButtonConfig, LedConfig
 from guardd.device.panel import LedState, Panel
 from guardd.pipeline import open_pipeline
 from guardd.confirm.sender import Sender, SendResult
+from guardd.wyoming.link import PeerFrame
+from wyoming.timer import TimerFinished
 
 
 
@@ -60,6 +67,7 @@ class Speaker:
         stack.callback(self.sender.stop)
         self.edges: list[Any] = []
         speaker = InstantSpeaker(lambda: self.t[0])
+        self.sounds = speaker
         p = stack.enter_context(open_pipeline(
             config, pin_factory=MockFactory(), clock=lambda: self.t[0], on_edge=self.edges.append,
             emit=lambda e: None, sender=self.sender, speaker=speaker, on_show=self.shown.append,
@@ -161,9 +169,9 @@ def assert_blinks(speaker: Speaker, on_s: float, off_s: float, cycles: int = 3) 
 def test_each_state_has_its_own_pattern():
     """OFF (guardd not running) is as dark as IDLE: a person sees no difference, only the
     simulation's words do."""
-    patterns = {s: (s.on_s, s.off_s) for s in LedState if s is not LedState.OFF}
-    assert len(set(patterns.values())) == len(patterns) == 12
-    assert (LedState.OFF.on_s, LedState.OFF.off_s) == (0.0, 1.0)
+    patterns = {s: s.steps for s in LedState if s is not LedState.OFF}
+    assert len(set(patterns.values())) == len(patterns) == 13
+    assert LedState.OFF.steps == (0.0, 1.0)
     assert patterns == {
         LedState.IDLE: (0.0, 1.0),
         LedState.RECORDING: (1.0, 0.0),
@@ -177,6 +185,7 @@ def test_each_state_has_its_own_pattern():
         LedState.FAILED: (0.05, 0.25),
         LedState.PAUSED: (0.1, 1.4),
         LedState.NOT_UNDERSTOOD: (1.0, 0.5),
+        LedState.RINGING: (0.1, 0.1, 0.1, 0.7),
     }
 
 
@@ -307,6 +316,73 @@ def test_a_wake_word_upload_runs_through_every_pattern_in_order(speaker, manifes
     assert_ends_with(speaker, LedState.SENT, 0.6, 0.15)
     assert speaker.shown == [LedState.IDLE, LedState.RECORDING, LedState.AWAITING, LedState.SENDING,
                              LedState.SENT, LedState.IDLE]
+
+
+# -- a timer that rings ------------------------------------------------------------------------------
+
+
+def assert_rhythm(speaker: Speaker, steps: tuple[float, ...], cycles: int = 3) -> None:
+    """The pin goes through `steps` (lit, dark, lit, dark, ... seconds), cycle after cycle."""
+    changes = trace(speaker, cycles * sum(steps))
+    stretches = [t1 - t0 for (t0, _), (t1, _) in zip(changes, changes[1:])]
+    assert changes[0][1] and len(stretches) >= (cycles - 1) * len(steps), changes
+    for i, got in enumerate(stretches):
+        assert abs(got - steps[i % len(steps)]) < 1e-6, f"stretch {i}: {got} s, expected {steps[i % len(steps)]}"
+
+
+def timer_rings(speaker: Speaker) -> None:
+    speaker.core.take(PeerFrame("127.0.0.1:40000", TimerFinished(id="eggs").event(), None, 1))
+
+
+def test_a_ringing_timer_flashes_twice_a_second_until_a_press(speaker):
+    timer_rings(speaker)
+    assert speaker.state is LedState.RINGING
+    assert_rhythm(speaker, (0.1, 0.1, 0.1, 0.7))
+    speaker.press(speaker.t[0] + 0.5)
+    assert speaker.state is LedState.IDLE
+    assert_steady(speaker, lit=False)
+
+
+def test_a_request_asking_outranks_the_ring_and_the_ring_shows_again_after_its_ending(speaker, inbox):
+    timer_rings(speaker)
+    speaker.submit(b"asked")
+    assert speaker.state is LedState.AWAITING  # a press now approves: the LED asks
+    assert_blinks(speaker, 0.5, 0.5)
+    speaker.press(speaker.t[0] + 1.0)
+    speaker.finish_sending()
+    assert speaker.state is LedState.SENT  # how it ended, for 1.5 s
+    speaker.at(speaker.t[0] + 1.5)
+    assert speaker.state is LedState.RINGING  # the ring was never silenced by that press
+    assert_rhythm(speaker, (0.1, 0.1, 0.1, 0.7))
+
+
+def test_a_recording_outranks_the_ring_and_no_burst_plays_over_it(speaker, manifest):
+    """While a wake word's audio is kept the LED is solid and the ring is silent (the microphone
+    must hear the person, not the ring); its upload then asks, and the ring waits for that too."""
+    timer_rings(speaker)
+    wav = manifest["dir"] / manifest["positives"][0]["file"]
+    recorded = 0
+    for frame in [*read_wav_frames(wav), *[bytes(2560)] * 50]:
+        speaker.core.on_audio(frame)
+        speaker.p.inputs.drain(speaker.core)
+        speaker.t[0] = 100.0 + speaker.core.listener.audio_t
+        quiet = speaker.core.recording or speaker.core.broker.armed is not None
+        rings = len(speaker.sounds.rings)
+        speaker.core.tick()
+        if speaker.core.recording:
+            recorded += 1
+            assert speaker.state is LedState.RECORDING
+        if quiet:
+            assert len(speaker.sounds.rings) == rings, "a burst of the ring played over a kept utterance"
+    assert recorded > 5 and speaker.sounds.rings and speaker.state is LedState.AWAITING
+
+
+def test_a_muted_guardd_shows_the_ring_then_its_mute(speaker):
+    speaker.core.mute("test")
+    timer_rings(speaker)
+    assert speaker.state is LedState.RINGING
+    speaker.press(speaker.t[0] + 0.5)
+    assert speaker.state is LedState.MUTED
 
 
 # -- on real time, as `guardd run` blinks it ---------------------------------------------------------

@@ -1,6 +1,8 @@
 """Real people talking do not wake guardd: two recordings of real speech (229 s, from
 silero-vad's source distribution) and variants of them as a room would hear them, through the
-shipped models at the default settings. The recordings are used only as their pinned hash says."""
+shipped models at the default settings (their rule and the second look guardd ships), while
+stock openWakeWord's rule, which an owner may choose (docs/ears.md), does wake on them. The
+recordings are used only as their pinned hash says."""
 
 from __future__ import annotations
 
@@ -10,18 +12,20 @@ import pytest
 
 from corpus import realspeech
 from corpus.audio import read_wav
-from guardd.config.settings import WakeConfig
 from guardd.audioformat import FRAME_SAMPLES
-from guardd.config.settings import BUILTIN_MODELS
+from guardd.config.settings import BUILTIN_MODELS, WakeConfig
+from guardd.listen.verifier import configured
 from guardd.listen.wake import WakeDetector
 
 VARIANTS_CHECKED = 4  # the recordings as they are and three variants: 15 minutes of audio
+STOCK = WakeConfig(threshold=0.5, trigger_frames=1, shipped_verifiers=False)
 
 
-def wakes_in(samples, models) -> list[tuple[str, float]]:
-    wake = WakeConfig()
+def wakes_in(samples, models, wake: WakeConfig) -> list[tuple[str, float]]:
+    wake = WakeConfig(**{**vars(wake), "models": tuple(models)})
     detector = WakeDetector(list(models), wake.threshold, wake.trigger_frames, wake.refractory_s,
-                            gate_silence=wake.gate_silence)
+                            gate_silence=wake.gate_silence, thresholds=wake.per_model,
+                            second_looks=configured(wake))
     found = []
     for k in range(len(samples) // FRAME_SAMPLES):
         hit = detector.process(samples[k * FRAME_SAMPLES : (k + 1) * FRAME_SAMPLES], (k + 1) * 0.08)
@@ -30,14 +34,15 @@ def wakes_in(samples, models) -> list[tuple[str, float]]:
     return found
 
 
-def test_real_speech_wakes_none_of_the_shipped_models(real_speech):
+def test_real_speech_wakes_none_of_the_shipped_models_at_the_defaults(real_speech):
     paths = list(realspeech.variants(real_speech, VARIANTS_CHECKED))
-    minutes = 0.0
+    minutes, stock = 0.0, 0
     for path in paths:
         samples = read_wav(path)
         minutes += len(samples) / 16000 / 60
-        assert wakes_in(samples, BUILTIN_MODELS) == [], path.name
-    assert minutes > 14
+        assert wakes_in(samples, BUILTIN_MODELS, WakeConfig()) == [], path.name
+        stock += len(wakes_in(samples, BUILTIN_MODELS, STOCK))
+    assert minutes > 14 and stock > 0  # the same audio can wake a looser rule: it is no empty test
 
 
 def test_the_variants_are_the_same_every_time(real_speech, tmp_path):

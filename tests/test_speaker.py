@@ -73,7 +73,7 @@ def test_each_outcome_has_its_own_sound_made_in_code():
         measured = notes_of(x, name)
         wanted = [hz for hz, _ in EARCONS[name] if hz]
         assert all(abs(m - w) < 8 for m, w in zip(measured, wanted, strict=True)), (name, measured)
-    assert len({tuple(hz for hz, _ in EARCONS[n]) for n in EARCONS}) == len(EARCONS) == 6
+    assert len({tuple(hz for hz, _ in EARCONS[n]) for n in EARCONS}) == len(EARCONS) == 7
     assert notes_of(made["approved"], "approved") == sorted(notes_of(made["approved"], "approved"))  # rising
     assert notes_of(made["denied"], "denied")[0] > notes_of(made["denied"], "denied")[-1]  # falling
 

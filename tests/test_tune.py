@@ -19,7 +19,8 @@ from guardd.cli.tune_write import edited
 from guardd.config import load as configmod
 from guardd.listen import negatives
 from guardd.listen.scores import second_look, wake_frames
-from guardd.listen.verifier import SecondLook, Verifier, load_all, shipped
+from guardd.config.settings import WakeConfig
+from guardd.listen.verifier import SecondLook, Verifier, configured, load_all
 from guardd.listen.wake import WakeDetector
 
 MISSED_VOICE = Voice("espeak-ng", "en-us")  # alexa, American: the defaults miss one take in five, and new ones
@@ -38,9 +39,15 @@ def take(path: Path, voice: Voice, speed: float, gain_db: float = -12) -> Path:
     return path
 
 
+# The defaults (0.7 for 2 frames; alexa has no second look), with alexa alone loaded.
+DEFAULTS = {"models": ["alexa"]}
+
+
 def default_detector() -> WakeDetector:
-    """The daemon's rule at the defaults: 0.7 for 2 frames, and the shipped verifier's second look."""
-    return WakeDetector(["alexa"], 0.7, 2, second_looks=shipped(("alexa",)))
+    """The daemon's rule at the defaults, for alexa: no look is shipped for it, and asking for
+    the shipped looks (on by default) is no error."""
+    wake = WakeConfig(models=("alexa",))
+    return WakeDetector(["alexa"], wake.threshold, wake.trigger_frames, second_looks=configured(wake))
 
 
 def wakes(path: Path, detector: WakeDetector) -> bool:
@@ -55,18 +62,22 @@ def wakes(path: Path, detector: WakeDetector) -> bool:
 def test_five_takes_of_a_voice_the_defaults_miss_make_it_wake_on_new_takes(tmp_path):
     takes = [take(tmp_path / f"t{i}.wav", MISSED_VOICE, s) for i, s in enumerate(TUNE_SPEEDS)]
     assert sum(wakes(t, default_detector()) for t in takes) < len(takes)  # the defaults miss this voice
-    config = write_config(tmp_path, wake={"models": ["alexa"]})
+    config = write_config(tmp_path, wake=DEFAULTS)
     result = guardd("tune", "--config", str(config), "--takes", *map(str, takes), "--write", timeout=120)
     assert result.returncode == 0, result.stderr
     assert "would NOT wake" in result.stdout and "suggested: wake.thresholds.alexa: " in result.stdout
     tuned = configmod.load(config)
     assert tuned.wake.threshold_of("alexa") < 0.7 and tuned.wake.verify == ("alexa",)
-    # A threshold alone would buy these wakes with false accepts; with the verifier of this
-    # voice they stay within half an hour's one, on negatives the verifier did not learn from.
-    cost = re.search(r"false accepts ([\d.]+) an hour on the half of the negatives it did not learn from", result.stdout)
-    assert cost and float(cost.group(1)) <= 0.5, result.stdout
+    # A threshold alone would buy these wakes with many false wakes; the verifier of this voice
+    # cuts them to under a quarter, and under what the defaults cost, on real speech it did not
+    # learn from (docs/ears.md gives the figures).
+    cost = re.search(r"false wakes ([\d.]+) an hour on the real speech it did not learn from \(([\d.]+) without",
+                     result.stdout)
+    strict = re.search(r"an hour at [\d.]+, ([\d.]+) at 0.7", result.stdout)
+    assert cost and strict, result.stdout
+    assert float(cost.group(1)) <= float(cost.group(2)) / 4 and float(cost.group(1)) < float(strict.group(1))
     detector = WakeDetector(["alexa"], 0.7, 2, thresholds=dict(tuned.wake.thresholds),
-                            verifiers=load_all(tuned.state_path, tuned.wake.verify), second_looks=shipped(("alexa",)))
+                            verifiers=load_all(tuned.state_path, tuned.wake.verify), second_looks=configured(tuned.wake))
     new = [take(tmp_path / f"new{i}.wav", MISSED_VOICE, s, g) for i, (s, g) in enumerate(NEW_TAKES)]
     assert sum(wakes(t, default_detector()) for t in new) < 9 * len(new) / 10  # the defaults miss these too
     assert sum(wakes(t, detector) for t in new) >= 9 * len(new) / 10
@@ -75,7 +86,7 @@ def test_five_takes_of_a_voice_the_defaults_miss_make_it_wake_on_new_takes(tmp_p
 
 def test_the_verifier_tells_the_wake_word_from_talk_not_the_owner_from_guests(tmp_path):
     takes = [take(tmp_path / f"t{i}.wav", MISSED_VOICE, s) for i, s in enumerate(TUNE_SPEEDS)]
-    config = write_config(tmp_path, wake={"models": ["alexa"]})
+    config = write_config(tmp_path, wake=DEFAULTS)
     assert guardd("tune", "--config", str(config), "--takes", *map(str, takes), "--write", timeout=120).returncode == 0
     tuned = configmod.load(config)
     threshold_only = WakeDetector(["alexa"], 0.7, 2, thresholds=dict(tuned.wake.thresholds))
@@ -115,6 +126,43 @@ def test_takes_are_recorded_through_alsa_after_each_press_with_simulate(tmp_path
     assert "2 of 2 takes wake" in result.stdout
 
 
+def test_a_take_only_the_second_look_wakes_is_said_to_wake_by_it(tmp_path):
+    voice, speed, gain = Voice("espeak-ng", "en-gb-x-rp+m3"), 0.87, -6  # tests/test_second_look.py's
+    path = tmp_path / "t.wav"
+    x = voice.render("hey jarvis", speed) * 10 ** (gain / 20)
+    pcm = np.round(np.concatenate([np.zeros(8000), x, np.zeros(16000)]) * 32767).astype("<i2")
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1), w.setsampwidth(2), w.setframerate(16000)
+        w.writeframes(pcm.tobytes())
+    config = write_config(tmp_path, wake={"models": ["hey_jarvis"]})  # the defaults: the look is on
+    result = guardd("tune", "--config", str(config), "--takes", str(path), timeout=120)
+    assert result.returncode == 0, result.stderr
+    line = next(l for l in result.stdout.splitlines() if l.strip().startswith("hey_jarvis"))
+    held = re.search(r"(\d+) frame\(s\) in a row at or above 0.7:", line)
+    assert held and int(held.group(1)) < WakeConfig().trigger_frames, line  # the rule alone misses it
+    assert "wakes by the second look (a frame at 0.2 or more that guardd's verifier for hey_jarvis" in line
+
+
+SPEAKER_ONLY = """pcm.!default {
+    type asym
+    playback.pcm "null"
+    hint { show on description "a speaker and no microphone" }
+}
+"""
+
+
+def test_with_no_microphone_tune_says_so_and_blames_no_running_daemon(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".asoundrc").write_text(SPEAKER_ONLY)  # the real ALSA path, with only an output device
+    config = write_config(tmp_path, wake={"models": ["alexa"]})
+    result = guardd("tune", "--config", str(config), "--simulate", "--count", "1", env={"HOME": str(home)},
+                    input="\n", timeout=60)
+    assert result.returncode == 1
+    assert "no microphone: PortAudio sees no input device" in result.stderr and "--takes FILES" in result.stderr
+    assert "systemctl stop guardd" not in result.stderr and "take 1 of 1" not in result.stdout
+
+
 EDITS = {
     "no wake section": ("led:\n  pin: 17\n", "led:\n  pin: 17\nwake:\n  thresholds:\n    alexa: 0.55  # tuned\n"),
     "wake without thresholds": ("wake:\n  models: [alexa]  # mine\n",
@@ -137,7 +185,7 @@ def test_write_edits_the_one_key_and_leaves_the_rest_of_the_file_as_it_was(befor
 
 def test_a_config_it_cannot_edit_is_left_untouched_and_the_line_to_add_is_named(tmp_path):
     config = tmp_path / "guardd.yaml"
-    text = f"state_dir: {tmp_path / 'state'}\nwake: {{models: [alexa]}}\n"
+    text = f"state_dir: {tmp_path / 'state'}\nwake: {{models: [alexa], threshold: 0.7, trigger_frames: 2}}\n"
     config.write_text(text)
     takes = [take(tmp_path / f"t{i}.wav", MISSED_VOICE, s) for i, s in enumerate(TUNE_SPEEDS)]
     result = guardd("tune", "--config", str(config), "--takes", *map(str, takes), "--write", timeout=120)
@@ -178,11 +226,11 @@ def test_the_shipped_negatives_count_wakes_as_the_rule_does_on_every_frame(tmp_p
 
 def test_the_daemons_pipeline_wakes_on_the_owner_with_the_tuned_config(tmp_path):
     takes = [take(tmp_path / f"t{i}.wav", MISSED_VOICE, s) for i, s in enumerate(TUNE_SPEEDS)]
-    config = write_config(tmp_path, wake={"models": ["alexa"]})
+    config = write_config(tmp_path, wake=DEFAULTS)
     assert guardd("tune", "--config", str(config), "--takes", *map(str, takes), "--write", timeout=120).returncode == 0
     new = take(tmp_path / "new.wav", MISSED_VOICE, 0.92, -20)  # the defaults miss this one
     (tmp_path / "plain").mkdir()
-    before = write_config(tmp_path / "plain", wake={"models": ["alexa"]})
+    before = write_config(tmp_path / "plain", wake=DEFAULTS)
     missed = guardd("replay", str(new), "--config", str(before), "--json", timeout=120)
     woke = guardd("replay", str(new), "--config", str(config), "--json", timeout=120)
     assert missed.returncode == 0 and woke.returncode == 0, woke.stderr
@@ -201,7 +249,7 @@ def test_takes_the_model_barely_hears_get_no_threshold_and_the_config_is_left_al
 
 def test_a_lost_verifier_of_your_voice_is_made_anew_by_tuning_again(tmp_path):
     takes = [take(tmp_path / f"t{i}.wav", MISSED_VOICE, s) for i, s in enumerate(TUNE_SPEEDS)]
-    config = write_config(tmp_path, wake={"models": ["alexa"]})
+    config = write_config(tmp_path, wake=DEFAULTS)
     assert guardd("tune", "--config", str(config), "--takes", *map(str, takes), "--write", timeout=120).returncode == 0
     kept = configmod.load(config).state_path / "verifiers" / "alexa.npz"
     kept.unlink()

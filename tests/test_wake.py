@@ -126,7 +126,10 @@ def test_trigger_frames_waits_for_consecutive_frames_above_threshold(manifest):
     x = loudest_positive(manifest)
     one = wakes(x, threshold=0.5, trigger_frames=1)
     two = wakes(x, threshold=0.5, trigger_frames=2)
-    assert round(two[0].t - one[0].t, 2) == 0.08
+    three = wakes(x, threshold=0.5, trigger_frames=3)
+    # One frame waits for the next before it fires (the word may not have ended); a run of two
+    # fires on its second frame, at the same moment; a run of three a frame later.
+    assert round(two[0].t - one[0].t, 2) == 0.0 and round(three[0].t - two[0].t, 2) == 0.08
     assert wakes(x, threshold=0.5, trigger_frames=25) == []
 
 
@@ -190,21 +193,33 @@ def test_the_gate_never_rests_on_a_sound_over_minus_40_dbfs():
 
 def wake_rule(scores: list[dict[str, float]], threshold: float, trigger: int, refractory_s: float) -> list:
     """The wake rule as documented, applied to a score for every frame: a model fires on its
-    `trigger`-th consecutive frame at or above the threshold, the best such model wins, and after a
-    wake no model fires for `refractory_s` while every count starts again from zero."""
+    `trigger`-th consecutive frame at or above the threshold (with `trigger` 1, on the frame
+    after it, with the higher of the two scores); the best such model wins, and after a wake no
+    model fires for `refractory_s` while every count starts again from zero."""
     streak = dict.fromkeys(scores[0], 0)
     quiet_until, found = float("-inf"), []
+    due: dict[str, float] = {}
     for k, frame_scores in enumerate(scores, 1):
         t = round(k * 0.08, 2)
         best = None
         for model, score in frame_scores.items():
             streak[model] = streak[model] + 1 if score >= threshold else 0
-            if streak[model] >= trigger and t >= quiet_until and (best is None or score > best[1]):
-                best = (model, score, t)
+            if t < quiet_until:
+                continue
+            if model in due:
+                heard = max(due[model], score)
+                if best is None or heard > best[1]:
+                    best = (model, heard, t)
+            elif streak[model] >= trigger and trigger > 1:
+                if best is None or score > best[1]:
+                    best = (model, score, t)
+            elif streak[model] >= trigger:
+                due[model] = score
         if best:
             found.append(best)
             quiet_until = t + refractory_s
             streak = dict.fromkeys(streak, 0)
+            due = {}
     return found
 
 

@@ -27,7 +27,7 @@ RECORD_TYPES = (
     "start", "stop", "reload", "wake", "utterance", "discard", "deleted", "request", "refused",
     "announce", "decision", "send", "sent", "unfinished", "fault", "recovered", "mute", "unmute",
     "recovery", "segment", "retention", "rekey", "bench", "peer", "peer_ignored", "transcript",
-    "reply", "peer_audio", "sound_end", "pipeline",
+    "reply", "peer_audio", "sound_end", "pipeline", "timer",
 )
 INT_FIELDS = ("seq", "wall_ms", "mono_us")  # what the writer adds to every record
 STR_FIELDS = ("type", "boot")

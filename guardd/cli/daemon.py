@@ -238,10 +238,10 @@ def satellite_link(config: Config, inbox: Inbox) -> Link | None:
     if esphome.address is None:
         return None
     # Imported here: the link needs the esphome extra (check-config names it when it is missing).
-    from guardd.esphome.device import ANNOUNCE, BASE_FEATURES, Identity, local_mac
+    from guardd.esphome.device import ANNOUNCE, BASE_FEATURES, TIMERS, Identity, local_mac
     from guardd.esphome.link import EsphomeLink
 
-    identity = Identity(esphome.name, local_mac(esphome.name), config.wake.labels, BASE_FEATURES | ANNOUNCE)
+    identity = Identity(esphome.name, local_mac(esphome.name), config.wake.labels, BASE_FEATURES | ANNOUNCE | TIMERS)
     return EsphomeLink(esphome.address[0], esphome.address[1], esphome.encryption_key, identity, esphome.allow,
                        inbox.peer)
 

@@ -190,6 +190,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     if sending:
         print(f"sending:   {sending['id']} to {sending['destination']}")
     print(f"queue:     {len(state.get('queue', []))} waiting")
+    timers = state.get("timers")
+    if timers and (timers["held"] or timers["ringing"]):
+        print_timers(timers)
     wyoming = state.get("wyoming")
     if wyoming:
         print_wyoming(wyoming)
@@ -201,6 +204,15 @@ def cmd_status(args: argparse.Namespace) -> int:
         when = time.strftime("%H:%M:%S", time.localtime(event["wall_ms"] / 1000)) if "wall_ms" in event else "--:--:--"
         print(f"  {when} {event['event']:<10} {fields}")
     return 0
+
+
+def print_timers(timers: dict) -> None:
+    """Home Assistant's timers, as guardd holds them (guardd/timers.py)."""
+    held = "; ".join(f"{t['timer']} {t['left_s']} s left" + ("" if t["active"] else " (paused)")
+                     for t in timers["held"]) or "none running"
+    ringing = (f"RINGING ({len(timers['ringing'])}), {timers['ring_left_s']} s more unless the button "
+               "is pressed; " if timers["ringing"] else "")
+    print(f"timers:    {ringing}{held}")
 
 
 def print_wyoming(wyoming: dict) -> None:

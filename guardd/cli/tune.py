@@ -4,8 +4,8 @@ The owner says the wake word a few times: each take starts with a press of the b
 with --simulate) and lasts TAKE_S, or comes from a file (--takes). For each take guardd shows
 each model's peak score, how many frames in a row held the threshold, and whether the current
 rule would have woken. Then, for the owner's model, the highest threshold (MARGIN under the
-weakest take) at which every take wakes, and what it costs in false accepts an hour on the
-negative speech guardd ships as scores (listen/negatives.py). `--write` puts it into the config
+weakest take) at which every take wakes, and what it costs in false wakes an hour on the
+held-out real speech guardd ships as scores (listen/negatives.py, REAL). `--write` puts it into the config
 as `wake.thresholds.MODEL`, checked like any config, with a comment that says when.
 
 Takes are scored in memory and not kept; nothing is logged and nothing leaves.
@@ -20,6 +20,7 @@ import sys
 import wave
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -35,7 +36,7 @@ from guardd.listen.verifier import SecondLook, Verifier, configured, load_all, p
 TAKE_S = 3.0  # seconds recorded after each press
 MARGIN = 0.02  # the suggestion sits this far under the weakest take's held score
 LOWEST = 0.2  # no lower threshold is suggested: below it ordinary talk wakes the models
-FA_TARGET = 0.5  # false accepts an hour past which a verifier is trained as well
+FA_TARGET = 0.5  # false wakes an hour past which a verifier is trained as well
 RECORD = "arecord -f S16_LE -r 16000 -c 1 -d 3 take1.wav"
 
 
@@ -46,6 +47,7 @@ class Take:
     held: dict[str, float]  # the threshold that trigger_frames in a row still reach
     run: dict[str, int]  # the longest run of frames at or above the model's threshold
     woke: dict[str, bool]
+    by_look: dict[str, bool]  # woke only by the second look (its own rule alone would not)
     scores: dict[str, np.ndarray]
     windows: dict[str, dict[int, np.ndarray]]  # model -> frame -> its window (frames at FLOOR or more)
 
@@ -75,6 +77,10 @@ def record_takes(config: Config, count: int, simulate: bool) -> list[tuple[str, 
     from guardd.sounddevices import import_sounddevice, resolve_device
 
     sd = import_sounddevice()
+    device = resolve_device(sd, config.audio.device, "input")
+    if device is None and not has_input(sd):
+        raise GuarddError("no microphone: PortAudio sees no input device (`guardd devices` lists what it sees; "
+                          "`arecord -l` what ALSA has). Plug one in or set audio.device, or tune with --takes FILES")
     press = _stdin_press if simulate else _button_press(config)
     takes = []
     for i in range(1, count + 1):
@@ -84,13 +90,29 @@ def record_takes(config: Config, count: int, simulate: bool) -> list[tuple[str, 
             break
         try:
             audio = sd.rec(int(TAKE_S * SAMPLE_RATE), samplerate=SAMPLE_RATE, channels=1, dtype="int16",
-                           device=resolve_device(sd, config.audio.device, "input"))
+                           device=device)
             sd.wait()
         except Exception as exc:  # noqa: BLE001 - PortAudio's errors name no fix
-            raise GuarddError(f"cannot record from the microphone ({exc}); if guardd is running it holds "
-                              "the microphone: sudo systemctl stop guardd, tune, then start it again") from None
+            raise GuarddError(f"cannot record from the microphone ({exc}); {_why(str(exc))}") from None
         takes.append((f"take {i}", np.asarray(audio, dtype=np.int16).reshape(-1)))
     return takes
+
+
+def has_input(sd: Any) -> bool:
+    """Does PortAudio see any device that records?"""
+    try:
+        return any(d["max_input_channels"] > 0 for d in sd.query_devices())
+    except sd.PortAudioError:
+        return False
+
+
+def _why(error: str) -> str:
+    """The likely cause of a failed recording: a microphone held by another program (the daemon)
+    is only named when PortAudio says the device is busy."""
+    if any(word in error.lower() for word in ("unavailable", "busy", "-9985")):
+        return ("another program holds it; if guardd is running: sudo systemctl stop guardd, tune, then start "
+                "it again")
+    return "check audio.device (`guardd devices` lists the inputs), or tune with --takes FILES"
 
 
 def _stdin_press() -> bool:
@@ -135,9 +157,9 @@ class Current:
             verifiers = {}
         return cls(config, verifiers, looks)
 
-    def wakes(self, take: "Take", model: str) -> bool:
+    def wakes(self, take: "Take", model: str, look: bool = True) -> bool:
         return take.wakes(model, self.config.wake.threshold_of(model), self.config.wake.trigger_frames,
-                          self.verifiers.get(model), self.looks.get(model))
+                          self.verifiers.get(model), self.looks.get(model) if look else None)
 
 
 def analyse(name: str, audio: np.ndarray, config: Config, current: Current) -> Take:
@@ -150,9 +172,21 @@ def analyse(name: str, audio: np.ndarray, config: Config, current: Current) -> T
         edges = np.flatnonzero(np.diff(above))
         runs[label] = int((edges[1::2] - edges[::2]).max()) if len(edges) else 0
     take = Take(name, {m: float(s.max(initial=0.0)) for m, s in scores.items()},
-                {m: held(s, frames) for m, s in scores.items()}, runs, {}, scores, windows)
+                {m: held(s, frames) for m, s in scores.items()}, runs, {}, {}, scores, windows)
     take.woke.update({m: current.wakes(take, m) for m in scores})
+    take.by_look.update({m: take.woke[m] and not current.wakes(take, m, look=False) for m in scores})
     return take
+
+
+def verdict(take: Take, model: str, current: "Current") -> str:
+    """Whether the take wakes, and by what: the rule's frames, or the second look's one frame."""
+    if not take.woke[model]:
+        return "would NOT wake"
+    if take.by_look[model]:
+        look = current.looks[model]
+        return (f"wakes by the second look (a frame at {look.threshold:g} or more that guardd's verifier for "
+                f"{model} took for the wake word)")
+    return "wakes"
 
 
 def suggest(takes: list[Take], model: str) -> float | None:
@@ -178,7 +212,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
         print(f"{t.name}:")
         for m in labels:
             print(f"  {m:<12} peak {t.peak[m]:.2f}, {t.run[m]} frame(s) in a row at or above "
-                  f"{config.wake.threshold_of(m):g}: {'wakes' if t.woke[m] else 'would NOT wake'}")
+                  f"{config.wake.threshold_of(m):g}: {verdict(t, m, current)}")
     model = args.model or max(labels, key=lambda m: float(np.median([t.peak[m] for t in takes])))
     if model not in labels:
         raise GuarddError(f"--model {model}: not in wake.models ({', '.join(labels)})")
@@ -192,7 +226,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
               "Nothing to change.")
         return 0
     threshold = suggest(takes, model)
-    shipped = negatives.load()
+    shipped = negatives.load(negatives.REAL)
     if threshold is None:
         print(f"no threshold of {LOWEST:g} or more wakes on every take (the weakest holds "
               f"{min(t.held[model] for t in takes):.2f}): say it closer to the microphone, or use another model")
@@ -200,13 +234,14 @@ def cmd_tune(args: argparse.Namespace) -> int:
     print(f"suggested: wake.thresholds.{model}: {threshold:g} (every take wakes; the weakest holds "
           f"{min(t.held[model] for t in takes):.2f} for {frames} frames)")
     look = current.looks.get(model)
-    cost = shipped.per_hour(model, threshold, frames, look=look) if shipped else None
+    cost = shipped.per_hour(model, threshold, frames, half=1, look=look) if shipped else None
     if cost is None:
         print("  its cost in false accepts is not known: guardd ships negative scores for the built-in models only")
     else:
-        now = shipped.per_hour(model, current_threshold, frames, look=look)
-        print(f"  false accepts on {shipped.hours:.1f} h of negative speech ({shipped.real_hours:.1f} h of it "
-              f"real recordings): {cost:.2f} an hour at {threshold:g}, {now:.2f} at {current_threshold:g}"
+        now = shipped.per_hour(model, current_threshold, frames, half=1, look=look)
+        print(f"  false wakes on {shipped.half_hours[1]:.1f} h of real recorded speech, mostly English (held out "
+              f"from every choice guardd made; docs/ears.md): {cost:.2f} an hour at {threshold:g}, {now:.2f} at "
+              f"{current_threshold:g}"
               + (f" (each with the shipped verifier's second look from {look.threshold:g})" if look else ""))
     verifier = None
     if cost is not None and cost > FA_TARGET and shipped is not None and model in shipped.kept:
@@ -231,8 +266,7 @@ def owner_verifier(takes: list[Take], model: str, threshold: float, frames: int,
     cost = shipped.per_hour(model, threshold, frames, verifier, half=1, look=look)
     without = shipped.per_hour(model, threshold, frames, half=1, look=look)
     print(f"  with a verifier of your voice (trained on these takes): {woken} of {len(takes)} takes wake; "
-          f"false accepts {cost:.2f} an hour on the half of the negatives it did not learn from "
-          f"({without:.2f} without it)")
+          f"false wakes {cost:.2f} an hour on the real speech it did not learn from ({without:.2f} without it)")
     if woken < len(takes):
         print("  the verifier is not used: it would turn some of your own takes away")
         return None

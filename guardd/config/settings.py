@@ -32,23 +32,27 @@ def default_state_dir() -> str:
 @dataclass(frozen=True)
 class WakeConfig:
     models: tuple[str, ...] = ("alexa", "hey_jarvis")  # built-in names or paths to .onnx files
-    threshold: float = 0.7  # score 0..1 a frame must reach (docs/performance.md says why 0.7)
+    threshold: float = 0.7  # score 0..1 a frame must reach (docs/ears.md says why 0.7)
     # A model's own threshold, over `threshold` for the models it names (by name, or an .onnx
     # file's name without .onnx).
     thresholds: tuple[tuple[str, float], ...] = ()
     # Models whose wakes the owner's verifier confirms (made by `guardd tune --write`, kept in
     # state_dir/verifiers/MODEL.npz).
     verify: tuple[str, ...] = ()
-    # Built-in models also wake on one frame that the verifier guardd ships for them accepts, from
-    # that verifier's own threshold (0.2) up (listen/verifier.py; docs/ears.md).
+    # Built-in models with a second look guardd ships (hey_jarvis; alexa has none) also wake on
+    # one frame that it accepts, from its own threshold (0.2) up (listen/verifier.py; docs/ears.md).
     shipped_verifiers: bool = True
     trigger_frames: int = 2  # consecutive 80 ms frames at or above the threshold
     refractory_s: float = 2.0  # seconds after a wake during which no model can fire again
     gate_silence: bool = True  # skip the models while only room noise could reach a score
 
-
     def threshold_of(self, label: str) -> float:
-        return dict(self.thresholds).get(label, self.threshold)
+        return self.per_model.get(label, self.threshold)
+
+    @property
+    def per_model(self) -> dict[str, float]:
+        """The models wake.thresholds gives a threshold of their own."""
+        return dict(self.thresholds)
 
     @property
     def builtin(self) -> tuple[str, ...]:

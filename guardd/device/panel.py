@@ -25,8 +25,9 @@ log = logging.getLogger(__name__)
 
 
 class LedState(enum.Enum):
-    """Each state has its own pattern: (on seconds, off seconds); (1, 0) is solid, (0, 1) dark.
-    OFF is dark like IDLE, but says guardd is not listening (stopped, or not yet started)."""
+    """Each state has its own pattern: (on seconds, off seconds); (1, 0) is solid, (0, 1) dark;
+    RINGING's is a rhythm (on, off, on, off). OFF is dark like IDLE, but says guardd is not
+    listening (stopped, or not yet started)."""
 
     OFF = (0.0, 1.0, "off")
     IDLE = (0.0, 1.0, "idle")  # dark: listening for the wake word, nothing kept
@@ -42,23 +43,22 @@ class LedState(enum.Enum):
     SENT = (0.6, 0.15)  # slow long pulses: the destination took it
     FAILED = (0.05, 0.25)  # a stutter: the send failed; nothing is sent again without a new press
     NOT_UNDERSTOOD = (1.0, 0.5)  # one long glow: Home Assistant took it, and had no answer
+    RINGING = (0.1, 0.1, 0.1, 0.7)  # a double flash each second: a timer rings (a press stops it)
 
     @property
-    def on_s(self) -> float:
-        return self.value[0]
-
-    @property
-    def off_s(self) -> float:
-        return self.value[1]
+    def steps(self) -> tuple[float, ...]:
+        """The pattern: seconds lit, dark, lit, dark, ..."""
+        return tuple(v for v in self.value if isinstance(v, float))
 
     @classmethod
     def of(cls, *, blocking_fault: bool, asking: bool, sending: bool, fault: bool, recording: bool,
-           muted: bool, ending: LedState | None = None, paused: bool = False) -> LedState:
+           muted: bool, ending: LedState | None = None, paused: bool = False, ringing: bool = False) -> LedState:
         """The pattern for the daemon's state. Whenever a press can approve, the LED asks: only
         a fault that blocks sending (and so has denied whatever was armed) outranks the blink.
-        How the last request ended (`ending`) shows only over idle, muted or paused. The owner's
-        mute (`muted`) shows over Home Assistant's pause (`paused`): it is the one that needs
-        the long press."""
+        How the last request ended (`ending`) shows only over a timer ringing, idle, muted or
+        paused; a timer ringing shows over idle, muted and paused (a muted guardd still rings:
+        the mute closes the microphone, and the ring is not it). The owner's mute (`muted`)
+        shows over Home Assistant's pause (`paused`): it is the one that needs the long press."""
         if blocking_fault:
             return cls.FAULT
         if asking:
@@ -71,6 +71,8 @@ class LedState(enum.Enum):
             return cls.RECORDING
         if ending is not None:
             return ending
+        if ringing:
+            return cls.RINGING
         return cls.MUTED if muted else cls.PAUSED if paused else cls.IDLE
 
 
@@ -145,7 +147,7 @@ class Panel:
         if state is self.state:
             return
         self.state = state
-        self.blinker.show(state.on_s, state.off_s)
+        self.blinker.show(*state.steps)
         if self._on_show is not None:
             self._on_show(state)
 

@@ -24,6 +24,7 @@ LED_DRAWING = {
     LedState.SENT: "◉ long       sent: the destination took it",
     LedState.FAILED: "◌ stutter    the send failed: nothing is sent again without a new press",
     LedState.NOT_UNDERSTOOD: "◉ one glow   Home Assistant took it and had no answer (not understood)",
+    LedState.RINGING: "⁑ double     a timer is ringing: press the button to stop it",
 }
 
 
@@ -76,7 +77,33 @@ def describe(event: dict[str, Any]) -> str:
     if kind == "pipeline":
         return f"request {event['id']}: {PIPELINE_ENDS.get(event['result'], event['result'])}" + (
             f" ({event['code']})" if event.get("code") else "")
+    if kind == "timer":
+        return describe_timer(event)
     return " ".join(f"{k}={v}" for k, v in event.items() if k != "t")
+
+
+SILENCED_BY = {"press": "the button was pressed", "cancelled": "Home Assistant cancelled it",
+               "running again": "Home Assistant runs it again", "timeout": "nobody pressed"}
+
+
+def describe_timer(event: dict[str, Any]) -> str:
+    """A timer's event (timers.py) in words; never its name, which guardd does not even hold."""
+    what, timer = event.get("what"), f"timer {event.get('timer', '')}"
+    if what == "started":
+        return f"{timer}: started, {event['seconds']} s"
+    if what == "updated":
+        return f"{timer}: {'running' if event.get('active') else 'paused'}, {event['seconds']} s left"
+    if what == "cancelled":
+        return f"{timer}: cancelled"
+    if what == "finished":
+        if not event.get("rings"):
+            return f"{timer}: finished (it rang already)"
+        late = " (by guardd's clock: Home Assistant said nothing)" if event.get("by") == "clock" else ""
+        return f"{timer}: finished{late}: ringing, press the button to stop it"
+    if what == "silenced":
+        why = SILENCED_BY.get(str(event.get("reason")), str(event.get("reason")))
+        return f"the timer's ring stopped after {event.get('rang_ms', 0) / 1000:.1f} s: {why}"
+    return f"a {event.get('kind', 'timer')} frame was refused: {event.get('reason')}"
 
 
 MAX_HOLD_S = 30.0  # a simulated hold longer than this is a typo, not a mute

@@ -27,7 +27,7 @@ from guardd.esphome.inputs import Announce, MuteAsked, ReplyAudio, RunAnswered, 
 from guardd.homeassistant.inputs import PeerFrame, PeerNews, Uploading
 from guardd.homeassistant.said import (
     MEANINGS, Counted, FromAfar, Heard, Hold, Ignored, Meaning, ReplyText, RunFailed, SoundChunk, SoundEnd, SoundStart,
-    Unplayable,
+    TimerChange, Unplayable,
 )
 from guardd.homeassistant.satellite import Satellite as Rules, Told
 from guardd.journal import Recorder
@@ -107,7 +107,9 @@ class Satellite(Rules):
             return ([RunFailed("pipeline-not-started")] if said.error else [Counted("run answered")]), "run answered"
         if isinstance(said, Announce):
             return self._announce(frame, said), "announcement"
-        if isinstance(said, (SatelliteOn, TimerNews)):
+        if isinstance(said, TimerNews):  # (only its name's length: it is never held, logged or said)
+            return [TimerChange(said.event, said.timer_id, said.left_s, said.active, len(said.name))], said.event
+        if isinstance(said, SatelliteOn):
             return [Counted(type(said).__name__)], type(said).__name__
         return [Ignored(type(said).__name__, "not a message guardd acts on")], type(said).__name__
 

@@ -97,6 +97,23 @@ class Ignored:
     reason: str
 
 
+TIMER_KINDS = ("timer-started", "timer-updated", "timer-cancelled", "timer-finished")
+
+
+@dataclass(frozen=True)
+class TimerChange:
+    """What a link said of one of Home Assistant's timers (Wyoming's timer frames, ESPHome's
+    VoiceAssistantTimerEventResponse): `kind` is one of TIMER_KINDS; `seconds` (started,
+    updated) the seconds left when it was said, None when the peer sent no whole number;
+    `active` False while Home Assistant has it paused; `name_chars` the length of its name."""
+
+    kind: str
+    timer_id: str
+    seconds: int | None = None
+    active: bool = True
+    name_chars: int = 0
+
+
 @dataclass(frozen=True)
 class Counted:
     """A frame that needs nothing of the core (counted by the link)."""
@@ -105,6 +122,6 @@ class Counted:
 
 
 Meaning = (Hold | FromAfar | Heard | ReplyText | RunFailed | SoundStart | SoundChunk | SoundEnd | BadAudio
-           | Unplayable | Ignored | Counted)
+           | Unplayable | Ignored | TimerChange | Counted)
 MEANINGS = (Hold, FromAfar, Heard, ReplyText, RunFailed, SoundStart, SoundChunk, SoundEnd, BadAudio, Unplayable,
-            Ignored, Counted)
+            Ignored, TimerChange, Counted)

@@ -21,6 +21,7 @@ anything from the other side.
 - Audio that breaks the rules (sound.py) drops the connection it came on.
 - What the peer can make guardd log is rationed (ration.py). A pushed sound that cannot be
   logged does not play.
+- What it says of its timers (TimerChange) goes to the core, which rings them (guardd/timers.py).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from guardd.homeassistant.playing import Sounds
 from guardd.homeassistant.ration import Ration
 from guardd.homeassistant.said import (
     BadAudio, FromAfar, Heard, Hold, Ignored, Meaning, ReplyText, RunFailed, SoundChunk, SoundEnd, SoundStart,
-    Unplayable,
+    TimerChange, Unplayable,
 )
 from guardd.homeassistant.sound import BadSound
 from guardd.journal import Recorder
@@ -91,12 +92,13 @@ class RunEnd:
 @dataclass(frozen=True)
 class Told:
     """What the core acts on: Home Assistant paused (`hold` "pause") or resumed ("resume") the
-    satellite, from `peer`; runs that ended."""
+    satellite, from `peer`; runs that ended; what it said of its timers (guardd/timers.py rings them)."""
 
     hold: str | None = None
     peer: str = ""
     ended: tuple[RunEnd, ...] = field(default=())
     by: str = ""  # how the hold came (said.Hold.by)
+    timers: tuple[TimerChange, ...] = field(default=())
 
 
 def digest(text: str) -> tuple[str, int]:
@@ -114,6 +116,7 @@ class Satellite:
         self._ration = Ration()
         self._now = 0.0
         self._ended: list[RunEnd] = []
+        self._timers: list[TimerChange] = []
 
     # -- inputs from the core ------------------------------------------------------------------
 
@@ -157,7 +160,8 @@ class Satellite:
 
     def _told(self, hold: str | None = None, peer: str = "", by: str = "") -> Told:
         ended, self._ended = tuple(self._ended), []
-        return Told(hold, peer, ended, by)
+        timers, self._timers = tuple(self._timers), []
+        return Told(hold, peer, ended, by, timers)
 
     # -- news and frames -----------------------------------------------------------------------
 
@@ -182,6 +186,8 @@ class Satellite:
         elif isinstance(said, Unplayable):
             self._ignored(frame, said.what, said.reason)
             self._peer.played(frame.connection, False)
+        elif isinstance(said, TimerChange):
+            self._timers.append(said)  # (the core's Timers bound, check and ration them)
         elif isinstance(said, (Heard, ReplyText, RunFailed)):
             self._answer(frame, said, what)
         elif isinstance(said, BadAudio):

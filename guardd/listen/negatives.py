@@ -1,16 +1,19 @@
-"""What a wake rule costs in false accepts, from negative speech guardd ships as scores, not as
-audio: every frame of hours of talk that scored at least FLOOR on a built-in model, with where it
-was (so runs of frames can be told) and its window. Made by `python -m benchmark.ears
---write-negatives` from the evaluation's negatives (generated household talk and near misses in
-many voices, and real recordings played across rooms); `guardd tune` reads it to say what a
-threshold would cost, and the benchmark to judge a rule.
+"""What a wake rule costs in false wakes, from negative audio guardd ships as scores, not as
+audio: every frame of hours of it that scored at least FLOOR on a built-in model, with where it
+was (so runs of frames can be told) and its window. Two files, read the same way:
 
-Every kept frame belongs to one of four parts, by the file it came from: half 0 is parts 0 and
-1, half 1 parts 2 and 3. A verifier learns from half 0 and is judged on half 1; the benchmark
-chooses on half 0 by training on one of its parts and judging on the other. The near misses are
-split as the evaluation splits their speakers, the generated talk by file, and the real
-recordings by time (the first half of every variant, and the second), so no voice, file or
-recorded sentence is on both sides.
+- REAL (real_negatives.npz): real recorded speech (corpus/realaudio.py) from the sources whose
+  licences let guardd ship data derived from them (LICENSES.md beside this file: CC BY-SA 4.0),
+  made by `python -m benchmark.realears --write-negatives`. Half 0 is of the evaluation's tuning
+  part, half 1 of its held-out part (split by source: no speaker or recording on both sides).
+  `guardd tune` quotes the cost of a threshold on half 1 and trains the owner's verifier on half 0.
+- SHIPPED (negative_scores.npz): generated household talk and near misses in synthetic voices,
+  and real recordings played across rooms, made by `python -m benchmark.ears --write-negatives`;
+  the synthetic evaluation and the choice of the second looks read it. Its near misses are split
+  as that evaluation splits their speakers, the generated talk by file, the real recordings by
+  time, so no voice, file or recorded sentence is on both sides.
+
+Every kept frame belongs to one of four parts: half 0 is parts 0 and 1, half 1 parts 2 and 3.
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ from guardd.listen.scores import REFRACTORY_FRAMES, second_look, wake_frames
 from guardd.listen.verifier import SecondLook, Verifier
 
 FLOOR = 0.15  # frames scoring below this are not kept: no rule worth choosing wakes on them
-SHIPPED = Path(__file__).with_name("negative_scores.npz")
+SHIPPED = Path(__file__).with_name("negative_scores.npz")  # generated talk (the synthetic evaluation)
+REAL = Path(__file__).with_name("real_negatives.npz")  # real recorded speech: what guardd tune quotes
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,12 @@ class Kept:
     def at(self, frame: int) -> int:
         """The index of kept frame `frame` (only kept frames are ever asked for)."""
         return int(np.searchsorted(self.frames, frame))
+
+    def part_of(self, frame: int) -> int:
+        """The part of any frame: its own, or that of the newest kept frame before it (a wake
+        falls on the frame after the one that was heard, which need not be kept; files are
+        apart by a refractory time, so that frame is always of the same file)."""
+        return int(self.parts[max(int(np.searchsorted(self.frames, frame, side="right")) - 1, 0)])
 
 
 @dataclass(frozen=True)
@@ -56,7 +66,7 @@ class Negatives:
         with the refractory time, the owner's `verifier` and a second `look`, as the detector
         has them."""
         kept = self.kept[model]
-        scores = np.zeros(int(kept.frames.max(initial=-1)) + 1, np.float32)
+        scores = np.zeros(int(kept.frames.max(initial=-1)) + 2, np.float32)  # a wake is due a frame later
         scores[kept.frames] = kept.scores
         windows = _Windows(kept)
         accepts = None if verifier is None else (lambda k: verifier.accepts(windows[k]))
@@ -74,7 +84,7 @@ class Negatives:
         kept = self.kept[model]
         chosen = parts if parts is not None else (None if half is None else (2 * half, 2 * half + 1))
         found = self.wakes(model, threshold, frames, verifier, look)
-        return sum(1 for k in found if chosen is None or int(kept.parts[kept.at(k)]) in chosen)
+        return sum(1 for k in found if chosen is None or kept.part_of(k) in chosen)
 
     def per_hour(self, model: str, threshold: float, frames: int, verifier: Verifier | None = None,
                  half: int | None = None, look: SecondLook | None = None) -> float | None:
@@ -96,10 +106,12 @@ class _Windows:
         return self._kept.windows[self._kept.at(frame)]
 
 
-def write(path: Path, traces: list[tuple[bool, np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray]]]) -> None:
+def write(path: Path, traces: list[tuple[bool, np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray]]],
+          sources: tuple[str, ...] = ()) -> None:
     """Keep every frame at or above FLOOR of each file's scores, with its window and part
     (`traces`: real?, each frame's part, scores, windows of the frames at FLOOR or more), files
-    one after another with a refractory time between them (a run never spans two files)."""
+    one after another with a refractory time between them (a run never spans two files);
+    `sources` names what the audio came from (kept as `sources`, for its licence)."""
     offset, frames, real = 0, 0, 0
     half_frames, real_half_frames = [0, 0], [0, 0]
     arrays: dict[str, list[np.ndarray]] = {}
@@ -121,7 +133,8 @@ def write(path: Path, traces: list[tuple[bool, np.ndarray, dict[str, np.ndarray]
     out = {key: np.concatenate(parts) for key, parts in arrays.items()}
     out.update(hours=np.float64(frames * FRAME_S / 3600), real_hours=np.float64(real * FRAME_S / 3600),
                half_hours=np.array(half_frames, np.float64) * FRAME_S / 3600,
-               real_half_hours=np.array(real_half_frames, np.float64) * FRAME_S / 3600)
+               real_half_hours=np.array(real_half_frames, np.float64) * FRAME_S / 3600,
+               sources=np.array(sorted(sources), dtype=str))
     np.savez_compressed(path, **out)
 
 

@@ -45,27 +45,33 @@ def second_look(look: SecondLook, scores: np.ndarray, windows: dict[int, np.ndar
 def wake_frames(scores: np.ndarray, threshold: float, frames: int,
                 accepts: Callable[[int], bool] | None = None,
                 second: Callable[[int], bool] | None = None) -> list[int]:
-    """With `accepts` (a verifier on frame k's window), a run that meets the rule wakes at the
-    first of its frames the verifier accepts; with `second` (a second look), a frame for which
-    second(k) says yes wakes at the first frame after it whose score falls (where the word has
-    ended), as the detector does."""
+    """A run that meets the rule (`frames` in a row at `threshold`; with `accepts`, a verifier on
+    frame k's window, the first such frame it accepts) wakes on its last frame, or with
+    `frames` 1 on the frame after it; a frame for
+    which `second` (a second look) says yes wakes at the first frame after it whose score falls
+    (where the word has ended), as the detector does."""
     found: list[int] = []
     run, quiet_until = 0, -1
     pending: float | None = None  # the score a second look said yes to, while it still rises
+    due = False  # the last frame met the rule
     for k, score in enumerate(scores):
         run = run + 1 if score >= threshold else 0
         if k <= quiet_until:
             continue
-        woke = run >= frames and (accepts is None or accepts(k))
-        if not woke and pending is not None:
+        woke = due
+        if due:
+            pass
+        elif run >= frames and (accepts is None or accepts(k)):
+            woke, due = frames > 1, frames == 1  # (one frame: wait for the next; see WakeDetector)
+        elif pending is not None:
             woke = bool(score < pending)
             pending = max(pending, float(score))
-        elif not woke and second is not None and second(k):
+        elif second is not None and second(k):
             pending = float(score)
         if woke:
             found.append(k)
             quiet_until = k + REFRACTORY_FRAMES - 1
-            run, pending = 0, None
+            run, pending, due = 0, None, False
     return found
 
 

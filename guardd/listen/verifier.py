@@ -6,10 +6,13 @@ model. It changes no score: the wake model's stay stock openWakeWord's. There ar
 - the owner's, trained by `guardd tune` on the owner's takes: a run of the model that meets its
   threshold wakes only when the verifier also takes the window as the owner's (wake.verify);
 - the ones guardd ships for its built-in models (verifiers/MODEL.npz beside this file), trained
-  by `python -m benchmark.ears --write-verifiers` on the tuning half of the ears' evaluation (87
-  voices of three engines): a second way to wake, one frame at or above the verifier's own
-  threshold (lower than the model's) that the verifier takes for the wake word (SecondLook).
-  It only adds wakes: every wake of the model's own rule still happens.
+  by `python -m benchmark.realears --write-verifiers` on the tuning part of the real-audio
+  evaluation (neural and synthetic voices clean, in real noise, babble and rooms, against real
+  speech, near misses and generated talk): a second way to wake, one frame at or above the
+  verifier's own threshold (lower than the model's) that the verifier takes for the wake word
+  (SecondLook). It only adds wakes: every wake of the model's own rule still happens. Only
+  hey_jarvis has one (alexa's never earned its place); wake.shipped_verifiers (on by default)
+  turns it on, and a config that loads alexa simply has no look for alexa.
 
 The owner's accepts a window when its probability is at least ACCEPT; a shipped one from its own
 level, chosen with its threshold.
@@ -102,7 +105,7 @@ def write_shipped(path: Path, look: SecondLook) -> None:
     path.chmod(0o644)
 
 
-LOOKS_FOR = ("alexa", "hey_jarvis")  # the built-in models the ears' evaluation covers
+LOOKS_FOR = ("hey_jarvis",)  # the built-in models with a look (alexa's never earned one: docs/ears.md)
 
 
 def shipped(models: tuple[str, ...]) -> dict[str, SecondLook]:

@@ -98,12 +98,15 @@ class Wake:
 class WakeDetector:
     """Threshold, trigger count and refractory time over the per-frame scores.
 
-    A model fires when `trigger_frames` consecutive frames score at or above its threshold
-    (`thresholds[label]`, else `threshold`) and its owner's verifier, if it has one, accepts;
-    or, with a second look (listen/verifier.py), when one frame at or above the look's threshold
-    that the look's verifier accepts is followed by a frame whose score falls: the look can say
-    yes while the word is still being said, and the wake waits for its end, as the endpointer
-    expects (the wake word's tail is not the request). After a
+    A model fires when `trigger_frames` consecutive frames scored at or above its threshold
+    (`thresholds[label]`, else `threshold`) and its owner's verifier, if it has one, accepted;
+    with `trigger_frames` 1 it fires on the frame after: one frame at 0.5 is often reached while
+    the word is still being said, and the endpointer must not take the word's tail for the
+    request (tests/test_detection.py), while a run of two is the word said, and the 80 ms
+    would only delay the LED. With a
+    second look (listen/verifier.py), it also fires when one frame at or above the look's
+    threshold that the look's verifier accepts is followed by a frame whose score falls: the
+    look can say yes earlier still, and that wake waits for the word's end. After a
     wake, every model is silent for `refractory_s`, and its count of frames above the threshold
     starts again from zero; frames are still fed to the models so their streaming state stays
     aligned with the audio.
@@ -165,6 +168,7 @@ class WakeDetector:
         self._reset_frame = WARMUP_FRAMES
         self._quiet_until = float("-inf")
         self._pending: dict[str, float] = {}  # label -> the score a second look said yes to, rising
+        self._due: dict[str, float] = {}  # label -> the score of a run that met the rule last frame
         self.last_scores: dict[str, float | None] = {}
 
     def _score(self, clf: Classifier, frame: int) -> float:
@@ -217,6 +221,7 @@ class WakeDetector:
             self.skipped_frames += 1
             self._reset_frame = k
             self._pending.clear()
+            self._due.clear()
             for clf in self.classifiers:
                 self.last_scores[clf.label] = 0.0
                 self._run_start[clf.label] = None
@@ -228,12 +233,20 @@ class WakeDetector:
             if t < self._quiet_until:
                 continue
             score = self.last_scores[clf.label]
-            woke = started is not None and k - started + 1 >= self.trigger_frames and self._verified(clf)
-            if not woke and clf.label in self._pending:
+            woke = False
+            if clf.label in self._due:
+                woke = True
+                score = max(self._due[clf.label], score or 0.0)
+            elif started is not None and k - started + 1 >= self.trigger_frames and self._verified(clf):
+                if self.trigger_frames > 1:
+                    woke = True  # a run of frames is the word said, not begun
+                else:
+                    self._due[clf.label] = score  # one frame: the wake is the next frame's
+            elif clf.label in self._pending:
                 assert score is not None  # a model with a second look is scored on every frame
                 woke = score < self._pending[clf.label]
                 score = self._pending[clf.label] = max(self._pending[clf.label], score)
-            elif not woke and self._second_look(clf):
+            elif self._second_look(clf):
                 self._pending[clf.label] = score
             if woke:
                 assert score is not None
@@ -243,6 +256,7 @@ class WakeDetector:
             self._quiet_until = t + self.refractory_s
             self._reset_frame = k
             self._pending.clear()
+            self._due.clear()
             for label, started in self._run_start.items():
                 if started is not None:
                     self._run_start[label] = k + 1  # the run goes on, its count from zero

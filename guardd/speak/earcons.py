@@ -1,8 +1,9 @@
 """guardd's own short sounds, made in code (no sound files): one for a request starting to ask,
-and one for each way it can end. Each is a few notes of a sine with 10 ms fades, so each is
-told apart by its notes: rising for asking and approval, falling for a denial, high for a
-send, low and doubled for a failure, and for a request Home Assistant took but had no answer to
-a fall and a rise that ends where it began (a "hm?").
+one for each way it can end, and a timer's ring. Each is a few notes of a sine with 10 ms
+fades, so each is told apart by its notes: rising for asking and approval, falling for a
+denial, high for a send, low and doubled for a failure, for a request Home Assistant took but
+had no answer to a fall and a rise that ends where it began (a "hm?"), and for a ring four
+short beeps higher than any of them, two pitches in turn, which the core repeats (timers.py).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import numpy as np
 SPEAKER_RATE = 22050  # hertz: espeak-ng's own rate, so speech needs no resampling either
 FADE_S = 0.01
 
-# confirm.messages.outcome_of's names -> the notes, (hertz, seconds); 0 hertz is a rest
+# confirm.messages.outcome_of's names, and "ring" -> the notes, (hertz, seconds); 0 hertz is a rest
 EARCONS: dict[str, tuple[tuple[float, float], ...]] = {
     "asking": ((660.0, 0.12), (880.0, 0.12)),
     "approved": ((523.3, 0.08), (659.3, 0.08), (784.0, 0.12)),
@@ -20,6 +21,7 @@ EARCONS: dict[str, tuple[tuple[float, float], ...]] = {
     "sent": ((784.0, 0.08), (1046.5, 0.16)),
     "failed": ((220.0, 0.12), (0.0, 0.06), (220.0, 0.12)),
     "not_understood": ((587.3, 0.1), (392.0, 0.12), (587.3, 0.16)),
+    "ring": ((1318.5, 0.07), (0.0, 0.04), (1568.0, 0.07), (0.0, 0.04), (1318.5, 0.07), (0.0, 0.04), (1568.0, 0.07)),
 }
 
 

@@ -2,7 +2,7 @@
 text-to-speech makes it. The core adds pieces and ends it; the player's thread takes them, in
 short waits, so that it can stop a sound that is waiting for its next piece at once.
 `waiting_bytes` says how much has come and not yet been taken, so whoever feeds it can bound
-what it holds (wyoming/playing.py)."""
+what it holds (homeassistant/playing.py)."""
 
 from __future__ import annotations
 

@@ -17,9 +17,13 @@ asks (from announce() until its hush(), when it is decided) nothing else plays:
 The announcement has a slot of its own (one request asks at a time), so no number of other
 sounds can crowd it out. Other sounds wait in one line, in order: at most TONES_WAITING tones
 (the same tone twice in a row is one; past that, the oldest goes) and STREAMS_WAITING streamed
-sounds (past that, the newcomer is answered unplayed). `let_go` counts what was not played.
+sounds (past that, the newcomer is answered unplayed). A timer's ring ranks last: one burst
+of it waits at most (in a slot of its own: another while one waits is one), it plays only when
+nothing else waits, it is let go while a request asks (and cut by the announcement like any
+sound), and end_ring() lets go of the burst that waits and cuts the one playing.
+`let_go` counts what was not played.
 
-To add a kind of sound (a timer ringing, say): give Sound what it needs (a `ring` flag, its
+To add a kind of sound (as the timer's ring was): give Sound what it needs (a flag, its
 samples), add a method here that lines it up under the rule above (while a request asks: held
 back or let go), and give it a rank in next(); the player plays whatever next() hands it and
 stops it when cut() says so.
@@ -50,6 +54,7 @@ class Sound:
     said: Announcement | None = None
     samples: np.ndarray | None = None  # audio to play as it is (at SPEAKER_RATE), at the volume
     feed: Feed | None = None  # audio that arrives while it plays
+    ring: bool = False  # a burst of a timer's ring (its `chime` is the tone)
 
     @property
     def streamed(self) -> bool:
@@ -62,6 +67,7 @@ class Lineup:
         self._cond = threading.Condition()
         self._announcement: Sound | None = None  # the armed request's, not yet begun
         self._others: deque[Sound] = deque()  # tones and streamed sounds, in order
+        self._ring: Sound | None = None  # a burst of a timer's ring, waiting
         self._unplayed: deque[str] = deque()  # streamed sounds let go: to answer as played
         self.asking: str | None = None  # the request whose asking window is open
         self._playing: Sound | None = None
@@ -76,6 +82,7 @@ class Lineup:
             self.asking, self._announcement = sound.sound_id, sound  # (one asks at a time)
             while self._others:
                 self._let_go(self._others.popleft())
+            self._end_ring_waiting()
             if self._playing is not None:
                 self._cut = True
             self._cond.notify_all()
@@ -114,6 +121,23 @@ class Lineup:
                 self._others.append(sound)
             self._cond.notify_all()
 
+    def ring(self, sound: Sound) -> None:
+        """A burst of a timer's ring: last in rank, never while a request asks."""
+        with self._cond:
+            if self.asking is not None or self._closed or self._ring is not None:
+                self.let_go += 1
+                return
+            self._ring = sound
+            self._cond.notify_all()
+
+    def end_ring(self) -> None:
+        """The ring was silenced: the burst that waits is let go, the one playing stops."""
+        with self._cond:
+            self._end_ring_waiting()
+            if self._playing is not None and self._playing.ring:
+                self._cut = True
+            self._cond.notify_all()
+
     def close(self) -> None:
         """Nothing more plays: what waits is let go, and the sound playing stops."""
         with self._cond:
@@ -121,8 +145,14 @@ class Lineup:
             self._announcement = None
             while self._others:
                 self._let_go(self._others.popleft())
+            self._end_ring_waiting()
             self._cut = True
             self._cond.notify_all()
+
+    def _end_ring_waiting(self) -> None:
+        if self._ring is not None:
+            self._ring = None
+            self.let_go += 1
 
     def _let_go(self, sound: Sound) -> None:
         self.let_go += 1
@@ -147,6 +177,8 @@ class Lineup:
                     sound, self._announcement = self._announcement, None
                 elif self.asking is None and self._others:
                     sound = self._others.popleft()
+                elif self.asking is None and self._ring is not None:
+                    sound, self._ring = self._ring, None
                 elif wait:
                     self._cond.wait()
                     continue

@@ -2,7 +2,8 @@
 played (stream(): played as its pieces arrive), on the speaker, through sounddevice and
 PortAudio, from a thread of its own. The core's side only lines sounds up (lineup.py: the
 armed request's announcement outranks everything, and while a request asks nothing else plays):
-chime(), announce(), stream() and its Feed's add() and end(), and hush() never block.
+chime(), announce(), stream() and its Feed's add() and end(), ring(), end_ring() and hush()
+never block.
 
 An announcement is the asking tone, the upload's own audio (for `announce.upload: playback`)
 and the spoken sentence, lead then rest, as one sound. Each sound opens the output stream,
@@ -98,6 +99,16 @@ class Player:
         feed = Feed()
         self._lineup.stream(Sound(sound_id, feed=feed))
         return feed
+
+    def ring(self) -> None:
+        """One burst of a timer's ring (the core says when), after everything else that waits."""
+        self._lineup.ring(Sound(None, chime="ring", ring=True))
+        self._inline()
+
+    def end_ring(self) -> None:
+        """The ring was silenced: a burst waiting is let go, one playing stops within a chunk."""
+        self._lineup.end_ring()
+        self._inline()
 
     def hush(self, request_id: str) -> None:
         """The request was decided: its announcement stops, or never starts, and other sounds

@@ -6,7 +6,7 @@ came from. The rules themselves are not here; only the protocol's words are.
 - `run-pipeline`, `detect` and `detection` would start a pipeline from the other side.
 - `transcript`, `synthesize` and `error` answer a run; `audio-start`, `audio-chunk` and
   `audio-stop` are a sound (a reply, or an announcement it pushes).
-- Timers (`timer-*`) are counted by the link and need nothing here.
+- Timers (`timer-*`) become TimerChange, which the core rings (guardd/timers.py).
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from wyoming.snd import Played as PlayedFrame
 
 from guardd.homeassistant.inputs import PeerFrame, PeerNews, Uploading
 from guardd.homeassistant.said import (
-    BadAudio, Counted, FromAfar, Heard, Hold, Meaning, ReplyText, RunFailed, SoundChunk, SoundEnd, SoundStart,
+    TIMER_KINDS, BadAudio, Counted, FromAfar, Heard, Hold, Meaning, ReplyText, RunFailed, SoundChunk, SoundEnd,
+    SoundStart, TimerChange,
 )
 from guardd.homeassistant.satellite import REPLY_WAIT_S, UNANSWERED, Satellite as Rules, Told
 from guardd.journal import Recorder
@@ -62,7 +63,20 @@ def meanings(event: Event) -> list[Meaning]:
         return [BadAudio(f"{kind}: {exc}")]
     if kind == "audio-stop":
         return [SoundEnd("audio-stop")]
+    if kind in TIMER_KINDS:
+        return [timer_change(event)]
     return [Counted(kind)]
+
+
+def timer_change(event: Event) -> TimerChange:
+    """A timer frame (the `wyoming` package's timer.py: `id`, `total_seconds`, `is_active`,
+    `name`) as the core takes it: only the name's length, and a field of the wrong type passed
+    on as missing, for the core to refuse."""
+    data = event.data or {}
+    timer_id, seconds, name = data.get("id"), data.get("total_seconds"), data.get("name")
+    whole = isinstance(seconds, int) and not isinstance(seconds, bool)
+    return TimerChange(event.type, timer_id if isinstance(timer_id, str) else "", seconds if whole else None,
+                       data.get("is_active") is not False, len(name) if isinstance(name, str) else 0)
 
 
 class _PlayedBack:

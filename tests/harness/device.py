@@ -57,9 +57,17 @@ class InstantSpeaker:
         self.chimes: list[str] = []
         self.hushed: list[str] = []
         self.played: list[tuple[str, Any]] = []
+        self.rings: list[float] = []  # when each burst of a timer's ring was asked for
+        self.rings_ended = 0
 
     def chime(self, name: str) -> None:
         self.chimes.append(name)
+
+    def ring(self) -> None:
+        self.rings.append(self._clock())
+
+    def end_ring(self) -> None:
+        self.rings_ended += 1
 
     def announce(self, said: Announcement) -> None:
         self.said.append(said)

@@ -18,7 +18,14 @@ package's own AsyncTcpClient, following what Home Assistant Core 2026.11.0 was s
   `unmute()` (a new connection: `run-satellite`, `describe`, pings) and `toggle_mute()` (on and
   off again before the loop noticed: the pause, then the same connection goes on);
 - with `reconnect`, a satellite connection that drops is made again 3 s later
-  (`on_restart`, _RESTART_SECONDS), and 10 s after a connect that failed (`on_reconnect`).
+  (`on_restart`, _RESTART_SECONDS), and 10 s after a connect that failed (`on_reconnect`);
+- its voice timers (intent/timers.py TimerManager, and assist_satellite.py `_handle_timer`,
+  which sends each change as the `wyoming` package's timer frames): `start_timer` sends
+  `timer-started` (`id` a ULID, `total_seconds`, and `start_seconds` etc. as said; `name` only
+  when one was said) and `timer-finished` when its time is up, unless `cancel_timer`
+  (`timer-cancelled`), `pause_timer`, `unpause_timer` or `add_time` (`timer-updated`, with the
+  seconds left as `total_seconds`) changed it first; an event while the satellite connection
+  is down is dropped, as Home Assistant drops it.
 
 It runs its own event loop on a thread; the test reads what arrived (`events`) and may send
 anything (`send`), hostile frames included (`send_raw`).
@@ -27,6 +34,7 @@ anything (`send`), hostile frames included (`send_raw`).
 from __future__ import annotations
 
 import asyncio
+import random
 import socket
 import threading
 import time
@@ -42,6 +50,7 @@ from wyoming.event import Event
 from wyoming.info import Describe
 from wyoming.ping import Ping
 from wyoming.satellite import PauseSatellite, RunSatellite
+from wyoming.timer import TimerCancelled, TimerFinished, TimerStarted, TimerUpdated
 from wyoming.tts import Synthesize
 
 PING_SEND_DELAY_S = 2.0  # _PING_SEND_DELAY
@@ -58,6 +67,24 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def ulid() -> str:
+    """An id like Home Assistant's timer ids (ulid_util.ulid_now: 26 Crockford base-32 characters)."""
+    return "".join(random.choice("0123456789ABCDEFGHJKMNPQRSTVWXYZ") for _ in range(26))
+
+
+@dataclass
+class Timer:
+    """One of Home Assistant's timers (TimerInfo): seconds left at `updated_at`."""
+
+    seconds: int
+    updated_at: float
+    active: bool = True
+    task: Any = None
+
+    def left(self) -> int:
+        return max(0, self.seconds - int(time.monotonic() - self.updated_at)) if self.active else self.seconds
 
 
 def tone(seconds: float, hz: float = 523.0, rate: int = TTS_RATE) -> np.ndarray:
@@ -111,6 +138,7 @@ class HomeAssistant:
         self._thread.start()
         self._tasks: list[Any] = []
         self._poller: Any = None
+        self.timers: dict[str, Timer] = {}
 
     # -- the connection --------------------------------------------------------------------------
 
@@ -259,6 +287,69 @@ class HomeAssistant:
 
         self._call(write())
 
+    # -- its voice timers (TimerManager and _handle_timer) ----------------------------------------
+
+    def start_timer(self, seconds: int, name: str | None = None) -> str:
+        """"Set a timer for N seconds": timer-started now, timer-finished when it is up."""
+        timer_id = ulid()
+
+        async def start() -> None:
+            timer = self.timers[timer_id] = Timer(seconds, time.monotonic())
+            timer.task = asyncio.ensure_future(self._wait_for_timer(timer_id, seconds))
+            await self._timer_event(TimerStarted(id=timer_id, total_seconds=seconds, name=name,
+                                                 start_seconds=seconds).event())
+
+        self._call(start())
+        return timer_id
+
+    def cancel_timer(self, timer_id: str) -> None:
+        async def cancel() -> None:
+            timer = self.timers.pop(timer_id)
+            timer.task.cancel()
+            await self._timer_event(TimerCancelled(id=timer_id).event())
+
+        self._call(cancel())
+
+    def pause_timer(self, timer_id: str) -> None:
+        async def pause() -> None:
+            timer = self.timers[timer_id]
+            timer.seconds, timer.updated_at, timer.active = timer.left(), time.monotonic(), False
+            timer.task.cancel()
+            await self._timer_event(TimerUpdated(id=timer_id, is_active=False, total_seconds=timer.seconds).event())
+
+        self._call(pause())
+
+    def unpause_timer(self, timer_id: str) -> None:
+        async def unpause() -> None:
+            timer = self.timers[timer_id]
+            timer.updated_at, timer.active = time.monotonic(), True
+            timer.task = asyncio.ensure_future(self._wait_for_timer(timer_id, timer.seconds))
+            await self._timer_event(TimerUpdated(id=timer_id, is_active=True, total_seconds=timer.seconds).event())
+
+        self._call(unpause())
+
+    def add_time(self, timer_id: str, seconds: int) -> None:
+        async def add() -> None:
+            timer = self.timers[timer_id]
+            timer.seconds, timer.updated_at = max(0, timer.left() + seconds), time.monotonic()
+            if timer.active:
+                timer.task.cancel()
+                timer.task = asyncio.ensure_future(self._wait_for_timer(timer_id, timer.seconds))
+            await self._timer_event(TimerUpdated(id=timer_id, is_active=timer.active,
+                                                 total_seconds=timer.seconds).event())
+
+        self._call(add())
+
+    async def _wait_for_timer(self, timer_id: str, seconds: int) -> None:
+        await asyncio.sleep(seconds)
+        if self.timers.pop(timer_id, None) is not None:
+            await self._timer_event(TimerFinished(id=timer_id).event())
+
+    async def _timer_event(self, event: Event) -> None:
+        """As _handle_timer: dropped while the satellite is disconnected."""
+        if self._client is not None and not self.closed:
+            await self._client.write_event(event)
+
     def send_raw(self, data: bytes) -> None:
         """Bytes written as they are (a hostile frame)."""
         async def write() -> None:
@@ -279,7 +370,7 @@ class HomeAssistant:
 
         async def stop() -> None:
             self._closing = True
-            for task in self._tasks:
+            for task in self._tasks + [t.task for t in self.timers.values()]:
                 task.cancel()
             if self._poller is not None:
                 self._poller.cancel()
