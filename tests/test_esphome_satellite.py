@@ -125,6 +125,7 @@ def test_home_assistant_with_the_key_reads_the_satellite_and_its_mute_switch(tmp
         assert info.name == "kitchen" and info.api_encryption_supported and not info.uses_password
         flags = info.voice_assistant_feature_flags
         assert flags & F.VOICE_ASSISTANT and flags & F.API_AUDIO and flags & F.SPEAKER and flags & F.ANNOUNCE
+        assert flags & F.TIMERS
         assert not flags & F.START_CONVERSATION  # a run Home Assistant starts needs a wake and a press
         [switch] = ha.entities
         assert switch.object_id == "mute"
@@ -257,3 +258,23 @@ def test_home_assistants_switch_pauses_and_resumes_but_never_lifts_the_owners_mu
         ha.switch(False)
         d.wait_until(lambda: not d.call({"call": "status"})["muted"], "its pause lifted")
         d.wait_until(lambda: ha.seen.mute_states[-1:] == [False], "the switch showing it")
+
+
+# -- timers ------------------------------------------------------------------------------------
+
+
+def test_a_timer_home_assistant_finishes_rings_until_a_press_and_its_name_is_never_logged(tmp_path):
+    """The same ringing as over Wyoming (guardd/timers.py): Home Assistant's timer events over
+    the encrypted link become the core's timer changes."""
+    from aioesphomeapi import VoiceAssistantTimerEventType as T
+
+    with connected(tmp_path, silent_wav(tmp_path / "silence.wav")) as (d, ha):
+        ha.timer(T.VOICE_ASSISTANT_TIMER_STARTED, "tea", 3, 3, name="the secret tea")
+        d.wait_until(lambda: [r["event"] for r in d.records("timer")] == ["started"], "the timer's start")
+        ha.timer(T.VOICE_ASSISTANT_TIMER_FINISHED, "tea", 3, 0, name="the secret tea")
+        d.wait_until(lambda: "finished" in [r["event"] for r in d.records("timer")], "the timer's finish")
+        d.wait_until(lambda: "ringing" in d.said(), "the LED's ringing pattern")
+        d.stdin("")  # a short press with no request asking silences it
+        d.wait_until(lambda: any(r["event"] == "silenced" for r in d.records("timer")), "the ring silenced")
+        assert not d.records("decision")  # the press approved nothing
+        assert all("secret" not in str(r) for r in d.records("timer"))

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from wyoming.timer import TimerCancelled, TimerFinished
 
-from harness import Inbox
+from harness import Inbox, WyomingFrames
 
 from guardd.auditlog.reading import read_records
 from guardd.config.settings import Config, ConfirmConfig, DestinationConfig, WakeConfig
@@ -93,7 +93,7 @@ class Bench:
         self._stack = contextlib.ExitStack()
         p = self._stack.enter_context(open_pipeline(
             self.config, pin_factory=MockFactory(), clock=lambda: self.now, on_edge=self.edges.append,
-            emit=self._event, speaker=self.speaker))
+            emit=self._event, speaker=self.speaker, peer=WyomingFrames()))
         self.p, self.core, self.auditlog, self.pin = p, p.core, p.auditlog, p.panel.button.pin
         self.speaker.asking = lambda: self.core.broker.armed is not None
         self.timers = 0  # timer ids used so far (fresh in every run)

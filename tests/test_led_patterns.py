@@ -42,7 +42,7 @@ from typing import Any, Iterator
 
 import pytest
 from gpiozero.pins.mock import MockFactory
-from harness import ME, WAIT_S, InstantSpeaker
+from harness import ME, WAIT_S, InstantSpeaker, WyomingFrames
 
 from guardd.listen.microphone import read_wav_frames
 from guardd.config.settings import AfterWakeConfig, Config, ConfirmConfig, DestinationConfig
@@ -71,7 +71,7 @@ class Speaker:
         p = stack.enter_context(open_pipeline(
             config, pin_factory=MockFactory(), clock=lambda: self.t[0], on_edge=self.edges.append,
             emit=lambda e: None, sender=self.sender, speaker=speaker, on_show=self.shown.append,
-            blink_thread=False))  # the test moves the clock through the pattern itself
+            blink_thread=False, peer=WyomingFrames()))  # the test moves the clock through the pattern itself
         speaker.report = p.inputs.append
         self.p, self.core, self.panel = p, p.core, p.panel
         self.led_pin = p.panel.led.pin

@@ -10,7 +10,9 @@
 conftest.py makes the fixtures of them.
 """
 
-from harness.device import ME, T0, TIMEOUT_S, Device, FailingJournal, InstantSpeaker, NoSender, Submitted
+from harness.device import (
+    ME, T0, TIMEOUT_S, Device, FailingJournal, InstantSpeaker, NoSender, Submitted, WyomingFrames,
+)
 from harness.disk import LogDisk, patch_log_disk
 from harness.inbox import REPLY, Arrival, Inbox
 from harness.processes import (
@@ -20,5 +22,5 @@ from harness.processes import (
 __all__ = [
     "ASOUNDRC", "GUARDD", "ME", "REPLY", "ROOT", "T0", "TIMEOUT_S", "WAIT_S", "Arrival", "Daemon", "Device",
     "FailingJournal", "Inbox", "InstantSpeaker", "LogDisk", "NoSender", "Submitted", "alsa_env", "guardd", "patch_log_disk",
-    "wait_for_record", "wait_until", "write_config",
+    "wait_for_record", "wait_until", "write_config", "WyomingFrames",
 ]

@@ -14,7 +14,7 @@ import numpy as np
 from gpiozero.pins.mock import MockFactory
 
 from guardd.auditlog.reading import read_records
-from guardd.config.settings import Config
+from guardd.config.settings import WYOMING, Config
 from guardd.confirm.outbox import Caller, Request
 from guardd.confirm.sender import Sender, SendJob
 from guardd.device.panel import ENDING_S, ButtonEdge, LedState
@@ -111,7 +111,7 @@ class Device:
         self.p = stack.enter_context(open_pipeline(
             config, pin_factory=MockFactory(), clock=lambda: self.clock[0],
             on_edge=lambda e: self.on_edge(e), emit=self.events.append, sender=sender,
-            speaker=self.speaker, on_show=self.leds.append, journal=FailingJournal,
+            speaker=self.speaker, on_show=self.leds.append, journal=FailingJournal, peer=WyomingFrames(),
         ))
         self.core = self.p.core
         self.journal: FailingJournal = self.core.journal  # type: ignore[assignment]
@@ -269,3 +269,44 @@ class FailingJournal:
 
     def records(self) -> Any:
         return self.log.records()
+
+
+class WyomingFrames:
+    """Home Assistant's Wyoming link with no socket: its adapter (guardd/wyoming/satellite.py) on
+    the core's thread, so a test can hand the core Wyoming frames (PeerFrame) as the real link
+    does; what would go back to Home Assistant is kept in `sent`. It never uploads."""
+
+    destination = WYOMING
+    ready = False
+    port = None
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[int, Any]] = []
+        self.dropped: list[tuple[int, str]] = []
+
+    def start(self) -> None:
+        return None
+
+    def stop(self) -> None:
+        return None
+
+    def satellite(self, *, record: Any, stream: Callable[[str], Feed]) -> Any:
+        from guardd.wyoming.satellite import Satellite
+
+        return Satellite(self, record=record, stream=stream)
+
+    def send(self, connection: int, event: Any) -> bool:
+        self.sent.append((connection, event))
+        return True
+
+    def drop(self, connection: int, reason: str) -> None:
+        self.dropped.append((connection, reason))
+
+    def set_muted(self, muted: bool) -> None:
+        return None
+
+    def send_utterance(self, request_id: str, pcm: bytes, sha256: str, within_s: float) -> tuple[int, str]:
+        return 0, "no Home Assistant in this test"
+
+    def status(self) -> dict[str, Any]:
+        return {}

@@ -175,6 +175,15 @@ class EsphomeHomeAssistant:
 
         self._call(go())
 
+    def timer(self, event_type: Any, timer_id: str, total_s: int, left_s: int, name: str = "eggs") -> None:
+        """What Home Assistant's timer manager sends a satellite that claims TIMERS
+        (`send_voice_assistant_timer_event`)."""
+        async def go() -> None:
+            assert self.client is not None
+            self.client.send_voice_assistant_timer_event(event_type, timer_id, name, total_s, left_s, True)
+
+        self._call(go())
+
     def close(self) -> None:
         if not self._thread.is_alive():
             return
