@@ -127,9 +127,12 @@ def link_cpu_s() -> tuple[int, dict[int, int]]:
 
 
 def link_cpu_between(before: tuple[int, dict[int, int]], after: tuple[int, dict[int, int]]) -> float:
-    """CPU seconds of the link's threads (all of them, the ended ones too) between two readings."""
+    """CPU seconds of the link's threads (all of them, the ended ones too) between two readings.
+
+    The kernel rounds each thread's time to ticks apart from the process's, so on a link that
+    used next to nothing the difference can come out a tick or two below zero: that is zero."""
     others = sum(after[1][t] - before[1][t] for t in before[1] if t in after[1])
-    return (after[0] - before[0] - others) / os.sysconf("SC_CLK_TCK")
+    return max(0, after[0] - before[0] - others) / os.sysconf("SC_CLK_TCK")
 
 
 class RunLoop:
