@@ -3,7 +3,9 @@ ALSA's file plugin is the microphone, read from a FIFO fed at a set pace (the fi
 not pace itself: from a plain file it reads as fast as it can and the core drops what it cannot
 keep up with), satellite mode is on with a Home Assistant peer connected that pings
 (benchmark.satellite's), each wake's upload is announced through an ALSA file PCM, and the pins
-are gpiozero's mock ones. Nobody presses, so each request asks until its timeout.
+are gpiozero's mock ones. Nobody presses, so each request asks until its timeout. The venv's
+shared libraries are first dropped from the page cache, as a device's boot finds them
+(uncache_libraries says why).
 
 Reported: the peak RSS (the kernel's high-water mark, read just before SIGTERM, start-up
 included), the RSS at the end split into anonymous pages and pages mapped from files, the
@@ -19,6 +21,7 @@ import os
 import socket
 import subprocess
 import sys
+import sysconfig
 import threading
 import time
 from pathlib import Path
@@ -100,6 +103,36 @@ class Feeder(threading.Thread):
                 os.close(fd)
 
 
+def uncache_libraries(folder: Path | None = None) -> int:
+    """Drop the shared libraries under `folder` (default: this venv's packages) from the page
+    cache, so that the daemon reads them in itself, page fault by page fault, as after a boot;
+    the number of files. Pages some process has mapped stay.
+
+    Why: the peak counts the library pages mapped into the process, and a recent kernel (6.18
+    here; ext4 caches files in large folios since 6.16) maps a cached large folio whole when one
+    of its pages is touched. After setup.sh's pip install, onnxruntime's code sat in the page
+    cache in folios of about 1 MB, and the daemon counted 15.6 MB of it; read in by the daemon
+    itself (small folios), 7.3 MB. The peak was 13 to 17 MB higher for nothing the daemon does,
+    and depended on who read the files first (docs/performance.md, "Memory of the running
+    daemon"). A Pi's kernel (6.12) has no large folios for ext4 files."""
+    count = 0
+    for path in Path(folder or sysconfig.get_paths()["platlib"]).rglob("*.so*"):
+        if not path.is_file():
+            continue
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            count += 1
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+    return count
+
+
 def _status(pid: int) -> dict[str, int]:
     """VmHWM, VmRSS, RssAnon and RssFile of a process, in kB."""
     fields = {}
@@ -151,7 +184,8 @@ def run(tmp: Path, audio: np.ndarray, minutes: float, speed: float,
     write_muted(tmp / "state", False)  # as after the owner's long press
     env = dict(os.environ, HOME=str(home), GPIOZERO_PIN_FACTORY="mock")
     env.pop("NOTIFY_SOCKET", None)
-    say(f"`guardd run` over {minutes:g} min of audio at {speed:g}x, satellite mode on")
+    say(f"`guardd run` over {minutes:g} min of audio at {speed:g}x, satellite mode on, its libraries "
+        f"out of the page cache ({uncache_libraries()} files)")
     stderr = open(tmp / "daemon.stderr", "w")
     proc = subprocess.Popen([sys.executable, "-m", "guardd", "run", "--config", str(config)], env=env,
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr)

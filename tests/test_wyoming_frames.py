@@ -1,10 +1,13 @@
-"""Wyoming frames: what the `wyoming` package writes, guardd reads back exactly; what a hostile
-or broken peer sends is a FrameError naming it, and never makes guardd read past the bounds or
-wait for bytes a header lied about. The frames are the package's own (its event classes and its
-writer), over a real socket pair where it matters."""
+"""Wyoming frames, guardd's own codec against the `wyoming` package (the protocol's reference
+implementation, which guardd does not import at run time): what the package writes, guardd
+reads back exactly; every frame guardd sends is, byte for byte, what the package's own classes
+and writer make of it, and the package reads it back as the same event. What a hostile or
+broken peer sends is a FrameError naming it, and never makes guardd read past the bounds or
+wait for bytes a header lied about. Over a real socket pair where it matters."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import socket
@@ -14,13 +17,22 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
-from wyoming.event import Event, write_event
-from wyoming.info import Describe
-from wyoming.ping import Ping
+from wyoming.event import Event, read_event, write_event
+from wyoming.info import Attribution, Describe, Info, Satellite
+from wyoming.ping import Ping, Pong
 from wyoming.pipeline import PipelineStage, RunPipeline
 from wyoming.satellite import PauseSatellite
+from wyoming.snd import Played
+from wyoming.version import __version__ as package_version
+from wyoming.wake import Detection
 
-from guardd.wyoming.frames import MAX_DATA, MAX_HEADER, MAX_PAYLOAD, FrameError, read_frame, write_frame
+from guardd import __version__
+from guardd.wyoming import frames
+from guardd.wyoming.frames import MAX_DATA, MAX_HEADER, MAX_PAYLOAD, FrameError, encode, read_frame, write_frame
+from guardd.wyoming.info import satellite_info
+from guardd.wyoming.link import PONG
+from guardd.wyoming.satellite import PLAYED
+from guardd.wyoming.upload import CHUNK_SAMPLES, pipeline_frames
 
 
 def framed(*events: Event) -> bytes:
@@ -47,7 +59,7 @@ def test_what_the_package_writes_is_read_back_exactly_over_a_socket():
     def send_all() -> None:
         out = a.makefile("wb")
         for event in EVENTS:
-            write_frame(out, event)
+            write_event(event, out)
         a.shutdown(socket.SHUT_WR)
 
     with a, b:
@@ -58,6 +70,50 @@ def test_what_the_package_writes_is_read_back_exactly_over_a_socket():
         assert read_frame(reader) is None  # closed between frames
         writer.join()
     assert [(e.type, e.data, e.payload) for e in got] == [(e.type, e.data, e.payload) for e in EVENTS]
+
+
+def the_packages(pcm: bytes) -> list[Event]:
+    """An utterance's pipeline run, as the package's own classes make it (what upload.py says it makes)."""
+    step = CHUNK_SAMPLES * 2
+    return [
+        Detection(name=None).event(),
+        RunPipeline(start_stage=PipelineStage.ASR, end_stage=PipelineStage.TTS).event(),
+        AudioStart(rate=16000, width=2, channels=1, timestamp=0).event(),
+        *(AudioChunk(rate=16000, width=2, channels=1, audio=pcm[at : at + step], timestamp=at * 1000 // 32000).event()
+          for at in range(0, len(pcm), step)),
+        AudioStop(timestamp=len(pcm) * 1000 // 32000).event(),
+    ]
+
+
+def test_every_frame_guardd_sends_is_the_packages_own_byte_for_byte_and_reads_back_as_it():
+    pcm = bytes(range(256)) * 41 + b"\x01"  # not a whole number of chunks
+    ours = [*pipeline_frames(pcm, hashlib.sha256(pcm).hexdigest()), satellite_info("kitchen \u00e9", ("alexa", "hey_jarvis")),
+            PONG, PLAYED]
+    info = Info(satellite=Satellite(
+        name="kitchen \u00e9", attribution=Attribution(name="guardd", url=""), installed=True, version=__version__,
+        description="guardd: nothing leaves without a press on the device", area=None, has_vad=True,
+        active_wake_words=["alexa", "hey_jarvis"], max_active_wake_words=2, supports_trigger=False))
+    theirs = [*the_packages(pcm), info.event(), Pong().event(), Played().event()]
+    assert frames.PROTOCOL_VERSION == package_version, "the package the tests use frames as guardd says it does"
+    assert len(ours) == len(theirs)
+    for mine, package in zip(ours, theirs):
+        out = io.BytesIO()
+        write_event(package, out)
+        assert encode(mine) == out.getvalue(), mine.type
+        back = read_event(io.BytesIO(encode(mine)))
+        assert (back.type, back.data, back.payload) == (package.type, package.data, package.payload)
+    stream = io.BytesIO(b"".join(encode(e) for e in ours))
+    assert Detection.from_event(read_event(stream)).name is None
+    assert RunPipeline.from_event(read_event(stream)).start_stage == PipelineStage.ASR
+    assert AudioStart.from_event(read_event(stream)).rate == 16000
+    assert AudioChunk.from_event(read_event(stream)).audio == pcm[: CHUNK_SAMPLES * 2]
+
+
+def test_write_frame_writes_one_whole_frame_and_flushes():
+    a, b = socket.socketpair()
+    with a, b:
+        write_frame(a.makefile("wb"), PLAYED)
+        assert read_event(b.makefile("rb")) == Played().event()
 
 
 def header(**fields) -> bytes:

@@ -9,6 +9,7 @@ output went away (`guardd log | head`), quietly, as a shell reports it for other
 from __future__ import annotations
 
 import argparse
+import importlib
 import importlib.util
 import logging
 import os
@@ -27,13 +28,30 @@ from guardd import __version__  # noqa: E402
 from guardd.cli.common import (  # noqa: E402
     EXIT_BROKEN_PIPE, EXIT_CONFIG, EXIT_FAILURE, EXIT_USAGE, load_config,
 )
-from guardd.cli.log_commands import cmd_export, cmd_log, cmd_verify  # noqa: E402
-from guardd.cli.socket_commands import cmd_mute, cmd_send, cmd_status  # noqa: E402
-from guardd.cli.view_commands import cmd_history, cmd_recordings, cmd_report  # noqa: E402
 from guardd.config import load as configmod  # noqa: E402
 from guardd.config.settings import Config  # noqa: E402
 from guardd.auditlog.format import RECORD_TYPES  # noqa: E402
 from guardd.errors import ConfigError, GuarddError  # noqa: E402
+
+
+def _command(module: str, name: str) -> Callable[[argparse.Namespace], int]:
+    """Command `name` of guardd.cli.`module`, imported only when it runs, as `run` imports the
+    daemon: so the daemon does not hold the other commands' code (about 1 MB; docs/performance.md,
+    "Memory of the running daemon")."""
+
+    def command(args: argparse.Namespace) -> int:
+        run: Callable[[argparse.Namespace], int] = getattr(importlib.import_module(f"guardd.cli.{module}"), name)
+        return run(args)
+
+    command.__name__ = name
+    return command
+
+
+cmd_log, cmd_verify, cmd_export = (_command("log_commands", n) for n in ("cmd_log", "cmd_verify", "cmd_export"))
+cmd_mute, cmd_send, cmd_status = (_command("socket_commands", n) for n in ("cmd_mute", "cmd_send", "cmd_status"))
+cmd_history, cmd_recordings, cmd_report = (
+    _command("view_commands", n) for n in ("cmd_history", "cmd_recordings", "cmd_report"))
+
 
 def cmd_run(args: argparse.Namespace) -> int:
     from guardd.cli.daemon import run

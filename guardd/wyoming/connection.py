@@ -10,7 +10,6 @@ a connection that was replaced or dropped can only touch that connection's state
 
 from __future__ import annotations
 
-import io
 import logging
 import socket
 import threading
@@ -18,20 +17,12 @@ import time
 from collections import deque
 from typing import Callable
 
-from wyoming.event import Event
-
-from guardd.wyoming.frames import write_frame
+from guardd.wyoming.frames import Event, encode
 
 log = logging.getLogger(__name__)
 
 OUT_BYTES = 64 * 1024  # frames waiting to be written to one peer; an upload waits for room
 OUT_SLACK = 16 * 1024  # room beyond OUT_BYTES for metadata (info, pong, played), which never waits
-
-
-def frame_bytes(event: Event) -> bytes:
-    out = io.BytesIO()
-    write_frame(out, event)
-    return out.getvalue()
 
 
 class Connection:
@@ -72,7 +63,7 @@ class Connection:
         """Queue a frame for the peer. With `wait_s` (an upload) wait that long at most for room;
         without, a frame that finds no room within OUT_BYTES + OUT_SLACK means the peer has
         stopped reading: the connection is shut. False when the frame will not be written."""
-        data = frame_bytes(event)
+        data = encode(event)
         audio = len(event.payload or b"") if event.type == "audio-chunk" else 0
         deadline = time.monotonic() + wait_s
         with self._changed:

@@ -1,23 +1,29 @@
-"""Wyoming frames, read and written by the `wyoming` package (the protocol's reference
-implementation), inside the bounds it does not keep.
+"""Wyoming frames: guardd's own reader and writer, byte for byte the framing of the `wyoming`
+package (its event.py, release PROTOCOL_VERSION), inside bounds the package does not keep.
 
-A frame is a JSON header line (`type`, and `data_length` / `payload_length` when extra data or
-a binary payload follow), then that many bytes of JSON data, then the payload. The package's
-`read_event` reads a header line of any length and then trusts the lengths it names. Here the
-stream it reads from takes a header of at most MAX_HEADER bytes, and the header is checked
-before the package reads what it announces: a type that is a short string, data that is an
-object, lengths that are whole numbers within MAX_DATA and MAX_PAYLOAD. Anything else, a
-peer that closes inside a frame, or data that is not a JSON object, is a FrameError that says
-what was wrong; the caller drops the connection. Only what the header allows is ever read.
+The package is not imported at run time: its event module imports asyncio (and with it `ssl`,
+OpenSSL) and `importlib.metadata`, 12 MB in a fresh interpreter and about 3.6 MB of the running
+daemon, whose target is 64 (docs/performance.md, "Memory of the running daemon"). The tests talk
+to guardd with the package's own client and check that every frame guardd writes is the
+package's, byte for byte, and reads back as the same event (tests/test_wyoming_frames.py).
+
+A frame is a JSON header line (`type`, `version`, and `data_length` / `payload_length` when
+extra data or a binary payload follow), then that many bytes of JSON data (an object, merged
+over the header's own `data` if it has one), then the payload. Here a header is at most
+MAX_HEADER bytes and is checked before anything it announces is read: a type that is a short
+string, data that is an object, lengths that are whole numbers within MAX_DATA and MAX_PAYLOAD.
+Anything else, a peer that closes inside a frame, or data that is not a JSON object, is a
+FrameError that says what was wrong; the caller drops the connection. Only what the header
+allows is ever read.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
-from wyoming.event import Event, read_event, write_event
-
+PROTOCOL_VERSION = "1.10.2"  # the package release whose framing this is; sent, never checked by a reader
 MAX_HEADER = 16 * 1024  # bytes of a header line, its newline included
 MAX_DATA = 64 * 1024  # bytes of a frame's extra JSON data
 # Bytes of a frame's binary payload. Home Assistant's audio chunks are 2,048 bytes
@@ -26,6 +32,15 @@ MAX_DATA = 64 * 1024  # bytes of a frame's extra JSON data
 # the memory bound (inbox.py, link.py) is made of.
 MAX_PAYLOAD = 64 * 1024
 MAX_TYPE = 64  # characters of an event type
+
+
+@dataclass(frozen=True)
+class Event:
+    """One Wyoming event, as the package's Event: its type, its JSON data, its binary payload."""
+
+    type: str
+    data: dict[str, Any] = field(default_factory=dict)
+    payload: bytes | None = None
 
 
 class FrameError(Exception):
@@ -43,8 +58,8 @@ def _length(header: dict[str, Any], key: str, limit: int) -> int:
     return value
 
 
-def check_header(line: bytes) -> None:
-    """A header line guardd lets the package act on, or FrameError naming what is wrong."""
+def _header(line: bytes) -> tuple[str, dict[str, Any], int, int]:
+    """(type, data, data_length, payload_length) of a header line, or FrameError naming what is wrong."""
     try:
         header = json.loads(line)
     except (ValueError, UnicodeDecodeError, RecursionError):
@@ -54,51 +69,56 @@ def check_header(line: bytes) -> None:
     kind = header.get("type")
     if not isinstance(kind, str) or not 0 < len(kind) <= MAX_TYPE or not kind.isprintable():
         raise FrameError(f"the header has no event type of 1 to {MAX_TYPE} characters")
-    if not isinstance(header.get("data", {}), dict):
+    data = header.get("data", {})
+    if not isinstance(data, dict):
         raise FrameError("the header's data is not a JSON object")
-    _length(header, "data_length", MAX_DATA)
-    _length(header, "payload_length", MAX_PAYLOAD)
+    return kind, data, _length(header, "data_length", MAX_DATA), _length(header, "payload_length", MAX_PAYLOAD)
 
 
-class _Bounded:
-    """The stream as the package's read_event sees it: a checked header line, then reads of
-    exactly what that header allows."""
-
-    def __init__(self, raw: BinaryIO) -> None:
-        self._raw = raw
-        self.closed_between_frames = False
-
-    def readline(self) -> bytes:
-        line = self._raw.readline(MAX_HEADER)
-        if not line:
-            self.closed_between_frames = True
-            return b""
-        if not line.endswith(b"\n"):
-            if len(line) >= MAX_HEADER:
-                raise FrameError(f"a header line over {MAX_HEADER} bytes")
-            raise FrameError("the peer closed the connection inside a header")
-        check_header(line)
-        return line
-
-    def read(self, n: int) -> bytes:
-        data = self._raw.read(n)
-        if len(data) < n:
+def _exactly(raw: BinaryIO, n: int) -> bytes:
+    data = raw.read(n)
+    while len(data) < n:  # (a raw socket file may return less than asked before the end)
+        more = raw.read(n - len(data))
+        if not more:
             raise FrameError("the peer closed the connection inside a frame")
-        return data
+        data += more
+    return data
 
 
 def read_frame(raw: BinaryIO) -> Event | None:
     """The next frame, or None when the peer closed the connection between frames."""
-    stream = _Bounded(raw)
-    try:
-        event = read_event(stream)  # type: ignore[arg-type]
-    except (TypeError, AttributeError, KeyError, RecursionError):
-        raise FrameError("the frame's data is not a JSON object") from None
-    if event is None and not stream.closed_between_frames:
-        raise FrameError("the frame's data is not a JSON object")  # (the package says only "None")
-    return event
+    line = raw.readline(MAX_HEADER)
+    if not line:
+        return None
+    if not line.endswith(b"\n"):
+        if len(line) >= MAX_HEADER:
+            raise FrameError(f"a header line over {MAX_HEADER} bytes")
+        raise FrameError("the peer closed the connection inside a header")
+    kind, data, data_length, payload_length = _header(line)
+    if data_length:
+        try:
+            extra = json.loads(_exactly(raw, data_length))
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            extra = None
+        if not isinstance(extra, dict):
+            raise FrameError("the frame's data is not a JSON object")
+        data = {**data, **extra}
+    payload = _exactly(raw, payload_length) if payload_length else None
+    return Event(kind, data, payload)
+
+
+def encode(event: Event) -> bytes:
+    """The frame of `event`, as the package's write_event writes it (the same bytes)."""
+    header: dict[str, Any] = {"type": event.type, "version": PROTOCOL_VERSION}
+    data = json.dumps(event.data, ensure_ascii=False).encode() if event.data else b""
+    if data:
+        header["data_length"] = len(data)
+    if event.payload:
+        header["payload_length"] = len(event.payload)
+    return b"".join((json.dumps(header, ensure_ascii=False).encode(), b"\n", data, event.payload or b""))
 
 
 def write_frame(raw: BinaryIO, event: Event) -> None:
-    """One frame, written and flushed by the package."""
-    write_event(event, raw)
+    """One frame, written and flushed."""
+    raw.write(encode(event))
+    raw.flush()

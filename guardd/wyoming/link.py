@@ -44,16 +44,13 @@ import time
 from collections import Counter
 from typing import Any, Callable, Protocol
 
-from wyoming.event import Event
-from wyoming.ping import Pong
-
 from guardd.config.settings import WYOMING
 from guardd.homeassistant.inputs import PeerFrame, PeerNews, Uploading
 from guardd.journal import Recorder
 from guardd.listening import Listener
 from guardd.speak.feed import Feed
 from guardd.wyoming.connection import Connection
-from guardd.wyoming.frames import FrameError, read_frame
+from guardd.wyoming.frames import Event, FrameError, read_frame
 from guardd.wyoming.satellite import Satellite
 from guardd.wyoming.upload import NotApproved, pipeline_frames
 
@@ -75,6 +72,7 @@ PAUSED_ENDS = "Home Assistant paused the satellite: it runs it again on a new co
 SEND_BUFFER = 32 * 1024  # bytes (the kernel doubles it): a second of audio, at most, in flight
 RECEIVE_BUFFER = 64 * 1024  # bytes the kernel holds for a peer before its writes wait
 FRAME_COST = 256  # bytes counted in the inbox for a frame besides its payload and data
+PONG = Event("pong", {"text": None})  # the answer to every ping, as the package's Pong() (the ping's text not copied)
 
 ANSWERED_HERE = frozenset({"describe", "ping"})
 COUNTED_ONLY = frozenset({"pong", "played", "transcribe", "voice-started", "voice-stopped"})
@@ -366,7 +364,7 @@ class WyomingLink:
             conn.push(self._info)
             return False
         if kind == "ping":
-            conn.push(Pong().event())
+            conn.push(PONG)
             return False
         if kind in COUNTED_ONLY:
             return False

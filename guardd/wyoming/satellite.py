@@ -13,10 +13,6 @@ from __future__ import annotations
 
 from typing import Callable, Protocol
 
-from wyoming.audio import AudioChunk, AudioStart
-from wyoming.event import Event
-from wyoming.snd import Played as PlayedFrame
-
 from guardd.homeassistant.inputs import PeerFrame, PeerNews, Uploading
 from guardd.homeassistant.said import (
     TIMER_KINDS, BadAudio, Counted, FromAfar, Heard, Hold, Meaning, ReplyText, RunFailed, SoundChunk, SoundEnd,
@@ -25,10 +21,13 @@ from guardd.homeassistant.said import (
 from guardd.homeassistant.satellite import REPLY_WAIT_S, UNANSWERED, Satellite as Rules, Told
 from guardd.journal import Recorder
 from guardd.speak.feed import Feed
+from guardd.wyoming.frames import Event
 
 __all__ = ["REPLY_WAIT_S", "UNANSWERED", "Peer", "Satellite", "Told", "meanings"]
 
 STARTS_FROM_AFAR = frozenset({"run-pipeline", "detect", "detection"})
+AUDIO_FORMAT = ("rate", "width", "channels")  # what audio-start and audio-chunk must carry (the package's AudioFormat)
+PLAYED = Event("played")  # a sound from the peer finished playing, as the package's snd.Played()
 
 
 class Peer(Protocol):
@@ -52,15 +51,13 @@ def meanings(event: Event) -> list[Meaning]:
         return [ReplyText(str(data.get("text") or ""))]
     if kind == "error":
         return [RunFailed(str(data.get("code") or "error"))]
-    try:
+    if kind in ("audio-start", "audio-chunk"):
+        missing = [key for key in AUDIO_FORMAT if key not in data]
+        if missing:
+            return [BadAudio(f"{kind}: no {', '.join(missing)}")]
         if kind == "audio-start":
-            AudioStart.from_event(event)
-            return [SoundStart(data.get("rate"), data.get("width"), data.get("channels"))]
-        if kind == "audio-chunk":
-            audio = AudioChunk.from_event(event).audio
-            return [SoundChunk(audio, (data.get("rate"), data.get("width"), data.get("channels")))]
-    except (ValueError, TypeError, KeyError) as exc:
-        return [BadAudio(f"{kind}: {exc}")]
+            return [SoundStart(data["rate"], data["width"], data["channels"])]
+        return [SoundChunk(event.payload or b"", (data["rate"], data["width"], data["channels"]))]
     if kind == "audio-stop":
         return [SoundEnd("audio-stop")]
     if kind in TIMER_KINDS:
@@ -86,7 +83,7 @@ class _PlayedBack:
         self._link = link
 
     def played(self, connection: int, whole: bool) -> None:
-        self._link.send(connection, PlayedFrame().event())
+        self._link.send(connection, PLAYED)
 
     def drop(self, connection: int, reason: str) -> None:
         self._link.drop(connection, reason)
