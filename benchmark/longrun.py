@@ -124,6 +124,9 @@ def uncache_libraries(folder: Path | None = None) -> int:
         except OSError:
             continue
         try:
+            # Pages not yet written back (pip's install a minute ago) cannot be dropped: write
+            # them first, or the daemon counts them as pip left them.
+            os.fdatasync(fd)
             os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
             count += 1
         except OSError:
