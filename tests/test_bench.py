@@ -65,7 +65,8 @@ def test_the_benchmark_reports_every_figure_on_a_tiny_input(tmp_path, manifest, 
     assert 0 <= result["satellite_idle_cpu_pct"] < 5
     # `guardd run` over half a minute of speech, satellite mode on: all of it taken, memory read.
     assert result["daemon_audio_s"] == 30.0 and result["daemon_dropped_blocks"] >= 0
-    assert 0 < result["daemon_end_anon_mb"] + result["daemon_end_file_mb"] <= result["daemon_peak_rss_mb"] < 1000
+    # (each figure is rounded to 0.1 MB on its own, so their sum may pass the peak by that much)
+    assert 0 < result["daemon_end_anon_mb"] + result["daemon_end_file_mb"] <= result["daemon_peak_rss_mb"] + 0.1 < 1000
 
 
 def test_peak_memory_is_the_childs_own_not_ours():
