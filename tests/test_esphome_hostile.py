@@ -220,13 +220,18 @@ def test_a_key_holder_that_stops_reading_is_dropped_not_buffered(s):
     raw, noise = authenticated(s.port, s.psk, rcvbuf=4096)  # a window that fills at once
     raw.sendall(sealed(noise, pb.HelloRequest(client_info="x", api_version_major=1)))
     started = time.monotonic()
+    stopped = "40 s passed"
     try:
-        while time.monotonic() - started < 40 and s.link.status()["sessions"]:
+        while time.monotonic() - started < 40:
+            if not s.link.status()["sessions"]:
+                stopped = "guardd dropped the session"
+                break
             raw.sendall(b"".join(sealed(noise, pb.DeviceInfoRequest()) for _ in range(50)))
             time.sleep(0.005)
-    except OSError:
-        pass
-    closed = s.wait_for(lambda i: isinstance(i, PeerNews) and i.what == "closed", "the drop")
+    except OSError as exc:
+        stopped = f"the peer's write failed: {exc!r}"
+    stopped += f" after {time.monotonic() - started:.1f} s"
+    closed = s.wait_for(lambda i: isinstance(i, PeerNews) and i.what == "closed", f"the drop ({stopped})", 20.0)
     # Whichever bound it meets first ends it: what guardd writes piles up unread, or the peer's
     # own sending outruns its ration (on a loaded machine the order varies). Never the idle timer.
     assert closed.reason in ("the peer does not take what guardd writes",
