@@ -35,7 +35,11 @@ def cross_checks(config: Config, node: yaml.Node, problems: Problems) -> None:
             f"names no destination {upload_to!r} (destinations: {names})",
         )
     wyoming_checks(config, node, problems)
+    link_upload_checks(config, node, problems, WYOMING, config.wyoming.listen,
+                       "satellite mode is off", "wyoming.listen and wyoming.allow")
     esphome_checks(config, node, problems, find)
+    link_upload_checks(config, node, problems, ESPHOME, config.esphome.listen,
+                       "the encrypted link is off", "esphome.listen and esphome.encryption_key")
     threshold_checks(config, node, problems)
     if (config.utterance.pre_roll_s >= config.utterance.max_length_s
             and not problems.about("utterance.pre_roll_s", "utterance.max_length_s")):
@@ -63,14 +67,18 @@ def wyoming_checks(config: Config, node: yaml.Node, problems: Problems) -> None:
                      "such as [192.168.1.10] (any other peer is refused)")
     for key in [k for k in ("allow", "advertise") if getattr(wyoming, k) and wyoming.listen is None]:
         problems.warn(find(node, "wyoming", key), f"wyoming.{key}", "does nothing while wyoming.listen is null")
-    if (config.after_wake.upload_to == WYOMING and wyoming.listen is None
-            and not problems.about("after_wake.upload_to", "wyoming")):
+
+
+def link_upload_checks(config: Config, node: yaml.Node, problems: Problems, link: str, listen: object,
+                       off: str, turn_on: str) -> None:
+    """`after_wake.upload_to` and the Home Assistant link `link` (wyoming or esphome) agree:
+    uploads to a link that is off are an error, a link that gets no uploads a warning."""
+    if config.after_wake.upload_to == link and listen is None and not problems.about("after_wake.upload_to", link):
         problems.add(find(node, "after_wake", "upload_to"), "after_wake.upload_to",
-                     "is wyoming, but satellite mode is off; set wyoming.listen and wyoming.allow")
-    elif (wyoming.listen is not None and config.after_wake.upload_to != WYOMING
-            and not problems.about("after_wake.upload_to", "wyoming")):
-        problems.warn(find(node, "wyoming", "listen"), "wyoming.listen",
-                      "Home Assistant gets no audio unless after_wake.upload_to is wyoming")
+                     f"is {link}, but {off}; set {turn_on}")
+    elif listen is not None and config.after_wake.upload_to != link and not problems.about("after_wake.upload_to", link):
+        problems.warn(find(node, link, "listen"), f"{link}.listen",
+                      f"Home Assistant gets no audio unless after_wake.upload_to is {link}")
 
 
 def find(node: yaml.Node, *keys: str) -> yaml.Node | None:

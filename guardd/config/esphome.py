@@ -10,7 +10,7 @@ import yaml
 
 from guardd.config.destinations import read_secret
 from guardd.config.problems import Problems
-from guardd.config.settings import ESPHOME, Config
+from guardd.config.settings import Config
 from guardd.esphome.keys import decode_key
 
 STORE = ("guardd esphome-key | sudo install -m 600 -o guardd /dev/stdin /etc/guardd/esphome.key, "
@@ -71,11 +71,3 @@ def esphome_checks(config: Config, node: yaml.Node, problems: Problems,
         problems.add(find(node, "esphome", "listen"), "esphome.listen",
                      "and wyoming.listen are both set; one link serves Home Assistant at a time: set "
                      "wyoming.listen: null for the encrypted ESPHome link, or esphome.listen: null")
-    if (config.after_wake.upload_to == ESPHOME and esphome.listen is None
-            and not problems.about("after_wake.upload_to", "esphome")):
-        problems.add(find(node, "after_wake", "upload_to"), "after_wake.upload_to",
-                     "is esphome, but the encrypted link is off; set esphome.listen and esphome.encryption_key")
-    elif (esphome.listen is not None and config.after_wake.upload_to != ESPHOME
-            and not problems.about("after_wake.upload_to", "esphome")):
-        problems.warn(find(node, "esphome", "listen"), "esphome.listen",
-                      "Home Assistant gets no audio unless after_wake.upload_to is esphome")
