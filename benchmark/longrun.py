@@ -114,7 +114,8 @@ def uncache_libraries(folder: Path | None = None) -> int:
     cache in folios of about 1 MB, and the daemon counted 15.6 MB of it; read in by the daemon
     itself (small folios), 7.3 MB. The peak was 13 to 17 MB higher for nothing the daemon does,
     and depended on who read the files first (docs/performance.md, "Memory of the running
-    daemon"). A Pi's kernel (6.12) has no large folios for ext4 files."""
+    daemon"). A Pi's kernel (6.12) predates ext4's large folios, so there this should change
+    nothing; that is not measured yet."""
     count = 0
     for path in Path(folder or sysconfig.get_paths()["platlib"]).rglob("*.so*"):
         if not path.is_file():
