@@ -107,6 +107,18 @@ def test_a_run_logs_its_transcript_and_reply_as_hashes_plays_the_reply_and_answe
     assert (ended["id"], ended["result"]) == ("r7", "replied")
 
 
+def test_a_runs_end_is_in_the_log_before_home_assistant_hears_played(rig):
+    """Home Assistant may act on `played` at once; the log has said how the run ended by then."""
+    logged_when_told: list[int] = []
+    send = rig.link.send
+    rig.link.send = lambda connection, event: (logged_when_told.append(len(rig.records("pipeline"))),
+                                               send(connection, event))[1]
+    rig.satellite.take(Uploading("r7", 1), rig.now)
+    rig.frame(Synthesize(text="Done").event(), *audio_frames(tone(0.2)))
+    rig.satellite.on_speaker(Played("r7-reply", rig.now + 0.2, True))
+    assert [e.type for e in rig.link.sent] == ["played"] and logged_when_told == [1]
+
+
 def test_reply_audio_at_another_rate_or_in_stereo_is_played_mono_at_the_speakers_rate(rig):
     rig.satellite.take(Uploading("r7", 1), rig.now)
     stereo = np.repeat(tone(1.0, rate=16000), 2)

@@ -138,15 +138,15 @@ class Satellite:
         return self._told("pause" if hold.on else "resume", getattr(item, "peer", ""), hold.by)
 
     def on_speaker(self, news: Playing | Played) -> Told:
-        """One of the peer's sounds ended: `played` goes back, and a reply ends its run."""
+        """One of the peer's sounds ended: a reply ends its run (logged), then `played` goes back."""
         if not isinstance(news, Played) or news.request_id not in self._playing:
             return Told()
         request_id = self._playing.pop(news.request_id)
-        connection = self.sounds.played(news.request_id)
-        if connection is not None:
-            self._peer.played(connection, news.whole)
         if request_id is not None and self.run is not None and self.run.request_id == request_id:
             self._end("replied", "" if news.whole else "the reply did not play to the end")
+        connection = self.sounds.played(news.request_id)  # logged first, then the peer is told
+        if connection is not None:
+            self._peer.played(connection, news.whole)
         return self._told()
 
     def tick(self, now: float) -> Told:
