@@ -328,8 +328,8 @@ class EsphomeLink:
         except Refused as exc:
             with self._lock:
                 self._pending = [c for c in self._pending if c is not conn]
+            self._refuse(conn.peer, str(exc))  # counted and said before the stranger sees the close
             conn.sock.close()
-            self._refuse(conn.peer, str(exc))
             return
         conn.session = Session(self._identity, lambda: self._muted)
         conn.outbox = Outbox(conn.sock, send, lambda why: self._broken(conn, why))
