@@ -219,6 +219,9 @@ def test_a_key_holder_sending_too_fast_is_dropped(s):
 def test_a_key_holder_that_stops_reading_is_dropped_not_buffered(s):
     raw, noise = authenticated(s.port, s.psk, rcvbuf=4096)  # a window that fills at once
     raw.sendall(sealed(noise, pb.HelloRequest(client_info="x", api_version_major=1)))
+    # guardd lists the session just after its last handshake message leaves: wait for it, or the
+    # loop below could see no session yet and stop before it began
+    s.wait_for(lambda i: isinstance(i, PeerNews) and i.what == "connected", "the session", 10.0)
     started = time.monotonic()
     stopped = "40 s passed"
     try:
