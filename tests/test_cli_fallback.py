@@ -6,7 +6,6 @@ check-config refuses two files, export --dir reads one state."""
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import pytest
 from conftest import files_under, silent_wav, unconfigured
@@ -39,7 +38,7 @@ def test_mute_with_a_typo_in_the_config_still_reaches_the_daemon_and_names_the_p
     warning = result.stderr.splitlines()[0]
     assert warning.startswith(f"guardd: warning: {broken}:")
     assert "wake.treshold: unknown key" in warning
-    assert f"Going on with state_dir and socket as the file gives" in warning
+    assert "Going on with state_dir and socket as the file gives" in warning
     d.wait_until(lambda: d.records("mute"), "the mute record")
     assert d.records("mute")[0]["source"].startswith("socket uid=")
 

@@ -10,7 +10,6 @@ import queue
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 from conftest import silent_wav

@@ -13,7 +13,6 @@ and a second press silences it; a hostile peer's flood of timers grows neither m
 from __future__ import annotations
 
 import contextlib
-import socket
 import time
 from pathlib import Path
 from typing import Iterator

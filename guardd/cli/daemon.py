@@ -33,7 +33,7 @@ from guardd.listen.microphone import WavMicrophone, WavSource
 from guardd.listen.verifier import load_all as load_verifiers
 from guardd.pipeline import open_pipeline, speaker_output
 from guardd.sounddevices import import_sounddevice
-from guardd.speak.player import NEWS, Played, Player, Playing, Said
+from guardd.speak.player import NEWS, Player
 from guardd.speak.voice import ENGINE, INSTALL, Espeak, find_voice
 from guardd.homeassistant.advertise import ESPHOME_SERVICE, Advertiser
 from guardd.homeassistant.inputs import PeerFrame, PeerNews, Uploading
