@@ -28,7 +28,7 @@ import pytest
 from wyoming.pipeline import PipelineStage, RunPipeline
 
 from conftest import silent_wav
-from harness import Daemon, write_config
+from harness import Daemon, heard, write_config
 from harness.home_assistant import Answer, HomeAssistant, audio_frames, free_port, tone
 
 from guardd.speak.earcons import SPEAKER_RATE
@@ -71,10 +71,6 @@ def connected(tmp_path: Path, wav: Path, answer: Answer | None = Answer(), ha_op
 def kept_pcm(tmp_path: Path, record: dict) -> bytes:
     with wave.open(str(tmp_path / "state" / "recordings" / record["file"]), "rb") as w:
         return w.readframes(w.getnframes())
-
-
-def heard(played: Path) -> np.ndarray:
-    return np.fromfile(played, dtype="<i2") if played.exists() else np.zeros(0, dtype="<i2")
 
 
 def contains(haystack: np.ndarray, needle: np.ndarray) -> bool:
@@ -127,9 +123,11 @@ def test_the_kept_utterance_goes_to_home_assistant_only_after_a_press_and_its_re
         [pipeline] = d.records("pipeline")
         assert pipeline["result"] == "replied" and pipeline["id"] == request["id"]
         reply_samples = np.round(tone(0.6).astype(np.float32) * np.float32(VOLUME)).astype(np.int16)
-        assert contains(heard(played), reply_samples)
+        d.wait_until(lambda: contains(heard(played), reply_samples), "the reply in what the speaker played", 10)
         log_text = "".join(p.read_text() for p in (tmp_path / "state" / "log").glob("segment-*"))
         assert answer.transcript not in log_text and answer.text not in log_text
+        # (a frame is counted once its write returns, which may be just after Home Assistant has it)
+        d.wait_until(lambda: d.call({"call": "status"})["wyoming"]["sent"].get("played") == 1, "played counted")
         status = d.call({"call": "status"})["wyoming"]
         assert status["peer"] and status["sent"]["audio-chunk"] == chunks and status["sent"]["played"] == 1
         assert ha.late_pongs == 0 and not ha.closed
@@ -147,10 +145,11 @@ def test_a_reply_streamed_as_it_is_spoken_starts_playing_before_its_end_comes(tm
         d.press()
         assert ha.halfway.wait(30), d.types()
         first = np.round(reply[:1024].astype(np.float32) * np.float32(VOLUME)).astype(np.int16)
-        assert contains(heard(played), first)  # a second of it is still to come, and it already plays
+        d.wait_until(lambda: contains(heard(played), first), "the reply's first chunk at the speaker", 10)
+        assert not ha.finished.is_set()  # a second of it was still to come, and it already played
         d.wait_until(lambda: ha.count("played") == 1, "played", 30)
         whole = np.round(reply.astype(np.float32) * np.float32(VOLUME)).astype(np.int16)
-        assert contains(heard(played), whole)  # and all of it, in order, with nothing lost between chunks
+        d.wait_until(lambda: contains(heard(played), whole), "all of the reply, in order, nothing lost between chunks", 10)
 
 
 def test_a_pipeline_started_from_home_assistant_gets_no_audio(tmp_path):
@@ -290,4 +289,4 @@ def test_a_pipeline_home_assistant_ends_with_an_error_is_heard_and_seen_as_not_u
                              "(stt-no-text-recognized)" in d.said(), "the ending told in the request's terms")
         tone_samples = render("not_understood", VOLUME)
         d.wait_until(lambda: contains(heard(played), tone_samples), "the not-understood tone", 10)
-        assert d.records("sent")[0]["delivered"] == 1  # it did reach Home Assistant
+        assert d.wait_for_record("sent")["delivered"] == 1  # it did reach Home Assistant

@@ -34,7 +34,7 @@ def test_home_assistants_polls_never_take_the_link_down_and_an_idle_link_logs_ne
         assert len(d.records()) <= 6  # start, peer connected, unmute..., polls: nothing per poll
         wyoming = d.call({"call": "status"})["wyoming"]
         assert wyoming["running"] and wyoming["connected_s"] >= 30 and wyoming["polls"] >= 15
-        assert wyoming["last_poll_s"] < 3 and wyoming["connections"] == 1
+        assert wyoming["last_poll_s"] < 3 and wyoming["connections"] <= 2  # the satellite's, and a poll's in flight
 
 
 @needs_voice

@@ -131,6 +131,7 @@ class HomeAssistant:
         self.muted = False
         self.late_pongs = 0  # pings not answered within PING_TIMEOUT_S: Home Assistant would reconnect
         self.halfway = threading.Event()  # set when half of a reply's frames are written
+        self.finished = threading.Event()  # set when all of them are
         self._client: AsyncTcpClient | None = None
         self._closing = False
         self._loop = asyncio.new_event_loop()
@@ -238,6 +239,7 @@ class HomeAssistant:
                 await asyncio.sleep(answer.pace_s)
             if i == len(frames) // 2:
                 self.halfway.set()  # half the reply is out
+        self.finished.set()
 
     async def _pings(self, client: AsyncTcpClient) -> None:
         """A ping 2 s after each pong; no frame at all within 5 s and the link is given up."""

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import IO, Any, Callable, Sequence
 
+import numpy as np
 import yaml
 
 from guardd.auditlog.reading import read_records
@@ -125,6 +126,17 @@ def alsa_env(directory: Path, wav: Path, played: Path | None = None, vanishes_af
     return {"HOME": str(home)}
 
 
+def heard(played: Path, at_least: int = 0, timeout_s: float = 10.0) -> np.ndarray:
+    """The samples the output has appended to `played` so far. ALSA's file plugin hands them to
+    `cat` through a pipe it never waits on, so the last of a sound can reach the file a moment
+    after the player (or the process) is done with it: with `at_least`, wait up to `timeout_s`
+    for that many samples before reading."""
+    deadline = time.monotonic() + timeout_s
+    while at_least and (not played.exists() or played.stat().st_size < 2 * at_least) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return np.fromfile(played, dtype="<i2") if played.exists() else np.zeros(0, dtype="<i2")
+
+
 
 
 class Daemon:
@@ -183,7 +195,9 @@ class Daemon:
             return len(found) >= count
 
         self.wait_until(begun, f"announcement #{count} to begin", timeout_s)
-        time.sleep(float(found[count - 1]) + 0.2)
+        # (the line is written as it begins; the player thread says when the first part is out,
+        # which on a loaded machine can come a little after the time the line gives)
+        time.sleep(float(found[count - 1]) + 0.5)
 
     def records(self, type_: str | None = None) -> list[dict[str, Any]]:
         if not self.log_dir.is_dir():
