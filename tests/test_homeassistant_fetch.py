@@ -125,11 +125,13 @@ def test_a_redirect_is_not_followed_and_an_error_is_unplayable():
     assert isinstance(missing, Unplayable) and "404" in missing.reason
 
 
-def test_a_sound_over_its_bound_or_stalling_is_bad_audio_after_its_start(monkeypatch):
-    monkeypatch.setattr(fetchmod, "MAX_BYTES", 5000)  # (the first half, 4,022 bytes, comes alone)
+@pytest.mark.parametrize("bound", [5000, 3000])  # past the bound in the second half, or in the first read
+def test_a_sound_over_its_bound_or_stalling_is_bad_audio_after_its_start(monkeypatch, bound):
+    monkeypatch.setattr(fetchmod, "MAX_BYTES", bound)  # (the first half is 4,022 bytes; both may come in one read)
     monkeypatch.setattr(fetchmod, "READ_S", 0.5)
     with server({"/big.wav": (200, {}, wav(SOUND), 0.0), "/slow.wav": (200, {}, wav(SOUND[:500]), 2.0)}) as port:
         big = fetched(f"http://127.0.0.1:{port}/big.wav")
         slow = fetched(f"http://127.0.0.1:{port}/slow.wav")
-    assert isinstance(big[0], SoundStart) and isinstance(big[-1], BadAudio) and "over 5000 bytes" in big[-1].reason
+    assert isinstance(big[0], SoundStart) and isinstance(big[-1], BadAudio) and f"over {bound} bytes" in big[-1].reason
+    assert sum(len(m.audio) for m in big if isinstance(m, SoundChunk)) <= bound - 44  # no sample past the bound
     assert isinstance(slow[0], SoundStart) and isinstance(slow[-1], BadAudio) and "timed out" in slow[-1].reason

@@ -202,13 +202,14 @@ class Fetch:
             data = answer.read1(PIECE)
             if not data:
                 break
+            room = MAX_BYTES - self.received  # what is within the bound is handed on, however the bytes were cut
             self.received += len(data)
-            if self.received > MAX_BYTES:
-                raise NotFetched(f"a sound of over {MAX_BYTES} bytes")
-            for meaning in reader.feed(data):
+            for meaning in reader.feed(data[:room]):
                 self.started = self.started or isinstance(meaning, SoundStart)
                 if not self._offer(meaning):
                     return
+            if self.received > MAX_BYTES:
+                raise NotFetched(f"a sound of over {MAX_BYTES} bytes")
         if self._stopped.is_set():
             return
         if not self.started:
