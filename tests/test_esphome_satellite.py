@@ -25,6 +25,7 @@ from typing import Iterator
 
 import numpy as np
 import pytest
+import soundfile
 from aioesphomeapi import VoiceAssistantFeature as F
 
 from conftest import silent_wav
@@ -222,6 +223,25 @@ def test_an_announcement_is_fetched_from_home_assistants_own_address_played_and_
         d.wait_until(lambda: contains(heard(played), at_volume(sound[:2048])), "the announcement played")
 
 
+def test_an_mp3_announcement_as_home_assistant_makes_it_before_its_first_run_is_decoded_and_played(tmp_path):
+    """Until a voice run has asked it for WAV, Home Assistant's text-to-speech for an
+    announcement is MP3 (seen with Home Assistant 2026.11: scripts/ha_check_esphome.py)."""
+    played = tmp_path / "played.raw"
+    rate = 24000
+    sound = (np.sin(2 * np.pi * 440.0 * np.arange(rate) / rate) * 12000).astype("<i2")
+    mp3 = io.BytesIO()
+    soundfile.write(mp3, sound, rate, format="MP3")
+    with connected(tmp_path, silent_wav(tmp_path / "silence.wav"), played=played) as (d, ha):
+        with serving({"/api/tts_proxy/abc.mp3": mp3.getvalue()}) as (port, asked):
+            assert ha.announce(f"http://homeassistant.local:{port}/api/tts_proxy/abc.mp3") is True
+        [pushed] = d.records("peer_audio")
+        [ended] = d.records("sound_end")
+        assert ended["sound"] == pushed["sound"] and ended["audio_ms"] == 1000 and not d.records("peer_ignored")
+        d.wait_until(lambda: len(heard(played)) >= SPEAKER_RATE - 1, "the announcement played")
+        out = heard(played).astype(np.float64)[-SPEAKER_RATE:]  # a second of it, at the speaker's rate
+        assert abs(np.argmax(np.abs(np.fft.rfft(out))) * SPEAKER_RATE / len(out) - 440.0) < 5  # the tone it carried
+
+
 def test_an_announcement_guardd_does_not_play_is_answered_at_once_and_logged(tmp_path):
     with connected(tmp_path, silent_wav(tmp_path / "silence.wav")) as (d, ha):
         with serving({"/a.mp3": b"ID3\x03\x00\x00\x00" + b"\xff\xfb" * 500}) as (port, asked):
@@ -230,7 +250,7 @@ def test_an_announcement_guardd_does_not_play_is_answered_at_once_and_logged(tmp
             assert ha.announce(f"http://127.0.0.1:{port}/missing.wav") is False
             assert asked == ["/a.mp3", "/missing.wav"]
         reasons = [r["reason"] for r in d.records("peer_ignored")]
-        assert "not a WAV file" in reasons[0] and "http" in reasons[1] and "404" in reasons[2]
+        assert "not a sound guardd can decode" in reasons[0] and "http" in reasons[1] and "404" in reasons[2]
         assert not d.records("peer_audio")
 
 

@@ -1,12 +1,14 @@
 """What guardd fetches when Home Assistant names a sound by URL (homeassistant/fetch.py): only
-http, only from the peer's own address, only WAV of 16-bit samples, read as it comes however its
-bytes are cut; and a real HTTP server on loopback for the bounds (a redirect, a size, a stall)."""
+http, only from the peer's own address; WAV of 16-bit samples read as it comes however its bytes
+are cut, or MP3, FLAC and Ogg decoded by the real libsndfile; and a real HTTP server on loopback
+for the bounds (a redirect, a size, a stall)."""
 
 from __future__ import annotations
 
 import contextlib
 import http.server
 import io
+import sys
 import threading
 import time
 import wave
@@ -14,6 +16,7 @@ from typing import Iterator
 
 import numpy as np
 import pytest
+import soundfile  # (guardd[esphome], which the test extra installs)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -135,3 +138,72 @@ def test_a_sound_over_its_bound_or_stalling_is_bad_audio_after_its_start(monkeyp
     assert isinstance(big[0], SoundStart) and isinstance(big[-1], BadAudio) and f"over {bound} bytes" in big[-1].reason
     assert sum(len(m.audio) for m in big if isinstance(m, SoundChunk)) <= bound - 44  # no sample past the bound
     assert isinstance(slow[0], SoundStart) and isinstance(slow[-1], BadAudio) and "timed out" in slow[-1].reason
+
+
+# -- compressed sounds: Home Assistant's text-to-speech is MP3 until a voice run asks it for WAV ---
+
+def encoded(samples: np.ndarray, rate: int, format_: str, subtype: str | None = None) -> bytes:
+    out = io.BytesIO()
+    soundfile.write(out, samples, rate, format=format_, subtype=subtype)
+    return out.getvalue()
+
+
+def pcm_of(got: list) -> np.ndarray:
+    return np.frombuffer(b"".join(m.audio for m in got if isinstance(m, SoundChunk)), dtype="<i2")
+
+
+def test_a_flac_sound_is_decoded_whole_and_exact():
+    stereo = np.stack([SOUND, SOUND[::-1]], axis=1)
+    with server({"/a.flac": (200, {}, encoded(stereo, 22050, "FLAC"), 0.0)}) as port:
+        got = fetched(f"http://127.0.0.1:{port}/a.flac")
+    assert got[0] == SoundStart(22050, 2, 2) and isinstance(got[-1], SoundEnd)
+    assert np.array_equal(pcm_of(got), stereo.reshape(-1))  # interleaved, every frame, in order
+
+
+@pytest.mark.parametrize("format_, subtype", [("MP3", "MPEG_LAYER_III"), ("OGG", "VORBIS")])
+def test_an_mp3_or_ogg_sound_is_decoded_to_the_tone_it_carries(format_, subtype):
+    rate = 24000
+    t = np.arange(rate * 2) / rate
+    tone = (np.sin(2 * np.pi * 440.0 * t) * 12000).astype("<i2")
+    with server({"/a": (200, {}, encoded(tone, rate, format_, subtype), 0.0)}) as port:
+        got = fetched(f"http://127.0.0.1:{port}/a")
+    assert got[0] == SoundStart(rate, 2, 1) and isinstance(got[-1], SoundEnd)
+    pcm = pcm_of(got).astype(np.float64)
+    assert abs(len(pcm) - len(tone)) < rate * 0.1  # two seconds (give or take the codec's padding)
+    spectrum = np.abs(np.fft.rfft(pcm))
+    assert abs(np.argmax(spectrum) * rate / len(pcm) - 440.0) < 5  # and the 440 Hz it was made of
+    assert 0.5 < np.sqrt(np.mean(pcm ** 2)) / np.sqrt(np.mean(tone.astype(np.float64) ** 2)) < 1.5
+
+
+def test_what_cannot_be_decoded_or_is_too_big_or_too_wide_is_unplayable_before_a_sample(monkeypatch):
+    monkeypatch.setattr(fetchmod, "COMPRESSED_BYTES", 4000)
+    wide = np.stack([SOUND] * 3, axis=1)
+    routes = {"/noise.mp3": (200, {}, b"ID3\x03\x00\x00\x00" + bytes(range(256)) * 8, 0.0),
+              "/big.flac": (200, {}, encoded(np.random.default_rng(1).integers(-9000, 9000, 16000).astype("<i2"),
+                                             16000, "FLAC"), 0.0),
+              "/wide.flac": (200, {}, encoded(wide[:800], 16000, "FLAC"), 0.0),
+              "/tiny": (200, {}, b"ID", 0.0)}
+    with server(routes) as port:
+        [noise], [big], [wide_], [tiny] = (fetched(f"http://127.0.0.1:{port}{path}") for path in routes)
+    assert isinstance(noise, Unplayable) and "not a sound guardd can decode" in noise.reason
+    assert isinstance(big, Unplayable) and "over 4000 bytes" in big.reason  # held whole: refused whole
+    assert isinstance(wide_, Unplayable) and "3 channels" in wide_.reason  # before a block of them is made
+    assert isinstance(tiny, Unplayable) and "only 2 bytes" in tiny.reason
+
+
+def test_a_small_file_that_decodes_to_a_long_sound_is_cut_at_the_bound_as_bad_audio():
+    hours = encoded(np.zeros(int(fetchmod.MAX_S * 8000) + 8000, "<i2"), 8000, "FLAC")  # silence packs tight
+    with server({"/long.flac": (200, {}, hours, 0.0)}) as port:
+        got = fetched(f"http://127.0.0.1:{port}/long.flac")
+    assert len(hours) < fetchmod.COMPRESSED_BYTES and got[0] == SoundStart(8000, 2, 1)
+    assert isinstance(got[-1], BadAudio) and f"over {fetchmod.MAX_S:g} s" in got[-1].reason
+    assert len(pcm_of(got)) <= fetchmod.MAX_S * 8000  # not a frame past it was handed on
+
+
+def test_without_soundfile_a_compressed_sound_is_unplayable_and_says_what_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "soundfile", None)  # (an import of it fails)
+    with server({"/a.flac": (200, {}, encoded(SOUND, 16000, "FLAC"), 0.0), "/a.wav": (200, {}, wav(SOUND), 0.0)}) as port:
+        [refused] = fetched(f"http://127.0.0.1:{port}/a.flac")
+        played = fetched(f"http://127.0.0.1:{port}/a.wav")
+    assert isinstance(refused, Unplayable) and "pip install 'guardd[esphome]'" in refused.reason
+    assert isinstance(played[-1], SoundEnd)  # a WAV needs nothing more

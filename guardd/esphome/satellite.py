@@ -13,9 +13,9 @@ rules themselves are not here; only the API's words are. Read from what Home Ass
 - `intent-end` with `continue_conversation` would have the device listen again: refused, as any
   run Home Assistant would start itself (a follow-up needs a new wake word and a new press);
 - an announcement (a URL on Home Assistant) is fetched from the peer's own address, one at a time
-  (homeassistant/fetch.py), and played; its end answered as a reply's is. Its preannounce sound is
-  not fetched (Home Assistant sends it as MP3 to a satellite that has no media player, and guardd
-  plays WAV only). A conversation to start after it is refused.
+  (homeassistant/fetch.py: WAV as it comes, MP3, FLAC or Ogg decoded), and played; its end
+  answered as a reply's is. Its preannounce chime is not fetched (one sound per announcement).
+  A conversation to start after it is refused.
 - timers are counted by the link and need nothing here.
 """
 

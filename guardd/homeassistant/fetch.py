@@ -9,22 +9,26 @@ What guardd will fetch, and nothing else:
   only the port and the path, and its host goes as the Host header);
 - no proxy (http.client, which reads no proxy settings), no redirect (a 3xx is refused);
 - a WAV file of 16-bit PCM (what sound.py plays: 8 to 48 kHz, mono or stereo), at most
-  MAX_BYTES, every read within READ_S and the whole within FETCH_S;
-- anything else (MP3, FLAC, ...) is Unplayable, said before a sample plays.
+  MAX_BYTES, handed on as it comes; or a compressed sound (MP3, FLAC, Ogg: Home Assistant makes
+  its text-to-speech MP3 until a voice run has asked it for WAV), at most COMPRESSED_BYTES, read
+  whole and then decoded by soundfile (libsndfile, in guardd[esphome]) block by block, on this
+  thread; every read within READ_S and the whole within FETCH_S;
+- anything else is Unplayable, said before a sample plays.
 """
 
 from __future__ import annotations
 
+import io
 import ipaddress
 import logging
 import struct
 import threading
 import time
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 from urllib.parse import urlsplit
 
 from guardd.homeassistant.said import BadAudio, Meaning, SoundChunk, SoundEnd, SoundStart, Unplayable
-from guardd.homeassistant.sound import MAX_S
+from guardd.homeassistant.sound import MAX_S, BadSound, checked_format
 
 if TYPE_CHECKING:
     import http.client
@@ -34,7 +38,8 @@ log = logging.getLogger(__name__)
 READ_S = 10.0  # one read of the answer
 FETCH_S = MAX_S + 30.0  # the whole answer: a text-to-speech that streams speaks about as fast as it plays
 MAX_BYTES = int(MAX_S * 48000) * 2 * 2 + 4096  # the longest sound guardd plays, at its widest format
-PIECE = 8192  # bytes handed on at a time
+COMPRESSED_BYTES = 1 << 20  # a compressed sound is held whole to be decoded: a minute of MP3 at 128 kbit/s
+PIECE = 8192  # bytes handed on at a time (a compressed sound's decoded blocks: frames)
 WAV_FORMATS = (1, 0xFFFE)  # PCM, and WAVE_FORMAT_EXTENSIBLE (its subformat is checked too)
 PCM_GUID_TAIL = b"\x00\x00\x00\x00\x10\x00\x80\x00\x00\xaa\x00\x38\x9b\x71"
 
@@ -96,7 +101,7 @@ class WavReader:
         if len(buf) < 12:
             return None
         if buf[:4] != b"RIFF" or buf[8:12] != b"WAVE":
-            raise NotFetched(f"not a WAV file (it begins {bytes(buf[:4])!r}); guardd plays only WAV")
+            raise NotFetched(f"not a WAV file (it begins {bytes(buf[:4])!r})")
         at, fmt = 12, None
         while True:
             if len(buf) < at + 8:
@@ -128,6 +133,41 @@ class WavReader:
             raise NotFetched(f"a WAV file of {bits}-bit samples; guardd plays 16-bit")
         self._frame = 2 * max(channels, 1)
         return SoundStart(rate, 2, channels)
+
+
+class CompressedReader:
+    """A sound that is not WAV, held whole (decoders need to seek), then decoded block by block
+    as 16-bit samples: `finish` yields its start and its pieces, so each can wait its turn."""
+
+    def __init__(self) -> None:
+        self._data = bytearray()
+
+    def feed(self, data: bytes) -> list[Meaning]:
+        self._data += data
+        return []
+
+    def finish(self) -> Iterator[Meaning]:
+        try:
+            import soundfile
+        except (ImportError, OSError) as exc:  # (OSError: its libsndfile did not load)
+            raise NotFetched(f"a sound that is not WAV, and soundfile, which decodes MP3, FLAC and Ogg, "
+                             f"is not installed ({exc}): pip install 'guardd[esphome]'") from None
+        try:
+            with soundfile.SoundFile(io.BytesIO(bytes(self._data))) as sound:
+                self._data = bytearray()
+                try:  # before a block is decoded: a block is PIECE frames of every channel
+                    rate, width, channels = checked_format(sound.samplerate, 2, sound.channels)
+                except BadSound as exc:
+                    raise NotFetched(f"{sound.format} {exc}") from None
+                yield SoundStart(rate, width, channels)
+                frames, most = 0, int(MAX_S * rate)  # (a megabyte of FLAC can hold hours of silence)
+                while len(block := sound.read(PIECE, dtype="int16")):
+                    frames += len(block)
+                    if frames > most:
+                        raise NotFetched(f"a sound of over {MAX_S:g} s")
+                    yield SoundChunk(block.astype("<i2", copy=False).tobytes())
+        except (soundfile.LibsndfileError, RuntimeError, ValueError) as exc:
+            raise NotFetched(f"not WAV, and not a sound guardd can decode (MP3, FLAC, Ogg): {exc}") from None
 
 
 class Fetch:
@@ -189,29 +229,50 @@ class Fetch:
             self._conn = conn
         conn.putrequest("GET", path, skip_host=True, skip_accept_encoding=True)
         conn.putheader("Host", host)
-        conn.putheader("Accept", "audio/wav, audio/x-wav")
+        conn.putheader("Accept", "audio/wav, audio/x-wav, audio/mpeg, audio/flac, audio/ogg")
         conn.endheaders()
         answer = conn.getresponse()
         if answer.status != 200:
             raise NotFetched(f"Home Assistant answered {answer.status} {answer.reason}"
                              + (" (a redirect, not followed)" if 300 <= answer.status < 400 else ""))
-        reader = WavReader()
+        reader: WavReader | CompressedReader | None = None
+        limit = 0  # bytes of the answer's body: MAX_BYTES for a WAV, COMPRESSED_BYTES for the rest
+        head = b""  # the first bytes, until there are enough to tell a WAV
         while not self._stopped.is_set():
             if time.monotonic() > deadline:
                 raise NotFetched(f"the sound took over {FETCH_S:g} s to fetch")
             data = answer.read1(PIECE)
             if not data:
                 break
-            room = MAX_BYTES - self.received  # what is within the bound is handed on, however the bytes were cut
+            if reader is None:
+                head += data
+                if len(head) < 4:
+                    continue
+                wav = head.startswith(b"RIFF")
+                reader, limit = (WavReader(), MAX_BYTES) if wav else (CompressedReader(), COMPRESSED_BYTES)
+                data, head = head, b""
+            room = limit - self.received  # what is within the bound is handed on, however the bytes were cut
             self.received += len(data)
-            for meaning in reader.feed(data[:room]):
-                self.started = self.started or isinstance(meaning, SoundStart)
-                if not self._offer(meaning):
-                    return
-            if self.received > MAX_BYTES:
-                raise NotFetched(f"a sound of over {MAX_BYTES} bytes")
+            if not self._hand_on(reader.feed(data[:room])):
+                return
+            if self.received > limit:
+                raise NotFetched(f"a sound of over {limit} bytes")
         if self._stopped.is_set():
             return
+        if reader is None and head:
+            raise NotFetched(f"a sound of only {len(head)} bytes")
+        if isinstance(reader, CompressedReader) and not self._hand_on(reader.finish()):
+            return
         if not self.started:
-            raise NotFetched("a WAV file without its samples")
+            raise NotFetched("a sound without its samples")
         self._offer(SoundEnd("the fetched sound's end"))
+
+    def _hand_on(self, meanings: Iterable[Meaning]) -> bool:
+        """Offer each in turn; False when the sound must stop."""
+        for meaning in meanings:
+            if self._stopped.is_set():
+                return False
+            self.started = self.started or isinstance(meaning, SoundStart)
+            if not self._offer(meaning):
+                return False
+        return True
