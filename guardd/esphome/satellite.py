@@ -13,7 +13,7 @@ rules themselves are not here; only the API's words are. Read from what Home Ass
 - `intent-end` with `continue_conversation` would have the device listen again: refused, as any
   run Home Assistant would start itself (a follow-up needs a new wake word and a new press);
 - an announcement (a URL on Home Assistant) is fetched from the peer's own address, one at a time
-  (homeassistant/fetch.py: WAV as it comes, MP3, FLAC or Ogg decoded), and played; its end
+  (homeassistant/fetch.py: WAV as it comes, MP3 or FLAC decoded), and played; its end
   answered as a reply's is. Its preannounce chime is not fetched (one sound per announcement).
   A conversation to start after it is refused.
 - timers are counted by the link and need nothing here.

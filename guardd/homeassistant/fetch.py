@@ -9,11 +9,13 @@ What guardd will fetch, and nothing else:
   only the port and the path, and its host goes as the Host header);
 - no proxy (http.client, which reads no proxy settings), no redirect (a 3xx is refused);
 - a WAV file of 16-bit PCM (what sound.py plays: 8 to 48 kHz, mono or stereo), at most
-  MAX_BYTES, handed on as it comes; or a compressed sound (MP3, FLAC, Ogg: Home Assistant makes
-  its text-to-speech MP3 until a voice run has asked it for WAV), at most COMPRESSED_BYTES, read
-  whole and then decoded by soundfile (libsndfile, in guardd[esphome]) block by block, on this
-  thread; every read within READ_S and the whole within FETCH_S;
-- anything else is Unplayable, said before a sample plays.
+  MAX_BYTES, handed on as it comes; or MP3 (Home Assistant makes its text-to-speech MP3 until a
+  voice run has asked it for WAV) or FLAC, told by their first bytes, at most COMPRESSED_BYTES,
+  read whole and then decoded by soundfile (libsndfile, in guardd[esphome]) block by block, on
+  this thread; every read within READ_S and the whole within FETCH_S;
+- anything else is Unplayable, said before a sample plays. libsndfile reads some twenty formats
+  and Ogg Vorbis among them, whose decoder sizes a stack allocation from the file's own header
+  (203 bytes crash the process): only the formats named here ever reach it.
 """
 
 from __future__ import annotations
@@ -39,6 +41,11 @@ READ_S = 10.0  # one read of the answer
 FETCH_S = MAX_S + 30.0  # the whole answer: a text-to-speech that streams speaks about as fast as it plays
 MAX_BYTES = int(MAX_S * 48000) * 2 * 2 + 4096  # the longest sound guardd plays, at its widest format
 COMPRESSED_BYTES = 1 << 20  # a compressed sound is held whole to be decoded: a minute of MP3 at 128 kbit/s
+
+
+def compressed(head: bytes) -> bool:
+    """Whether a sound's first 4 bytes begin MP3 (an ID3 tag, or a frame's sync) or FLAC."""
+    return head[:3] == b"ID3" or head[:4] == b"fLaC" or (head[0] == 0xFF and head[1] & 0xE0 == 0xE0)
 PIECE = 8192  # bytes handed on at a time (a compressed sound's decoded blocks: frames)
 WAV_FORMATS = (1, 0xFFFE)  # PCM, and WAVE_FORMAT_EXTENSIBLE (its subformat is checked too)
 PCM_GUID_TAIL = b"\x00\x00\x00\x00\x10\x00\x80\x00\x00\xaa\x00\x38\x9b\x71"
@@ -136,8 +143,8 @@ class WavReader:
 
 
 class CompressedReader:
-    """A sound that is not WAV, held whole (decoders need to seek), then decoded block by block
-    as 16-bit samples: `finish` yields its start and its pieces, so each can wait its turn."""
+    """An MP3 or FLAC sound (`compressed`), held whole (decoders need to seek), then decoded block
+    by block as 16-bit samples: `finish` yields its start and its pieces, so each can wait its turn."""
 
     def __init__(self) -> None:
         self._data = bytearray()
@@ -150,8 +157,8 @@ class CompressedReader:
         try:
             import soundfile
         except (ImportError, OSError) as exc:  # (OSError: its libsndfile did not load)
-            raise NotFetched(f"a sound that is not WAV, and soundfile, which decodes MP3, FLAC and Ogg, "
-                             f"is not installed ({exc}): pip install 'guardd[esphome]'") from None
+            raise NotFetched(f"an MP3 or FLAC sound, and soundfile, which decodes them, is not installed "
+                             f"({exc}): pip install 'guardd[esphome]'") from None
         try:
             with soundfile.SoundFile(io.BytesIO(bytes(self._data))) as sound:
                 self._data = bytearray()
@@ -167,7 +174,7 @@ class CompressedReader:
                         raise NotFetched(f"a sound of over {MAX_S:g} s")
                     yield SoundChunk(block.astype("<i2", copy=False).tobytes())
         except (soundfile.LibsndfileError, RuntimeError, ValueError) as exc:
-            raise NotFetched(f"not WAV, and not a sound guardd can decode (MP3, FLAC, Ogg): {exc}") from None
+            raise NotFetched(f"not a sound guardd can decode: {getattr(exc, 'error_string', exc)}") from None
 
 
 class Fetch:
@@ -229,7 +236,7 @@ class Fetch:
             self._conn = conn
         conn.putrequest("GET", path, skip_host=True, skip_accept_encoding=True)
         conn.putheader("Host", host)
-        conn.putheader("Accept", "audio/wav, audio/x-wav, audio/mpeg, audio/flac, audio/ogg")
+        conn.putheader("Accept", "audio/wav, audio/x-wav, audio/mpeg, audio/flac")
         conn.endheaders()
         answer = conn.getresponse()
         if answer.status != 200:
@@ -248,6 +255,8 @@ class Fetch:
                 head += data
                 if len(head) < 4:
                     continue
+                if not head.startswith(b"RIFF") and not compressed(head):
+                    raise NotFetched(f"not a sound guardd can decode: WAV, MP3 or FLAC (it begins {head[:4]!r})")
                 wav = head.startswith(b"RIFF")
                 reader, limit = (WavReader(), MAX_BYTES) if wav else (CompressedReader(), COMPRESSED_BYTES)
                 data, head = head, b""
