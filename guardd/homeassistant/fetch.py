@@ -41,11 +41,6 @@ READ_S = 10.0  # one read of the answer
 FETCH_S = MAX_S + 30.0  # the whole answer: a text-to-speech that streams speaks about as fast as it plays
 MAX_BYTES = int(MAX_S * 48000) * 2 * 2 + 4096  # the longest sound guardd plays, at its widest format
 COMPRESSED_BYTES = 1 << 20  # a compressed sound is held whole to be decoded: a minute of MP3 at 128 kbit/s
-
-
-def compressed(head: bytes) -> bool:
-    """Whether a sound's first 4 bytes begin MP3 (an ID3 tag, or a frame's sync) or FLAC."""
-    return head[:3] == b"ID3" or head[:4] == b"fLaC" or (head[0] == 0xFF and head[1] & 0xE0 == 0xE0)
 PIECE = 8192  # bytes handed on at a time (a compressed sound's decoded blocks: frames)
 WAV_FORMATS = (1, 0xFFFE)  # PCM, and WAVE_FORMAT_EXTENSIBLE (its subformat is checked too)
 PCM_GUID_TAIL = b"\x00\x00\x00\x00\x10\x00\x80\x00\x00\xaa\x00\x38\x9b\x71"
@@ -140,6 +135,11 @@ class WavReader:
             raise NotFetched(f"a WAV file of {bits}-bit samples; guardd plays 16-bit")
         self._frame = 2 * max(channels, 1)
         return SoundStart(rate, 2, channels)
+
+
+def compressed(head: bytes) -> bool:
+    """Whether a sound's first 4 bytes begin MP3 (an ID3 tag, or a frame's sync) or FLAC."""
+    return head[:3] == b"ID3" or head[:4] == b"fLaC" or (head[0] == 0xFF and head[1] & 0xE0 == 0xE0)
 
 
 class CompressedReader:
@@ -255,9 +255,9 @@ class Fetch:
                 head += data
                 if len(head) < 4:
                     continue
-                if not head.startswith(b"RIFF") and not compressed(head):
-                    raise NotFetched(f"not a sound guardd can decode: WAV, MP3 or FLAC (it begins {head[:4]!r})")
                 wav = head.startswith(b"RIFF")
+                if not wav and not compressed(head):
+                    raise NotFetched(f"not a sound guardd can decode: WAV, MP3 or FLAC (it begins {head[:4]!r})")
                 reader, limit = (WavReader(), MAX_BYTES) if wav else (CompressedReader(), COMPRESSED_BYTES)
                 data, head = head, b""
             room = limit - self.received  # what is within the bound is handed on, however the bytes were cut
