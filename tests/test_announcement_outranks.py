@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
-from harness import Daemon, Inbox, wait_until, write_config
+from harness import Daemon, Inbox, heard, wait_until, write_config
 from harness.home_assistant import HomeAssistant, audio_frames, free_port, tone
-from test_speaker import (VOLUME, announcement_samples, first_part, heard, needs_voice, played_environment,
+from test_speaker import (VOLUME, announcement_samples, first_part, needs_voice, played_environment,
                           started_player)
 
 from conftest import silent_wav

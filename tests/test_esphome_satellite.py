@@ -25,14 +25,14 @@ from typing import Iterator
 
 import numpy as np
 import pytest
-import soundfile
 from aioesphomeapi import VoiceAssistantFeature as F
 
 from conftest import silent_wav
-from harness import Daemon, write_config
+from harness import Daemon, heard, write_config
 from harness.esphome_ha import Answer, EsphomeHomeAssistant
 from harness.home_assistant import free_port, tone
-from test_satellite import contains, heard, kept_pcm
+from test_homeassistant_fetch import encoded
+from test_satellite import contains, kept_pcm
 
 from guardd.esphome.keys import new_key
 from guardd.speak.earcons import SPEAKER_RATE
@@ -229,10 +229,8 @@ def test_an_mp3_announcement_as_home_assistant_makes_it_before_its_first_run_is_
     played = tmp_path / "played.raw"
     rate = 24000
     sound = (np.sin(2 * np.pi * 440.0 * np.arange(rate) / rate) * 12000).astype("<i2")
-    mp3 = io.BytesIO()
-    soundfile.write(mp3, sound, rate, format="MP3")
     with connected(tmp_path, silent_wav(tmp_path / "silence.wav"), played=played) as (d, ha):
-        with serving({"/api/tts_proxy/abc.mp3": mp3.getvalue()}) as (port, asked):
+        with serving({"/api/tts_proxy/abc.mp3": encoded(sound, rate, "MP3")}) as (port, asked):
             assert ha.announce(f"http://homeassistant.local:{port}/api/tts_proxy/abc.mp3") is True
         [pushed] = d.records("peer_audio")
         [ended] = d.records("sound_end")

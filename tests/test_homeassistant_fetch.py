@@ -1,7 +1,7 @@
 """What guardd fetches when Home Assistant names a sound by URL (homeassistant/fetch.py): only
 http, only from the peer's own address; WAV of 16-bit samples read as it comes however its bytes
-are cut, or MP3 and FLAC decoded by the real libsndfile (and no other format handed to it); and a real HTTP server on loopback
-for the bounds (a redirect, a size, a stall)."""
+are cut, or MP3 and FLAC decoded by the real libsndfile (and no other format handed to it); and
+a real HTTP server on loopback for the bounds (a redirect, a size, a stall)."""
 
 from __future__ import annotations
 

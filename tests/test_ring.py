@@ -9,9 +9,9 @@ import time
 
 import numpy as np
 import pytest
-from harness import wait_until
+from harness import heard, wait_until
 from test_announcement_outranks import BANK, news_of
-from test_speaker import (VOLUME, announcement_samples, heard, needs_voice, notes_of, played_environment,
+from test_speaker import (VOLUME, announcement_samples, needs_voice, notes_of, played_environment,
                           started_player)
 
 from guardd.speak.earcons import EARCONS, SPEAKER_RATE, render

@@ -111,8 +111,12 @@ def test_a_runs_end_is_in_the_log_before_home_assistant_hears_played(rig):
     """Home Assistant may act on `played` at once; the log has said how the run ended by then."""
     logged_when_told: list[int] = []
     send = rig.link.send
-    rig.link.send = lambda connection, event: (logged_when_told.append(len(rig.records("pipeline"))),
-                                               send(connection, event))[1]
+
+    def send_and_look(connection: int, event) -> bool:
+        logged_when_told.append(len(rig.records("pipeline")))
+        return send(connection, event)
+
+    rig.link.send = send_and_look
     rig.satellite.take(Uploading("r7", 1), rig.now)
     rig.frame(Synthesize(text="Done").event(), *audio_frames(tone(0.2)))
     rig.satellite.on_speaker(Played("r7-reply", rig.now + 0.2, True))

@@ -21,10 +21,10 @@ import numpy as np
 from wyoming.event import Event
 from wyoming.timer import TimerStarted
 
-from harness import Daemon, Inbox, write_config
+from harness import Daemon, Inbox, heard, write_config
 from harness.home_assistant import HomeAssistant, free_port
 from test_ring import rings_in
-from test_satellite import heard, needs_voice, silence
+from test_satellite import needs_voice, silence
 from test_satellite_hostile import rss_bytes
 from test_speaker import VOLUME
 
